@@ -1,0 +1,738 @@
+"""One forward pass, three kinds of arithmetic.
+
+:func:`forward` is the whole transformer, readable in one sitting. It does its arithmetic through an
+:class:`Arithmetic`, of which there are three:
+
+* :class:`ExactArithmetic`: rational numbers (``fractions.Fraction``). Linear maps, ReLU, step, hard and
+  average-hard attention are exact; softmax, the norms and sinusoids raise
+  :class:`~exactformer.core.errors.IrrationalOperation` naming the operation and where it is.
+* :class:`CertifiedArithmetic`: ``mpmath.iv`` intervals at a chosen precision. Every value is an interval that
+  contains the true value; every decision (an attention argmax, a step, the answer's sign or argmax) is recorded as
+  certified or not.
+* :class:`TorchArithmetic`: batched float tensors of any dtype on any device, attention chunked over queries so
+  memory grows as O(N * chunk), and every sublayer checked for NaN and infinity.
+
+Arrays are ``[batch, position, coordinate]`` in all three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Union
+
+import mpmath
+import numpy as np
+import torch
+
+from .architecture import MLP, Attention, Norm, Sublayer, Transformer
+from .errors import AttentionTieError, InputError, IrrationalOperation, NonFiniteError
+from .rational import as_fraction, rational_array, to_float_array
+
+__all__ = [
+    "Item",
+    "Decision",
+    "Trace",
+    "Arithmetic",
+    "ExactArithmetic",
+    "CertifiedArithmetic",
+    "TorchArithmetic",
+    "arithmetic_for",
+    "forward",
+    "interval_bounds",
+]
+
+#: One input position: a token of the vocabulary, or a vector of the residual space (a continuous input).
+Item = Union[str, np.ndarray, torch.Tensor, Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A discrete choice the forward pass made, and whether it is certain.
+
+    ``where`` names the sublayer (``"L1.attn"``), ``what`` the choice (``"argmax head 0, query 3"``).
+    Exact arithmetic certifies every decision; certified arithmetic certifies a decision when the intervals
+    separate; torch certifies none (floats carry no error bound).
+    """
+
+    where: str
+    what: str
+    certified: bool
+    margin: float | None = None
+
+
+@dataclass
+class Trace:
+    """Every intermediate residual stream of one forward pass, by label (``"embed"``, ``"L0.attn"``, ...)."""
+
+    space_names: tuple[str, ...]
+    labels: list[str] = field(default_factory=list)
+    residuals: list[Any] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    def record(self, label: str, x: Any) -> None:
+        self.labels.append(label)
+        self.residuals.append(x)
+
+    def __getitem__(self, label: str) -> Any:
+        try:
+            return self.residuals[self.labels.index(label)]
+        except ValueError:
+            raise KeyError(f"no residual {label!r} in this trace (have: {', '.join(self.labels)})") from None
+
+    @property
+    def final(self) -> Any:
+        return self.residuals[-1]
+
+    def named(self, label: str, batch: int = 0, position: int = -1) -> dict[str, Any]:
+        """The residual after ``label`` at one position, as ``{coordinate name: value}``."""
+        row = self[label][batch][position]
+        if isinstance(row, torch.Tensor):
+            row = row.detach().cpu().tolist()
+        return dict(zip(self.space_names, list(row)))
+
+    @property
+    def certified(self) -> bool:
+        """Whether every recorded decision is certified."""
+        return all(d.certified for d in self.decisions)
+
+
+class Arithmetic(ABC):
+    """The operations :func:`forward` needs. Subclasses implement them for one kind of number."""
+
+    name = "abstract"
+
+    def __init__(self) -> None:
+        self.trace: Trace | None = None
+
+    # -- set-up ---------------------------------------------------------------------------------------------
+    @abstractmethod
+    def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]]) -> Any:
+        """Implemented by each arithmetic."""
+
+    def decide(self, where: str, what: str, certified: bool, margin: float | None = None) -> None:
+        if self.trace is not None:
+            self.trace.decisions.append(Decision(where, what, certified, margin))
+
+    # -- the sublayers -------------------------------------------------------------------------------------
+    def add(self, a: Any, b: Any) -> Any:
+        return a + b
+
+    @abstractmethod
+    def norm(self, x: Any, norm: Norm, model: Transformer, where: str) -> Any:
+        """Implemented by each arithmetic."""
+
+    @abstractmethod
+    def mlp(self, x: Any, mlp: MLP, where: str) -> Any:
+        """Implemented by each arithmetic."""
+
+    @abstractmethod
+    def attention(self, x: Any, att: Attention, length: int, where: str) -> Any:
+        """Implemented by each arithmetic."""
+
+    def check(self, x: Any, where: str) -> None:
+        """Raise :class:`NonFiniteError` if ``x`` holds a NaN or an infinity."""
+
+    def zeros_like(self, x: Any) -> Any:
+        return x * 0
+
+
+def _sublayer(arith: Arithmetic, x: Any, sub: Sublayer, model: Transformer, length: int, where: str) -> Any:
+    """``output_norm((x if residual else 0) + block(input_norm(x)))``."""
+    h = arith.norm(x, sub.input_norm, model, where + ".input_norm")
+    if isinstance(sub.block, Attention):
+        delta = arith.attention(h, sub.block, length, where)
+    else:
+        delta = arith.mlp(h, sub.block, where)
+    y = arith.add(x, delta) if sub.residual else delta
+    y = arith.norm(y, sub.output_norm, model, where + ".output_norm")
+    arith.check(y, where)
+    return y
+
+
+def forward(model: Transformer, inputs: Sequence[Sequence[Item]], arith: Arithmetic) -> Trace:
+    """Run ``model`` on a batch of equally long input sequences, recording every residual stream.
+
+    Parameters
+    ----------
+    model
+        The transformer.
+    inputs
+        A batch of sequences; each item is a token of the vocabulary or a vector of the residual space.
+    arith
+        The arithmetic to compute in.
+
+    Returns
+    -------
+    Trace
+        ``"embed"`` and one entry per sublayer, ``"<layer>.attn"`` / ``"<layer>.mlp"``.
+    """
+    if not inputs:
+        raise InputError("the batch is empty")
+    length = len(inputs[0])
+    if any(len(seq) != length for seq in inputs):
+        raise InputError("every sequence in a batch must have the same length; group inputs by length")
+    if length == 0:
+        raise InputError("an input sequence must have at least one token")
+    if model.max_length is not None and length > model.max_length:
+        raise InputError(f"sequence of {length} tokens is longer than the model's max_length {model.max_length}")
+    trace = Trace(space_names=model.space.names)
+    arith.trace = trace
+    x = arith.embed(model, inputs)
+    arith.check(x, "embed")
+    trace.record("embed", x)
+    for label, layer in model.named_layers(length):
+        for kind, sub in layer.sublayers():
+            where = f"{label}.{kind}"
+            x = _sublayer(arith, x, sub, model, length, where)
+            trace.record(where, x)
+    return trace
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Exact and certified arithmetic: numpy object arrays of Fractions or of mpmath intervals.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _is_vector(item: Item) -> bool:
+    return not isinstance(item, str)
+
+
+class _ObjectArithmetic(Arithmetic):
+    """Shared code of the exact and certified evaluators: numpy object arrays, one scalar type."""
+
+    @abstractmethod
+    def scalar(self, value: Fraction) -> Any:
+        """Implemented by each arithmetic."""
+
+    def weights(self, arr: np.ndarray) -> np.ndarray:
+        return arr
+
+    @abstractmethod
+    def vector_input(self, item: Item, d: int) -> np.ndarray:
+        """Implemented by each arithmetic."""
+
+    # comparisons: return (decision, certified)
+    @abstractmethod
+    def greater_equal(self, a: Any, b: Any) -> tuple[bool, bool]:
+        """Implemented by each arithmetic."""
+
+    @abstractmethod
+    def maximisers(self, scores: list[Any]) -> tuple[list[int], bool]:
+        """Implemented by each arithmetic."""
+
+    def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]]) -> np.ndarray:
+        d = model.d_model
+        length = len(inputs[0])
+        W_E = self.weights(model.embedding.W_E)
+        out = np.empty((len(inputs), length, d), dtype=object)
+        for b, seq in enumerate(inputs):
+            for i, item in enumerate(seq):
+                out[b, i] = self.vector_input(item, d) if _is_vector(item) else W_E[model.token_index(item)]
+        for coord, feature in model.embedding.positional:
+            c = model.space.index(coord)
+            for i in range(length):
+                value = self.position(feature, i, length)
+                for b in range(len(inputs)):
+                    out[b, i, c] = out[b, i, c] + value
+        return out
+
+    @abstractmethod
+    def position(self, feature: Any, i: int, length: int) -> Any:
+        """Implemented by each arithmetic."""
+
+    def mlp(self, x: np.ndarray, mlp: MLP, where: str) -> np.ndarray:
+        pre = x @ self.weights(mlp.W_in) + self.weights(mlp.b_in)
+        if mlp.activation == "relu":
+            hidden = np.vectorize(self.relu, otypes=[object])(pre)
+        else:
+            threshold = self.scalar(mlp.threshold)
+            hidden = np.empty(pre.shape, dtype=object)
+            uncertain = 0
+            margin = float("inf")
+            for index, v in np.ndenumerate(pre):
+                fired, sure = self.greater_equal(v, threshold)
+                uncertain += not sure
+                margin = min(margin, abs(_midpoint(v - threshold)))
+                hidden[index] = self.scalar(Fraction(int(fired)))
+            self.decide(where, f"{pre.size} step activations ({uncertain} uncertain)", uncertain == 0, margin)
+        return hidden @ self.weights(mlp.W_out) + self.weights(mlp.b_out)
+
+    @abstractmethod
+    def relu(self, v: Any) -> Any:
+        """Implemented by each arithmetic."""
+
+    def attention(self, x: np.ndarray, att: Attention, length: int, where: str) -> np.ndarray:
+        batch = x.shape[0]
+        positions = np.arange(length)
+        allowed = att.mask.allowed(positions, positions)
+        scale = self.attention_scale(att, length, where)
+        out = np.empty(x.shape, dtype=object)
+        for b in range(batch):
+            total = np.tile(self.weights(att.b_O), (length, 1))
+            for h in range(att.n_heads):
+                q = x[b] @ self.weights(att.W_Q[h]) + self.weights(att.b_Q[h])
+                k = x[b] @ self.weights(att.W_K[h]) + self.weights(att.b_K[h])
+                v = x[b] @ self.weights(att.W_V[h]) + self.weights(att.b_V[h])
+                scores = (q @ k.T) * scale
+                bias = att.bias_for(h)
+                if bias is not None:
+                    scores = scores + self.weights(bias.matrix(positions, positions))
+                z = np.empty((length, v.shape[1]), dtype=object)
+                for i in range(length):
+                    keys = np.flatnonzero(allowed[i])
+                    if len(keys) == 0:
+                        z[i] = self.weights(np.full(v.shape[1], Fraction(0), dtype=object))
+                        continue
+                    weights = self.attention_weights(att, list(scores[i, keys]), f"{where} head {h} query {i}")
+                    z[i] = sum((v[j] * w for w, j in zip(weights, keys) if not _is_zero(w)), start=v[0] * 0)
+                total = total + z @ self.weights(att.W_O[h])
+            out[b] = total
+        return out
+
+    @abstractmethod
+    def attention_scale(self, att: Attention, length: int, where: str) -> Any:
+        """Implemented by each arithmetic."""
+
+    def attention_weights(self, att: Attention, scores: list[Any], what: str) -> list[Any]:
+        """The attention distribution over the allowed keys (in order) for one query."""
+        where, _, detail = what.partition(" ")
+        if att.kind == "softmax":
+            return self.softmax(scores, where)
+        winners, certain = self.maximisers(scores)
+        losers = [_midpoint(s) for j, s in enumerate(scores) if j not in winners]
+        gap = _midpoint(scores[winners[0]]) - max(losers) if losers else float("inf")
+        one, zero = self.scalar(Fraction(1)), self.scalar(Fraction(0))
+        if att.kind == "average_hard":
+            self.decide(where, f"argmax set of {detail}: {winners}", certain, gap)
+            share = self.scalar(Fraction(1, len(winners)))
+            return [share if j in winners else zero for j in range(len(scores))]
+        if len(winners) > 1:
+            if att.tie_rule == "error":
+                raise AttentionTieError(
+                    f"hard attention tie in {what}: keys {winners} share the maximal score and no tie rule is set"
+                )
+            winners = [min(winners)] if att.tie_rule == "leftmost" else [max(winners)]
+        self.decide(where, f"argmax of {detail}: key {winners[0]}", certain, gap)
+        return [one if j == winners[0] else zero for j in range(len(scores))]
+
+    @abstractmethod
+    def softmax(self, scores: list[Any], where: str) -> list[Any]:
+        """Implemented by each arithmetic."""
+
+
+def interval_bounds(v: Any) -> tuple[Fraction, Fraction]:
+    """The exact endpoints of an ``mpmath.iv`` interval (or ``(v, v)`` for a Fraction)."""
+    if isinstance(v, Fraction):
+        return v, v
+    lo, hi = v._mpi_
+    return Fraction(*mpmath.libmp.to_rational(lo)), Fraction(*mpmath.libmp.to_rational(hi))
+
+
+def _midpoint(v: Any) -> float:
+    """A float for a Fraction or the midpoint of an interval (used for margins only, never for decisions)."""
+    return float(v.mid) if hasattr(v, "mid") else float(v)
+
+
+def _is_zero(w: Any) -> bool:
+    return isinstance(w, Fraction) and w == 0
+
+
+class ExactArithmetic(_ObjectArithmetic):
+    """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`."""
+
+    name = "exact"
+
+    def scalar(self, value: Fraction) -> Fraction:
+        return value
+
+    def vector_input(self, item: Item, d: int) -> np.ndarray:
+        vec = rational_array(item) if not isinstance(item, torch.Tensor) else None
+        if vec is None:
+            raise InputError("the exact evaluator takes continuous inputs as exact rational vectors, not tensors")
+        if vec.shape != (d,):
+            raise InputError(f"a continuous input must have {d} entries, got shape {vec.shape}")
+        return vec
+
+    def position(self, feature: Any, i: int, length: int) -> Fraction:
+        return feature.exact(i, length)
+
+    def greater_equal(self, a: Fraction, b: Fraction) -> tuple[bool, bool]:
+        return a >= b, True
+
+    def maximisers(self, scores: list[Fraction]) -> tuple[list[int], bool]:
+        best = max(scores)
+        return [j for j, s in enumerate(scores) if s == best], True
+
+    def relu(self, v: Fraction) -> Fraction:
+        return v if v > 0 else Fraction(0)
+
+    def norm(self, x: np.ndarray, norm: Norm, model: Transformer, where: str) -> np.ndarray:
+        if norm.is_identity:
+            return x
+        raise IrrationalOperation(
+            f"{norm.describe()} in {where} takes a square root; use backend='certified' or 'torch'"
+        )
+
+    def attention_scale(self, att: Attention, length: int, where: str) -> Fraction:
+        if att.kind != "softmax":
+            return Fraction(1)  # argmax is invariant under a positive scale
+        raise IrrationalOperation(f"softmax attention in {where} is irrational; use backend='certified' or 'torch'")
+
+    def softmax(self, scores: list[Any], where: str) -> list[Any]:  # pragma: no cover - refused by the scale
+        raise IrrationalOperation(f"softmax in {where}")
+
+
+class CertifiedArithmetic(_ObjectArithmetic):
+    """Interval arithmetic (``mpmath.iv``) at ``precision`` bits; decisions come back certified or not."""
+
+    name = "certified"
+
+    def __init__(self, precision: int = 128) -> None:
+        super().__init__()
+        self.precision = precision
+        self._cache: dict[int, np.ndarray] = {}
+
+    def scalar(self, value: Fraction) -> Any:
+        return mpmath.iv.mpf(value.numerator) / value.denominator
+
+    def weights(self, arr: np.ndarray) -> np.ndarray:
+        key = id(arr)
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not arr:
+            hit = (arr, np.vectorize(self.scalar, otypes=[object])(arr) if arr.size else arr.copy())
+            self._cache[key] = hit
+        return hit[1]
+
+    def vector_input(self, item: Item, d: int) -> np.ndarray:
+        arr = np.asarray(item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item, dtype=object)
+        if arr.shape != (d,):
+            raise InputError(f"a continuous input must have {d} entries, got shape {arr.shape}")
+        return np.array([v if isinstance(v, mpmath.ctx_iv.ivmpf) else self._to_interval(v) for v in arr], dtype=object)
+
+    def _to_interval(self, v: Any) -> Any:
+        if isinstance(v, (float, np.floating)):
+            return mpmath.iv.mpf(float(v))  # a float is exactly a dyadic rational
+        return self.scalar(as_fraction(v))
+
+    def position(self, feature: Any, i: int, length: int) -> Any:
+        return feature.interval(i, length)
+
+    def greater_equal(self, a: Any, b: Any) -> tuple[bool, bool]:
+        lo, hi = interval_bounds(a - b)
+        if lo >= 0:
+            return True, True
+        if hi < 0:
+            return False, True
+        return (lo + hi) >= 0, False
+
+    def maximisers(self, scores: list[Any]) -> tuple[list[int], bool]:
+        bounds = [interval_bounds(s) for s in scores]
+        best_lower = max(lo for lo, _ in bounds)
+        candidates = [j for j, (_, hi) in enumerate(bounds) if hi >= best_lower]
+        if len(candidates) == 1:
+            return candidates, True
+        points = {bounds[j] for j in candidates}
+        lo, hi = bounds[candidates[0]]
+        if len(points) == 1 and lo == hi:
+            return candidates, True  # an exact tie between point intervals
+        return candidates, False
+
+    def relu(self, v: Any) -> Any:
+        lo, hi = interval_bounds(v)
+        if lo >= 0:
+            return v
+        if hi <= 0:
+            return mpmath.iv.mpf(0)
+        return mpmath.iv.mpf([0, v.b])
+
+    def norm(self, x: np.ndarray, norm: Norm, model: Transformer, where: str) -> np.ndarray:
+        if norm.is_identity:
+            return x
+        iv = mpmath.iv
+        if norm.mask is not None:
+            keep = np.zeros(model.d_model, dtype=bool)
+            keep[[model.space.index(c) for c in norm.mask]] = True
+            x = np.where(keep, x, iv.mpf(0))
+        d = x.shape[-1]
+        eps = self.scalar(norm.eps)
+        out = np.empty(x.shape, dtype=object)
+        for index in np.ndindex(x.shape[:-1]):
+            row = x[index]
+            if norm.kind == "layernorm":
+                mean = sum(row, iv.mpf(0)) / d
+                centred = row - mean
+                denom_sq = sum((c * c for c in centred), iv.mpf(0)) / d + eps
+            elif norm.kind == "rmsnorm":
+                centred = row
+                denom_sq = sum((c * c for c in row), iv.mpf(0)) / d + eps
+            else:
+                centred = row
+                denom_sq = sum((c * c for c in row), iv.mpf(0)) + eps
+            if interval_bounds(denom_sq)[0] <= 0:
+                raise NonFiniteError(
+                    f"{norm.describe()} in {where} divides by a norm that may be 0 (batch/position {index})"
+                )
+            root = iv.sqrt(denom_sq)
+            out[index] = np.array([c / root for c in centred], dtype=object)
+        return out
+
+    def attention_scale(self, att: Attention, length: int, where: str) -> Any:
+        if att.kind != "softmax":
+            return self.scalar(Fraction(1))
+        iv = mpmath.iv
+        s = self.scalar(att.scale.coefficient) * iv.sqrt(self.scalar(att.scale.sqrt_of))
+        return s * iv.log(iv.mpf(length)) if att.scale.log_length else s
+
+    def softmax(self, scores: list[Any], where: str) -> list[Any]:
+        iv = mpmath.iv
+        # w_j = 1 / sum_k exp(s_k - s_j): an enclosure that stays tight when the scores are tight
+        return [1 / sum((iv.exp(s_k - s_j) for s_k in scores), iv.mpf(0)) for s_j in scores]
+
+
+
+@contextmanager
+def _interval_precision(bits: int) -> Iterator[None]:
+    """Set ``mpmath.iv``'s working precision for the duration of a block."""
+    saved = mpmath.iv.prec
+    mpmath.iv.prec = bits
+    try:
+        yield
+    finally:
+        mpmath.iv.prec = saved
+
+
+def _with_precision(method: Any) -> Any:
+    def wrapped(self: CertifiedArithmetic, *args: Any, **kwargs: Any) -> Any:
+        with _interval_precision(self.precision):
+            return method(self, *args, **kwargs)
+
+    wrapped.__name__ = method.__name__
+    wrapped.__doc__ = method.__doc__
+    return wrapped
+
+
+for _name in ("embed", "norm", "mlp", "attention"):
+    setattr(CertifiedArithmetic, _name, _with_precision(getattr(CertifiedArithmetic, _name)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Torch arithmetic: batched, chunked, any dtype and device.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class TorchArithmetic(Arithmetic):
+    """Float arithmetic in torch.
+
+    Parameters
+    ----------
+    dtype
+        ``torch.float16``, ``torch.bfloat16``, ``torch.float32`` or ``torch.float64``. Weights are rendered from
+        their exact values by rounding once to float64, then to ``dtype``.
+    device
+        Where to compute (``"cpu"``, ``"cuda"``, ...).
+    chunk
+        Queries per attention block: attention holds ``batch * heads * chunk * N`` scores at a time.
+    """
+
+    name = "torch"
+
+    def __init__(self, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu", chunk: int = 1024):
+        super().__init__()
+        if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            raise ValueError(f"unsupported dtype {dtype}; use float16, bfloat16, float32 or float64")
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.chunk = int(chunk)
+        self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+
+    def weights(self, arr: np.ndarray) -> torch.Tensor:
+        key = id(arr)
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not arr:
+            tensor = torch.from_numpy(to_float_array(arr)).to(device=self.device, dtype=self.dtype)
+            hit = (arr, tensor)
+            self._cache[key] = hit
+        return hit[1]
+
+    def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]], start: int = 0) -> torch.Tensor:
+        """Embed ``inputs`` as the positions ``start, start + 1, ...`` of a sequence."""
+        length = start + len(inputs[0])
+        d = model.d_model
+        W_E = self.weights(model.embedding.W_E)
+        rows = []
+        for seq in inputs:
+            if all(isinstance(item, str) for item in seq):
+                index = torch.tensor([model.token_index(t) for t in seq], device=self.device)
+                rows.append(W_E[index])
+                continue
+            parts = []
+            for item in seq:
+                if isinstance(item, str):
+                    parts.append(W_E[model.token_index(item)])
+                else:
+                    parts.append(self._vector(item, d))
+            rows.append(torch.stack(parts))
+        x = torch.stack(rows)
+        if model.embedding.positional:
+            i = torch.arange(start, length, device=self.device)
+            pe = torch.zeros(len(i), d, dtype=self.dtype, device=self.device)
+            for coord, feature in model.embedding.positional:
+                pe[:, model.space.index(coord)] += feature.torch(i, length, self.dtype)
+            x = x + pe
+        return x
+
+    def _vector(self, item: Item, d: int) -> torch.Tensor:
+        if isinstance(item, torch.Tensor):
+            vec = item.to(device=self.device, dtype=self.dtype)
+        else:
+            arr = np.asarray(item, dtype=object)
+            vec = torch.tensor([float(v) for v in arr.ravel()], dtype=torch.float64).to(self.device, self.dtype)
+        if vec.shape != (d,):
+            raise InputError(f"a continuous input must have {d} entries, got shape {tuple(vec.shape)}")
+        return vec
+
+    def check(self, x: torch.Tensor, where: str) -> None:
+        if not torch.isfinite(x).all():
+            bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+            kind = "NaN" if torch.isnan(x).any() else "infinity"
+            raise NonFiniteError(
+                f"{kind} after {where} in {self.dtype} (first at batch {bad[0]}, position {bad[1]}, "
+                f"coordinate {bad[2]})"
+            )
+
+    def norm(self, x: torch.Tensor, norm: Norm, model: Transformer, where: str) -> torch.Tensor:
+        if norm.is_identity:
+            return x
+        if norm.mask is not None:
+            keep = torch.zeros(model.d_model, dtype=self.dtype, device=self.device)
+            keep[[model.space.index(c) for c in norm.mask]] = 1
+            x = x * keep
+        eps = float(norm.eps)
+        if norm.kind == "layernorm":
+            centred = x - x.mean(dim=-1, keepdim=True)
+            return centred / torch.sqrt((centred * centred).mean(dim=-1, keepdim=True) + eps)
+        if norm.kind == "rmsnorm":
+            return x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps)
+        return x / torch.sqrt((x * x).sum(dim=-1, keepdim=True) + eps)
+
+    def mlp(self, x: torch.Tensor, mlp: MLP, where: str) -> torch.Tensor:
+        pre = x @ self.weights(mlp.W_in) + self.weights(mlp.b_in)
+        if mlp.activation == "relu":
+            hidden = torch.relu(pre)
+        else:
+            hidden = (pre >= float(mlp.threshold)).to(self.dtype)
+        return hidden @ self.weights(mlp.W_out) + self.weights(mlp.b_out)
+
+    def _relative_bias(self, att: Attention, head: int, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor | None:
+        bias = att.bias_for(head)
+        if bias is None:
+            return None
+        offset = query[:, None] - key[None, :]
+        out = torch.full(offset.shape, float(bias.default), dtype=self.dtype, device=self.device)
+        for k, value in bias.values.items():
+            out = torch.where(offset == k, torch.tensor(float(value), dtype=self.dtype, device=self.device), out)
+        return out
+
+    def _allowed(self, att: Attention, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        i, j = query[:, None], key[None, :]
+        kind = att.mask.kind
+        if kind == "none":
+            return torch.ones(i.shape[0], j.shape[1], dtype=torch.bool, device=self.device)
+        if kind == "causal":
+            return j <= i
+        if kind == "strict_causal":
+            return j < i
+        return (j <= i) & (j > i - att.mask.width)
+
+    def attention(self, x: torch.Tensor, att: Attention, length: int, where: str) -> torch.Tensor:
+        positions = torch.arange(length, device=self.device)
+        return self.attend(x, x, positions, positions, att, length, where)
+
+    def attend(
+        self,
+        xq: torch.Tensor,
+        xk: torch.Tensor,
+        query_pos: torch.Tensor,
+        key_pos: torch.Tensor,
+        att: Attention,
+        length: int,
+        where: str,
+    ) -> torch.Tensor:
+        """Attention of the queries at ``query_pos`` (rows of ``xq``) over the keys at ``key_pos`` (rows of ``xk``).
+
+        Used for a whole sequence (``xq is xk``) and for cached decoding (a few new queries, the cached keys).
+        """
+        W_Q, W_K, W_V, W_O = (self.weights(w) for w in (att.W_Q, att.W_K, att.W_V, att.W_O))
+        b_Q, b_K, b_V = (self.weights(b) for b in (att.b_Q, att.b_K, att.b_V))
+        # [batch, head, position, d_head]
+        q = torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :]
+        k = torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :]
+        v = torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :]
+        scale = att.scale.value(length) if att.kind == "softmax" else 1.0
+        out = torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O)
+        for start in range(0, xq.shape[1], self.chunk):
+            stop = min(start + self.chunk, xq.shape[1])
+            qpos = query_pos[start:stop]
+            scores = torch.einsum("bhqe,bhke->bhqk", q[:, :, start:stop], k)
+            if scale != 1.0:
+                scores = scores * scale
+            biases = [self._relative_bias(att, h, qpos, key_pos) for h in range(att.n_heads)]
+            if any(b is not None for b in biases):
+                zeros = torch.zeros(len(qpos), len(key_pos), dtype=self.dtype, device=self.device)
+                scores = scores + torch.stack([zeros if b is None else b for b in biases])[None]
+            allowed = self._allowed(att, qpos, key_pos)[None, None]
+            weights = self._weights(scores, allowed, att, where, start)
+            z = torch.einsum("bhqk,bhke->bhqe", weights, v)
+            out[:, start:stop] += torch.einsum("bhqe,hed->bqd", z, W_O)
+        return out
+
+    def _weights(
+        self, scores: torch.Tensor, allowed: torch.Tensor, att: Attention, where: str, offset: int
+    ) -> torch.Tensor:
+        any_key = allowed.any(dim=-1, keepdim=True)
+        if att.kind == "softmax":
+            masked = scores.masked_fill(~allowed, float("-inf"))
+            weights = torch.softmax(masked.float() if self.dtype in (torch.float16, torch.bfloat16) else masked, -1)
+            return torch.where(any_key, weights.to(self.dtype), torch.zeros((), dtype=self.dtype, device=self.device))
+        masked = scores.masked_fill(~allowed, float("-inf"))
+        best = masked.max(dim=-1, keepdim=True).values
+        winners = (masked == best) & allowed & any_key
+        count = winners.sum(dim=-1, keepdim=True)
+        if att.kind == "average_hard":
+            return winners.to(self.dtype) / count.clamp(min=1).to(self.dtype)
+        if (count > 1).any():
+            if att.tie_rule == "error":
+                b, h, q, _ = (count > 1).nonzero()[0].tolist()
+                raise AttentionTieError(
+                    f"hard attention tie in {where} head {h} query {q + offset} (batch {b}) in {self.dtype}: "
+                    f"{int(count[b, h, q, 0])} keys share the maximal score and no tie rule is set"
+                )
+            idx = torch.arange(winners.shape[-1], device=self.device)
+            if att.tie_rule == "leftmost":
+                pick = torch.where(winners, idx, winners.shape[-1]).min(dim=-1, keepdim=True).values
+            else:
+                pick = torch.where(winners, idx, -1).max(dim=-1, keepdim=True).values
+            winners = (idx == pick) & winners
+        return winners.to(self.dtype)
+
+
+def arithmetic_for(
+    backend: str,
+    *,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    precision: int = 128,
+    chunk: int = 1024,
+) -> Arithmetic:
+    """The arithmetic called ``backend`` (``"exact"``, ``"certified"`` or ``"torch"``) with its options."""
+    if backend == "exact":
+        return ExactArithmetic()
+    if backend == "certified":
+        return CertifiedArithmetic(precision=precision)
+    if backend == "torch":
+        return TorchArithmetic(dtype=dtype or torch.float64, device=device or "cpu", chunk=chunk)
+    raise ValueError(f"unknown backend {backend!r}; choose 'exact', 'certified' or 'torch'")

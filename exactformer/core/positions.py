@@ -1,0 +1,197 @@
+"""Positional features: the positional encoding as a function of (position i, sequence length N).
+
+Several constructions encode positions by exact functions of the position and the sequence length (``i/N``,
+``(-1)^i``, ``[i = 1]``), some by sinusoids. Each feature is a small frozen object that can be evaluated
+
+* exactly (:meth:`PositionalFeature.exact`, a Fraction; irrational features raise :class:`IrrationalOperation`),
+* with certified bounds (:meth:`PositionalFeature.interval`, an ``mpmath.iv`` interval), and
+* in torch (:meth:`PositionalFeature.torch`, a tensor over a vector of positions),
+
+and serialised as JSON (``{"kind": ..., **params}``). Positions are 0-based: the first token is ``i = 0``, and
+``N`` is the number of tokens in the sequence.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import mpmath
+import torch
+
+from .errors import IrrationalOperation
+
+__all__ = [
+    "PositionalFeature",
+    "IndexOverLength",
+    "AlternatingSign",
+    "IndicatorAt",
+    "Index",
+    "Sinusoid",
+    "feature_from_json",
+    "FEATURE_KINDS",
+]
+
+
+@dataclass(frozen=True)
+class PositionalFeature(ABC):
+    """Base class: one scalar feature of (i, N). Subclasses set ``kind`` and implement the three evaluators."""
+
+    kind: ClassVar[str] = ""
+    depends_on_length: ClassVar[bool] = False
+
+    @abstractmethod
+    def exact(self, i: int, length: int) -> Fraction:
+        """The exact value; raises :class:`IrrationalOperation` where it is irrational."""
+
+    def interval(self, i: int, length: int) -> Any:
+        """The feature as an ``mpmath.iv`` interval (exact features give a point interval)."""
+        value = self.exact(i, length)
+        return mpmath.iv.mpf(value.numerator) / value.denominator
+
+    @abstractmethod
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        """The feature at every position in ``i`` (an integer tensor), as ``dtype``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, **{k: _json_value(v) for k, v in asdict(self).items()}}
+
+    def describe(self) -> str:
+        return self.kind
+
+
+def _json_value(v: Any) -> Any:
+    return str(v) if isinstance(v, Fraction) else v
+
+
+@dataclass(frozen=True)
+class IndexOverLength(PositionalFeature):
+    """``i / N``: the position divided by the sequence length (Chiang & Cholak's PARITY encoding)."""
+
+    kind: ClassVar[str] = "index_over_length"
+    depends_on_length: ClassVar[bool] = True
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return Fraction(i, length)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        # divide in float64 and round once, so that float16 gets the correctly rounded i/N
+        return (i.to(torch.float64) / length).to(dtype)
+
+    def describe(self) -> str:
+        return "i/N"
+
+
+@dataclass(frozen=True)
+class AlternatingSign(PositionalFeature):
+    """``(-1)^i``."""
+
+    kind: ClassVar[str] = "alternating_sign"
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return Fraction(-1 if i % 2 else 1)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        return (1 - 2 * (i % 2)).to(dtype)
+
+    def describe(self) -> str:
+        return "(-1)^i"
+
+
+@dataclass(frozen=True)
+class IndicatorAt(PositionalFeature):
+    """``[i = position]``; a negative ``position`` counts from the end (``-1`` is the last token)."""
+
+    kind: ClassVar[str] = "indicator_at"
+    position: int = 0
+
+    @property
+    def depends_on_length(self) -> bool:  # type: ignore[override]
+        return self.position < 0
+
+    def _target(self, length: int) -> int:
+        return self.position if self.position >= 0 else length + self.position
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return Fraction(int(i == self._target(length)))
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        return (i == self._target(length)).to(dtype)
+
+    def describe(self) -> str:
+        return f"[i = {self.position}]"
+
+
+@dataclass(frozen=True)
+class Index(PositionalFeature):
+    """``i`` itself."""
+
+    kind: ClassVar[str] = "index"
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return Fraction(i)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        return i.to(dtype)
+
+    def describe(self) -> str:
+        return "i"
+
+
+@dataclass(frozen=True)
+class Sinusoid(PositionalFeature):
+    """``sin(i / base^(2k/d))`` or ``cos(...)``: the sinusoidal encoding of Vaswani et al., one coordinate.
+
+    Irrational: the exact evaluator refuses it, the certified one bounds it.
+    """
+
+    kind: ClassVar[str] = "sinusoid"
+    k: int = 0
+    d: int = 2
+    base: int = 10_000
+    function: str = "sin"
+
+    def __post_init__(self) -> None:
+        if self.function not in ("sin", "cos"):
+            raise ValueError(f"Sinusoid.function must be 'sin' or 'cos', not {self.function!r}")
+        if self.d <= 0 or self.d % 2:
+            raise ValueError(f"Sinusoid.d must be a positive even number, not {self.d}")
+
+    def exact(self, i: int, length: int) -> Fraction:
+        if i == 0:
+            return Fraction(0 if self.function == "sin" else 1)
+        raise IrrationalOperation(f"sinusoidal position {self.describe()} at i={i} is irrational")
+
+    def interval(self, i: int, length: int) -> Any:
+        iv = mpmath.iv
+        angle = iv.mpf(i) / iv.power(iv.mpf(self.base), iv.mpf(2 * self.k) / self.d)
+        return iv.sin(angle) if self.function == "sin" else iv.cos(angle)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        angle = i.to(torch.float64) / (float(self.base) ** (2 * self.k / self.d))
+        out = torch.sin(angle) if self.function == "sin" else torch.cos(angle)
+        return out.to(dtype)
+
+    def describe(self) -> str:
+        return f"{self.function}(i/{self.base}^({2 * self.k}/{self.d}))"
+
+
+FEATURE_KINDS: dict[str, type[PositionalFeature]] = {
+    cls.kind: cls for cls in (IndexOverLength, AlternatingSign, IndicatorAt, Index, Sinusoid)
+}
+
+
+def feature_from_json(data: dict[str, Any]) -> PositionalFeature:
+    """Rebuild a feature from :meth:`PositionalFeature.to_json` output, refusing unknown kinds or fields."""
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ValueError(f"malformed positional feature {data!r}: expected an object with a 'kind'")
+    params = dict(data)
+    kind = params.pop("kind")
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"unknown positional feature kind {kind!r} (known: {', '.join(sorted(FEATURE_KINDS))})")
+    try:
+        return FEATURE_KINDS[kind](**params)
+    except TypeError as exc:
+        raise ValueError(f"malformed positional feature {data!r}: {exc}") from None

@@ -1,0 +1,262 @@
+"""Save and load models: safetensors for the weights, JSON metadata for the architecture. No pickle anywhere.
+
+Every exact weight ``name`` is stored losslessly as two int64 tensors ``name.num`` and ``name.den`` (lowest terms,
+positive denominators), next to a float64 rendering ``name`` for tools that just want numbers. The architecture
+(space, vocabulary, positional features, every sublayer's options, loop and readout) is JSON in the safetensors
+header's metadata under ``"exactformer"``. :func:`load_model` checks everything (format version, every tensor
+present with the right shape, numerators/denominators consistent with the float rendering, every option known)
+and raises :class:`~exactformer.core.errors.ModelFormatError` naming the first problem.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .architecture import (
+    MLP,
+    Attention,
+    Embedding,
+    Layer,
+    Loop,
+    Mask,
+    Norm,
+    Readout,
+    RelativeBias,
+    RepeatCount,
+    Scale,
+    Sublayer,
+    Transformer,
+)
+from .errors import ModelFormatError
+from .positions import feature_from_json
+from .rational import to_float_array
+from .space import Space
+
+__all__ = ["save_model", "load_model", "model_to_json", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _norm_json(norm: Norm) -> dict[str, Any]:
+    return {"kind": norm.kind, "eps": str(norm.eps), "mask": list(norm.mask) if norm.mask is not None else None}
+
+
+def _norm_from(data: dict[str, Any]) -> Norm:
+    mask = data.get("mask")
+    return Norm(kind=data["kind"], eps=Fraction(data["eps"]), mask=tuple(mask) if mask is not None else None)
+
+
+def _sublayer_json(sub: Sublayer, prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
+    block = sub.block
+    out: dict[str, Any] = {
+        "input_norm": _norm_json(sub.input_norm),
+        "residual": sub.residual,
+        "output_norm": _norm_json(sub.output_norm),
+    }
+    if isinstance(block, Attention):
+        names = ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")
+        s = block.scale
+        out["attention"] = {
+            "kind": block.kind,
+            "scale": {"coefficient": str(s.coefficient), "sqrt_of": str(s.sqrt_of), "log_length": s.log_length},
+            "mask": {"kind": block.mask.kind, "width": block.mask.width},
+            "tie_rule": block.tie_rule,
+            "relative_bias": None
+            if block.relative_bias is None
+            else [
+                None
+                if b is None
+                else {"values": {str(k): str(v) for k, v in b.values.items()}, "default": str(b.default)}
+                for b in block.relative_bias
+            ],
+        }
+    else:
+        names = ("W_in", "b_in", "W_out", "b_out")
+        out["mlp"] = {"activation": block.activation, "threshold": str(block.threshold)}
+    for name in names:
+        tensors[f"{prefix}.{name}"] = getattr(block, name)
+    return out
+
+
+def _layers_json(layers: tuple[Layer, ...], prefix: str, tensors: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    out = []
+    for k, layer in enumerate(layers):
+        entry: dict[str, Any] = {"name": layer.name}
+        for kind, sub in layer.sublayers():
+            entry[kind] = _sublayer_json(sub, f"{prefix}{k}.{kind}", tensors)
+        out.append(entry)
+    return out
+
+
+def model_to_json(model: Transformer) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The architecture as JSON-ready data and the exact tensors by storage name."""
+    tensors: dict[str, np.ndarray] = {"embed.W_E": model.embedding.W_E, "unembed.W_U": model.readout.W_U,
+                                      "unembed.b_U": model.readout.b_U}
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "space": list(model.space.names),
+        "vocab": list(model.embedding.vocab),
+        "positional": [{"coordinate": c, "feature": f.to_json()} for c, f in model.embedding.positional],
+        "layers": _layers_json(model.layers, "layers.L", tensors),
+        "loop": None,
+        "suffix": _layers_json(model.suffix, "suffix.S", tensors),
+        "readout": {
+            "labels": list(model.readout.labels),
+            "position": model.readout.position,
+            "decision": model.readout.decision,
+        },
+        "max_length": model.max_length,
+    }
+    if model.loop is not None:
+        c = model.loop.count
+        meta["loop"] = {
+            "count": {"function": c.function, "multiplier": c.multiplier, "offset": c.offset,
+                      "extra_tokens": c.extra_tokens},
+            "block": _layers_json(model.loop.block, "loop.B", tensors),
+        }
+    return meta, tensors
+
+
+def save_model(model: Transformer, path: str | Path, *, extra_metadata: dict[str, str] | None = None) -> Path:
+    """Write ``model`` to a safetensors file (exact weights as int64 numerator/denominator pairs)."""
+    meta, exact = model_to_json(model)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, arr in exact.items():
+        nums = np.empty(arr.shape, dtype=np.int64)
+        dens = np.empty(arr.shape, dtype=np.int64)
+        for index, value in np.ndenumerate(arr):
+            if not (_INT64[0] <= value.numerator <= _INT64[1] and value.denominator <= _INT64[1]):
+                raise ModelFormatError(f"{name}{list(index)} = {value} does not fit in int64 numerator/denominator")
+            nums[index], dens[index] = value.numerator, value.denominator
+        tensors[f"{name}.num"] = torch.from_numpy(nums)
+        tensors[f"{name}.den"] = torch.from_numpy(dens)
+        tensors[name] = torch.from_numpy(to_float_array(arr))
+    metadata = {"exactformer": json.dumps(meta, sort_keys=True)}
+    metadata.update(extra_metadata or {})
+    path = Path(path)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def _exact(tensors: dict[str, torch.Tensor], name: str) -> np.ndarray:
+    for key in (f"{name}.num", f"{name}.den", name):
+        if key not in tensors:
+            raise ModelFormatError(f"the file has no tensor {key!r}")
+    nums, dens, floats = (tensors[k] for k in (f"{name}.num", f"{name}.den", name))
+    if nums.dtype != torch.int64 or dens.dtype != torch.int64:
+        raise ModelFormatError(f"{name}: numerators and denominators must be int64")
+    if nums.shape != dens.shape or nums.shape != floats.shape:
+        raise ModelFormatError(f"{name}: numerator, denominator and float shapes differ")
+    if (dens <= 0).any():
+        raise ModelFormatError(f"{name}: a denominator is not positive")
+    out = np.empty(tuple(nums.shape), dtype=object)
+    for index, (p, q) in enumerate(zip(nums.reshape(-1).tolist(), dens.reshape(-1).tolist())):
+        out.flat[index] = Fraction(p, q)
+    if not np.array_equal(to_float_array(out), floats.to(torch.float64).numpy()):
+        raise ModelFormatError(f"{name}: the float64 rendering does not match the exact weights")
+    return out
+
+
+def _sublayer_from(data: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> Sublayer:
+    if "attention" in data:
+        a = data["attention"]
+        w = {n: _exact(tensors, f"{prefix}.{n}") for n in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")}
+        rb = a.get("relative_bias")
+        block: Attention | MLP = Attention(
+            **w,
+            kind=a["kind"],
+            scale=Scale(Fraction(a["scale"]["coefficient"]), Fraction(a["scale"]["sqrt_of"]),
+                        bool(a["scale"]["log_length"])),
+            mask=Mask(a["mask"]["kind"], a["mask"]["width"]),
+            tie_rule=a["tie_rule"],
+            relative_bias=None
+            if rb is None
+            else tuple(
+                None if b is None else RelativeBias({int(k): Fraction(v) for k, v in b["values"].items()},
+                                                    Fraction(b["default"]))
+                for b in rb
+            ),
+        )
+    else:
+        m = data["mlp"]
+        w = {n: _exact(tensors, f"{prefix}.{n}") for n in ("W_in", "b_in", "W_out", "b_out")}
+        block = MLP(**w, activation=m["activation"], threshold=Fraction(m["threshold"]))
+    return Sublayer(block, _norm_from(data["input_norm"]), bool(data["residual"]), _norm_from(data["output_norm"]))
+
+
+def _layers_from(data: list[dict[str, Any]], prefix: str, tensors: dict[str, torch.Tensor]) -> tuple[Layer, ...]:
+    layers = []
+    for k, entry in enumerate(data):
+        subs = {kind: _sublayer_from(entry[kind], f"{prefix}{k}.{kind}", tensors) for kind in ("attn", "mlp")
+                if entry.get(kind) is not None}
+        layers.append(Layer(attention=subs.get("attn"), mlp=subs.get("mlp"), name=entry.get("name", "")))
+    return tuple(layers)
+
+
+def load_model(path: str | Path) -> Transformer:
+    """Read a model written by :func:`save_model`, validating every shape and option.
+
+    Raises
+    ------
+    ModelFormatError
+        For a missing, truncated, malformed or inconsistent file, naming what is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFormatError(f"no model file at {path}")
+    try:
+        tensors = load_file(str(path))
+        with open(path, "rb") as fh:
+            header_len = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(header_len))
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{path} is not a readable safetensors file: {exc}") from None
+    raw = (header.get("__metadata__") or {}).get("exactformer")
+    if raw is None:
+        raise ModelFormatError(f"{path} has no exactformer metadata: it was not written by save_model")
+    try:
+        meta = json.loads(raw)
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelFormatError(f"unsupported format version {meta.get('format_version')!r}")
+        space = Space.from_names(meta["space"])
+        embedding = Embedding(
+            W_E=_exact(tensors, "embed.W_E"),
+            vocab=tuple(meta["vocab"]),
+            positional=tuple((p["coordinate"], feature_from_json(p["feature"])) for p in meta["positional"]),
+        )
+        r = meta["readout"]
+        readout = Readout(W_U=_exact(tensors, "unembed.W_U"), b_U=_exact(tensors, "unembed.b_U"),
+                          labels=tuple(r["labels"]), position=int(r["position"]), decision=r["decision"])
+        loop = None
+        if meta["loop"] is not None:
+            c = meta["loop"]["count"]
+            loop = Loop(block=_layers_from(meta["loop"]["block"], "loop.B", tensors),
+                        count=RepeatCount(c["function"], int(c["multiplier"]), int(c["offset"]),
+                                          int(c.get("extra_tokens", 0))))
+        model = Transformer(
+            space=space,
+            embedding=embedding,
+            layers=_layers_from(meta["layers"], "layers.L", tensors),
+            readout=readout,
+            loop=loop,
+            suffix=_layers_from(meta["suffix"], "suffix.S", tensors),
+            max_length=meta["max_length"],
+        )
+    except ModelFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise ModelFormatError(f"{path}: malformed exactformer metadata ({type(exc).__name__}: {exc})") from None
+    expected = {f"{name}{suffix}" for name in model_to_json(model)[1] for suffix in ("", ".num", ".den")}
+    unexpected = sorted(set(tensors) - expected)
+    if unexpected:
+        raise ModelFormatError(f"{path} holds tensors the architecture does not use: {unexpected[:5]}")
+    return model

@@ -1,0 +1,97 @@
+"""Runners: cached windowed decoding equals full recomputation; thoughts are fed back as input vectors."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import torch
+
+from exactformer.core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, RelativeBias, Sublayer
+from exactformer.core.architecture import Transformer
+from exactformer.core.errors import InputError
+from exactformer.core.evaluate import CertifiedArithmetic, ExactArithmetic, TorchArithmetic
+from exactformer.core.runners import decode, think
+from exactformer.core.space import Block, Space, linear_map, vector
+
+
+def echo_model(window: int) -> Transformer:
+    """Emit the token ``window - 1`` places back: with a prompt of ``window`` tokens the output repeats the prompt.
+
+    A tiny synchronous queue: the relative bias marks the oldest key in the window, hard attention reads it.
+    """
+    space = Space.of(Block("sym", ["a", "b"]), Block("old", ["a", "b"]))
+    head = Space.of(Block("h", ["0"]))
+    val = Space.of(Block("v", ["a", "b"]))
+    att = Attention(
+        W_Q=[linear_map(space, head, {})],
+        W_K=[linear_map(space, head, {})],
+        W_V=[linear_map(space, val, {"sym:a": {"v:a": 1}, "sym:b": {"v:b": 1}})],
+        W_O=[linear_map(val, space, {"v:a": {"old:a": 1}, "v:b": {"old:b": 1}})],
+        kind="hard", tie_rule="leftmost", mask=Mask("window", window),
+        relative_bias=(RelativeBias({window - 1: 1}),),
+    )
+    return Transformer(
+        space=space,
+        embedding=Embedding(W_E=[vector(space, {"sym:a": 1}), vector(space, {"sym:b": 1})], vocab=("a", "b")),
+        layers=(Layer(attention=Sublayer(att)),),
+        readout=Readout(W_U=linear_map(space, Space.of(Block("o", ["a", "b"])),
+                                       {"old:a": {"o:a": 1}, "old:b": {"o:b": 1}}), labels=("a", "b")),
+    )
+
+
+@pytest.mark.parametrize("window", [2, 3, 7])
+def test_cached_decoding_repeats_the_queue(window):
+    prompt = [["a", "b"][(i * i) % 3 % 2] for i in range(window)]
+    out = decode(echo_model(window), [prompt], TorchArithmetic(), max_new_tokens=3 * window)
+    # position i reads key i - window + 1, so token `window + t` is prompt[t]: the queue comes round again
+    assert out.tokens[0] == (prompt * 4)[: 3 * window]
+
+
+def test_cached_decoding_equals_full_recomputation_in_exact_arithmetic():
+    model = echo_model(4)
+    prompts = [list("abba"), list("bbba")]
+    cached = decode(model, prompts, TorchArithmetic(torch.float16), max_new_tokens=9)
+    full = decode(model, prompts, ExactArithmetic(), max_new_tokens=9)
+    assert cached.tokens == full.tokens
+
+
+def test_decoding_stops_at_a_stop_token():
+    out = decode(echo_model(3), [list("aab")], TorchArithmetic(), max_new_tokens=50, stop={"b"})
+    assert out.tokens[0] == ["a", "a", "b"] and out.stopped == [True]
+
+
+def test_decoding_refuses_a_sign_readout():
+    from dataclasses import replace
+
+    model = echo_model(2)
+    sign = replace(model, readout=Readout(W_U=model.readout.W_U[:, :1], labels=("a",), decision="sign"))
+    with pytest.raises(InputError, match="argmax readout"):
+        decode(sign, [["a", "b"]], TorchArithmetic(), max_new_tokens=1)
+
+
+def counter_model() -> Transformer:
+    """Each pass adds 1 to ``count``; the readout at the last thought accepts iff count >= 3."""
+    space = Space.of(Block("one"), Block("count"))
+    hidden = Space.of(Block("u"))
+    mlp = MLP(W_in=linear_map(space, hidden, {"one": {"u": 1}}), W_out=linear_map(hidden, space, {"u": {"count": 1}}))
+    return Transformer(
+        space=space,
+        embedding=Embedding(W_E=[vector(space, {"one": 1}), vector(space, {})], vocab=("s", "?")),
+        layers=(Layer(mlp=Sublayer(mlp)),),
+        readout=Readout(W_U=linear_map(space, Space.of(Block("y")), {"count": {"y": 1}}), b_U=[Fraction(-5, 2)],
+                        labels=("at least 3",), decision="sign", position=-2),
+    )
+
+
+@pytest.mark.parametrize("arith", [ExactArithmetic(), CertifiedArithmetic(), TorchArithmetic()], ids=lambda a: a.name)
+def test_each_thought_is_the_previous_final_residual(arith):
+    result = think(counter_model(), [["s"]], arith, num_thoughts=4, then=["?"])
+    counts = [float(v[1].mid) if hasattr(v[1], "mid") else float(v[1]) for v in result.thoughts[0]]
+    assert counts == [1, 2, 3, 4]
+    assert result.output.labels == [True]  # the last thought (count 4, fed back) reads 5 >= 3
+
+
+def test_two_thoughts_are_not_enough():
+    result = think(counter_model(), [["s"]], ExactArithmetic(), num_thoughts=1, then=["?"])
+    assert result.output.labels == [False]  # the thought with count 1 comes back with count 2 < 3

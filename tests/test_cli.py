@@ -1,0 +1,41 @@
+"""The command line: list, build, trace (with labelled residuals), and clean errors."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from exactformer.cli import app
+from exactformer.core.serialize import load_model
+
+runner = CliRunner()
+
+
+def test_list_names_the_demo_and_its_citation():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "demo" in result.output
+
+
+def test_trace_prints_a_labelled_residual_stream():
+    result = runner.invoke(app, ["trace", "demo", "abba"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "residual after L0.attn" in result.output
+    assert "copy:a" in result.output and "pos:first" in result.output
+    assert "answer: 'a'" in result.output
+
+
+def test_build_writes_a_loadable_model(tmp_path):
+    out = tmp_path / "demo.safetensors"
+    result = runner.invoke(app, ["build", "demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert load_model(out).d_model == 6
+
+
+def test_an_unknown_construction_is_named():
+    result = runner.invoke(app, ["trace", "nope", "x"])
+    assert result.exit_code != 0 and "no construction named 'nope'" in result.output
+
+
+def test_every_command_has_help():
+    for command in ("list", "build", "trace"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and len(result.output) > 50
