@@ -123,6 +123,94 @@ def trace(
     console.print(f"answer: {result.answer!r}  (label {result.label!r}, margin {result.margin:.6g}, {status})")
 
 
+def _lengths(spec: Optional[str], default: tuple[int, ...]) -> list[int]:
+    """``"0-16"``, ``"1,2,8"`` or ``"4-64:4"`` (a step) -> a list of sizes."""
+    if not spec:
+        return list(default)
+    out: list[int] = []
+    for part in spec.split(","):
+        rng, _, step = part.partition(":")
+        lo, dash, hi = rng.partition("-")
+        if dash:
+            out += list(range(int(lo), int(hi) + 1, int(step or 1)))
+        else:
+            out.append(int(lo))
+    return out
+
+
+def _reference_for(name: str, construction: Any) -> Any:
+    entry = constructions.get(name)
+    if entry.reference is None:
+        raise typer.BadParameter(f"{name} has no registered reference to verify against")
+    return entry.reference(construction)
+
+
+@app.command()
+def verify(
+    name: str = typer.Argument(..., help="Registered construction name."),
+    lengths: Optional[str] = typer.Option(None, help="Sizes, e.g. '0-16', '1,2,8' or '4-64:4'."),
+    samples: int = typer.Option(200, help="Inputs per size when not exhaustive."),
+    exhaustive_up_to: int = typer.Option(4096, help="Test every input of a size when there are at most this many."),
+    backend: str = typer.Option("torch", help="exact, certified or torch."),
+    dtype: str = typer.Option("float64", help="Torch dtype when --backend torch."),
+    seed: int = typer.Option(0, help="Random seed (same seed, same report)."),
+    option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Also write the report as markdown here."),
+    plot: Optional[Path] = typer.Option(None, help="Also plot the smallest margin against n to this PNG."),
+) -> None:
+    """Check a construction against its independent reference over many sizes; exit 1 if anything fails."""
+    from .verify import check
+
+    construction = _build(name, option)
+    report = check(
+        construction,
+        _reference_for(name, construction),
+        lengths=_lengths(lengths, constructions.get(name).lengths),
+        samples_per_length=samples,
+        exhaustive_up_to=exhaustive_up_to,
+        backend=backend,
+        dtype=_torch_dtype(dtype) if backend == "torch" else None,
+        seed=seed,
+        progress=console.is_terminal,
+    )
+    console.print(report.render())
+    if json_out:
+        json_out.write_text(report.to_json())
+    if markdown_out:
+        markdown_out.write_text(report.to_markdown())
+    if plot:
+        report.plot_margins(plot)
+    raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command()
+def frontier(
+    name: str = typer.Argument(..., help="Registered construction name."),
+    lengths: Optional[str] = typer.Option(None, help="Sizes to try in increasing order, e.g. '1-64:8'."),
+    samples: int = typer.Option(100, help="Inputs per size when not exhaustive."),
+    dtypes: str = typer.Option("float16,bfloat16,float32,float64", help="Comma-separated torch dtypes."),
+    seed: int = typer.Option(0, help="Random seed."),
+    option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
+    plot: Optional[Path] = typer.Option(None, help="Also plot pass/fail per size and dtype to this PNG."),
+) -> None:
+    """Print the precision frontier: per dtype, the largest n that still agrees with the reference."""
+    from .verify import frontier as measure
+
+    construction = _build(name, option)
+    result = measure(
+        construction,
+        _reference_for(name, construction),
+        lengths=_lengths(lengths, constructions.get(name).lengths),
+        dtypes=[_torch_dtype(d.strip()) for d in dtypes.split(",")],
+        samples_per_length=samples,
+        seed=seed,
+    )
+    console.print(result.to_markdown())
+    if plot:
+        result.plot(plot)
+
+
 def _is_zero(v: Any) -> bool:
     try:
         return float(v.mid if hasattr(v, "mid") else v) == 0.0 and not (hasattr(v, "delta") and v.delta != 0)

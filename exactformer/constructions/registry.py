@@ -16,7 +16,9 @@ class Entry:
     """One registered construction.
 
     ``example`` is an input the CLI's ``trace`` uses when none is given; ``options`` are the builder's keyword
-    arguments with their defaults (what ``--option key=value`` may set).
+    arguments with their defaults (what ``--option key=value`` may set). ``reference`` builds the independent
+    reference that ``exactformer verify`` checks against (it may take the built construction, e.g. to read the
+    DFA it was built from); ``lengths`` are the default sizes to verify.
     """
 
     name: str
@@ -24,6 +26,8 @@ class Entry:
     summary: str
     example: Any
     options: dict[str, Any] = field(default_factory=dict)
+    reference: Callable[[Construction], Any] | None = None
+    lengths: tuple[int, ...] = tuple(range(0, 17))
 
 
 REGISTRY: dict[str, Entry] = {}

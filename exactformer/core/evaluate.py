@@ -17,9 +17,9 @@ Arrays are ``[batch, position, coordinate]`` in all three.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Union
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: One input position: a token of the vocabulary, or a vector of the residual space (a continuous input).
-Item = Union[str, np.ndarray, torch.Tensor, Sequence[Any]]
+Item = Union[str, np.ndarray, torch.Tensor, Sequence[Any]]  # noqa: UP007 (a runtime alias)
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,8 @@ class Arithmetic(ABC):
     def attention(self, x: Any, att: Attention, length: int, where: str) -> Any:
         """Implemented by each arithmetic."""
 
-    def check(self, x: Any, where: str) -> None:
-        """Raise :class:`NonFiniteError` if ``x`` holds a NaN or an infinity."""
-
-    def zeros_like(self, x: Any) -> Any:
-        return x * 0
+    def check(self, x: Any, where: str) -> None:  # noqa: B027 (exact values cannot be NaN; torch overrides)
+        """Raise :class:`NonFiniteError` if ``x`` holds a NaN or an infinity (only floats can)."""
 
 
 def _sublayer(arith: Arithmetic, x: Any, sub: Sublayer, model: Transformer, length: int, where: str) -> Any:

@@ -216,7 +216,7 @@ def _decode_cached(
     margins: list[list[float]] = [[] for _ in range(batch)]
     stopped = [False] * batch
     items: Sequence[Sequence[str]] = prompts
-    for t in range(max_new_tokens):
+    for _ in range(max_new_tokens):
         x = cached.embed(model, items, start=cached.start)
         for label, layer in model.named_layers(None):
             for kind, sub in layer.sublayers():

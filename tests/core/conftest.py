@@ -4,8 +4,18 @@ from fractions import Fraction
 
 import pytest
 
-from exactformer.core.architecture import MLP, Attention, Embedding, Layer, Mask, Norm, Readout, Scale, Sublayer
-from exactformer.core.architecture import Transformer
+from exactformer.core.architecture import (
+    MLP,
+    Attention,
+    Embedding,
+    Layer,
+    Mask,
+    Norm,
+    Readout,
+    Scale,
+    Sublayer,
+    Transformer,
+)
 from exactformer.core.positions import IndexOverLength
 from exactformer.core.space import Block, Space, linear_map, vector
 

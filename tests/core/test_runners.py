@@ -7,8 +7,17 @@ from fractions import Fraction
 import pytest
 import torch
 
-from exactformer.core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, RelativeBias, Sublayer
-from exactformer.core.architecture import Transformer
+from exactformer.core.architecture import (
+    MLP,
+    Attention,
+    Embedding,
+    Layer,
+    Mask,
+    Readout,
+    RelativeBias,
+    Sublayer,
+    Transformer,
+)
 from exactformer.core.errors import InputError
 from exactformer.core.evaluate import CertifiedArithmetic, ExactArithmetic, TorchArithmetic
 from exactformer.core.runners import decode, think

@@ -1,0 +1,30 @@
+"""The verifier: the only place where constructions meet their independent references.
+
+``check(construction, reference, ...)`` returns a :class:`Report`; ``frontier(...)`` measures how far each float
+dtype carries a construction; ``strategies`` has hypothesis strategies for words, graphs and machines.
+"""
+
+from .check import check, diagnose, float_tolerance, invariant_holds
+from .frontier import DTYPES, Frontier, FrontierRow, frontier
+from .reference import CorpusReference, FunctionReference, LanguageReference, Reference, as_reference
+from .report import Failure, InvariantTally, LengthReport, Report
+
+__all__ = [
+    "check",
+    "diagnose",
+    "float_tolerance",
+    "invariant_holds",
+    "frontier",
+    "Frontier",
+    "FrontierRow",
+    "DTYPES",
+    "Reference",
+    "LanguageReference",
+    "FunctionReference",
+    "CorpusReference",
+    "as_reference",
+    "Report",
+    "LengthReport",
+    "Failure",
+    "InvariantTally",
+]

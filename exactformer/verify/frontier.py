@@ -1,0 +1,146 @@
+"""The precision frontier: per dtype (and per variant, e.g. per softmax scale), how far a construction holds.
+
+For each variant and dtype the sizes are tested in increasing order; the frontier is the largest size up to which
+every tested size passed, and the first failing input is kept with its diagnosis (why it fails: precision, or a
+construction error that shows in every dtype).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.construction import Construction
+from .check import check
+
+__all__ = ["FrontierRow", "Frontier", "frontier", "DTYPES"]
+
+DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@dataclass
+class FrontierRow:
+    """One (variant, dtype): the sizes tested, which passed, the frontier and the first failure."""
+
+    variant: str
+    dtype: str
+    tested: list[int] = field(default_factory=list)
+    passed: list[bool] = field(default_factory=list)
+    first_failure: Any = None
+
+    @property
+    def frontier(self) -> int | None:
+        """The largest size up to which every tested size passed (``None`` if the smallest failed)."""
+        last = None
+        for size, ok in zip(self.tested, self.passed):
+            if not ok:
+                break
+            last = size
+        return last
+
+    @property
+    def first_failing_size(self) -> int | None:
+        for size, ok in zip(self.tested, self.passed):
+            if not ok:
+                return size
+        return None
+
+
+@dataclass
+class Frontier:
+    """All rows, with rendering and a plot."""
+
+    construction: str
+    rows: list[FrontierRow]
+    prediction: str = ""
+
+    def to_markdown(self) -> str:
+        lines = [f"**Precision frontier of {self.construction}**", ""]
+        if self.prediction:
+            lines += [f"Theory: {self.prediction}", ""]
+        lines += ["| variant | dtype | largest n passing | first failing n | first failing input | why |",
+                  "|---|---|---|---|---|---|"]
+        for r in self.rows:
+            f = r.first_failure
+            lines.append(
+                f"| {r.variant} | {r.dtype} | {_fmt(r.frontier)} | {_fmt(r.first_failing_size)} | "
+                f"{_short(f.minimal_input) if f else '-'} | {f.reason if f else f'none up to {max(r.tested)}'} |"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Pass (o) / fail (x) per tested size, one row per (variant, dtype)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(self.rows) + 1.5))
+        for y, r in enumerate(self.rows):
+            ok = [s for s, p in zip(r.tested, r.passed) if p]
+            bad = [s for s, p in zip(r.tested, r.passed) if not p]
+            ax.scatter(ok, [y] * len(ok), marker="o", color="tab:green")
+            ax.scatter(bad, [y] * len(bad), marker="x", color="tab:red")
+        ax.set_yticks(range(len(self.rows)), [f"{r.variant} / {r.dtype}" for r in self.rows])
+        ax.set_xscale("log")
+        ax.set_xlabel("n")
+        ax.set_title(f"precision frontier: {self.construction}")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
+
+
+def frontier(
+    construction: Construction | Mapping[str, Construction],
+    reference: Any,
+    *,
+    lengths: Iterable[int],
+    dtypes: Sequence[torch.dtype] = DTYPES,
+    samples_per_length: int = 100,
+    exhaustive_up_to: int = 256,
+    seed: int = 0,
+    check_invariants: bool = False,
+    stop_at_first_failure: bool = True,
+    device: str | torch.device | None = None,
+) -> Frontier:
+    """Measure the precision frontier of one construction or of several variants (``{label: construction}``).
+
+    Every size in ``lengths`` is checked in increasing order with :func:`~exactformer.verify.check` in each dtype;
+    with ``stop_at_first_failure`` a (variant, dtype) stops at its first failing size.
+    """
+    variants = dict(construction) if isinstance(construction, Mapping) else {construction.name: construction}
+    sizes = sorted(set(lengths))
+    rows = []
+    for label, c in variants.items():
+        for dtype in dtypes:
+            row = FrontierRow(variant=label, dtype=str(dtype).replace("torch.", ""))
+            for size in sizes:
+                report = check(c, reference, lengths=[size], samples_per_length=samples_per_length,
+                               exhaustive_up_to=exhaustive_up_to, backend="torch", dtype=dtype, device=device,
+                               seed=seed, check_invariants=check_invariants, shrink=False)
+                row.tested.append(size)
+                row.passed.append(report.passed)
+                if not report.passed and row.first_failure is None and report.failures:
+                    row.first_failure = report.failures[0]
+                if not report.passed and stop_at_first_failure:
+                    break
+            rows.append(row)
+    first = next(iter(variants.values()))
+    return Frontier(construction=first.name, rows=rows, prediction=str(first.extras.get("precision_prediction", "")))
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def _short(v: Any, limit: int = 40) -> str:
+    text = str(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,241 @@
+"""The verifier's report: per input size what was tested, what passed, the margins, the invariants, the failures.
+
+A :class:`Report` renders as a terminal table (:meth:`Report.render`), JSON (:meth:`Report.to_json`) and markdown
+(:meth:`Report.to_markdown`), and plots the smallest decision margin against n (:meth:`Report.plot_margins`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Failure", "InvariantTally", "LengthReport", "Report"]
+
+
+@dataclass
+class Failure:
+    """One disagreement, with where and why.
+
+    Attributes
+    ----------
+    kind
+        ``"answer"`` (the model's answer differs from the reference), ``"invariant"`` (a proof invariant does not
+        hold), or ``"error"`` (the forward pass raised: NaN, an attention tie, an irrational operation...).
+    input, minimal_input
+        The failing input as found, and after shrinking (the smallest failing input the shrinker reached).
+    expected, got
+        The reference's answer (or invariant value) and the model's.
+    where
+        The first named invariant that broke on the minimal input, or the first sublayer at which the float run
+        leaves the exact one, or the sublayer that raised.
+    reason
+        ``"construction error"`` (the exact model itself disagrees with the reference), ``"precision"`` (the exact
+        model agrees, the float rendering does not), or the error's message.
+    """
+
+    kind: str
+    input: Any
+    minimal_input: Any
+    expected: Any
+    got: Any
+    where: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class InvariantTally:
+    """How often one invariant was checked and held."""
+
+    name: str
+    checked: int = 0
+    held: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.checked == self.held
+
+
+@dataclass
+class LengthReport:
+    """Results for one input size."""
+
+    size: int
+    mode: str
+    tested: int = 0
+    passed: int = 0
+    certified: int = 0
+    min_margin: float = math.inf
+    cross_entropy_bits: float | None = None
+    invariants: dict[str, InvariantTally] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return self.tested - self.passed
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and all(t.ok for t in self.invariants.values()) and not self.failures
+
+    @property
+    def accuracy(self) -> float:
+        return self.passed / self.tested if self.tested else math.nan
+
+
+@dataclass
+class Report:
+    """The outcome of :func:`~exactformer.verify.check`."""
+
+    construction: str
+    reference: str
+    backend: str
+    dtype: str
+    seed: int
+    lengths: list[LengthReport] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every tested input gave the reference's answer and every invariant held."""
+        return all(r.ok for r in self.lengths)
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [f for r in self.lengths for f in r.failures]
+
+    @property
+    def tested(self) -> int:
+        return sum(r.tested for r in self.lengths)
+
+    def summary(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        fails = sum(r.failed for r in self.lengths)
+        return (
+            f"{verdict}: {self.construction} vs {self.reference} ({self.backend}, {self.dtype}, seed {self.seed}): "
+            f"{self.tested} inputs over {len(self.lengths)} sizes, {fails} wrong answers, "
+            f"{len(self.failures)} failure reports"
+        )
+
+    # -- rendering -----------------------------------------------------------------------------------------
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "construction": self.construction,
+            "reference": self.reference,
+            "backend": self.backend,
+            "dtype": self.dtype,
+            "seed": self.seed,
+            "passed": self.passed,
+            "lengths": [
+                {
+                    "size": r.size,
+                    "mode": r.mode,
+                    "tested": r.tested,
+                    "passed": r.passed,
+                    "failed": r.failed,
+                    "certified": r.certified,
+                    "min_margin": _jsonable(r.min_margin),
+                    "cross_entropy_bits": _jsonable(r.cross_entropy_bits),
+                    "invariants": {k: {"checked": t.checked, "held": t.held} for k, t in r.invariants.items()},
+                    "failures": [f.as_dict() for f in r.failures],
+                }
+                for r in self.lengths
+            ],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.as_dict(), indent=indent)
+
+    def _rows(self) -> list[list[str]]:
+        rows = []
+        for r in self.lengths:
+            inv = ", ".join(f"{k} {t.held}/{t.checked}" for k, t in r.invariants.items()) or "-"
+            ce = "-" if r.cross_entropy_bits is None else f"{r.cross_entropy_bits:.4g}"
+            rows.append([str(r.size), r.mode, str(r.tested), str(r.passed), str(r.failed), f"{r.min_margin:.3g}",
+                         ce, inv])
+        return rows
+
+    _HEADER = ["n", "inputs", "tested", "passed", "failed", "min margin", "CE (bits)", "invariants held/checked"]
+
+    def to_markdown(self) -> str:
+        lines = [f"**{self.summary()}**", "", "| " + " | ".join(self._HEADER) + " |",
+                 "|" + "---|" * len(self._HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in self._rows()]
+        if self.failures:
+            lines.append("")
+        for f in self.failures:
+            lines.append(
+                f"- {f.kind} failure: input `{_short(f.input)}`, minimal `{_short(f.minimal_input)}`: expected "
+                f"`{_short(f.expected)}`, got `{_short(f.got)}` — at {f.where} ({f.reason})"
+            )
+        return "\n".join(lines)
+
+    def render(self) -> Any:
+        """A rich renderable (table plus failure lines) for the terminal."""
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=self.summary(), title_justify="left")
+        for h in self._HEADER:
+            table.add_column(h, justify="right" if h not in ("inputs", "invariants held/checked") else "left")
+        for row, r in zip(self._rows(), self.lengths):
+            table.add_row(*row, style=None if r.ok else "red")
+        parts: list[Any] = [table]
+        for f in self.failures:
+            parts.append(Text(
+                f"{f.kind} failure at n={_size_of(f.input)}: minimal input {_short(f.minimal_input)!s}: expected "
+                f"{_short(f.expected)}, got {_short(f.got)} — at {f.where} ({f.reason})",
+                style="red",
+            ))
+        return Group(*parts)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def plot_margins(self, path: str | Path | None = None, ax: Any = None) -> Any:
+        """Plot the smallest decision margin against n (log scale); save to ``path`` if given."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        sizes = [r.size for r in self.lengths if r.tested and math.isfinite(r.min_margin)]
+        margins = [max(r.min_margin, 1e-300) for r in self.lengths if r.tested and math.isfinite(r.min_margin)]
+        ax.plot(sizes, margins, marker="o")
+        ax.set_yscale("log")
+        ax.set_xlabel("n")
+        ax.set_ylabel("smallest decision margin")
+        ax.set_title(f"{self.construction} ({self.backend}, {self.dtype})")
+        if path is not None:
+            ax.figure.tight_layout()
+            ax.figure.savefig(path, dpi=120)
+        return ax
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return str(v)
+
+
+def _short(v: Any, limit: int = 80) -> str:
+    text = str(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _size_of(v: Any) -> Any:
+    try:
+        return len(v)
+    except TypeError:
+        return "?"

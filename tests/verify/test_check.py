@@ -1,0 +1,92 @@
+"""The verifier passes a correct construction and catches every deliberately broken one, naming what broke."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+import torch
+
+from exactformer.verify import FunctionReference, check, frontier
+
+from .controls import first_is_b
+
+FIRST_IS_B = FunctionReference(lambda w: w[0] == "b", "ab", name="first symbol is b")
+LENGTHS = range(1, 7)
+
+
+@pytest.mark.parametrize("backend", ["exact", "certified", "torch"])
+def test_the_correct_construction_passes_with_every_invariant_checked(backend):
+    report = check(first_is_b(), FIRST_IS_B, lengths=LENGTHS, backend=backend)
+    assert report.passed, report.to_markdown()
+    assert report.tested == sum(2**n for n in LENGTHS)
+    for r in report.lengths:
+        assert {t.name: t.checked for t in r.invariants.values()} == {
+            "copy.first_symbol": 2**r.size, "step.fired": 2**r.size, "sign.z": 2**r.size, "loop.count": 2**r.size}
+
+
+@pytest.mark.parametrize(
+    ("broken", "invariant"),
+    [
+        (dict(sign=-1), "sign.z"),
+        (dict(threshold=Fraction(3, 2)), "step.fired"),
+        (dict(drop_copy_layer=True), "copy.first_symbol"),
+        (dict(tie_rule="rightmost"), "copy.first_symbol"),
+        (dict(loops=2), "loop.count"),
+    ],
+    ids=["flipped sign", "shifted threshold", "missing layer", "wrong tie rule", "too few loop iterations"],
+)
+@pytest.mark.parametrize("backend", ["exact", "torch"])
+def test_each_broken_construction_fails_naming_the_invariant(broken, invariant, backend):
+    report = check(first_is_b(**broken), FIRST_IS_B, lengths=LENGTHS, backend=backend)
+    assert not report.passed
+    assert report.failures, "a failing report must carry a counterexample"
+    failure = report.failures[0]
+    assert f"invariant '{invariant}'" in failure.where
+    broken_counts = [r.invariants[invariant] for r in report.lengths]
+    assert any(t.held < t.checked for t in broken_counts)
+
+
+def test_counterexamples_are_shrunk_to_a_minimal_input():
+    report = check(first_is_b(tie_rule="rightmost"), FIRST_IS_B, lengths=[6], backend="exact")
+    # the rightmost tie copies the last symbol: the smallest failing words have length 2 and differ at the ends
+    assert {f.minimal_input for f in report.failures} <= {"ab", "ba"}
+
+
+def test_a_float_failure_is_diagnosed_as_precision_or_construction():
+    report = check(first_is_b(sign=-1), FIRST_IS_B, lengths=[3], backend="torch")
+    assert "construction error" in report.failures[0].reason
+
+
+def test_same_seed_same_report():
+    kwargs = dict(lengths=[14, 15], samples_per_length=40, exhaustive_up_to=10, seed=7)
+    a = check(first_is_b(), FIRST_IS_B, **kwargs)
+    b = check(first_is_b(), FIRST_IS_B, **kwargs)
+    assert a.to_json() == b.to_json() and a.lengths[0].mode == "uniform words"
+
+
+def test_reports_render_as_json_markdown_and_a_plot(tmp_path):
+    report = check(first_is_b(loops=2), FIRST_IS_B, lengths=[1, 2])
+    data = json.loads(report.to_json())
+    assert data["passed"] is False and data["lengths"][0]["invariants"]["loop.count"]["held"] == 0
+    assert "| n | inputs |" in report.to_markdown()
+    report.plot_margins(tmp_path / "m.png")
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    from rich.console import Console
+
+    console = Console(record=True, width=160)
+    console.print(report.render())
+    assert "loop.count" in console.export_text()
+
+
+def test_the_frontier_reports_every_dtype():
+    result = frontier(first_is_b(), FIRST_IS_B, lengths=[1, 8, 32], samples_per_length=20)
+    assert [r.dtype for r in result.rows] == ["float16", "bfloat16", "float32", "float64"]
+    assert all(r.frontier == 32 for r in result.rows)
+
+
+def test_the_frontier_stops_at_a_failure():
+    result = frontier(first_is_b(sign=-1), FIRST_IS_B, lengths=[1, 2, 3], dtypes=[torch.float32])
+    (row,) = result.rows
+    assert row.frontier is None and row.first_failing_size == 1 and row.tested == [1]
