@@ -302,6 +302,8 @@ class _ObjectArithmetic(Arithmetic):
         winners, certain = self.maximisers(scores)
         losers = [_midpoint(s) for j, s in enumerate(scores) if j not in winners]
         gap = _midpoint(scores[winners[0]]) - max(losers) if losers else float("inf")
+        if len(winners) > 1:
+            gap = 0.0  # a tie is at distance 0 from flipping: floats keep it only if they compute equal scores
         one, zero = self.scalar(Fraction(1)), self.scalar(Fraction(0))
         if att.kind == "average_hard":
             self.decide(where, f"argmax set of {detail}: {winners}", certain, gap)

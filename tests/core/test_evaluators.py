@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -97,6 +99,24 @@ def test_torch_float64_lies_in_the_certified_intervals_for_irrational_options(mo
     floats = forward(model, [word], TorchArithmetic(torch.float64))
     for label, m, f in zip(certified.labels, mids, floats.residuals):
         np.testing.assert_allclose(as_float(f), m, rtol=1e-8, atol=1e-8, err_msg=f"residual after {label}")
+
+
+def test_average_hard_ties_between_identical_keys_agree_in_every_backend(tie_model):
+    from dataclasses import replace
+
+    from exactformer.core.space import linear_map
+
+    from .conftest import HEAD, SPACE
+
+    att = tie_model.layers[0].attention
+    # every query scores [key is a]; the value is the key's position i/N: each query averages i/N over the a's
+    block = replace(att.block, kind="average_hard", W_V=[linear_map(SPACE, HEAD, {"pos:i/N": {"h:0": 1}})])
+    averaging = replace(tie_model, layers=(replace(tie_model.layers[0], attention=replace(att, block=block)),))
+    word = [["a", "b", "a", "a", "b"]]
+    exact = forward(averaging, word, ExactArithmetic()).final
+    floats = forward(averaging, word, TorchArithmetic(torch.float64)).final
+    np.testing.assert_allclose(as_float(floats), as_float(exact), rtol=1e-15)
+    assert set(exact[0, :, -1]) == {Fraction(0 + 2 + 3, 3 * 5)}
 
 
 def test_exact_refuses_softmax_naming_the_sublayer(softmax_model):
