@@ -12,6 +12,7 @@ DOCS = sorted((Path(__file__).resolve().parents[1] / "docs").glob("*.md"))
 
 @pytest.mark.parametrize("page", DOCS, ids=lambda p: p.name)
 def test_docs_examples_run(page):
-    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
     assert result.attempted > 0, f"{page.name} has no runnable examples"
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {page.name}"
