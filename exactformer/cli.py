@@ -211,6 +211,27 @@ def frontier(
         result.plot(plot)
 
 
+@app.command()
+def export(
+    name: str = typer.Argument(..., help="Registered construction name."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the export."),
+    to: str = typer.Option("safetensors", "--to", help="Target format: safetensors (float tensors by "
+                           "TransformerLens-style name)."),
+    dtype: str = typer.Option("float32", help="Torch dtype of the exported tensors."),
+    n: Optional[int] = typer.Option(None, help="Input size: unrolls loops and materialises W_pos for it."),
+    option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
+) -> None:
+    """Export a construction's weights as float tensors named like TransformerLens parameters."""
+    from safetensors.torch import save_file
+
+    if to != "safetensors":
+        raise typer.BadParameter(f"unknown export target {to!r}; available: safetensors")
+    construction = _build(name, option)
+    tensors = {k: v.contiguous() for k, v in construction.state_dict(_torch_dtype(dtype), n=n).items()}
+    save_file(tensors, str(out), metadata={"construction": name, "citation": str(construction.citation)})
+    console.print(f"wrote {out}: {len(tensors)} tensors in {dtype}")
+
+
 def _is_zero(v: Any) -> bool:
     try:
         return float(v.mid if hasattr(v, "mid") else v) == 0.0 and not (hasattr(v, "delta") and v.delta != 0)

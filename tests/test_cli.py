@@ -36,6 +36,29 @@ def test_an_unknown_construction_is_named():
 
 
 def test_every_command_has_help():
-    for command in ("list", "build", "trace"):
+    for command in ("list", "build", "trace", "verify", "frontier", "export"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and len(result.output) > 50
+
+
+def test_verify_passes_the_demo_and_prints_its_report():
+    result = runner.invoke(app, ["verify", "demo", "--lengths", "1-6"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "PASSED" in result.output
+
+
+def test_frontier_prints_one_row_per_dtype():
+    result = runner.invoke(app, ["frontier", "demo", "--lengths", "1,8", "--samples", "10"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for dtype in ("float16", "bfloat16", "float32", "float64"):
+        assert f"| demo | {dtype} | 8 |" in result.output
+
+
+def test_export_writes_transformer_lens_names(tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "demo.safetensors"
+    result = runner.invoke(app, ["export", "demo", "--out", str(out), "--n", "4"])
+    assert result.exit_code == 0, result.output
+    tensors = load_file(str(out))
+    assert tensors["blocks.0.attn.W_Q"].shape == (1, 6, 1) and tensors["pos_embed.W_pos"].shape == (4, 6)
