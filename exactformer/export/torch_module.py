@@ -1,0 +1,145 @@
+"""Export a model as a plain ``torch.nn.Module`` (usable with nnsight, torch hooks, any torch code).
+
+The module's parameters are the float renderings of the exact weights, named like TransformerLens parameters
+(``blocks.0.attn.W_Q``...), and every attention and MLP sublayer is a submodule whose forward returns that
+sublayer's output, so hooks and nnsight see each step. The computation is the library's own torch forward pass
+(:class:`~exactformer.core.evaluate.TorchArithmetic`) reading these parameters, so the module and
+``backend="torch"`` agree to the bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.architecture import MLP, Attention, Sublayer, Transformer
+from ..core.evaluate import TorchArithmetic
+from ..core.rational import to_float_array
+
+__all__ = ["ExactformerModule", "to_torch_module"]
+
+
+class _ParameterArithmetic(TorchArithmetic):
+    """Torch arithmetic whose weights are the parameters of an :class:`ExactformerModule`."""
+
+    def __init__(self, dtype: torch.dtype, params: dict[int, torch.Tensor]) -> None:
+        super().__init__(dtype=dtype)
+        self.params = params
+
+    def weights(self, arr: np.ndarray) -> torch.Tensor:
+        param = self.params.get(id(arr))
+        if param is not None:
+            return param
+        return super().weights(arr).to(self._device_of_params())
+
+    def _device_of_params(self) -> torch.device:
+        return next(iter(self.params.values())).device if self.params else torch.device("cpu")
+
+
+class SublayerModule(nn.Module):
+    """One attention or MLP sublayer: its parameters, and a forward that returns the sublayer's output."""
+
+    def __init__(self, sub: Sublayer, where: str, owner: ExactformerModule) -> None:
+        super().__init__()
+        self.sub = sub
+        self.where = where
+        self._owner = [owner]  # a list, so the parent is not registered as a child module
+        names = (("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O") if isinstance(sub.block, Attention)
+                 else ("W_in", "b_in", "W_out", "b_out"))
+        for name in names:
+            arr = getattr(sub.block, name)
+            self.register_parameter(name, nn.Parameter(_render(arr, owner.dtype), requires_grad=False))
+            owner._by_array[id(arr)] = getattr(self, name)
+
+    def forward(self, x: torch.Tensor, length: int) -> torch.Tensor:
+        arith = self._owner[0]._arith(x.device)
+        h = arith.norm(x, self.sub.input_norm, self._owner[0].model, self.where + ".input_norm")
+        if isinstance(self.sub.block, Attention):
+            delta = arith.attention(h, self.sub.block, length, self.where)
+        else:
+            assert isinstance(self.sub.block, MLP)
+            delta = arith.mlp(h, self.sub.block, self.where)
+        y = x + delta if self.sub.residual else delta
+        y = arith.norm(y, self.sub.output_norm, self._owner[0].model, self.where + ".output_norm")
+        arith.check(y, self.where)
+        return y
+
+
+class ExactformerModule(nn.Module):
+    """A :class:`~exactformer.core.architecture.Transformer` as a ``torch.nn.Module``.
+
+    ``forward(tokens)`` takes token ids ``[batch, N]`` (or token strings, one list per sequence) and returns the
+    readout logits ``[batch, n_out]``; ``residuals(tokens)`` returns every residual stream. A looped model is
+    unrolled for ``length`` tokens at construction (loops repeat the same parameters).
+    """
+
+    def __init__(self, model: Transformer, *, dtype: torch.dtype = torch.float32, length: int | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.dtype = dtype
+        self._by_array: dict[int, torch.Tensor] = {}
+        self.embed = nn.Module()
+        self.embed.register_parameter("W_E", nn.Parameter(_render(model.embedding.W_E, dtype), requires_grad=False))
+        self._by_array[id(model.embedding.W_E)] = self.embed.W_E
+        self.unembed = nn.Module()
+        for name in ("W_U", "b_U"):
+            arr = getattr(model.readout, name)
+            self.unembed.register_parameter(name, nn.Parameter(_render(arr, dtype), requires_grad=False))
+            self._by_array[id(arr)] = getattr(self.unembed, name)
+        if model.loop is not None and length is None:
+            raise ValueError("a looped model needs `length` (the number of tokens) to fix its depth")
+        self.length = length
+        self.blocks = nn.ModuleList()
+        self._schedule: list[tuple[str, SublayerModule]] = []
+        shared: dict[int, SublayerModule] = {}
+        for label, layer in model.named_layers(length):
+            block = nn.Module()
+            for kind, sub in layer.sublayers():
+                if id(sub) not in shared:
+                    shared[id(sub)] = SublayerModule(sub, f"{label}.{kind}", self)
+                setattr(block, kind, shared[id(sub)])
+                self._schedule.append((f"{label}.{kind}", shared[id(sub)]))
+            self.blocks.append(block)
+
+    def _arith(self, device: torch.device) -> TorchArithmetic:
+        arith = _ParameterArithmetic(self.dtype, self._by_array)
+        arith.device = device
+        return arith
+
+    def _tokens(self, tokens: Any) -> list[list[str]]:
+        if isinstance(tokens, torch.Tensor):
+            vocab = self.model.embedding.vocab
+            return [[vocab[int(t)] for t in row] for row in tokens]
+        return [list(seq) for seq in tokens]
+
+    def residuals(self, tokens: Any) -> dict[str, torch.Tensor]:
+        """Every residual stream by sublayer label (``"embed"``, ``"L0.attn"``, ...)."""
+        seqs = self._tokens(tokens)
+        length = len(seqs[0])
+        if self.length is not None and self.model.loop is not None and length != self.length:
+            raise ValueError(f"this module was unrolled for {self.length} tokens, got {length}")
+        device = self.embed.W_E.device
+        x = self._arith(device).embed(self.model, seqs)
+        out = {"embed": x}
+        for where, module in self._schedule:
+            x = module(x, length)
+            out[where] = x
+        return out
+
+    def forward(self, tokens: Any) -> torch.Tensor:
+        final = list(self.residuals(tokens).values())[-1]
+        row = final[:, self.model.readout.position]
+        return row @ self.unembed.W_U + self.unembed.b_U
+
+
+def _render(arr: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    return torch.from_numpy(to_float_array(arr)).to(dtype)
+
+
+def to_torch_module(model: Transformer, *, dtype: torch.dtype = torch.float32,
+                    length: int | None = None) -> ExactformerModule:
+    """The model as a plain ``torch.nn.Module`` (see :class:`ExactformerModule`)."""
+    return ExactformerModule(model, dtype=dtype, length=length)
