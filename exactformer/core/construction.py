@@ -183,6 +183,10 @@ class Construction:
         The paper and theorem.
     description
         One paragraph for ``exactformer list`` and the docs.
+    extras
+        Construction-specific data (its parameters, its precision prediction under ``"precision_prediction"``).
+    simulator, answerer
+        Optional runners behind :meth:`simulate` (machines) and :meth:`answer` (queries).
     """
 
     name: str
@@ -194,6 +198,8 @@ class Construction:
     invariants: tuple[Invariant, ...] = ()
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    simulator: Callable[..., Any] | None = None
+    answerer: Callable[..., Any] | None = None
 
     # -- running -------------------------------------------------------------------------------------------
     def run_batch(
@@ -233,6 +239,18 @@ class Construction:
     ) -> RunResult:
         """Run the model on one input; ``backend`` is ``"exact"``, ``"certified"`` or ``"torch"``."""
         return self.run_batch([x], backend=backend, dtype=dtype, device=device, precision=precision)[0]
+
+    def simulate(self, *args: Any, **kwargs: Any) -> Any:
+        """For machine simulators: run the machine through the model (see the construction's docs)."""
+        if self.simulator is None:
+            raise TypeError(f"construction {self.name!r} does not simulate a machine")
+        return self.simulator(self, *args, **kwargs)
+
+    def answer(self, query: Any, **kwargs: Any) -> Any:
+        """For query answerers (e.g. reachability): the model's answer to ``query``."""
+        if self.answerer is None:
+            return self.run(query, **kwargs).answer
+        return self.answerer(self, query, **kwargs)
 
     def accepts(self, word: Any, **kwargs: Any) -> bool:
         """For recognisers: whether the model accepts ``word`` (see :meth:`run` for the keyword arguments)."""

@@ -1,0 +1,322 @@
+"""Li & Wang (NeurIPS 2025, arXiv 2506.12027): a one-layer sliding-window decoder runs any synchronous Post machine.
+
+A synchronous Post machine has a queue of fixed length L: in state p it pops the front symbol a, pushes b and moves
+to p', where ``(b, p') = delta(p, a)``. The transformer keeps the queue as its context window: a token is the pair
+(pushed symbol, new state), the last L tokens' symbols are the queue front to back, and the newest token's state is
+the machine's state.
+
+Proof sketch (the lemmas are the functions below).
+
+* :func:`factored_embedding` - token (b, p) is ``e_sym[b] + e_state[p]``: the width grows with |Sigma| + |P|.
+* :func:`queue_front_attention` - one hard-attention head over a causal window of L tokens whose score is the
+  relative-position bias ``[i - j = L - 1]``: its unique maximiser is the oldest token in the window, the queue
+  front, and its value copies that token's symbol into ``read``. The bias is the only weight that depends on L.
+* :func:`transition_lookup_mlp` - one ReLU unit per defined (p, a): ``ReLU(state[p] + read[a] - 1)`` is 1 exactly
+  for the current pair and writes ``out_sym[b] + out_state[p']``.
+* :func:`pair_readout` - logit(b, p) = ``out_sym[b] + out_state[p]``: 2 at delta(p, a), at most 1 elsewhere.
+
+Every weight is in {-1, 0, 1} and every activation in {0, 1, 2}, so float16 (and bfloat16) compute it exactly for
+any L: the precision needed is constant. The softmax variant replaces the hard head by softmax with bias beta at the
+front, which puts weight ``1 / (1 + (L - 1) e^-beta)`` on it; it needs beta to grow like ln L.
+
+Deviation from the reconstruction in ``shared/notes/post_machine.md`` §2.2: the relative-position classes CUR and OLD
+are an additive attention bias (the note's §2.3 equivalent form) rather than residual coordinates, and the "-1" of
+the lookup is the MLP's input bias rather than a BIAS coordinate, so d = 3|Sigma| + 2|P| instead of 3 + 3|Sigma| + 2|P|.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, RelativeBias, Sublayer, Transformer
+from ..core.construction import Citation, Construction, Invariant, Probe
+from ..core.errors import InputError
+from ..core.space import Block, Space, linear_map, vector
+
+__all__ = ["PostMachineSpec", "PostRun", "post_machine", "simulate", "token_name", "parse_token", "CITATION"]
+
+CITATION = Citation(
+    authors="Qian Li, Yuyi Wang",
+    title="Constant Bit-size Transformers Are Turing Complete",
+    venue="NeurIPS 2025",
+    theorem="Theorem 1 (a one-layer, one-head, window-s(n) decoder simulates a synchronous Post machine)",
+    arxiv="2506.12027",
+)
+
+
+@dataclass(frozen=True)
+class PostMachineSpec:
+    """The public description of a synchronous Post machine that the construction compiles.
+
+    ``transitions[(p, a)] = (b, p2)``: in state ``p`` with front symbol ``a``, push ``b`` and go to ``p2``.
+    Halting states have no transitions.
+    """
+
+    symbols: tuple[Hashable, ...]
+    states: tuple[Hashable, ...]
+    transitions: Mapping[tuple[Hashable, Hashable], tuple[Hashable, Hashable]]
+    start: Hashable
+    halting: frozenset[Hashable]
+
+    @classmethod
+    def of(cls, pm: Any) -> PostMachineSpec:
+        """Read a Post machine's public attributes (``symbols`` or ``alphabet``; ``transitions`` or ``delta``;
+        ``states``; ``start``; ``halting``), validating them."""
+        def attr(*names: str) -> Any:
+            for name in names:
+                if isinstance(pm, Mapping) and name in pm:
+                    return pm[name]
+                if hasattr(pm, name):
+                    return getattr(pm, name)
+            raise InputError(f"the Post machine has none of the attributes {names}")
+
+        symbols = tuple(sorted(attr("symbols", "alphabet"), key=str))
+        states = tuple(sorted(attr("states"), key=str))
+        transitions = dict(attr("transitions", "delta"))
+        start = attr("start", "start_state", "initial_state")
+        halting = frozenset(attr("halting", "halting_states", "halt_states"))
+        spec = cls(symbols, states, transitions, start, halting)
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        if self.start not in self.states:
+            raise InputError(f"start state {self.start!r} is not a state")
+        if not self.halting <= set(self.states):
+            raise InputError(f"halting states {sorted(self.halting - set(self.states), key=str)} are not states")
+        for (p, a), (b, p2) in self.transitions.items():
+            if p in self.halting:
+                raise InputError(f"halting state {p!r} has a transition")
+            for s in (a, b):
+                if s not in self.symbols:
+                    raise InputError(f"transition ({p!r}, {a!r}) uses symbol {s!r} outside the alphabet")
+            for q in (p, p2):
+                if q not in self.states:
+                    raise InputError(f"transition ({p!r}, {a!r}) uses state {q!r} that is not a state")
+
+
+def token_name(symbol: Hashable, state: Hashable) -> str:
+    """The vocabulary token of the pair (pushed symbol, new state)."""
+    return f"{symbol}|{state}"
+
+
+def parse_token(token: str, spec: PostMachineSpec) -> tuple[Hashable, Hashable]:
+    """The (symbol, state) pair of a vocabulary token."""
+    for b in spec.symbols:
+        for p in spec.states:
+            if token_name(b, p) == token:
+                return b, p
+    raise InputError(f"{token!r} is not a token of this Post machine")
+
+
+def residual_space(spec: PostMachineSpec) -> Space:
+    """``sym | state | read | out_sym | out_state``: d = 3|Sigma| + 2|P|."""
+    return Space.of(
+        Block("sym", spec.symbols),
+        Block("state", spec.states),
+        Block("read", spec.symbols),
+        Block("out_sym", spec.symbols),
+        Block("out_state", spec.states),
+    )
+
+
+def factored_embedding(spec: PostMachineSpec, space: Space) -> Embedding:
+    """Token (b, p) -> e_sym[b] + e_state[p]; the vocabulary is every pair, the width only |Sigma| + |P|."""
+    vocab = tuple(token_name(b, p) for b in spec.symbols for p in spec.states)
+    rows = [vector(space, {f"sym:{b}": 1, f"state:{p}": 1}) for b in spec.symbols for p in spec.states]
+    return Embedding(W_E=rows, vocab=vocab)
+
+
+def queue_front_attention(spec: PostMachineSpec, space: Space, window: int, *, kind: str = "hard",
+                          beta: Fraction = Fraction(1)) -> Attention:
+    """The head that reads the queue front: the oldest of the last ``window`` tokens.
+
+    Scores are only the relative-position bias: ``beta`` at offset ``window - 1``, 0 elsewhere. Hard attention picks
+    the front uniquely once the window is full (the prompt fills it); before that (prompt positions only, whose
+    outputs are never read) the leftmost tie rule applies. The value copies ``sym`` into ``read``.
+    """
+    head = Space.of(Block("h"))
+    value = Space.of(Block("v", spec.symbols))
+    return Attention(
+        W_Q=[linear_map(space, head, {})],
+        W_K=[linear_map(space, head, {})],
+        W_V=[linear_map(space, value, {f"sym:{a}": {f"v:{a}": 1} for a in spec.symbols})],
+        W_O=[linear_map(value, space, {f"v:{a}": {f"read:{a}": 1} for a in spec.symbols})],
+        kind=kind,  # type: ignore[arg-type]
+        mask=Mask("window", window),
+        tie_rule="leftmost",
+        relative_bias=(RelativeBias({window - 1: beta}),),
+    )
+
+
+def transition_lookup_mlp(spec: PostMachineSpec, space: Space) -> MLP:
+    """One ReLU unit per defined (p, a): ``ReLU(state[p] + read[a] - 1)`` writes ``out_sym[b] + out_state[p2]``."""
+    pairs = sorted(spec.transitions, key=str)
+    hidden = Space.of(Block("unit", [f"{p},{a}" for p, a in pairs]))
+    W_in: dict[str, dict[str, int]] = {}
+    for p, a in pairs:
+        unit = f"unit:{p},{a}"
+        W_in.setdefault(f"state:{p}", {})[unit] = 1
+        W_in.setdefault(f"read:{a}", {})[unit] = 1
+    W_out = {}
+    for p, a in pairs:
+        b, p2 = spec.transitions[(p, a)]
+        W_out[f"unit:{p},{a}"] = {f"out_sym:{b}": 1, f"out_state:{p2}": 1}
+    return MLP(
+        W_in=linear_map(space, hidden, W_in),
+        b_in=np.full(hidden.dim, Fraction(-1), dtype=object),
+        W_out=linear_map(hidden, space, W_out),
+    )
+
+
+def pair_readout(spec: PostMachineSpec, space: Space) -> Readout:
+    """logit(b, p) = out_sym[b] + out_state[p], argmax over every pair."""
+    labels = tuple(token_name(b, p) for b in spec.symbols for p in spec.states)
+    out = Space.of(Block("logit", labels))
+    action: dict[str, dict[str, int]] = {}
+    for b in spec.symbols:
+        for p in spec.states:
+            action.setdefault(f"out_sym:{b}", {})[f"logit:{token_name(b, p)}"] = 1
+            action.setdefault(f"out_state:{p}", {})[f"logit:{token_name(b, p)}"] = 1
+    return Readout(W_U=linear_map(space, out, action), labels=labels, position=-1, decision="argmax")
+
+
+@dataclass
+class PostRun:
+    """What the transformer did when decoding a Post machine from a queue.
+
+    Attributes
+    ----------
+    tokens
+        The generated (symbol, state) pairs, one per machine step.
+    halted
+        Whether the last generated state is a halting state.
+    queue
+        The final queue (the symbols of the last L tokens, front first).
+    state
+        The final state.
+    margins
+        The readout margin of each generated token (2 - 1 = 1 for the hard construction).
+    """
+
+    tokens: list[tuple[Hashable, Hashable]]
+    halted: bool
+    queue: list[Hashable]
+    state: Hashable
+    margins: list[float]
+
+    @property
+    def steps(self) -> int:
+        return len(self.tokens)
+
+
+def simulate(construction: Construction, queue: Sequence[Hashable] | None = None, *, max_tokens: int = 10_000,
+             backend: str = "torch", dtype: Any = None, device: Any = None,
+             queues: Sequence[Sequence[Hashable]] | None = None) -> PostRun | list[PostRun]:
+    """Decode greedily from ``queue`` (or a batch of ``queues``) until a halting state or ``max_tokens``.
+
+    With torch the decoder keeps only the last L tokens' attention inputs (a KV cache trimmed to the window), so
+    each token costs O(L) work.
+    """
+    import torch
+
+    from ..core.evaluate import arithmetic_for
+    from ..core.runners import decode
+
+    spec: PostMachineSpec = construction.extras["spec"]
+    L: int = construction.extras["queue_length"]
+    batch = [list(q) for q in queues] if queues is not None else [list(queue if queue is not None else ())]
+    prompts = [construction.encode(q) for q in batch]
+    halting_tokens = {token_name(b, p) for b in spec.symbols for p in spec.halting}
+    arith = arithmetic_for(backend, dtype=dtype or (torch.float64 if backend == "torch" else None), device=device)
+    out = decode(construction.model, prompts, arith, max_new_tokens=max_tokens, stop=halting_tokens)
+    runs = []
+    for q, tokens, stopped, margins in zip(batch, out.tokens, out.stopped, out.margins):
+        pairs = [parse_token(t, spec) for t in tokens]
+        window = (q + [b for b, _ in pairs])[-L:]
+        state = pairs[-1][1] if pairs else spec.start
+        runs.append(PostRun(tokens=pairs, halted=stopped, queue=window, state=state, margins=margins))
+    return runs if queues is not None else runs[0]
+
+
+def post_machine(pm: Any, *, queue_length: int | None = None, attention: str = "hard",
+                 beta: Fraction | int | str = 1) -> Construction:
+    """The one-layer decoder that runs the synchronous Post machine ``pm`` with a window of ``queue_length``.
+
+    Parameters
+    ----------
+    pm
+        A synchronous Post machine (see :class:`PostMachineSpec.of` for the attributes read).
+    queue_length
+        L, the queue (and window) length; when omitted it is taken from ``pm.queue_length`` or the length of
+        ``pm.queue``. The prompt must be exactly L tokens.
+    attention
+        ``"hard"`` (the construction) or ``"softmax"`` (for the precision study: needs ``beta`` of order ln L).
+    beta
+        The relative-position bias at the queue front.
+
+    Returns
+    -------
+    Construction
+        Input: a queue of L symbols (the machine starts in ``pm.start``); answer: the token decided at the last
+        position (the next (symbol, state)). Use :func:`simulate` to run the machine to its halt.
+    """
+    spec = PostMachineSpec.of(pm)
+    if queue_length is None:
+        queue_length = getattr(pm, "queue_length", None) or len(getattr(pm, "queue", ()) or ())
+    if not queue_length or queue_length < 2:
+        raise InputError(f"the queue length must be at least 2, got {queue_length!r}")
+    if attention not in ("hard", "softmax"):
+        raise InputError(f"attention must be 'hard' or 'softmax', not {attention!r}")
+    L = int(queue_length)
+    space = residual_space(spec)
+    model = Transformer(
+        space=space,
+        embedding=factored_embedding(spec, space),
+        layers=(Layer(
+            attention=Sublayer(queue_front_attention(spec, space, L, kind=attention, beta=Fraction(beta))),
+            mlp=Sublayer(transition_lookup_mlp(spec, space)),
+            name="post_step",
+        ),),
+        readout=pair_readout(spec, space),
+    )
+
+    def encode(queue: Sequence[Hashable]) -> list[str]:
+        queue = list(queue)
+        if len(queue) != L:
+            raise InputError(f"the prompt must be exactly the queue of {L} symbols, got {len(queue)}")
+        bad = [s for s in queue if s not in spec.symbols]
+        if bad:
+            raise InputError(f"symbol {bad[0]!r} is not in the Post machine's alphabet {list(spec.symbols)}")
+        return [token_name(s, spec.start) for s in queue]
+
+    def front_symbol(queue: Sequence[Hashable], n_tokens: int) -> list[list[int]]:
+        return [[int(queue[0] == a) for a in spec.symbols]]
+
+    return Construction(
+        name="post_machine",
+        model=model,
+        encode=encode,
+        interpret=lambda label: parse_token(label, spec),
+        tokens_for=lambda n: n,
+        citation=CITATION,
+        invariants=(
+            Invariant(
+                name="attention.reads_queue_front",
+                statement="the head copies the symbol of the oldest token in the window (the queue front) to read",
+                probe=Probe("L0.attn", tuple(f"read:{a}" for a in spec.symbols), (-1,)),
+                expected=front_symbol,
+            ),
+        ),
+        description="One layer, one hard-attention head over a sliding window of the queue length: the window is "
+                    "the queue, the MLP is the transition table.",
+        extras={"spec": spec, "queue_length": L, "attention": attention, "beta": Fraction(beta),
+                "precision_prediction": "constant: weights in {-1,0,1}, activations in {0,1,2} (hard attention); "
+                                        "softmax needs beta >= ln(2(L-1))"},
+        simulator=simulate,
+    )

@@ -1,0 +1,109 @@
+"""The one-layer decoder runs synchronous Post machines token by token (Li & Wang 2025).
+
+The reference here is a Post-machine simulator written in this file from the definition (pop the front, push b,
+move to p'), independent of the construction.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+
+from exactformer.constructions.post_machine import post_machine
+from exactformer.core.errors import InputError
+from exactformer.verify.strategies import post_machines
+
+
+def reference_run(pm: dict, queue: list, max_steps: int) -> tuple[list, bool, list, str]:
+    """Pop the front, push delta's symbol, move to delta's state; stop on a halting state."""
+    state, queue, steps = pm["start"], list(queue), []
+    for _ in range(max_steps):
+        b, state = pm["delta"][(state, queue[0])]
+        queue = queue[1:] + [b]
+        steps.append((b, state))
+        if state in pm["halting"]:
+            return steps, True, queue, state
+    return steps, False, queue, state
+
+
+ROTATE_THEN_HALT = {
+    # flip every symbol as it passes; halt when the front symbol is 2
+    "states": ["run", "stop"],
+    "symbols": ["0", "1", "2"],
+    "delta": {("run", "0"): ("1", "run"), ("run", "1"): ("0", "run"), ("run", "2"): ("2", "stop")},
+    "start": "run",
+    "halting": {"stop"},
+}
+
+
+@pytest.mark.parametrize("backend,dtype", [("exact", None), ("torch", torch.float64), ("torch", torch.float16),
+                                           ("torch", torch.bfloat16)])
+def test_every_token_is_the_reference_step(backend, dtype):
+    queue = list("0110102")
+    c = post_machine(ROTATE_THEN_HALT, queue_length=len(queue))
+    run = c.simulate(queue, max_tokens=50, backend=backend, dtype=dtype)
+    steps, halted, final_queue, state = reference_run(ROTATE_THEN_HALT, queue, 50)
+    assert run.tokens == steps and run.halted == halted
+    assert run.queue == final_queue and run.state == state
+    assert set(run.margins) == {1.0}  # the right pair scores 2, every other pair at most 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pm=post_machines())
+def test_random_post_machines_match_the_reference_token_by_token(pm):
+    c = post_machine(pm, queue_length=len(pm["queue"]))
+    run = c.simulate(pm["queue"], max_tokens=60, backend="torch", dtype=torch.float16)
+    steps, halted, final_queue, state = reference_run(pm, pm["queue"], 60)
+    assert run.tokens == steps and run.halted == halted and run.queue == final_queue
+
+
+def test_the_front_reading_invariant_holds_in_exact_arithmetic():
+    queue = list("1102")
+    c = post_machine(ROTATE_THEN_HALT, queue_length=4)
+    (invariant,) = c.invariants
+    result = c.run(queue, backend="exact")
+    got = invariant.probe.read(result.output.trace, c.model.space.index)
+    assert got.tolist() == [[Fraction(0), Fraction(1), Fraction(0)]]  # front symbol '1'
+    assert result.answer == ("0", "run")
+
+
+def test_only_the_relative_bias_depends_on_the_queue_length():
+    small, large = (post_machine(ROTATE_THEN_HALT, queue_length=L) for L in (4, 100_000))
+    ws, wl = small.weights(), large.weights()
+    assert ws.keys() == wl.keys()
+    assert all((ws[k] == wl[k]).all() for k in ws)
+    assert small.model.layers[0].attention.block.relative_bias[0].values == {3: 1}
+    assert large.model.layers[0].attention.block.relative_bias[0].values == {99_999: 1}
+
+
+def test_resources_one_layer_one_head_width_three_symbols_plus_two_states():
+    r = post_machine(ROTATE_THEN_HALT, queue_length=5).resources(5)
+    assert (r.layers, r.heads, r.d_model, r.d_mlp) == (1, 1, 3 * 3 + 2 * 2, 3)
+    assert r.attention_kinds == ("hard",) and r.masks == ("window(5)",)
+    assert all(abs(v) <= 1 for w in post_machine(ROTATE_THEN_HALT, queue_length=5).weights().values() for v in w.flat)
+
+
+def test_a_prompt_of_the_wrong_length_or_alphabet_is_refused():
+    c = post_machine(ROTATE_THEN_HALT, queue_length=4)
+    with pytest.raises(InputError, match="exactly the queue of 4 symbols"):
+        c.run(list("012"))
+    with pytest.raises(InputError, match="symbol '7' is not in the Post machine's alphabet"):
+        c.run(list("0127"))
+
+
+def test_a_malformed_machine_is_refused():
+    bad = dict(ROTATE_THEN_HALT, delta={("run", "0"): ("9", "run")})
+    with pytest.raises(InputError, match="symbol '9' outside the alphabet"):
+        post_machine(bad, queue_length=3)
+
+
+def test_a_batch_of_queues_decodes_together():
+    c = post_machine(ROTATE_THEN_HALT, queue_length=5)
+    queues = [list("01102"), list("11120"), list("20000")]
+    runs = c.simulate(queues=queues, max_tokens=30)
+    for q, run in zip(queues, runs):
+        steps, halted, _, _ = reference_run(ROTATE_THEN_HALT, q, 30)
+        assert run.tokens == steps and run.halted == halted
