@@ -144,6 +144,8 @@ def _sublayer(arith: Arithmetic, x: Any, sub: Sublayer, model: Transformer, leng
         delta = arith.attention(h, sub.block, length, where)
     else:
         delta = arith.mlp(h, sub.block, where)
+    if delta.shape[1] != x.shape[1]:  # cached decoding answered only the last queries (see runners._Cached)
+        x = x[:, -delta.shape[1] :]
     y = arith.add(x, delta) if sub.residual else delta
     y = arith.norm(y, sub.output_norm, model, where + ".output_norm")
     arith.check(y, where)
@@ -548,11 +550,15 @@ class TorchArithmetic(Arithmetic):
         self.chunk = int(chunk)
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
 
+    def _round(self, x: torch.Tensor) -> torch.Tensor:
+        """Where a lower-precision arithmetic rounds each intermediate result; the identity for plain floats."""
+        return x
+
     def weights(self, arr: np.ndarray) -> torch.Tensor:
         key = id(arr)
         hit = self._cache.get(key)
         if hit is None or hit[0] is not arr:
-            tensor = torch.from_numpy(to_float_array(arr)).to(device=self.device, dtype=self.dtype)
+            tensor = self._round(torch.from_numpy(to_float_array(arr)).to(device=self.device, dtype=self.dtype))
             hit = (arr, tensor)
             self._cache[key] = hit
         return hit[1]
@@ -582,7 +588,7 @@ class TorchArithmetic(Arithmetic):
             for coord, feature in model.embedding.positional:
                 pe[:, model.space.index(coord)] += feature.torch(i, length, self.dtype)
             x = x + pe
-        return x
+        return self._round(x)
 
     def _vector(self, item: Item, d: int) -> torch.Tensor:
         if isinstance(item, torch.Tensor):
@@ -613,18 +619,18 @@ class TorchArithmetic(Arithmetic):
         eps = float(norm.eps)
         if norm.kind == "layernorm":
             centred = x - x.mean(dim=-1, keepdim=True)
-            return centred / torch.sqrt((centred * centred).mean(dim=-1, keepdim=True) + eps)
+            return self._round(centred / torch.sqrt((centred * centred).mean(dim=-1, keepdim=True) + eps))
         if norm.kind == "rmsnorm":
-            return x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps)
-        return x / torch.sqrt((x * x).sum(dim=-1, keepdim=True) + eps)
+            return self._round(x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps))
+        return self._round(x / torch.sqrt((x * x).sum(dim=-1, keepdim=True) + eps))
 
     def mlp(self, x: torch.Tensor, mlp: MLP, where: str) -> torch.Tensor:
-        pre = x @ self.weights(mlp.W_in) + self.weights(mlp.b_in)
+        pre = self._round(x @ self.weights(mlp.W_in) + self.weights(mlp.b_in))
         if mlp.activation == "relu":
             hidden = torch.relu(pre)
         else:
             hidden = (pre >= float(mlp.threshold)).to(self.dtype)
-        return hidden @ self.weights(mlp.W_out) + self.weights(mlp.b_out)
+        return self._round(hidden @ self.weights(mlp.W_out) + self.weights(mlp.b_out))
 
     def _relative_bias(self, att: Attention, head: int, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor | None:
         bias = att.bias_for(head)
@@ -668,9 +674,9 @@ class TorchArithmetic(Arithmetic):
         W_Q, W_K, W_V, W_O = (self.weights(w) for w in (att.W_Q, att.W_K, att.W_V, att.W_O))
         b_Q, b_K, b_V = (self.weights(b) for b in (att.b_Q, att.b_K, att.b_V))
         # [batch, head, position, d_head]
-        q = torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :]
-        k = torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :]
-        v = torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :]
+        q = self._round(torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :])
+        k = self._round(torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :])
+        v = self._round(torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :])
         scale = att.scale.value(length) if att.kind == "softmax" else 1.0
         out = torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O)
         for start in range(0, xq.shape[1], self.chunk):
@@ -679,15 +685,16 @@ class TorchArithmetic(Arithmetic):
             scores = torch.einsum("bhqe,bhke->bhqk", q[:, :, start:stop], k)
             if scale != 1.0:
                 scores = scores * scale
+            scores = self._round(scores)
             biases = [self._relative_bias(att, h, qpos, key_pos) for h in range(att.n_heads)]
             if any(b is not None for b in biases):
                 zeros = torch.zeros(len(qpos), len(key_pos), dtype=self.dtype, device=self.device)
-                scores = scores + torch.stack([zeros if b is None else b for b in biases])[None]
+                scores = self._round(scores + torch.stack([zeros if b is None else b for b in biases])[None])
             allowed = self._allowed(att, qpos, key_pos)[None, None]
-            weights = self._weights(scores, allowed, att, where, start)
-            z = torch.einsum("bhqk,bhke->bhqe", weights, v)
+            weights = self._round(self._weights(scores, allowed, att, where, start))
+            z = self._round(torch.einsum("bhqk,bhke->bhqe", weights, v))
             out[:, start:stop] += torch.einsum("bhqe,hed->bqd", z, W_O)
-        return out
+        return self._round(out)
 
     def _weights(
         self, scores: torch.Tensor, allowed: torch.Tensor, att: Attention, where: str, offset: int

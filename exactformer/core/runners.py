@@ -64,7 +64,7 @@ def read_out(readout: Readout, final: Any, arith: Arithmetic) -> tuple[Any, list
     """Logits at the readout position of ``final`` and the decision for each sequence."""
     if isinstance(arith, TorchArithmetic):
         row = final[:, readout.position]
-        logits = row @ arith.weights(readout.W_U) + arith.weights(readout.b_U)
+        logits = arith._round(row @ arith.weights(readout.W_U) + arith.weights(readout.b_U))
         values = logits.detach().to(torch.float64).cpu().numpy()
     else:
         row = final[:, readout.position]
@@ -135,11 +135,12 @@ def decode(
     *,
     max_new_tokens: int,
     stop: Collection[str] | Callable[[str], bool] | None = None,
+    cache: bool = True,
 ) -> Decoded:
     """Greedy autoregressive decoding: append the argmax label (a vocabulary token) until ``stop`` or the limit.
 
-    With torch the pass is incremental (cached attention inputs, trimmed to the window); with the exact and
-    certified arithmetics each step reruns the whole sequence, which is slow but needs no cache.
+    With torch (and ``cache=True``) the pass is incremental (cached attention inputs, trimmed to the window); with
+    the exact and certified arithmetics, or ``cache=False``, each step reruns the whole sequence.
     A sequence that has stopped keeps its tokens; the batch runs until all have stopped.
     """
     if model.readout.decision != "argmax":
@@ -150,7 +151,7 @@ def decode(
     if len({len(p) for p in prompts}) != 1:
         raise InputError("every prompt in a batch must have the same length")
     is_stop = _stop_test(stop)
-    if isinstance(arith, TorchArithmetic):
+    if isinstance(arith, TorchArithmetic) and cache:
         return _decode_cached(model, prompts, arith, max_new_tokens, is_stop)
     seqs = [list(p) for p in prompts]
     out: list[list[str]] = [[] for _ in prompts]
@@ -169,18 +170,42 @@ def decode(
     return Decoded(out, stopped, margins)
 
 
-class _CachedAttention(TorchArithmetic):
-    """Torch arithmetic for incremental decoding: new positions attend to cached earlier inputs.
+class _Cached(Arithmetic):
+    """Incremental decoding around a torch arithmetic: new positions attend to cached earlier inputs.
 
     The cache of an attention sublayer holds its normalised inputs at the positions a future query may still
-    see (all earlier positions, or only the last ``width - 1`` under a window mask).
+    see (all earlier positions, or only the last ``width - 1`` under a window mask). Every other operation is the
+    base arithmetic's own (so a fixed-point or half-precision arithmetic rounds exactly as it does elsewhere).
+
+    After the model's last attention sublayer only the last position can reach the readout (MLPs and norms act
+    position by position), so that sublayer answers the last query alone and the residual continues as that one
+    row.
     """
 
-    def __init__(self, base: TorchArithmetic) -> None:
-        super().__init__(dtype=base.dtype, device=base.device, chunk=base.chunk)
-        self._cache = base._cache
+    name = "cached"
+
+    def __init__(self, base: TorchArithmetic, last_attention: str | None) -> None:
+        super().__init__()
+        self.base = base
+        self.device = base.device
         self.kv: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.start = 0
+        self.last_attention = last_attention
+
+    def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]]) -> torch.Tensor:
+        return self.base.embed(model, inputs, start=self.start)
+
+    def weights(self, arr: Any) -> torch.Tensor:
+        return self.base.weights(arr)
+
+    def norm(self, x: Any, norm: Any, model: Transformer, where: str) -> Any:
+        return self.base.norm(x, norm, model, where)
+
+    def mlp(self, x: Any, mlp: Any, where: str) -> Any:
+        return self.base.mlp(x, mlp, where)
+
+    def check(self, x: Any, where: str) -> None:
+        self.base.check(x, where)
 
     def attention(self, x: torch.Tensor, att: Attention, length: int, where: str) -> torch.Tensor:
         qpos = torch.arange(self.start, self.start + x.shape[1], device=self.device)
@@ -193,7 +218,9 @@ class _CachedAttention(TorchArithmetic):
             keep = kpos > int(qpos[-1]) - att.mask.width  # type: ignore[operator]
             keys, kpos = keys[:, keep], kpos[keep]
         self.kv[where] = (keys, kpos)
-        return self.attend(x, keys, qpos, kpos, att, length, where)
+        if where == self.last_attention:
+            return self.base.attend(x[:, -1:], keys, qpos[-1:], kpos, att, length, where)
+        return self.base.attend(x, keys, qpos, kpos, att, length, where)
 
 
 def _decode_cached(
@@ -207,22 +234,25 @@ def _decode_cached(
         raise InputError("cached decoding needs positional features that do not depend on the sequence length")
     if model.loop is not None:
         raise InputError("cached decoding needs a fixed depth; a looped model's depth changes with the length")
+    if model.readout.position != -1:
+        raise InputError("cached decoding reads the newest token: the readout position must be -1")
     for label, layer in model.named_layers(None):
         if layer.attention is not None and not layer.attention.block.mask.is_causal:  # type: ignore[union-attr]
             raise InputError(f"cached decoding needs causal attention masks; {label}.attn has none")
-    cached = _CachedAttention(arith)
+    attentions = [f"{label}.attn" for label, layer in model.named_layers(None) if layer.attention is not None]
+    cached = _Cached(arith, attentions[-1] if attentions else None)
     batch = len(prompts)
     out: list[list[str]] = [[] for _ in range(batch)]
     margins: list[list[float]] = [[] for _ in range(batch)]
     stopped = [False] * batch
     items: Sequence[Sequence[str]] = prompts
     for _ in range(max_new_tokens):
-        x = cached.embed(model, items, start=cached.start)
+        x = cached.embed(model, items)
         for label, layer in model.named_layers(None):
             for kind, sub in layer.sublayers():
                 x = _sublayer(cached, x, sub, model, cached.start + x.shape[1], f"{label}.{kind}")
         cached.start += len(items[0])
-        _, labels, step_margins, _ = read_out(model.readout, x, cached)
+        _, labels, step_margins, _ = read_out(model.readout, x, cached.base)
         for b, label in enumerate(labels):
             if not stopped[b]:
                 out[b].append(label)

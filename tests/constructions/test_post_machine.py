@@ -107,3 +107,63 @@ def test_a_batch_of_queues_decodes_together():
     for q, run in zip(queues, runs):
         steps, halted, _, _ = reference_run(ROTATE_THEN_HALT, q, 30)
         assert run.tokens == steps and run.halted == halted
+
+
+def _rotation_queue(L: int) -> list[str]:
+    return [str(k % 2) for k in range(L - 1)] + ["2"]
+
+
+@pytest.mark.parametrize("arith", ["float16", "bfloat16", "fixed3"])
+def test_constant_bit_size_the_whole_queue_comes_round(arith):
+    """At L = 1000 the machine passes every symbol through the window once, then halts: exact in 3 bits."""
+    from exactformer.core.fixed_point import FixedPointArithmetic
+    from exactformer.core.runners import decode
+
+    L = 1000
+    queue = _rotation_queue(L)
+    c = post_machine(ROTATE_THEN_HALT, queue_length=L)
+    steps, halted, _, _ = reference_run(ROTATE_THEN_HALT, queue, L + 5)
+    if arith == "fixed3":
+        machine = FixedPointArithmetic(int_bits=2, frac_bits=0)
+        out = decode(c.model, [c.encode(queue)], machine, max_new_tokens=L + 5, stop={"0|stop", "1|stop", "2|stop"})
+        tokens = [tuple(t.split("|")) for t in out.tokens[0]]
+    else:
+        run = c.simulate(queue, max_tokens=L + 5, dtype=getattr(torch, arith))
+        tokens = run.tokens
+    assert tokens == steps and halted and len(tokens) == L
+
+
+def test_two_bits_are_not_enough():
+    """With a sign and one integer bit the winning logit 2 saturates to 1 and ties with near misses."""
+    from exactformer.core.fixed_point import FixedPointArithmetic
+    from exactformer.core.runners import decode
+
+    queue = _rotation_queue(6)
+    c = post_machine(ROTATE_THEN_HALT, queue_length=6)
+    steps, _, _, _ = reference_run(ROTATE_THEN_HALT, queue, 6)
+    out = decode(c.model, [c.encode(queue)], FixedPointArithmetic(int_bits=1, frac_bits=0), max_new_tokens=6)
+    assert [tuple(t.split("|")) for t in out.tokens[0]] != steps
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_same_weights_read_the_front_of_a_window_of_100_000(dtype):
+    L = 100_000
+    queue = _rotation_queue(L)
+    run = post_machine(ROTATE_THEN_HALT, queue_length=L).simulate(queue, max_tokens=64, dtype=dtype)
+    steps, _, _, _ = reference_run(ROTATE_THEN_HALT, queue, 64)
+    assert run.tokens == steps
+
+
+def test_softmax_needs_beta_of_order_log_L():
+    """With softmax, the weight on the front is 1/(1 + (L-1)e^-beta): beta = 1 fails at L = 64, beta = ln(2(L-1))+2
+    does not."""
+    import math
+
+    L = 64
+    queue = _rotation_queue(L)
+    steps, _, _, _ = reference_run(ROTATE_THEN_HALT, queue, L + 2)
+    weak = post_machine(ROTATE_THEN_HALT, queue_length=L, attention="softmax", beta=1)
+    strong = post_machine(ROTATE_THEN_HALT, queue_length=L, attention="softmax",
+                          beta=math.ceil(math.log(2 * (L - 1))) + 2)
+    assert weak.simulate(queue, max_tokens=L + 2).tokens != steps
+    assert strong.simulate(queue, max_tokens=L + 2).tokens == steps

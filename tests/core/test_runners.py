@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, assume, given, settings
 
 from exactformer.core.architecture import (
     MLP,
@@ -22,6 +24,8 @@ from exactformer.core.errors import InputError
 from exactformer.core.evaluate import CertifiedArithmetic, ExactArithmetic, TorchArithmetic
 from exactformer.core.runners import decode, think
 from exactformer.core.space import Block, Space, linear_map, vector
+
+from .random_models import VOCAB, transformers, words
 
 
 def echo_model(window: int) -> Transformer:
@@ -104,3 +108,29 @@ def test_each_thought_is_the_previous_final_residual(arith):
 def test_two_thoughts_are_not_enough():
     result = think(counter_model(), [["s"]], ExactArithmetic(), num_thoughts=1, then=["?"])
     assert result.output.labels == [False]  # the thought with count 1 comes back with count 2 < 3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=transformers(rational_only=False, causal_only=True, allow_loop=False), prompt=words)
+def test_cached_decoding_equals_full_recomputation_on_random_causal_models(model, prompt):
+    from dataclasses import replace
+
+    from exactformer.core.errors import AttentionTieError, NonFiniteError
+
+    assume(not model.embedding.depends_on_length)
+    readout = model.readout
+    if readout.decision != "argmax" or readout.position != -1:
+        model = replace(model, readout=Readout(W_U=np.ones((model.d_model, 3), dtype=object) * Fraction(0) +
+                                               _column_mix(model.d_model), labels=VOCAB))
+    try:
+        full = decode(model, [prompt], TorchArithmetic(torch.float64), max_new_tokens=5, cache=False)
+    except (AttentionTieError, NonFiniteError):
+        return
+    assume(all(m > 1e-9 for m in full.margins[0]))
+    cached = decode(model, [prompt], TorchArithmetic(torch.float64), max_new_tokens=5)
+    assert cached.tokens == full.tokens
+
+
+def _column_mix(d: int) -> np.ndarray:
+    """A fixed readout that looks at every coordinate differently."""
+    return np.array([[Fraction((3 * r + 5 * c) % 7 - 3, 2) for c in range(3)] for r in range(d)], dtype=object)
