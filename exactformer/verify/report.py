@@ -197,6 +197,9 @@ class Report:
     def __str__(self) -> str:
         return self.to_markdown()
 
+    def __repr__(self) -> str:
+        return f"<Report {self.summary()}>"
+
     def plot_margins(self, path: str | Path | None = None, ax: Any = None) -> Any:
         """Plot the smallest decision margin against n (log scale); save to ``path`` if given."""
         import matplotlib
