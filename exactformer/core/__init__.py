@@ -35,7 +35,15 @@ from .evaluate import (
     arithmetic_for,
     forward,
 )
-from .positions import AlternatingSign, Index, IndexOverLength, IndicatorAt, PositionalFeature, Sinusoid
+from .positions import (
+    AlternatingSign,
+    Index,
+    IndexOverLength,
+    IndicatorAt,
+    PositionalFeature,
+    ScaledFeature,
+    Sinusoid,
+)
 from .rational import as_fraction, rational_array, rational_zeros, to_float_array
 from .runners import Decoded, Output, Thoughts, classify, decode, think
 from .serialize import load_model, save_model

@@ -30,6 +30,7 @@ __all__ = [
     "IndicatorAt",
     "Index",
     "Sinusoid",
+    "ScaledFeature",
     "feature_from_json",
     "FEATURE_KINDS",
 ]
@@ -178,8 +179,55 @@ class Sinusoid(PositionalFeature):
         return f"{self.function}(i/{self.base}^({2 * self.k}/{self.d}))"
 
 
+@dataclass(frozen=True)
+class ScaledFeature(PositionalFeature):
+    """``factor * feature(i, N)`` for an exact rational ``factor``.
+
+    ``ScaledFeature(IndexOverLength(), -1)`` is ``-i/N``: the negated copy of the position that Chiang & Cholak's
+    layer-norm constructions add to the stream ``[x, -x]``. Serialised with the inner feature nested.
+    """
+
+    kind: ClassVar[str] = "scaled"
+    feature: PositionalFeature
+    factor: Fraction = Fraction(-1)
+
+    def __post_init__(self) -> None:
+        from .rational import as_fraction
+
+        inner = self.feature
+        if isinstance(inner, dict):
+            inner = feature_from_json(inner)
+        if not isinstance(inner, PositionalFeature):
+            raise ValueError(f"ScaledFeature.feature must be a positional feature, not {inner!r}")
+        object.__setattr__(self, "feature", inner)
+        object.__setattr__(self, "factor", as_fraction(self.factor))
+
+    @property
+    def depends_on_length(self) -> bool:  # type: ignore[override]
+        return self.feature.depends_on_length
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return self.factor * self.feature.exact(i, length)
+
+    def interval(self, i: int, length: int) -> Any:
+        return self.feature.interval(i, length) * (mpmath.iv.mpf(self.factor.numerator) / self.factor.denominator)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        if abs(self.factor) == 1:  # exactly the (negated) rendering of the inner feature, in every dtype
+            return self.feature.torch(i, length, dtype) * int(self.factor)
+        # otherwise the float64 product (within an ulp of float64), rounded to dtype
+        return (self.feature.torch(i, length, torch.float64) * float(self.factor)).to(dtype)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "feature": self.feature.to_json(), "factor": str(self.factor)}
+
+    def describe(self) -> str:
+        inner = self.feature.describe()
+        return f"-({inner})" if self.factor == -1 else f"{self.factor}*({inner})"
+
+
 FEATURE_KINDS: dict[str, type[PositionalFeature]] = {
-    cls.kind: cls for cls in (IndexOverLength, AlternatingSign, IndicatorAt, Index, Sinusoid)
+    cls.kind: cls for cls in (IndexOverLength, AlternatingSign, IndicatorAt, Index, Sinusoid, ScaledFeature)
 }
 
 

@@ -1,0 +1,115 @@
+"""Small helpers shared by the reference objects: ordering, freezing, words and random sources."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+import numpy as np
+
+from .errors import SymbolNotInAlphabetError
+
+__all__ = [
+    "RandomSource",
+    "Word",
+    "canonical_order",
+    "freeze_mapping",
+    "as_rng",
+    "randbelow",
+    "word_tuple",
+    "render_word",
+    "symbols_are_characters",
+]
+
+#: What the samplers and generators accept as randomness: a :class:`random.Random`, a :class:`numpy.random.Generator`,
+#: an integer seed, or ``None`` for fresh entropy.
+RandomSource: TypeAlias = "random.Random | np.random.Generator | int | None"
+
+#: A word: a ``str`` (one symbol per character) or a sequence of symbols.
+Word: TypeAlias = "str | Sequence[Hashable]"
+
+
+def _order_key(x: Any) -> tuple[str, str]:
+    return (type(x).__name__, repr(x))
+
+
+def canonical_order(items: Iterable[Hashable]) -> tuple[Hashable, ...]:
+    """``items`` sorted naturally when they are mutually comparable, otherwise by type name and ``repr``."""
+    items = list(items)
+    try:
+        return tuple(sorted(items))  # type: ignore[type-var]
+    except TypeError:
+        return tuple(sorted(items, key=_order_key))
+
+
+def freeze_mapping(mapping: Mapping[Any, Any]) -> MappingProxyType[Any, Any]:
+    """A read-only view of a private copy of ``mapping``."""
+    return MappingProxyType(dict(mapping))
+
+
+def as_rng(rng: Any) -> random.Random | np.random.Generator:
+    """Turn a :data:`RandomSource` into a generator (``None`` draws fresh entropy; an ``int`` is a seed)."""
+    if rng is None:
+        return random.Random()
+    if isinstance(rng, (random.Random, np.random.Generator)):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return random.Random(int(rng))
+    raise TypeError(f"rng must be a random.Random, a numpy Generator, an int seed or None, not {type(rng).__name__}")
+
+
+def randbelow(rng: random.Random | np.random.Generator, n: int) -> int:
+    """A uniformly random integer in ``[0, n)``, exact for integers of any size."""
+    if n <= 0:
+        raise ValueError(f"randbelow needs a positive bound, got {n}")
+    if isinstance(rng, random.Random):
+        return rng.randrange(n)
+    if n < 2**62:
+        return int(rng.integers(0, n))
+    bits = n.bit_length()  # rejection sampling on `bits` uniform bits: exact, expected < 2 rounds
+    chunks = (bits + 31) // 32
+    while True:
+        value = 0
+        for chunk in rng.integers(0, 2**32, size=chunks, dtype=np.uint64):
+            value = (value << 32) | int(chunk)
+        value >>= chunks * 32 - bits
+        if value < n:
+            return value
+
+
+def symbols_are_characters(symbols: Iterable[Hashable]) -> bool:
+    """Whether every symbol is a one-character ``str`` (so words can be written as plain strings)."""
+    return all(isinstance(s, str) and len(s) == 1 for s in symbols)
+
+
+def word_tuple(word: Any, alphabet: frozenset[Hashable] | None = None, *, what: str = "word") -> tuple[Hashable, ...]:
+    """The symbols of ``word`` (a ``str`` is read one character per symbol), checked against ``alphabet``."""
+    if isinstance(word, str):
+        symbols: tuple[Hashable, ...] = tuple(word)
+    elif isinstance(word, Iterable):
+        symbols = tuple(word)
+    else:
+        raise TypeError(f"a {what} is a str or a sequence of symbols, not {type(word).__name__}")
+    if alphabet is not None:
+        for i, s in enumerate(symbols):
+            if s not in alphabet:
+                hint = ""
+                kinds = {type(a).__name__ for a in alphabet}
+                if type(s).__name__ not in kinds:
+                    hint = f"; the alphabet holds {'/'.join(sorted(kinds))} symbols, this one is a {type(s).__name__}"
+                elif isinstance(word, str) and not symbols_are_characters(alphabet):
+                    hint = "; a str word is read one character per symbol, pass a sequence for longer symbols"
+                shown = "{" + ", ".join(repr(a) for a in canonical_order(alphabet)) + "}"
+                raise SymbolNotInAlphabetError(
+                    f"symbol {s!r} at position {i} of the {what} is not in the alphabet {shown}{hint}"
+                )
+    return symbols
+
+
+def render_word(symbols: Sequence[Hashable], alphabet: Iterable[Hashable]) -> str | tuple[Hashable, ...]:
+    """A word as a ``str`` when every symbol of the alphabet is one character, otherwise as a tuple."""
+    if symbols_are_characters(alphabet):
+        return "".join(symbols)  # type: ignore[arg-type]
+    return tuple(symbols)
