@@ -216,7 +216,8 @@ def export(
     name: str = typer.Argument(..., help="Registered construction name."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the export."),
     to: str = typer.Option("safetensors", "--to", help="Target format: safetensors (float tensors by "
-                           "TransformerLens-style name)."),
+                           "TransformerLens-style name) or transformer-lens (a HookedTransformer state dict "
+                           "for one length, with its config and needed hooks in the metadata)."),
     dtype: str = typer.Option("float32", help="Torch dtype of the exported tensors."),
     n: Optional[int] = typer.Option(None, help="Input size: unrolls loops and materialises W_pos for it."),
     option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
@@ -224,9 +225,19 @@ def export(
     """Export a construction's weights as float tensors named like TransformerLens parameters."""
     from safetensors.torch import save_file
 
-    if to != "safetensors":
-        raise typer.BadParameter(f"unknown export target {to!r}; available: safetensors")
+    if to not in ("safetensors", "transformer-lens"):
+        raise typer.BadParameter(f"unknown export target {to!r}; available: safetensors, transformer-lens")
     construction = _build(name, option)
+    if to == "transformer-lens":
+        from .export.transformer_lens import to_transformer_lens
+
+        if n is None:
+            raise typer.BadParameter("--to transformer-lens needs --n (the number of tokens the export runs on)")
+        exported = to_transformer_lens(construction, length=n)
+        exported.save(str(out))
+        console.print(f"wrote {out}: HookedTransformer for {n} tokens, {len(exported.hook_notes)} hooks needed "
+                      "(rebuild them with exactformer.export.to_transformer_lens)")
+        return
     tensors = {k: v.contiguous() for k, v in construction.state_dict(_torch_dtype(dtype), n=n).items()}
     save_file(tensors, str(out), metadata={"construction": name, "citation": str(construction.citation)})
     console.print(f"wrote {out}: {len(tensors)} tensors in {dtype}")
