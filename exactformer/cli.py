@@ -243,6 +243,23 @@ def export(
     console.print(f"wrote {out}: {len(tensors)} tensors in {dtype}")
 
 
+@app.command()
+def table(
+    write: Optional[Path] = typer.Option(None, "--write", help="Rewrite the table between the markers of this file "
+                                         "(the README)."),
+    verify_: bool = typer.Option(True, "--verify/--no-verify", help="Run each entry's quick verification."),
+) -> None:
+    """The table of constructions: theorem, measured resources, verification status (generated, never typed)."""
+    from .constructions.table import construction_table, write_readme_table
+
+    text = construction_table(verify=verify_)
+    if write is not None:
+        changed = write_readme_table(write, text)
+        console.print(f"{write}: {'updated' if changed else 'already up to date'}")
+    else:
+        console.print(text, markup=False, highlight=False)
+
+
 def _is_zero(v: Any) -> bool:
     try:
         return float(v.mid if hasattr(v, "mid") else v) == 0.0 and not (hasattr(v, "delta") and v.delta != 0)

@@ -62,3 +62,13 @@ def test_export_writes_transformer_lens_names(tmp_path):
     assert result.exit_code == 0, result.output
     tensors = load_file(str(out))
     assert tensors["blocks.0.attn.W_Q"].shape == (1, 6, 1) and tensors["pos_embed.W_pos"].shape == (4, 6)
+
+
+def test_readme_table_is_generated_from_the_code_and_up_to_date():
+    """The README's constructions table equals a fresh generation (resources measured, verification re-run)."""
+    from pathlib import Path
+
+    from exactformer.constructions.table import construction_table, readme_table
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert readme_table(readme) == construction_table(), "run `exactformer table --write README.md`"
