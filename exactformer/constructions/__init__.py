@@ -1,7 +1,19 @@
 """Constructions: exact weights realising published theorems, one module per paper, and their registry."""
 
+from . import log_depth as _log_depth
+from . import log_depth_connectivity as _log_depth_connectivity
+from . import parity_first as _parity_first
+from . import pointer_jumping as _pointer_jumping
+from . import post_machine as _post_machine
+from . import superposition as _superposition
 from .demo import copy_first
+from .log_depth import log_depth_recognizer
+from .log_depth_connectivity import log_depth_connectivity
+from .parity_first import first, parity
+from .pointer_jumping import pointer_jumping_recognizer
+from .post_machine import post_machine, run_turing_machine, tag_system, turing_machine
 from .registry import REGISTRY, Entry, build, get, names, register
+from .superposition import superposition_reachability
 
 
 def _first_symbol_reference(construction):
@@ -22,4 +34,26 @@ register(
     )
 )
 
-__all__ = ["copy_first", "REGISTRY", "Entry", "build", "get", "names", "register"]
+for _module in (_parity_first, _log_depth, _pointer_jumping, _log_depth_connectivity, _superposition, _post_machine):
+    for _entry in _module.ENTRIES:
+        register(_entry)
+
+__all__ = [
+    "copy_first",
+    "parity",
+    "first",
+    "log_depth_recognizer",
+    "pointer_jumping_recognizer",
+    "log_depth_connectivity",
+    "superposition_reachability",
+    "post_machine",
+    "turing_machine",
+    "run_turing_machine",
+    "tag_system",
+    "REGISTRY",
+    "Entry",
+    "build",
+    "get",
+    "names",
+    "register",
+]

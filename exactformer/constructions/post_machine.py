@@ -37,8 +37,10 @@ from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout,
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.space import Block, Space, linear_map, vector
+from .registry import Entry
 
-__all__ = ["PostMachineSpec", "PostRun", "post_machine", "simulate", "token_name", "parse_token", "CITATION"]
+__all__ = ["PostMachineSpec", "PostRun", "TuringRun", "post_machine", "simulate", "token_name", "parse_token",
+           "turing_machine", "run_turing_machine", "tag_system", "CITATION", "ENTRIES"]
 
 CITATION = Citation(
     authors="Qian Li, Yuyi Wang",
@@ -320,3 +322,157 @@ def post_machine(pm: Any, *, queue_length: int | None = None, attention: str = "
                                         "softmax needs beta >= ln(2(L-1))"},
         simulator=simulate,
     )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Turing machines and tag systems through the transformer
+
+
+@dataclass
+class TuringRun:
+    """A Turing machine's run read off the transformer's tokens (see :func:`run_turing_machine`).
+
+    Attributes
+    ----------
+    post
+        The transformer's Post-machine run (one token per Post step).
+    halted
+        Whether the last token's state is a ``HALT:w`` state.
+    tm_steps
+        TM steps: every token except the pure rotations (an unmarked symbol pushed in a ``SEEK`` state).
+    tape
+        The final cyclic tape, starting at the cell of the halting transition (held cell, then the window).
+    ones
+        Non-blank cells of ``tape``.
+    """
+
+    post: PostRun
+    halted: bool
+    tm_steps: int
+    tape: tuple[str, ...]
+    ones: int
+
+    @property
+    def tokens(self) -> int:
+        return self.post.steps
+
+
+def turing_machine(tm: Any, tape_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
+                   ) -> Construction:
+    """The one-layer decoder running the Turing machine ``tm`` on a cyclic tape of ``tape_length`` = T cells.
+
+    It composes :func:`exactformer.languages.compiler.compile_turing_machine` (tape stored cyclically in the queue
+    with one held cell; queue length T - 1) with :func:`post_machine`. The prompt is the T - 1 queue cells
+    (``construction.extras["queue"]`` for a blank tape); :func:`run_turing_machine` decodes to the halt and reads
+    the TM's steps and tape off the tokens. Choose T >= the width of the visited tape, or the tape wraps silently.
+    """
+    from ..languages.compiler import compile_turing_machine
+    from ..languages.turing import TuringMachine
+
+    if isinstance(tm, str):
+        tm = TuringMachine.from_standard(tm)
+    if not isinstance(tm, TuringMachine):
+        raise InputError(f"expected a TuringMachine or its standard text, not {type(tm).__name__}")
+    compiled = compile_turing_machine(tm, tape_length)
+    c = post_machine(compiled.machine, queue_length=compiled.queue_length, attention=attention, beta=beta)
+    c.extras.update({"tm": tm, "compiled": compiled, "tape_length": tape_length,
+                     "queue": tuple(compiled.initial_queue())})
+    return c
+
+
+def run_turing_machine(construction: Construction, *, max_tokens: int = 100_000, backend: str = "torch",
+                       dtype: Any = None, device: Any = None, batch: Sequence[Construction] = ()
+                       ) -> TuringRun:
+    """Decode a :func:`turing_machine` construction from its blank-tape prompt to the halt; read TM steps and the
+    final tape off the generated tokens alone."""
+    run = simulate(construction, construction.extras["queue"], max_tokens=max_tokens, backend=backend, dtype=dtype,
+                   device=device)
+    assert isinstance(run, PostRun)
+    return _read_turing(run, construction)
+
+
+def _read_turing(run: PostRun, construction: Construction) -> TuringRun:
+    blank = str(construction.extras["tm"].blank)
+    tm_steps = sum(1 for b, p in run.tokens if not (str(p).startswith("SEEK:") and not str(b).endswith("^")))
+    state = str(run.state)
+    halted = state.startswith("HALT:")
+    held = state.split(":", 2)[-1]
+    tape = (held, *(str(b).rstrip("^") for b in run.queue))
+    return TuringRun(post=run, halted=halted, tm_steps=tm_steps, tape=tape, ones=sum(1 for x in tape if x != blank))
+
+
+def tag_system(system: Any, ring_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
+               ) -> Construction:
+    """The one-layer decoder running a tag system on a ring of ``ring_length`` = L cells (the queue length).
+
+    Composes :func:`exactformer.languages.tag.tag_post_machine` with :func:`post_machine`; the prompt is
+    ``extras["ring"].queue(word)``, the word followed by blanks. L must exceed every word length of the run.
+    """
+    from ..languages.tag import tag_post_machine
+
+    ring = tag_post_machine(system, ring_length)
+    c = post_machine(ring.machine, queue_length=ring_length, attention=attention, beta=beta)
+    c.extras.update({"ring": ring, "system": system})
+    return c
+
+
+def _collatz_builder(n: int = 3, ring_length: int = 9) -> Construction:
+    from ..languages.tag import collatz_tag_system
+
+    c = tag_system(collatz_tag_system(), ring_length)
+    c.extras["example_word"] = "a" * n
+    return c
+
+
+def _collatz_reference(construction: Construction) -> Any:
+    from ..verify.reference import FunctionReference
+
+    pm = construction.extras["ring"].machine
+
+    def first_step(queue: Any) -> Any:
+        r = pm.run(list(queue), max_steps=1, trace=True)
+        return r.trace[0] if r.trace else None
+
+    return FunctionReference(answer=first_step, alphabet=tuple(pm.symbols), name="PostMachine.run")
+
+
+def _turing_builder(tm: str = "1RB1LB_1LA1RZ", tape_length: int = 4) -> Construction:
+    return turing_machine(tm, tape_length)
+
+
+def _turing_reference(construction: Construction) -> Any:
+    from ..verify.reference import FunctionReference
+
+    pm = construction.extras["compiled"].machine
+
+    def first_step(queue: Any) -> Any:
+        r = pm.run(list(queue), max_steps=1, trace=True)
+        return r.trace[0] if r.trace else None
+
+    # queues of unmarked cells: every one is a reachable start (marked cells never meet an ARR state)
+    unmarked = tuple(s for s in pm.symbols if not str(s).endswith("^"))
+    return FunctionReference(answer=first_step, alphabet=unmarked, name="PostMachine.run")
+
+
+ENTRIES: list[Entry] = [
+    Entry(
+        name="post-machine",
+        builder=_collatz_builder,
+        summary="Li & Wang 2025: one layer, one hard head over a window of L; De Mol's Collatz 2-tag system on a "
+                "ring Post machine (next token = next Post step)",
+        example="aaa______",
+        options={"n": 3, "ring_length": 9},
+        reference=_collatz_reference,
+        lengths=(9,),
+    ),
+    Entry(
+        name="turing-machine",
+        builder=_turing_builder,
+        summary="Li & Wang 2025: a Turing machine compiled to a Post machine (cyclic tape, held cell) and run by the "
+                "one-layer window decoder; BB(2) by default",
+        example=("0", "0", "0"),
+        options={"tm": "1RB1LB_1LA1RZ", "tape_length": 4},
+        reference=_turing_reference,
+        lengths=(3,),
+    ),
+]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
@@ -21,6 +23,7 @@ __all__ = [
     "word_tuple",
     "render_word",
     "symbols_are_characters",
+    "data_dir",
 ]
 
 #: What the samplers and generators accept as randomness: a :class:`random.Random`, a :class:`numpy.random.Generator`,
@@ -113,3 +116,14 @@ def render_word(symbols: Sequence[Hashable], alphabet: Iterable[Hashable]) -> st
     if symbols_are_characters(alphabet):
         return "".join(symbols)  # type: ignore[arg-type]
     return tuple(symbols)
+
+
+def data_dir() -> Path:
+    """The external test data folder: ``$EXACTFORMER_DATA`` when set, else ``shared/data`` beside the repository.
+
+    The folder may be absent (conformance tests then skip); this function only computes the path.
+    """
+    env = os.environ.get("EXACTFORMER_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -97,6 +97,9 @@ class DFA:
         alphabet_f = frozenset(alphabet)
         if not states_f:
             raise InvalidAutomatonError("a DFA needs at least one state (the start state)")
+        if None in states_f:
+            raise InvalidAutomatonError("None cannot be a state: it marks a missing transition in run() and in "
+                                        "product automata")
         flat: dict[tuple[State, Symbol], State] = {}
         for key, value in dict(transitions).items():
             if isinstance(value, Mapping):  # nested {q: {a: q2}}

@@ -17,6 +17,8 @@ __all__ = [
     "words",
     "words_of_length",
     "language_words",
+    "accepted_words",
+    "rejected_words",
     "digraphs",
     "reachability_queries",
     "turing_machines",
@@ -45,6 +47,16 @@ def language_words(dfa: Any, length: int, *, accepted: bool) -> st.SearchStrateg
     return st.integers(0, 2**32 - 1).map(lambda seed: dfa.sample(length, accepted=accepted, rng=random.Random(seed)))
 
 
+def accepted_words(dfa: Any, length: int) -> st.SearchStrategy[Any]:
+    """Exactly uniform accepted words of ``length`` (``language_words(dfa, length, accepted=True)``)."""
+    return language_words(dfa, length, accepted=True)
+
+
+def rejected_words(dfa: Any, length: int) -> st.SearchStrategy[Any]:
+    """Exactly uniform rejected words of ``length`` (``language_words(dfa, length, accepted=False)``)."""
+    return language_words(dfa, length, accepted=False)
+
+
 @st.composite
 def digraphs(draw: Any, *, min_nodes: int = 2, max_nodes: int = 8, kind: str = "any") -> nx.DiGraph:
     """Directed graphs on nodes ``0..k-1``: ``kind`` is ``"dag"`` (edges go from lower to higher nodes),
@@ -66,21 +78,30 @@ def digraphs(draw: Any, *, min_nodes: int = 2, max_nodes: int = 8, kind: str = "
 
 
 @st.composite
-def reachability_queries(draw: Any, *, min_nodes: int = 3, max_nodes: int = 8, kind: str = "any") -> dict[str, Any]:
-    """``{"graph", "root", "candidates", "answer"}`` with exactly one candidate reachable from the root (by BFS)."""
+def reachability_queries(draw: Any, *, min_nodes: int = 3, max_nodes: int = 8, kind: str = "any") -> Any:
+    """:class:`~exactformer.languages.ReachabilityQuery` objects (graph, root, two candidates, answer) with exactly
+    one candidate reachable from the root.
+
+    The graph comes from :func:`digraphs`; if every node is reachable from the root, the incoming edges of one other
+    node are cut. The query also answers ``query["graph"]`` etc. (the earlier dict form).
+    """
+    from exactformer.languages.graphs import ReachabilityQuery, reachable_from
+
+    if min_nodes < 3:
+        raise ValueError(f"a reachability query needs min_nodes >= 3, got {min_nodes}")
     graph = draw(digraphs(min_nodes=min_nodes, max_nodes=max_nodes, kind=kind))
     root = draw(st.sampled_from(sorted(graph.nodes)))
-    reachable = sorted(nx.descendants(graph, root) | {root})
+    reachable = sorted(reachable_from(graph, root))
     unreachable = sorted(set(graph.nodes) - set(reachable))
     if not unreachable:  # make one node unreachable by cutting its incoming edges
         victim = draw(st.sampled_from([v for v in graph.nodes if v != root]))
         graph.remove_edges_from(list(graph.in_edges(victim)))
-        reachable = sorted(nx.descendants(graph, root) | {root})
+        reachable = sorted(reachable_from(graph, root))
         unreachable = sorted(set(graph.nodes) - set(reachable))
     yes = draw(st.sampled_from(reachable))
     no = draw(st.sampled_from(unreachable))
     candidates = (yes, no) if draw(st.booleans()) else (no, yes)
-    return {"graph": graph, "root": root, "candidates": candidates, "answer": yes}
+    return ReachabilityQuery(graph=graph, root=root, candidates=candidates, answer=yes)
 
 
 @st.composite

@@ -1,0 +1,498 @@
+"""Merrill & Sabharwal (2025), Theorem 1: a looped, causal transformer that recognises a regular language by a
+binary-tree reduction of the transition monoid, the answer read at the end marker ``$``.
+
+Input ``BOS w_1 .. w_n $`` (BOS at position 0, ``$`` at n + 1). Recognition is the product of the letters' monoid
+elements ``delta(., w_1) * .. * delta(., w_n)`` (read left to right) applied to q0. The product is computed by the
+paper's *activeness tree* (§3.3 of the project note ``shared/notes/log_depth.md``):
+
+* level 0: every letter token is active and holds its letter's element;
+* level l -> l + 1: the active tokens are the multiples of 2^l (``alpha^l_i = [2^l | i]``, BOS and ``$`` never);
+  the active token ``i = t 2^l`` survives iff t is even, and then multiplies its block by its partner's block (the
+  previous active token ``i - 2^l``) on the left; the others are cleared;
+* ``$`` keeps an accumulator ``DS``: when the latest active token before ``$`` is about to be deactivated, its block
+  is a leftover block (bit l of n is 1), and ``DS <- D_{j*} * DS`` (it lies before everything absorbed so far);
+* after ``floor(log2 n) + 1`` levels ``DS`` is the product of the whole word; the readout tests ``DS(q0) in F``.
+
+The loop block is one level (three layers, :func:`level_layers`), repeated ``ceil(log2 n)`` times; the suffix is
+one more level, as the paper's final block does (the note shows ``ceil(log2 n)`` levels are one short exactly when
+n is a power of two; :func:`log_depth_recognizer` with ``final_level=False`` is that printed count and fails there).
+
+Lemmas (one function each): :func:`tree_embedding`, :func:`parity_head` + :func:`activeness_mlp` (step 5,
+activeness), :func:`previous_token_head` (step 2), :func:`partner_head` (step 3), :func:`combine_mlp` (steps 4 and
+6), :func:`acceptance_readout` (the final ``f(q0) in F`` lookup).
+
+Errata of the printed proof (note §3.4), each selectable:
+
+* ``partner_key_fix``: the partner key must be ``alpha^l_{j-1}`` (the copied activeness of the previous token); the
+  printed ``alpha^l`` of the key token itself makes every active token and ``$`` pick themselves.
+* ``activeness_and_fix``: the activeness test must be ANDed with ``alpha^l_i``; printed, inactive tokens (BOS, odd
+  positions, ``$``) pass the parity test.
+* ``gate_combine``: the combine/overwrite step gated by ``alpha^{l+1}_i`` (losers cleared). Finding: ungated, stale
+  products stay at inactive tokens, which breaks the tree invariant but not the answer, because every read of a
+  block (the partner and ``$`` heads) is gated by activeness.
+* ``final_level``: ``ceil(log2 n) + 1`` levels (the paper's final block) instead of ``ceil(log2 n)``.
+
+Deviations from the paper (see ``docs/log_depth.md``): hard attention with integer quadratic scores
+``-(j - p)^2`` and positional features ``i, i^2`` replace the layer-norm hash ``phi(p) . phi(j)`` and the in-model
+position computation (Lemma 7) -- every weight, activation and score is then rational, so the exact evaluator runs
+the model -- and the count parity of step 5 (Lemma 1 with m = 2, seven layers) is one hard head that tests the parity
+of ``x_i = i / 2^l`` (which equals the prefix count ``c_i`` at active tokens), ``x`` being halved by each level's MLP.
+Hence 3 layers per level instead of 8. The norms are the identity (no masked pre-norm is needed without the hash).
+The paper's gadgets themselves are in :mod:`.log_depth_gadgets`, separately tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..core.architecture import (
+    MLP,
+    Attention,
+    Embedding,
+    Layer,
+    Loop,
+    Mask,
+    Readout,
+    RepeatCount,
+    Sublayer,
+    Transformer,
+)
+from ..core.construction import Citation, Construction, Invariant, Probe
+from ..core.errors import InputError
+from ..core.positions import Index, PositionalFeature
+from ..core.rational import as_fraction
+from ..core.space import Block, Space, linear_map, vector
+from .pointer_jumping import IndexSquared
+from .registry import Entry
+
+__all__ = [
+    "CITATION",
+    "BOS",
+    "END",
+    "log_depth_recognizer",
+    "levels_for",
+    "paper_depth",
+    "tree_embedding",
+    "parity_head",
+    "activeness_mlp",
+    "previous_token_head",
+    "partner_head",
+    "combine_mlp",
+    "acceptance_readout",
+    "level_layers",
+]
+
+CITATION = Citation(
+    authors="William Merrill, Ashish Sabharwal",
+    title="A Little Depth Goes a Long Way: The Expressive Power of Log-Depth Transformers",
+    venue="NeurIPS 2025",
+    theorem="Theorem 1 (regular languages, causally masked (0, 8, 9)-universal transformer, depth 8⌈log2 n⌉ + 9), "
+            "with the project note's §3.4 errata fixed",
+    arxiv="2503.03961",
+)
+
+BOS = "<bos>"
+END = "$"
+
+
+def levels_for(n: int, *, final_level: bool = True) -> int:
+    """Tree levels the model runs on n letters: ``ceil(log2 n)`` loop iterations plus the final level."""
+    loops = (n - 1).bit_length() if n > 1 else 0
+    return loops + int(final_level)
+
+
+def paper_depth(n: int) -> int:
+    """The theorem's depth ``8 ceil(log2 n) + 9`` (``ceil(log2 n)`` taken as 0 for n <= 1)."""
+    return 8 * ((n - 1).bit_length() if n > 1 else 0) + 9
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What the lemma functions share."""
+
+    symbols: tuple[Hashable, ...]
+    tokens: tuple[str, ...]
+    monoid: Any
+    start: int
+    accepting: frozenset[int]
+    space: Space
+    partner_key_fix: bool
+    activeness_and_fix: bool
+    gate_combine: bool
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(str(k) for k in range(len(self.monoid)))
+
+    def code(self, block: str, element: Sequence[int]) -> dict[str, Fraction]:
+        return {f"{block}:{self.monoid.index(tuple(element))}": Fraction(1)}
+
+
+def residual_space(m: int) -> Space:
+    """``one | pos(i, i2) | lvl(x, x2) | flag(dollar) | A | AN | J | PA | PAN | QA | QAN | D | DS | PD | QD``.
+
+    ``x = i / 2^l`` and ``x2 = x^2``; ``A`` = alpha^l, ``AN`` = alpha^{l+1}; ``J`` a scratch cell; ``D`` the token's
+    block (one-hot over the monoid, zero when inactive), ``DS`` the ``$`` accumulator; ``P*`` the copy of the
+    previous token, ``Q*`` the copy of the partner. d_model = 13 + 4|M|.
+    """
+    labels = [str(k) for k in range(m)]
+    return Space.of(
+        Block("one"), Block("pos", ["i", "i2"]), Block("lvl", ["x", "x2"]), Block("flag", ["dollar"]),
+        Block("A"), Block("AN"), Block("J"), Block("PA"), Block("PAN"), Block("QA"), Block("QAN"),
+        Block("D", labels), Block("DS", labels), Block("PD", labels), Block("QD", labels),
+    )
+
+
+def tree_embedding(setup: _Setup) -> Embedding:
+    """Level 0. A letter row holds ``one = 1``, ``A = 1`` and its element in ``D``; ``$`` holds the identity in
+    ``DS`` and ``flag:dollar``; BOS holds only ``one``. Positional features: ``pos = lvl = (i, i^2)``."""
+    space, monoid = setup.space, setup.monoid
+    rows = [vector(space, {"one": 1})]
+    for a in setup.symbols:
+        rows.append(vector(space, {"one": 1, "A": 1, **setup.code("D", monoid.generators[a])}))
+    rows.append(vector(space, {"one": 1, "flag:dollar": 1, **setup.code("DS", monoid.identity)}))
+    positional: tuple[tuple[str, PositionalFeature], ...] = (
+        ("pos:i", Index()), ("pos:i2", IndexSquared()), ("lvl:x", Index()), ("lvl:x2", IndexSquared()),
+    )
+    return Embedding(W_E=rows, vocab=(BOS,) + setup.tokens + (END,), positional=positional)
+
+
+def parity_head(setup: _Setup) -> Attention:
+    """Step 5, the parity of the count: score ``4 x j - 4 j^2 - x^2 = -(2j - x)^2``, hard, causal, ties rightmost.
+
+    At an active token ``x = i / 2^l = t`` is an integer (the inclusive count of active tokens). For t even the
+    unique maximiser is ``j = t/2``; for t odd the two keys ``(t +- 1)/2`` tie at -1 and the rightmost wins. Both are
+    ``<= i``, so the causal mask allows them. The head writes ``J = j``, so ``x - 2J`` is 0 (t even) or -1 (t odd).
+    """
+    space = setup.space
+    qk = Space.of(Block("h", ["a", "b", "c"]))
+    return Attention(
+        W_Q=[linear_map(space, qk, {"lvl:x": {"h:a": 4}, "one": {"h:b": -4}, "lvl:x2": {"h:c": -1}})],
+        W_K=[linear_map(space, qk, {"pos:i": {"h:a": 1}, "pos:i2": {"h:b": 1}, "one": {"h:c": 1}})],
+        W_V=[linear_map(space, Space.of(Block("v")), {"pos:i": {"v": 1}})],
+        W_O=[linear_map(Space.of(Block("v")), space, {"v": {"J": 1}})],
+        kind="hard", tie_rule="rightmost", mask=Mask("causal"),
+    )
+
+
+def activeness_mlp(setup: _Setup) -> MLP:
+    """``AN = ReLU(2A + x - 2J - 1)`` = alpha^l AND (t even); clears ``J``.
+
+    Fixed form: at an active token this is ``ReLU(1 + (x - 2J)) in {1, 0}``; at an inactive one (A = 0) the nearest
+    key gives ``|x - 2J| <= 1``, so the argument is ``<= 0``. Printed form (``activeness_and_fix=False``):
+    ``ReLU(1 + x - 2J)`` with no AND: BOS (x = 0, count 0, even) and other inactive tokens turn active.
+    """
+    gate = {"A": Fraction(2), "one": Fraction(-1)} if setup.activeness_and_fix else {"one": Fraction(1)}
+    units = {"an": ({"lvl:x": Fraction(1), "J": Fraction(-2), **gate}, {"AN": Fraction(1)}),
+             "clearJ": ({"J": Fraction(1)}, {"J": Fraction(-1)})}
+    return _mlp(setup.space, units)
+
+
+def previous_token_head(setup: _Setup) -> Attention:
+    """Step 2 (with Lemma 7's offset): copy ``(alpha^l, alpha^{l+1}, D)`` of token ``i - 1`` into ``(PA, PAN, PD)``.
+
+    Score ``2 p j - j^2 - p^2 = -(j - p)^2`` with ``p = i - 1`` (query ``(2i - 2, -1, -i^2 + 2i - 1)``, key
+    ``(j, j^2, 1)``): uniquely maximal at ``j = i - 1`` with a gap of 1 (BOS sees only itself, which holds zeros).
+    ``D`` is read before this level's update, as the ``$`` paragraph needs ([RECON] ordering).
+    """
+    space = setup.space
+    qk = Space.of(Block("h", ["a", "b", "c"]))
+    copied = [("A", "PA"), ("AN", "PAN")] + [(f"D:{c}", f"PD:{c}") for c in setup.labels]
+    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
+    return Attention(
+        W_Q=[linear_map(space, qk, {"pos:i": {"h:a": 2, "h:c": 2}, "one": {"h:a": -2, "h:b": -1, "h:c": -1},
+                                    "pos:i2": {"h:c": -1}})],
+        W_K=[linear_map(space, qk, {"pos:i": {"h:a": 1}, "pos:i2": {"h:b": 1}, "one": {"h:c": 1}})],
+        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
+        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
+        kind="hard", mask=Mask("causal"),
+    )
+
+
+def partner_head(setup: _Setup) -> Attention:
+    """Step 3 / step 6's head: the latest ``k <= i`` whose predecessor was active (key ``PA_k = alpha^l_{k-1}``),
+    hard, causal, ties rightmost; copies ``(PA, PAN, PD)`` of k into ``(QA, QAN, QD)``.
+
+    For an active survivor ``i = t 2^l`` this is ``k = i - 2^l + 1``, so ``QD`` is the partner's block. At ``$``
+    it is the latest active token before ``$``, with its new activeness in ``QAN``. With no active token before i,
+    every score is 0 and k = i, whose ``PA`` is 0, so nothing downstream fires. Printed key (``partner_key_fix=
+    False``): ``A_k = alpha^l_k`` -- an active i then picks itself and gets ``D_{i-1}`` (an inactive, empty block).
+    """
+    space = setup.space
+    qk = Space.of(Block("h"))
+    key = "PA" if setup.partner_key_fix else "A"
+    copied = [("PA", "QA"), ("PAN", "QAN")] + [(f"PD:{c}", f"QD:{c}") for c in setup.labels]
+    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
+    return Attention(
+        W_Q=[linear_map(space, qk, {"one": {"h": 1}})],
+        W_K=[linear_map(space, qk, {key: {"h": 1}})],
+        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
+        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
+        kind="hard", tie_rule="rightmost", mask=Mask("causal"),
+    )
+
+
+def combine_mlp(setup: _Setup) -> MLP:
+    """Steps 4 and 6 in one ReLU layer (the |M|^2 lookup, twice), plus the level's clean-up.
+
+    * survivor: unit (a, b) = ``ReLU(QD_a + D_b + AN - 2)`` fires iff the partner holds a, i holds b and
+      alpha^{l+1}_i = 1; it writes ``D += e_{a*b} - e_b``. Loser: ``ReLU(D_b - AN)`` clears ``D_b``.
+      (``gate_combine=False``: ``ReLU(QD_a + D_b - 1)`` and no clearing, the printed ungated overwrite.)
+    * ``$``: unit (a, b) = ``ReLU(QD_a + DS_b + QA - QAN - 2)`` fires iff the latest active token before ``$``
+      holds a and is deactivated, and ``DS = b``; it writes ``DS += e_{a*b} - e_b`` (the leftover block on the left).
+    * ``A <- AN``, ``AN, J, P*, Q* <- 0`` (all are >= 0, so ``ReLU(v)`` writing ``-v`` clears v), and the level
+      counter ``x <- x / 2``, ``x2 <- x2 / 4``.
+    """
+    table = setup.monoid.table
+    labels = setup.labels
+    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
+    one = Fraction(1)
+    for a in range(len(labels)):
+        for b in range(len(labels)):
+            ab = int(table[a, b])
+            if setup.gate_combine:
+                read = {f"QD:{a}": one, f"D:{b}": one, "AN": one, "one": Fraction(-2)}
+            else:
+                read = {f"QD:{a}": one, f"D:{b}": one, "one": Fraction(-1)}
+            units[f"mul:{a}*{b}"] = (read, _delta(f"D:{ab}", f"D:{b}"))
+            units[f"dol:{a}*{b}"] = ({f"QD:{a}": one, f"DS:{b}": one, "QA": one, "QAN": -one, "one": Fraction(-2)},
+                                     _delta(f"DS:{ab}", f"DS:{b}"))
+    if setup.gate_combine:
+        for b in labels:
+            units[f"lose:{b}"] = ({f"D:{b}": one, "AN": -one}, {f"D:{b}": -one})
+    units["move"] = ({"AN": one}, {"A": one, "AN": -one})
+    units["dropA"] = ({"A": one}, {"A": -one})
+    for c in ["PA", "PAN", "QA", "QAN"] + [f"PD:{k}" for k in labels] + [f"QD:{k}" for k in labels]:
+        units[f"clear:{c}"] = ({c: one}, {c: -one})
+    units["halve"] = ({"lvl:x": one}, {"lvl:x": Fraction(-1, 2)})
+    units["quarter"] = ({"lvl:x2": one}, {"lvl:x2": Fraction(-3, 4)})
+    return _mlp(setup.space, units)
+
+
+def _delta(plus: str, minus: str) -> dict[str, Fraction]:
+    if plus == minus:
+        return {}
+    return {plus: Fraction(1), minus: Fraction(-1)}
+
+
+def _mlp(space: Space, units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]]) -> MLP:
+    """A bias-free ReLU MLP (the constant comes from the ``one`` coordinate, as the paper's constant block)."""
+    labels = list(units)
+    hidden = Space.of(Block("unit", labels))
+    w_in: dict[str, dict[str, Fraction]] = {}
+    for u, (read, _) in units.items():
+        for coord, w in read.items():
+            w_in.setdefault(coord, {})[f"unit:{u}"] = as_fraction(w)
+    w_out = {f"unit:{u}": dict(write) for u, (_, write) in units.items()}
+    return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out))
+
+
+def level_layers(setup: _Setup, tag: str = "level") -> tuple[Layer, ...]:
+    """One tree level in three layers: (parity head, activeness MLP), (previous-token head), (partner head,
+    combine MLP)."""
+    return (
+        Layer(attention=Sublayer(parity_head(setup)), mlp=Sublayer(activeness_mlp(setup)), name=f"{tag}.activeness"),
+        Layer(attention=Sublayer(previous_token_head(setup)), name=f"{tag}.previous"),
+        Layer(attention=Sublayer(partner_head(setup)), mlp=Sublayer(combine_mlp(setup)), name=f"{tag}.combine"),
+    )
+
+
+def acceptance_readout(setup: _Setup) -> Readout:
+    """``logit = 2 sum_{a : a(q0) in F} DS_a - 1`` at ``$``: the paper's final ``f(q0) in F`` lookup, linear."""
+    out = Space.of(Block("accept"))
+    good = [k for k, e in enumerate(setup.monoid.elements) if e[setup.start] in setup.accepting]
+    W_U = linear_map(setup.space, out, {f"DS:{k}": {"accept": 2} for k in good})
+    return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
+
+
+def _setup(dfa: Any, **flags: bool) -> _Setup:
+    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "ordered_alphabet")):
+        raise InputError(f"log_depth_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
+    monoid = dfa.transition_monoid()
+    symbols = tuple(dfa.ordered_alphabet)
+    tokens = tuple(str(a) for a in symbols)
+    if len(set(tokens)) != len(tokens) or BOS in tokens or END in tokens:
+        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r} and {END!r}: "
+                         f"{tokens}")
+    states = list(monoid.states)
+    start = states.index(dfa.start)
+    accepting = frozenset(k for k, q in enumerate(states) if q in dfa.accepting)
+    return _Setup(symbols, tokens, monoid, start, accepting, residual_space(len(monoid)), **flags)
+
+
+# -- invariants ------------------------------------------------------------------------------------------------
+
+
+class _LevelProbe(Probe):
+    """Reads the residual after level ``min(l, L)`` (L = the levels the input gets); ``"embed"`` for 0."""
+
+    def __init__(self, level: int, coordinates: tuple[str, ...]) -> None:
+        super().__init__(site="embed", coordinates=coordinates)
+        object.__setattr__(self, "level", level)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        ends = [label for label in trace.labels if label.endswith("B2.mlp") or label == "S2.mlp"]
+        lv = min(self.level, len(ends))  # type: ignore[attr-defined]
+        site = "embed" if lv == 0 else ends[lv - 1]
+        return Probe(site, self.coordinates).read(trace, space_index, batch)
+
+
+def _product(setup: _Setup, symbols: Sequence[Hashable]) -> int:
+    """Index of the element of a word, multiplied letter by letter from the monoid's letter maps."""
+    m = setup.monoid
+    e = m.identity
+    for a in symbols:
+        e = m.multiply(e, m.generators[a])
+    return m.index(e)
+
+
+def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> tuple[Invariant, ...]:
+    size = len(setup.monoid)
+    coords = ("A",) + tuple(f"D:{c}" for c in setup.labels) + tuple(f"DS:{c}" for c in setup.labels)
+
+    def at_level(level: int) -> Any:
+        def expected(word: Any, n_tokens: int) -> list[list[int]]:
+            symbols = dfa.symbols_of(word)
+            n = n_tokens - 2
+            lv = min(level, levels_for(n, final_level=final_level))
+            g = 2**lv
+            rows = []
+            for i in range(n_tokens):
+                row = [0] * (1 + 2 * size)
+                if 1 <= i <= n and i % g == 0:
+                    row[0] = 1
+                    row[1 + _product(setup, symbols[i - g:i])] = 1
+                if i == n + 1:
+                    row[1 + size + _product(setup, symbols[g * (n // g):n])] = 1
+                rows.append(row)
+            return rows
+
+        return expected
+
+    return tuple(
+        Invariant(
+            name=f"level{lv}.tree",
+            statement=f"after level min({lv}, L): token i is active iff 1 <= i <= n and 2^l | i, an active token holds "
+                      "the product of its dyadic block w_{i-2^l+1} .. w_i and an inactive one holds nothing; $ holds "
+                      "the product of the tail w_{2^l floor(n/2^l)+1} .. w_n",
+            probe=_LevelProbe(lv, coords),
+            expected=at_level(lv),
+        )
+        for lv in range(max_level + 1)
+    )
+
+
+def log_depth_recognizer(dfa: Any, *, partner_key_fix: bool = True, activeness_and_fix: bool = True,
+                         gate_combine: bool = True, final_level: bool = True, erratum_fixes: bool | None = None,
+                         probe_levels: int = 4, name: str = "log_depth") -> Construction:
+    """The Theorem 1 tree recognizer of ``dfa``'s language, looped one level per iteration.
+
+    Parameters
+    ----------
+    dfa
+        An :class:`exactformer.languages.DFA` (a partial DFA is completed with a sink by its transition monoid).
+    partner_key_fix, activeness_and_fix, gate_combine, final_level
+        Each erratum of the note (§3.4) fixed (``True``) or printed (``False``); see the module docstring.
+    erratum_fixes
+        If given, sets all four flags at once.
+    probe_levels
+        Declare the tree invariant for levels 0 .. ``probe_levels`` (each checked after ``min(l, L)`` levels).
+    name
+        The construction's name.
+
+    Returns
+    -------
+    Construction
+        Input: a word w (n >= 0); sequence ``BOS w $``; answer at ``$``: whether the DFA accepts w. Depth
+        ``3 ceil(log2 n) + 3`` layers (loop of 3, suffix of 3), d_model ``13 + 4|M|``, d_mlp ``2|M|^2 + 3|M| + 8``.
+    """
+    if erratum_fixes is not None:
+        partner_key_fix = activeness_and_fix = gate_combine = final_level = bool(erratum_fixes)
+    setup = _setup(dfa, partner_key_fix=partner_key_fix, activeness_and_fix=activeness_and_fix,
+                   gate_combine=gate_combine)
+    level = level_layers(setup, "level")
+    model = Transformer(
+        space=setup.space,
+        embedding=tree_embedding(setup),
+        layers=(),
+        loop=Loop(block=level, count=RepeatCount("ceil_log2", extra_tokens=2)),
+        suffix=level if final_level else (),  # the final block's extra level: the same weights, once more
+        readout=acceptance_readout(setup),
+    )
+
+    def encode(word: Any) -> list[str]:
+        try:
+            symbols = dfa.symbols_of(word)
+        except ValueError as exc:
+            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
+        return [BOS] + [str(a) for a in symbols] + [END]
+
+    m = len(setup.monoid)
+    fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
+             "gate_combine": gate_combine, "final_level": final_level}
+    return Construction(
+        name=name,
+        model=model,
+        encode=encode,
+        interpret=bool,
+        tokens_for=lambda n: n + 2,
+        citation=CITATION,
+        invariants=_invariants(setup, dfa, probe_levels, final_level),
+        description="Merrill & Sabharwal Thm 1: the activeness tree (each level halves the active tokens and "
+                    "multiplies adjacent dyadic blocks; $ absorbs leftover blocks), looped once per level, "
+                    f"answer at $. Monoid lookup |M| = {m}: {2 * m * m} composition units.",
+        extras={
+            "dfa": dfa,
+            "monoid_size": m,
+            "errata": fixes,
+            "depth": "3⌈log2 n⌉ + 3 layers (loop: 3-layer level block; suffix: one more level); paper: 8⌈log2 n⌉ + 9",
+            "levels": "⌈log2 n⌉ + 1 (>= ⌊log2 n⌋ + 1 needed)" if final_level else "⌈log2 n⌉ (printed count)",
+            "precision_prediction": "scores are integers or dyadic rationals up to ~4 n^2: exact in float64 far "
+                                    "beyond any tested n; float32 loses integers beyond 2^24 (n ~ 2,000); the "
+                                    "paper's layer-norm hash (not used here) fails near n ~ 8,000 (float64) / ~50 "
+                                    "(float32), see log_depth_gadgets.hash_frontier",
+        },
+    )
+
+
+def _dfa_reference(construction: Construction) -> Any:
+    return construction.extras["dfa"]
+
+
+def _parity_builder(**options: Any) -> Construction:
+    from ..languages import named
+
+    return log_depth_recognizer(named.parity(), name="log-depth-parity", **options)
+
+
+def _a5_builder(**options: Any) -> Construction:
+    from ..languages import named
+
+    return log_depth_recognizer(named.word_problem("A5"), name="log-depth-a5", **options)
+
+
+ENTRIES: list[Entry] = [
+    Entry(
+        name="log-depth-parity",
+        builder=_parity_builder,
+        summary="Merrill & Sabharwal Thm 1: PARITY by the looped activeness tree, answer at $",
+        example="0110",
+        options={"erratum_fixes": True},
+        reference=_dfa_reference,
+        lengths=tuple(range(0, 65)),
+    ),
+    Entry(
+        name="log-depth-a5",
+        builder=_a5_builder,
+        summary="Merrill & Sabharwal Thm 1: the A5 word problem by the looped activeness tree, answer at $",
+        example="0123",
+        options={"erratum_fixes": True},
+        reference=_dfa_reference,
+        lengths=tuple(range(0, 33)),
+    ),
+]

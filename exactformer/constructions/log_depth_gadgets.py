@@ -1,0 +1,252 @@
+"""The gadgets of Merrill & Sabharwal (2025), App. A and §3.3, as named, separately tested functions.
+
+Each function computes what the gadget's layers compute (the attention averages, the normalised reads, the ReLU
+outputs), in exact rationals where the gadget is rational and with an explicit square root where it is not (the
+layer-norm hash). They are the building blocks of the paper's Theorem 1 construction; :mod:`.log_depth` realises the
+tree itself with rational substitutes for the hash (see its docstring), and these functions document and test the
+paper's own versions (note ``shared/notes/log_depth.md`` §1.1, §2, §3.3, App. B.1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import torch
+
+__all__ = [
+    "psi",
+    "phi",
+    "layer_norm_read",
+    "layer_norm_hash",
+    "hash_argmax",
+    "hash_gap",
+    "hash_frontier",
+    "lemma7_offset",
+    "lemma8_equality_bit",
+    "lemma1_division",
+    "TreeRun",
+    "activeness_tree",
+]
+
+
+def psi(z: Fraction | int) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    """Storage (App. A): ``psi(z) = <z, 1, -z, -1>``, mean zero, so LayerNorm and RMSNorm read it alike."""
+    z = Fraction(z)
+    return (z, Fraction(1), -z, Fraction(-1))
+
+
+def phi(z: float | Fraction) -> tuple[float, float, float, float]:
+    """``phi(z) = psi(z) / ||psi(z)|| = psi(z) / (sqrt 2 sqrt(z^2 + 1))``, the unit-norm storage."""
+    z = float(z)
+    s = math.sqrt(2.0) * math.sqrt(z * z + 1.0)
+    return (z / s, 1.0 / s, -z / s, -1.0 / s)
+
+
+def layer_norm_read(a: Fraction | float, b: Fraction | float) -> tuple[float, float, float, float]:
+    """A masked pre-norm read of the 4 cells ``<a, b, -a, -b>`` (b > 0), renormalised to unit norm.
+
+    Scale invariance ([CoT] Lemma 1): the read is ``phi(a / b)``, so the pair ``(x/i, 1/i)`` written by a uniform
+    head reads as ``phi(x)``. LayerNorm divides by the standard deviation ``sqrt((a^2 + b^2)/2)``; mean is 0.
+    """
+    a, b = float(a), float(b)
+    std = math.sqrt((a * a + b * b) / 2.0)
+    v = (a / std, b / std, -a / std, -b / std)
+    norm = math.sqrt(sum(x * x for x in v))
+    return tuple(x / norm for x in v)  # type: ignore[return-value]
+
+
+def layer_norm_hash(q: float | Fraction, k: float | Fraction) -> float:
+    """The layer-norm hash ``phi(q) . phi(k) = (q k + 1) / sqrt((q^2 + 1)(k^2 + 1))``; equals 1 iff q = k."""
+    q, k = float(q), float(k)
+    return (q * k + 1.0) / math.sqrt((q * q + 1.0) * (k * k + 1.0))
+
+
+def _hash_key(q: Fraction, k: Fraction) -> Fraction:
+    """A rational monotone transform of the hash for fixed q: ``sgn(qk+1) (qk+1)^2 / (k^2 + 1)``."""
+    num = q * k + 1
+    return (1 if num >= 0 else -1) * num * num / (k * k + 1)
+
+
+def hash_argmax(q: Fraction | int, keys: Sequence[Fraction | int]) -> list[int]:
+    """The argmax set (indices) of ``phi(q) . phi(k_j)`` over ``keys``, decided exactly (no square root).
+
+    For fixed q the hash is ``sgn(qk+1) sqrt((qk+1)^2 / (k^2+1)) / sqrt(q^2+1)``, monotone in :func:`_hash_key`.
+    """
+    q = Fraction(q)
+    scores = [_hash_key(q, Fraction(k)) for k in keys]
+    best = max(scores)
+    return [j for j, s in enumerate(scores) if s == best]
+
+
+def hash_gap(q: int) -> float:
+    """``1 - phi(q) . phi(q + 1)`` computed in high precision; about ``1 / (2 q^4)``."""
+    import mpmath
+
+    with mpmath.workdps(60):
+        qq, kk = mpmath.mpf(q), mpmath.mpf(q + 1)
+        return float(1 - (qq * kk + 1) / mpmath.sqrt((qq * qq + 1) * (kk * kk + 1)))
+
+
+def hash_frontier(dtype: torch.dtype, *, limit: int = 10**6) -> int:
+    """The smallest q at which the hash, computed in ``dtype`` as a dot product of two LayerNorm reads, can no longer
+    tell ``k = q`` from ``k = q + 1`` (``phi(q).phi(q+1) >= phi(q).phi(q)``): the precision frontier of pointer
+    matching by the hash. Searched over q = 1, 2, 3, ... (doubling, then bisection on the first failure)."""
+
+    def ok(q: int) -> bool:
+        z = torch.tensor([float(q), float(q + 1)], dtype=torch.float64).to(dtype)
+        one = torch.ones(2, dtype=dtype)
+        v = torch.stack([z, one, -z, -one], dim=1)
+        v = torch.nn.functional.layer_norm(v, (4,), eps=0.0)
+        v = v / torch.linalg.vector_norm(v, dim=1, keepdim=True)
+        same = torch.dot(v[0], v[0])
+        nxt = torch.dot(v[0], v[1])
+        return bool(nxt < same)
+
+    lo, hi = 1, 1
+    while hi < limit and ok(hi):
+        lo, hi = hi, hi * 2
+    if ok(hi):
+        return limit
+    while hi - lo > 1:  # first failure between lo (ok) and hi (fails); the predicate is near-monotone
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def lemma7_offset(i: int, k: int) -> tuple[Fraction, Fraction]:
+    """Lemma 7 (offset), positions 0..i with BOS at 0: two uniform causal heads write ``psi((i - k)/(i+1),
+    1/(i+1))``, which a masked pre-norm reads as ``phi(i - k)`` (for ``i >= k``).
+
+    Head 1 averages ``1[j = 0]`` over ``j <= i``: ``1/(i+1)``. Head 2 averages ``1[j > k]``: ``(i - k)/(i+1)``.
+    Returns the pair (numerator cell, denominator cell).
+    """
+    if i < k:
+        raise ValueError(f"lemma 7 needs i >= k, got i = {i}, k = {k}")
+    head1 = Fraction(sum(1 for j in range(i + 1) if j == 0), i + 1)
+    head2 = Fraction(sum(1 for j in range(i + 1) if j > k), i + 1)
+    return head2, head1
+
+
+def lemma8_equality_bit(x: Fraction | int, y: Fraction | int) -> int:
+    """Lemma 8: from ``sigma = sgn(x - y)`` (a normalised read of the one cell ``x - y``), the FFN writes
+    ``1 - ReLU(sigma) - ReLU(-sigma) = 1[x = y]``."""
+    d = Fraction(x) - Fraction(y)
+    sigma = (d > 0) - (d < 0)
+    return 1 - max(sigma, 0) - max(-sigma, 0)
+
+
+def lemma1_division(a: Sequence[int], m: int) -> list[tuple[int, int]]:
+    """Lemma 1 (division), the attention patterns of its 7 layers run at the algorithm level with the exact hash.
+
+    ``a[i]`` (``0 <= a[i] <= i``) is the dividend at position i (BOS = 0, a multiple of every m). Returns
+    ``(a_i // m, a_i % m)`` at every position, computed as the layers do:
+
+    1. query ``i/m`` against keys ``j`` (hash argmax): ``e_i = 1`` iff the match equals ``i/m``, i.e. ``m | i``;
+    2. the latest ``j <= i`` with ``e_j = 1`` (tie-break toward later j) gives the quotient ``floor(i/m) = j/m``;
+    3.-4. ``b^k_i = [q_i = q_{i-k}]`` for k = 1, 2 (Lemma 7 offsets, hash retrieval, Lemma 8; 0 when ``i < k``);
+    5. query ``(q_i, 1)``, key ``(q_j, b^1_j)``: the score 2 is reached at ``j = q_i m + 1 .. i``, average-hard of
+       ``1 - b^2_j`` is ``1/c'`` with ``c' = i mod m`` (``e_i`` selects 0 when ``m | i``);
+    6. retrieve ``(q, r)`` at position ``a_i`` by the hash.
+    """
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    n = len(a)
+    pos = list(range(n))
+    e, q = [], []
+    for i in pos:
+        matches = hash_argmax(Fraction(i, m), pos[: i + 1])
+        e.append(int(len(matches) == 1 and Fraction(matches[0]) == Fraction(i, m)))
+    for i in pos:
+        j = max(j for j in range(i + 1) if e[j])  # BOS has e = 1
+        q.append(j // m)
+    b1 = [0 if i < 1 else lemma8_equality_bit(q[i], q[i - 1]) for i in pos]
+    b2 = [0 if i < 2 else lemma8_equality_bit(q[i], q[i - 2]) for i in pos]
+    r = []
+    for i in pos:
+        if e[i]:
+            r.append(0)
+            continue
+        scores = [(layer_norm_hash(q[i], q[j]) if q[j] != q[i] else 1.0) + b1[j] for j in range(i + 1)]
+        top = [j for j in range(i + 1) if q[j] == q[i] and b1[j] == 1]  # exactly the score-2 set
+        assert max(scores) == 2.0 and all(scores[j] == 2.0 for j in top)
+        avg = Fraction(sum(1 - b2[j] for j in top), len(top))
+        r.append(int(1 / avg))
+    out = []
+    for i in pos:
+        if not 0 <= a[i] <= i:
+            raise ValueError(f"lemma 1 needs 0 <= a_i <= i, got a_{i} = {a[i]}")
+        (j,) = hash_argmax(a[i], pos[: i + 1])
+        out.append((q[j], r[j]))
+    return out
+
+
+@dataclass
+class TreeRun:
+    """An algorithm-level run of the activeness tree: ``product`` at ``$`` and per-level snapshots."""
+
+    product: Any
+    alphas: list[list[int]]
+    blocks: list[list[Any]]
+    tails: list[Any]
+
+
+def activeness_tree(letters: Sequence[Any], multiply: Callable[[Any, Any], Any], identity: Any, levels: int, *,
+                    partner_key_fix: bool = True, activeness_and_fix: bool = True) -> TreeRun:
+    """The tree of §3.3 with the ``$`` accumulator (note App. B.1), at the algorithm level.
+
+    Positions 0 = BOS, 1..n = letters, n + 1 = ``$``. Per level: ``c_i`` = inclusive count of active tokens;
+    ``alpha'_i = alpha_i AND c_i even`` (printed: no AND); each token copies its predecessor's ``(alpha, D,
+    alpha')``; the partner of i is the latest ``k <= i`` with ``alpha_{k-1} = 1`` (printed key: ``alpha_k``);
+    survivors multiply ``D_{k-1} * D_i``, losers clear; ``$`` absorbs ``D_{k-1}`` on the left when ``alpha'_{k-1}
+    = 0``.
+    """
+    n = len(letters)
+    none = None
+    D: list[Any] = [none] + list(letters) + [none]
+    alpha = [0] + [1] * n + [0]
+    ds = identity
+    alphas, blocks, tails = [list(alpha)], [list(D)], [ds]
+    for _ in range(levels):
+        c, count = [], 0
+        for x in alpha:
+            count += x
+            c.append(count)
+        nxt = [int((alpha[i] or not activeness_and_fix) and c[i] % 2 == 0) for i in range(n + 2)]
+        if activeness_and_fix:
+            nxt[n + 1] = 0
+        prev = [(0, none, 0)] + [(alpha[k - 1], D[k - 1], nxt[k - 1]) for k in range(1, n + 2)]
+        new = list(D)
+        for i in range(1, n + 2):
+            keys = [prev[k][0] if partner_key_fix else alpha[k] for k in range(i + 1)]
+            cands = [k for k in range(i + 1) if keys[k] == 1]
+            if not cands:
+                continue
+            k = cands[-1]
+            p_alpha, p_d, p_next = prev[k]
+            if i == n + 1:
+                if p_alpha == 1 and p_next == 0 and p_d is not None:
+                    ds = multiply(p_d, ds)
+            elif alpha[i] == 1:
+                if nxt[i] == 1:
+                    new[i] = multiply(p_d, D[i]) if p_d is not None and D[i] is not None else D[i]
+                else:
+                    new[i] = none
+        D, alpha = new, nxt
+        alphas.append(list(alpha))
+        blocks.append(list(D))
+        tails.append(ds)
+    return TreeRun(ds, alphas, blocks, tails)
+
+
+def _letters_product(letters: Sequence[Hashable], multiply: Callable[[Any, Any], Any], identity: Any) -> Any:
+    out = identity
+    for x in letters:
+        out = multiply(out, x)
+    return out

@@ -1,0 +1,476 @@
+"""A uniform log-depth recognizer by pointer jumping: one looped layer per doubling, the DFA state at every token.
+
+This is the simpler uniform log-depth construction of the project's log-depth note (``shared/notes/log_depth.md``
+§8, "Path B"), **not** the construction of Merrill & Sabharwal's Theorem 1 (for that, see ``log_depth.py``). It
+shows the same depth bound -- a fixed set of weights, one layer looped ⌈log₂ n⌉ times, recognises any regular
+language (Merrill & Sabharwal 2025, arXiv 2503.03961) -- with a per-doubling constant of 1 instead of 8, and it
+outputs all prefix states (like Liu et al. 2023's parallel scan, but uniform in n), so the A5 word-problem label
+is available at every token.
+
+Input: ``BOS w_1 ... w_n`` (BOS at position 0); no end marker. Every token i keeps
+
+* a pointer ``p_i`` (initially ``i - 1``, BOS: 0) and its square ``p_i^2``, and
+* a segment product ``P_i`` = the monoid element of ``w_{p_i+1} ... w_i`` (initially ``delta(., w_i)``; BOS: the
+  identity), plus ``S_i`` = the state that segment leads the start state to (``P_i(q0)``).
+
+Proof sketch (the lemmas are the functions below):
+
+* :func:`pointer_embedding` -- the positional features ``i`` and ``i^2`` give position keys and the initial pointer
+  ``(p, p^2) = (i - 1, (i - 1)^2)`` (token rows add the constants); ``P`` is the letter's element, ``S`` its image
+  of q0.
+* :func:`pointer_attention` -- one hard, causally masked head with query ``(2p, -1, -p^2)`` and key
+  ``(j, j^2, 1)``: the score is ``-(j - p)^2``, uniquely maximal (= 0) at ``j = p <= i``, with a gap of 1 to every
+  other key. Its value copies ``(p_j, p_j^2, P_j, S_j)`` of ``j = p_i`` into the temporaries ``TPTR, TP, TS``.
+* :func:`jump_mlp` -- the composition MLP of :mod:`.monoid_composition` computes ``P_i <- TP * P_i`` (first the
+  earlier segment, then the later one) and clears ``TP``; the same units move ``S`` to the state of the product;
+  four pointer units move ``TPTR`` into ``PTR`` (pointers are non-negative, so ``ReLU(x) = x``).
+* Round invariant (induction on r): after r rounds ``p_i = max(i - 2^r, 0)`` and ``P_i`` is the product over
+  ``(p_i, i]``: ``p_{p_i} = max(i - 2^{r+1}, 0)`` and the two segments ``(p_{p_i}, p_i]``, ``(p_i, i]`` are
+  adjacent. BOS is a fixed point (p = 0, identity). So after ⌈log₂ n⌉ rounds every pointer is 0 and ``P_i`` is the
+  prefix product, ``S_i`` the DFA state after ``w_1 .. w_i``. :func:`acceptance_readout` reads ``S_n in F``.
+
+Every weight, activation and score is an integer: the exact evaluator runs it in rational arithmetic (no norm, no
+square root), and float arithmetic is exact as long as the scores (up to ``2 n^2``) are exact integers: float64 to
+n ~ 6.7e7, float32 to n ~ 2,896, float16 to n ~ 32 (see ``precision_prediction``).
+
+Deviations from the note's Path B prototype (Appendix B.2), which matches pointers with the layer-norm hash
+``phi(p) . phi(j)`` under a masked RMSNorm: here positions are keyed by ``(j, j^2)`` and matched by the quadratic
+score ``-(j - p)^2``. This keeps every operation rational (the hash needs square roots, so only the certified and
+float evaluators could run it) and turns the hash gap ``~1/(2 p^4)`` (float64 fails near n ~ 8,000, float32 near
+n ~ 50) into a gap of 1. The cost is the positional feature ``i^2`` (:class:`IndexSquared`), which the paper's
+no-PE model does not have. The FFN has biases (-1 on the lookup units) instead of a constant residual block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import mpmath
+import numpy as np
+import torch
+
+from ..core.architecture import Attention, Embedding, Layer, Loop, Mask, Readout, RepeatCount, Sublayer, Transformer
+from ..core.construction import Citation, Construction, Invariant, Probe
+from ..core.errors import InputError
+from ..core.positions import FEATURE_KINDS, Index, PositionalFeature, ScaledFeature
+from ..core.space import Block, Space, linear_map, vector
+from .monoid_composition import ElementCode, Units, choose_code
+from .registry import Entry
+
+__all__ = [
+    "CITATION",
+    "IndexSquared",
+    "pointer_jumping_recognizer",
+    "prefix_states",
+    "rounds_for",
+    "BOS",
+]
+
+CITATION = Citation(
+    authors="William Merrill, Ashish Sabharwal",
+    title="A Little Depth Goes a Long Way: The Expressive Power of Log-Depth Transformers",
+    venue="NeurIPS 2025",
+    theorem="depth bound of Theorem 1 (regular languages in Θ(log n) looped layers); the weights are the project "
+            "note's §8 Path B (pointer jumping), not the paper's construction",
+    arxiv="2503.03961",
+)
+
+BOS = "<bos>"
+
+
+@dataclass(frozen=True)
+class IndexSquared(PositionalFeature):
+    """``i^2``: the square of the position (the key ``(j, j^2)`` of the quadratic pointer match)."""
+
+    kind: ClassVar[str] = "index_squared"
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return Fraction(i * i)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        # square in float64 (exact below 2^53) and round once to dtype
+        return (i.to(torch.float64) ** 2).to(dtype)
+
+    def interval(self, i: int, length: int) -> Any:
+        return mpmath.iv.mpf(i * i)
+
+    def describe(self) -> str:
+        return "i^2"
+
+
+# Until the core lists it (see the proposed diff in docs/pointer_jumping.md), register the feature so that models
+# using it can be saved and loaded.
+FEATURE_KINDS.setdefault(IndexSquared.kind, IndexSquared)
+
+
+def rounds_for(n: int) -> int:
+    """⌈log₂ n⌉ (0 for n <= 1): the rounds after which every pointer of a length-n input is 0."""
+    return (n - 1).bit_length() if n > 1 else 0
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What the lemma functions share: the DFA's letter maps, the element code and the residual space."""
+
+    symbols: tuple[Hashable, ...]
+    tokens: tuple[str, ...]
+    letters: dict[Hashable, tuple[int, ...]]
+    n_states: int
+    start: int
+    accepting: frozenset[int]
+    code: ElementCode
+    space: Space
+
+
+def residual_space(code: ElementCode, n_states: int) -> Space:
+    """``one | pos(i, i2) | PTR(p, p2) | TPTR(p, p2) | P | TP | S | TS``: d = 7 + 2·dim(code) + 2|Q|."""
+    states = [str(q) for q in range(n_states)]
+    return Space.of(
+        Block("one"),
+        Block("pos", ["i", "i2"]),
+        Block("PTR", ["p", "p2"]),
+        Block("TPTR", ["p", "p2"]),
+        Block("P", code.labels),
+        Block("TP", code.labels),
+        Block("S", states),
+        Block("TS", states),
+    )
+
+
+def pointer_embedding(setup: _Setup) -> Embedding:
+    """Token rows and positional features: ``pos = (i, i^2)``, ``PTR = (i - 1, (i - 1)^2)``, ``P = delta(., a)``.
+
+    A symbol's row holds ``one = 1``, ``P`` = its letter map, ``S`` = the letter map's image of q0 and the constants
+    ``PTR = (-1, +1)``; the features add ``i`` to ``PTR:p`` and ``i^2 - 2i`` to ``PTR:p2``, so
+    ``PTR = (i - 1, (i - 1)^2)``. BOS (always at position 0) holds the identity, ``S = q0`` and ``PTR = (0, 0)``.
+    """
+    space, code = setup.space, setup.code
+    identity = tuple(range(setup.n_states))
+    rows = [vector(space, {"one": 1, **code.entries("P", identity), f"S:{setup.start}": 1})]
+    for a in setup.symbols:
+        f = setup.letters[a]
+        rows.append(vector(space, {"one": 1, **code.entries("P", f), f"S:{f[setup.start]}": 1,
+                                   "PTR:p": -1, "PTR:p2": 1}))
+    positional: tuple[tuple[str, PositionalFeature], ...] = (
+        ("pos:i", Index()),
+        ("pos:i2", IndexSquared()),
+        ("PTR:p", Index()),
+        ("PTR:p2", IndexSquared()),
+        ("PTR:p2", ScaledFeature(Index(), Fraction(-2))),
+    )
+    return Embedding(W_E=rows, vocab=(BOS,) + setup.tokens, positional=positional)
+
+
+def pointer_attention(setup: _Setup) -> Attention:
+    """The jump head: score ``2 p_i j - j^2 - p_i^2 = -(j - p_i)^2``, hard and causal, copies token ``p_i``.
+
+    Since ``p_i <= i`` the maximiser ``j = p_i`` is allowed by the causal mask, and it is unique (every other key
+    scores at most -1), so no tie rule is needed. The value copies ``PTR, P, S`` of that token into
+    ``TPTR, TP, TS`` (which are 0 before the head writes: the previous MLP cleared them).
+    """
+    space, code = setup.space, setup.code
+    qk = Space.of(Block("h", ["j", "j2", "one"]))
+    copied = [("PTR:p", "TPTR:p"), ("PTR:p2", "TPTR:p2")]
+    copied += [(f"P:{c}", f"TP:{c}") for c in code.labels]
+    copied += [(f"S:{q}", f"TS:{q}") for q in range(setup.n_states)]
+    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
+    return Attention(
+        W_Q=[linear_map(space, qk, {"PTR:p": {"h:j": 2}, "one": {"h:j2": -1}, "PTR:p2": {"h:one": -1}})],
+        W_K=[linear_map(space, qk, {"pos:i": {"h:j": 1}, "pos:i2": {"h:j2": 1}, "one": {"h:one": 1}})],
+        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
+        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
+        kind="hard",
+        mask=Mask("causal"),
+    )
+
+
+def state_units(setup: _Setup, units: Units) -> Units:
+    """Add to the composition units the writes that keep ``S = P(q0)`` and clear ``TS``.
+
+    Lookup code: the unit (a, b) that fires also writes ``S[(a*b)(q0)] += 1``, ``S[b(q0)] -= 1`` and
+    ``TS[a(q0)] -= 1``. Function code: the unit (q0, r, s) fires for ``r = left(q0)`` and writes ``S[s] += 1``,
+    ``TS[r] -= 1``; the clearing unit of cell ``(q0, s)`` of the right block writes ``S[s] -= 1``. Either way ``S``
+    ends as the image of q0 under the new product and ``TS`` as 0, with no extra unit.
+    """
+    code, q0 = setup.code, setup.start
+    outputs = {u: dict(w) for u, w in units.outputs.items()}
+
+    def add(u: str, coord: str, value: int) -> None:
+        outputs[u][coord] = outputs[u].get(coord, Fraction(0)) + value
+
+    if code.kind == "lookup":
+        elements, table = code.monoid.elements, code.monoid.table
+        for a, ea in enumerate(elements):
+            for b, eb in enumerate(elements):
+                u = f"mul:{a}*{b}"
+                add(u, f"S:{elements[table[a, b]][q0]}", 1)
+                add(u, f"S:{eb[q0]}", -1)
+                add(u, f"TS:{ea[q0]}", -1)
+    else:
+        n = setup.n_states
+        for r in range(n):
+            for s in range(n):
+                add(f"fun:{q0}>{r}>{s}", f"S:{s}", 1)
+                add(f"fun:{q0}>{r}>{s}", f"TS:{r}", -1)
+            add(f"fun:clear:{q0}>{r}", f"S:{r}", -1)
+    return Units(units.labels, units.inputs, units.bias, outputs)
+
+
+def pointer_units() -> Units:
+    """``PTR <- TPTR``, ``TPTR <- 0`` in four units: ``ReLU(TPTR)`` writes ``PTR += , TPTR -=``; ``ReLU(PTR)`` writes
+    ``PTR -=``. Pointers and their squares are never negative, so each ReLU is the identity on them."""
+    labels, inputs, outputs = [], {}, {}
+    for c in ("p", "p2"):
+        labels += [f"ptr:move:{c}", f"ptr:drop:{c}"]
+        inputs[f"ptr:move:{c}"] = {f"TPTR:{c}": Fraction(1)}
+        outputs[f"ptr:move:{c}"] = {f"PTR:{c}": Fraction(1), f"TPTR:{c}": Fraction(-1)}
+        inputs[f"ptr:drop:{c}"] = {f"PTR:{c}": Fraction(1)}
+        outputs[f"ptr:drop:{c}"] = {f"PTR:{c}": Fraction(-1)}
+    return Units(tuple(labels), inputs, {}, outputs)
+
+
+def jump_mlp(setup: _Setup) -> Any:
+    """The round's MLP: ``P <- TP * P`` and ``S <- (TP * P)(q0)`` (clearing ``TP, TS``), and ``PTR <- TPTR``."""
+    composition = setup.code.units(left="TP", right="P", out="P")
+    return (state_units(setup, composition) + pointer_units()).mlp(setup.space)
+
+
+def acceptance_readout(setup: _Setup) -> Readout:
+    """``logit = 2 sum_{q in F} S[q] - 1`` at the last token: +1 iff the state after the whole word is accepting."""
+    out = Space.of(Block("accept"))
+    W_U = linear_map(setup.space, out, {f"S:{q}": {"accept": 2} for q in setup.accepting})
+    return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
+
+
+def _setup(dfa: Any, prefer: str | None) -> _Setup:
+    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "alphabet")):
+        raise InputError(f"pointer_jumping_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
+    code = choose_code(dfa, prefer=prefer)  # type: ignore[arg-type]
+    symbols = tuple(dfa.ordered_alphabet)
+    tokens = tuple(str(a) for a in symbols)
+    if len(set(tokens)) != len(tokens) or BOS in tokens:
+        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r}: {tokens}")
+    states = list(dfa.ordered_states)
+    complete = all((q, a) in dfa.transitions for q in states for a in symbols)
+    n_states = len(states) + (0 if complete else 1)  # the sink, last, as in DFA.transition_monoid
+    index = {q: k for k, q in enumerate(states)}
+    sink = len(states)
+    letters = {a: tuple(index[dfa.transitions[(q, a)]] if (q, a) in dfa.transitions else sink for q in states)
+               + ((sink,) if not complete else ()) for a in symbols}
+    accepting = frozenset(index[q] for q in dfa.accepting)
+    placeholder = _Setup(symbols, tokens, letters, n_states, index[dfa.start], accepting, code,
+                         Space.of(Block("one")))
+    return _Setup(**{**placeholder.__dict__, "space": residual_space(code, n_states)})
+
+
+def _product(setup: _Setup, symbols: Sequence[Hashable]) -> tuple[int, ...]:
+    """The map of a word, composed left to right from the letter maps (the proof's formula, no model)."""
+    f = tuple(range(setup.n_states))
+    for a in symbols:
+        g = setup.letters[a]
+        f = tuple(g[x] for x in f)
+    return f
+
+
+class _RoundProbe(Probe):
+    """Reads the residual after round ``min(r, R)`` (R = the rounds the input gets): ``"embed"`` for 0."""
+
+    def __init__(self, round_: int, coordinates: tuple[str, ...]) -> None:
+        super().__init__(site="embed", coordinates=coordinates)
+        object.__setattr__(self, "round_", round_)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        rounds = sum(1 for label in trace.labels if label.endswith(".mlp") and label.startswith("loop"))
+        r = min(self.round_, rounds)  # type: ignore[attr-defined]
+        site = "embed" if r == 0 else f"loop{r - 1}.B0.mlp"
+        return Probe(site, self.coordinates).read(trace, space_index, batch)
+
+
+def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...]:
+    code = setup.code
+    pcoords = ("PTR:p", "PTR:p2") + tuple(f"P:{c}" for c in code.labels)
+    scoords = tuple(f"S:{q}" for q in range(setup.n_states))
+
+    def segment_values(r: int) -> Any:
+        def expected(word: Any, n_tokens: int) -> list[list[int]]:
+            symbols = dfa.symbols_of(word)
+            rr = min(r, rounds_for(n_tokens - 1))
+            rows = []
+            for i in range(n_tokens):
+                p = max(i - 2**rr, 0)
+                rows.append([p, p * p] + code.code_vector(_product(setup, symbols[p:i])))
+            return rows
+
+        return expected
+
+    def states_from_run(word: Any, n_tokens: int) -> list[list[int]]:
+        run = list(dfa.run(word))  # the reference's states after every prefix (None once it falls off)
+        run += [None] * (n_tokens - len(run))
+        names = list(dfa.ordered_states)
+        out = []
+        for q in run:
+            k = names.index(q) if q is not None else setup.n_states - 1
+            out.append([int(k == s) for s in range(setup.n_states)])
+        return out
+
+    invariants = [
+        Invariant(
+            name=f"round{r}.segment_product",
+            statement=f"after round min({r}, ⌈log2 n⌉), token i holds p_i = max(i - 2^r, 0), p_i^2 and the one-hot "
+                      "code of the product of w_{p_i+1} .. w_i",
+            probe=_RoundProbe(r, pcoords),
+            expected=segment_values(r),
+        )
+        for r in range(max_round + 1)
+    ]
+    invariants.append(
+        Invariant(
+            name="final.prefix_states",
+            statement="after the last round, S at every token i is the DFA state after w_1 .. w_i (DFA.run; the "
+                      "sink after a missing transition)",
+            probe=Probe("final", scoords),
+            expected=states_from_run,
+        )
+    )
+    return tuple(invariants)
+
+
+def pointer_jumping_recognizer(dfa: Any, *, composition: str | None = None, probe_rounds: int = 4,
+                               name: str = "pointer_jumping") -> Construction:
+    """The looped pointer-jumping transformer that runs ``dfa`` and reports its state after every prefix.
+
+    Parameters
+    ----------
+    dfa
+        An :class:`exactformer.languages.DFA` (partial DFAs are completed with a sink).
+    composition
+        ``None`` (the narrower of the two composition MLPs), ``"lookup"`` (|M|^2 units) or ``"function"``
+        (|Q|^3 + |Q|^2 units); see :mod:`.monoid_composition`.
+    probe_rounds
+        Declare the round invariant for rounds 0 .. ``probe_rounds`` (each is checked after ``min(r, R)`` rounds).
+    name
+        The construction's name.
+
+    Returns
+    -------
+    Construction
+        Input: a word over the DFA's alphabet (n >= 0); sequence ``BOS w_1 .. w_n``; depth ⌈log₂ n⌉ (one looped
+        layer: one hard head and one ReLU MLP); answer: whether the DFA accepts. :func:`prefix_states` reads the state
+        at every token. ``extras["composition"]`` names the composition MLP chosen and its width.
+    """
+    setup = _setup(dfa, composition)
+    layer = Layer(attention=Sublayer(pointer_attention(setup)), mlp=Sublayer(jump_mlp(setup)), name="jump")
+    model = Transformer(
+        space=setup.space,
+        embedding=pointer_embedding(setup),
+        layers=(),
+        loop=Loop(block=(layer,), count=RepeatCount("ceil_log2", extra_tokens=1)),
+        readout=acceptance_readout(setup),
+    )
+
+    def encode(word: Any) -> list[str]:
+        try:
+            symbols = dfa.symbols_of(word)
+        except ValueError as exc:
+            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
+        return [BOS] + [str(a) for a in symbols]
+
+    code = setup.code
+    alternative = (setup.n_states**3 + setup.n_states**2) if code.kind == "lookup" else (
+        None if code.monoid is None else len(code.monoid) ** 2)
+    return Construction(
+        name=name,
+        model=model,
+        encode=encode,
+        interpret=bool,
+        tokens_for=lambda n: n + 1,
+        citation=CITATION,
+        invariants=_invariants(setup, dfa, probe_rounds),
+        description="Pointer jumping (the log-depth note's Path B, not the paper's construction): one looped layer "
+                    "(a hard head that follows each token's pointer, and a composition MLP) run ⌈log2 n⌉ times "
+                    "leaves the DFA state after every prefix at every token. " + code.describe() + ".",
+        extras={
+            "dfa": dfa,
+            "code": code,
+            "composition": {"kind": code.kind, "units": code.width(), "coordinates_per_element": code.dim,
+                            "monoid_size": code.monoid_size, "states": setup.n_states,
+                            "other_code_units": alternative},
+            "depth": "⌈log2 n⌉ layers (loop of 1 layer; no prefix or suffix)",
+            "precision_prediction": "scores -(j - p)^2 are integers up to 2 n^2 in magnitude: exact while 2 n^2 is "
+                                    "an exact float integer (float64: n <= 6.7e7; float32: n <= 2896; float16: "
+                                    "n <= 32; bfloat16: n <= 11)",
+        },
+    )
+
+
+def prefix_states(construction: Construction, words: Sequence[Any], *, backend: str = "torch",
+                  dtype: torch.dtype | None = None, device: Any = None) -> list[tuple[Hashable | None, ...]]:
+    """The DFA state after every prefix of each word, read from the model's ``S`` block at every token.
+
+    The result for a word of length n has n + 1 entries (the start state at BOS first), in the format of
+    ``DFA.run`` except that a run that fell off a partial DFA reports ``None`` at every later position. Words of
+    different lengths are run in separate batches.
+    """
+    dfa = construction.extras["dfa"]
+    names = list(dfa.ordered_states)
+    cols = [construction.model.space.index(f"S:{q}") for q in range(construction.extras["composition"]["states"])]
+    out: dict[int, tuple[Hashable | None, ...]] = {}
+    groups: dict[int, list[int]] = {}
+    for k, w in enumerate(words):
+        groups.setdefault(len(construction.encode(w)), []).append(k)
+    for _, ks in sorted(groups.items()):
+        results = construction.run_batch([words[k] for k in ks], backend=backend, dtype=dtype, device=device)
+        final = results[0].output.trace.final
+        for b, k in enumerate(ks):
+            rows = final[b]
+            if isinstance(rows, torch.Tensor):
+                rows = rows.detach().to(torch.float64).cpu().numpy()
+            states = []
+            for row in rows:
+                values = [float(row[c].mid) if hasattr(row[c], "mid") else float(row[c]) for c in cols]
+                best = int(np.argmax(values))
+                states.append(names[best] if best < len(names) else None)
+            out[k] = tuple(states)
+    return [out[k] for k in range(len(words))]
+
+
+def _dfa_reference(construction: Construction) -> Any:
+    """The reference of the registry entries: the very DFA the construction was built from."""
+    return construction.extras["dfa"]
+
+
+def _parity_builder(**options: Any) -> Construction:
+    from ..languages import named
+
+    return pointer_jumping_recognizer(named.parity(), name="pointer-jumping-parity", **options)
+
+
+def _a5_builder(**options: Any) -> Construction:
+    from ..languages import named
+
+    return pointer_jumping_recognizer(named.word_problem("A5"), name="pointer-jumping-a5", **options)
+
+
+ENTRIES: list[Entry] = [
+    Entry(
+        name="pointer-jumping-parity",
+        builder=_parity_builder,
+        summary="log-depth pointer jumping (note's Path B): PARITY in ⌈log2 n⌉ looped layers, state at every token",
+        example="0110",
+        options={"composition": None},
+        reference=_dfa_reference,
+        lengths=tuple(range(0, 65)),
+    ),
+    Entry(
+        name="pointer-jumping-a5",
+        builder=_a5_builder,
+        summary="log-depth pointer jumping: the A5 word problem, the running product at every token",
+        example="0123",
+        options={"composition": None},
+        reference=_dfa_reference,
+        lengths=tuple(range(0, 33)),
+    ),
+]

@@ -1,0 +1,132 @@
+"""MLRegTest conformance of the pointer-jumping recognizer (issue 5 item 7).
+
+For every MLRegTest automaton (``shared/data/mlregtest/att_format/*.att``; the 330 complement languages are built
+as ``DFA.complement()`` of their base) whose transition monoid has at most ``--max-monoid`` elements, compile
+``pointer_jumping_recognizer`` and compare its answer with ``DFA.accepts`` on ``--samples`` uniformly sampled words
+(half accepted, half rejected where both exist) at every length 1..32 and at 64 and 128, in torch float64.
+
+Compilation is skipped (and reported as such) when the dense weight matrices would exceed ``--max-entries``
+entries (d_model x d_mlp): the core stores weights as dense rational arrays, so a |M| = 1,000 lookup table
+(10^6 units x 2,000 coordinates) cannot be built on this machine.
+
+Usage::
+
+    python scripts/log_depth_mlregtest.py --quick            # a handful of files, 20 words per length
+    python scripts/log_depth_mlregtest.py                    # everything (hours on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from exactformer.constructions.monoid_composition import choose_code
+from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
+from exactformer.languages.dfa import DFA
+from exactformer.languages.errors import LanguagesError
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlregtest"
+LENGTHS = list(range(1, 33)) + [64, 128]
+COMPLEMENTS = {"coSL": "SL", "coSP": "SP", "TcoSL": "TSL"}
+
+
+def languages(data: Path) -> list[tuple[str, Path, bool]]:
+    """(name, att file, complement?) for every language of counts.tsv that has a file or a base file."""
+    out = []
+    with open(data / "counts.tsv") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            cls = row["Class"]
+            base = COMPLEMENTS.get(cls, cls)
+            name = ".".join([row["Alph"], row["Tier"], cls, row["k"], row["j"], row["i"]])
+            path = data / "att_format" / (".".join([row["Alph"], row["Tier"], base, row["k"], row["j"], row["i"]])
+                                          + ".att")
+            out.append((name, path, cls in COMPLEMENTS))
+    return out
+
+
+def words_for(dfa: DFA, length: int, count: int, rng: random.Random) -> list:
+    acc, rej = dfa.count(length, accepted=True), dfa.count(length, accepted=False)
+    n_acc = min(acc, count // 2 if rej else count)
+    n_rej = min(rej, count - n_acc)
+    return [dfa.sample(length, accepted=True, rng=rng) for _ in range(n_acc)] + \
+        [dfa.sample(length, accepted=False, rng=rng) for _ in range(n_rej)]
+
+
+def check_language(dfa: DFA, samples: int, lengths: list[int], seed: int) -> tuple[int, int, str]:
+    """(words tested, disagreements, first disagreement or '')."""
+    c = pointer_jumping_recognizer(dfa)
+    rng = random.Random(seed)
+    tested, bad, first = 0, 0, ""
+    for n in lengths:
+        words = words_for(dfa, n, samples, rng)
+        for start in range(0, len(words), 128):
+            batch = words[start : start + 128]
+            for w, r in zip(batch, c.run_batch(batch, backend="torch", dtype=torch.float64)):
+                tested += 1
+                if r.answer != dfa.accepts(w):
+                    bad += 1
+                    first = first or f"{w!r}: model {r.answer}, DFA {dfa.accepts(w)}"
+    return tested, bad, first
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--quick", action="store_true", help="6 small files, 20 words per length, lengths 1..8, 64")
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--max-monoid", type=int, default=1000)
+    p.add_argument("--max-entries", type=float, default=4e6, help="largest d_model * d_mlp compiled")
+    p.add_argument("--limit", type=int, default=None, help="only the first N languages")
+    p.add_argument("--match", default="", help="only languages whose name contains this")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    langs = [x for x in languages(args.data) if args.match in x[0]]
+    lengths = LENGTHS
+    if args.quick:
+        langs = [x for x in langs if x[0].startswith("04.")][::80][:6]
+        args.samples, lengths = 20, list(range(1, 9)) + [64]
+    if args.limit:
+        langs = langs[: args.limit]
+    counts = {"passed": 0, "failed": 0, "monoid>max": 0, "too wide": 0, "missing": 0}
+    print(f"{'language':24} {'|Q|':>4} {'|M|':>5} {'code':8} {'units':>8} {'words':>6} {'result':10} {'s':>6}")
+    for name, path, complement in langs:
+        t0 = time.time()
+        if not path.exists():
+            counts["missing"] += 1
+            print(f"{name:24} missing {path.name}")
+            continue
+        dfa = DFA.from_att(path)
+        if complement:
+            dfa = dfa.complement()
+        try:
+            monoid = dfa.transition_monoid(max_size=args.max_monoid)
+        except LanguagesError:
+            counts["monoid>max"] += 1
+            print(f"{name:24} {'':>4} {'>' + str(args.max_monoid):>5} skipped (monoid larger than --max-monoid)")
+            continue
+        code = choose_code(dfa)
+        n_states = len(monoid.states)
+        d_model = 7 + 2 * code.dim + 2 * n_states
+        if d_model * (code.width() + 4) > args.max_entries:
+            counts["too wide"] += 1
+            print(f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {'':>6} "
+                  f"{'too wide':10} (d_model x d_mlp = {d_model * (code.width() + 4):.2e})")
+            continue
+        tested, bad, first = check_language(dfa, args.samples, lengths, args.seed)
+        counts["passed" if bad == 0 else "failed"] += 1
+        result = "ok" if bad == 0 else f"{bad} FAIL"
+        print(f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {tested:>6} {result:10} "
+              f"{time.time() - t0:6.1f}" + (f"  first: {first}" if first else ""), flush=True)
+    print()
+    print("languages:", len(langs), "|", ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    return 0 if counts["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The paper's gadgets (App. A, Lemma 1, the activeness tree) against independent formulas: divmod, the monoid's own
+multiplication, closed-form hash values."""
+
+from __future__ import annotations
+
+import math
+import random
+from fractions import Fraction
+
+import pytest
+import torch
+
+from exactformer.constructions.log_depth_gadgets import (
+    activeness_tree,
+    hash_argmax,
+    hash_frontier,
+    hash_gap,
+    layer_norm_hash,
+    layer_norm_read,
+    lemma1_division,
+    lemma7_offset,
+    lemma8_equality_bit,
+    phi,
+    psi,
+)
+from exactformer.languages import named
+
+
+def test_psi_phi_storage():
+    assert psi(3) == (3, 1, -3, -1) and sum(psi(Fraction(7, 2))) == 0
+    v = phi(3)
+    assert math.isclose(sum(x * x for x in v), 1.0)
+    assert math.isclose(v[0], 3 / math.sqrt(20))
+
+
+@pytest.mark.parametrize("x,i", [(0, 1), (3, 7), (5, 5), (12, 40)])
+def test_scale_invariance_of_the_read(x, i):
+    read = layer_norm_read(Fraction(x, i), Fraction(1, i))
+    assert all(math.isclose(a, b, abs_tol=1e-15) for a, b in zip(read, phi(x)))
+
+
+def test_hash_is_maximal_exactly_at_equality():
+    for q in range(0, 30):
+        assert hash_argmax(q, list(range(0, 40))) == [q]
+        assert math.isclose(layer_norm_hash(q, q), 1.0)
+        assert layer_norm_hash(q, q + 1) < 1.0
+
+
+@pytest.mark.parametrize("q", [10, 100, 1000])
+def test_hash_gap_is_about_one_over_2q4(q):
+    assert math.isclose(hash_gap(q), 1 / (2 * q**4), rel_tol=5 / q)
+
+
+def test_hash_frontier_float32_and_float64():
+    f32 = hash_frontier(torch.float32)
+    f64 = hash_frontier(torch.float64)
+    # the note predicts ~50 (float32) and ~8,000 (float64): the gap 1/(2 q^4) falls below machine epsilon
+    assert 10 <= f32 <= 200, f32
+    assert 2_000 <= f64 <= 20_000, f64
+
+
+@pytest.mark.parametrize("i,k", [(0, 0), (5, 1), (5, 2), (9, 9), (30, 7)])
+def test_lemma7_offset_reads_phi_of_i_minus_k(i, k):
+    num, den = lemma7_offset(i, k)
+    assert den == Fraction(1, i + 1) and num / den == i - k
+    read = layer_norm_read(num, den)
+    assert all(math.isclose(a, b, abs_tol=1e-15) for a, b in zip(read, phi(i - k)))
+    with pytest.raises(ValueError):
+        lemma7_offset(1, 2)
+
+
+def test_lemma8_equality_bit():
+    assert [lemma8_equality_bit(x, 3) for x in (1, 3, 5, Fraction(7, 2))] == [0, 1, 0, 0]
+
+
+@pytest.mark.parametrize("m", range(1, 8))
+def test_lemma1_division_matches_divmod(m):
+    rng = random.Random(m)
+    n = 30
+    a = [rng.randint(0, i) for i in range(n)]
+    assert lemma1_division(a, m) == [divmod(x, m) for x in a]
+
+
+def test_lemma1_rejects_a_beyond_i():
+    with pytest.raises(ValueError):
+        lemma1_division([0, 2], 2)
+
+
+def _a5():
+    monoid = named.word_problem("A5").transition_monoid()
+    return monoid, list(monoid.generators.values())
+
+
+def test_activeness_tree_computes_the_word_product_and_its_invariants():
+    monoid, gens = _a5()
+    rng = random.Random(0)
+    for n in list(range(1, 40)) + [63, 64, 65]:
+        word = [rng.choice(gens) for _ in range(n)]
+        truth = monoid.identity
+        for g in word:
+            truth = monoid.multiply(truth, g)
+        run = activeness_tree(word, monoid.multiply, monoid.identity, n.bit_length())
+        assert run.product == truth, n
+        for lv, (alpha, blocks, tail) in enumerate(zip(run.alphas, run.blocks, run.tails)):
+            g = 2**lv
+            assert alpha == [int(1 <= i <= n and i % g == 0) for i in range(n + 2)]
+            for i in range(g, n + 1, g):
+                e = monoid.identity
+                for x in word[i - g:i]:
+                    e = monoid.multiply(e, x)
+                assert blocks[i] == e
+            e = monoid.identity
+            for x in word[g * (n // g):]:
+                e = monoid.multiply(e, x)
+            assert tail == e
+
+
+def test_tree_with_ceil_log2_levels_misses_the_top_block_at_powers_of_two():
+    monoid, gens = _a5()
+    rng = random.Random(1)
+    for n in (2, 4, 8, 16, 32):
+        word = [rng.choice(gens) for _ in range(n)]
+        run = activeness_tree(word, monoid.multiply, monoid.identity, (n - 1).bit_length())
+        assert run.product == monoid.identity  # nothing was absorbed into $: the whole word is one block
+        truth = monoid.identity
+        for g in word:
+            truth = monoid.multiply(truth, g)
+        assert truth != monoid.identity  # this sample's product is not the identity, so the answer is wrong
+
+
+def test_tree_printed_errata_fail():
+    monoid, gens = _a5()
+    word = [gens[0], gens[1], gens[0]]
+    truth = monoid.multiply(monoid.multiply(gens[0], gens[1]), gens[0])
+    assert activeness_tree(word, monoid.multiply, monoid.identity, 2).product == truth
+    assert activeness_tree(word, monoid.multiply, monoid.identity, 2, partner_key_fix=False).product != truth
+    word4 = [gens[0], gens[1], gens[1], gens[0]]
+    truth4 = monoid.identity
+    for g in word4:
+        truth4 = monoid.multiply(truth4, g)
+    assert activeness_tree(word4, monoid.multiply, monoid.identity, 3, activeness_and_fix=False).product != truth4
