@@ -18,9 +18,13 @@ import torch
 from exactformer.constructions.post_machine import post_machine, turing_machine
 from exactformer.languages.post import PostMachine
 
-ROTATE = PostMachine(symbols="012", states=["run", "stop"], start="run", halting=["stop"],
-                     transitions={("run", "0"): ("1", "run"), ("run", "1"): ("0", "run"),
-                                  ("run", "2"): ("2", "stop")})
+ROTATE = PostMachine(
+    symbols="012",
+    states=["run", "stop"],
+    start="run",
+    halting=["stop"],
+    transitions={("run", "0"): ("1", "run"), ("run", "1"): ("0", "run"), ("run", "2"): ("2", "stop")},
+)
 
 
 def timed(fn):
@@ -52,8 +56,10 @@ def bench_window(L: int, tokens: int, batch: int) -> list[str]:
     ref, dt = timed(lambda: ROTATE.run(q, tokens))
     lines.append(f"window L={L}  reference PostMachine.run  tokens={ref.steps:>7}  {ref.steps / dt:12.0f} tok/s")
     run, dt = timed(lambda: c.simulate(q, max_tokens=tokens, dtype=torch.float32))
-    lines.append(f"window L={L}  transformer single (f32)  tokens={run.steps:>7}  {run.steps / dt:12.1f} tok/s "
-                 "(includes the prompt pass)")
+    lines.append(
+        f"window L={L}  transformer single (f32)  tokens={run.steps:>7}  {run.steps / dt:12.1f} tok/s "
+        "(includes the prompt pass)"
+    )
     runs, dt = timed(lambda: c.simulate(queues=[q] * batch, max_tokens=tokens, dtype=torch.float32))
     total = sum(r.steps for r in runs)
     lines.append(f"window L={L}  transformer batch={batch:<3} (f32) tokens={total:>7}  {total / dt:12.1f} tok/s")
@@ -66,8 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    lines = [f"# post_machine_speed {'--quick' if args.quick else ''} on {platform.processor() or platform.machine()},"
-             f" torch {torch.__version__}, 1 thread, CPU"]
+    lines = [
+        f"# post_machine_speed {'--quick' if args.quick else ''} on {platform.processor() or platform.machine()},"
+        f" torch {torch.__version__}, 1 thread, CPU"
+    ]
     if args.quick:
         lines += bench_bb4(batch=4, max_tokens=1000)
         lines += bench_window(L=10_000, tokens=20, batch=2)

@@ -64,7 +64,7 @@ def evaluate(construction, queries, dtype, device, batch, group="edges+distance"
     errors = 0
     for (_, hops), group in sorted(groups.items()):
         for k in range(0, len(group), batch):
-            chunk = group[k:k + batch]
+            chunk = group[k : k + batch]
             try:
                 run = run_thoughts(construction, chunk, hops, arith=arith)
             except Exception:  # noqa: BLE001 (a NaN in low precision counts as wrong)
@@ -106,11 +106,18 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--group", default="edges+distance", choices=["edges", "edges+distance"],
-                        help="batch by edge count (C = max distance in the batch) or by (edges, distance)")
+    parser.add_argument(
+        "--group",
+        default="edges+distance",
+        choices=["edges", "edges+distance"],
+        help="batch by edge count (C = max distance in the batch) or by (edges, distance)",
+    )
     parser.add_argument("--frontier", action="store_true", help="also the dtype and tau frontier on ProsQA")
-    parser.add_argument("--verify-frontier", action="store_true",
-                        help="only exactformer.verify.frontier on random digraphs (sizes 3..10), per dtype and tau")
+    parser.add_argument(
+        "--verify-frontier",
+        action="store_true",
+        help="only exactformer.verify.frontier on random digraphs (sizes 3..10), per dtype and tau",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.verify_frontier:
@@ -123,15 +130,22 @@ def main(argv=None) -> None:
     construction = superposition_reachability(31, 60)
     p = construction.extras["parameters"]
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    print(f"# superposition on ProsQA ({len(queries)} problems), {args.dtype} on {args.device} ({device_name}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    print(f"# n_max=31 m_max=60 T_max={p.max_length} d={construction.model.d_model}: eps_T={float(p.eps_T):.4f} "
-          f"xi={float(p.xi):.1f} eta={float(p.eta):.2f} tau={float(p.tau):.1f} eps1={p.eps1} eps2={p.eps2}")
-    right, exact, worst, secs, nthoughts, errors = evaluate(construction, queries, DTYPES[args.dtype], args.device,
-                                                            args.batch, args.group)
-    print(f"answers right: {right}/{len(queries)}; problems with every thought exact (<= 1e-6): "
-          f"{exact}/{len(queries)}; thoughts checked: {nthoughts}; max thought error {worst:.3g}; "
-          f"runs that raised: {errors} (batches: {args.group})")
+    print(
+        f"# superposition on ProsQA ({len(queries)} problems), {args.dtype} on {args.device} ({device_name}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
+    print(
+        f"# n_max=31 m_max=60 T_max={p.max_length} d={construction.model.d_model}: eps_T={float(p.eps_T):.4f} "
+        f"xi={float(p.xi):.1f} eta={float(p.eta):.2f} tau={float(p.tau):.1f} eps1={p.eps1} eps2={p.eps2}"
+    )
+    right, exact, worst, secs, nthoughts, errors = evaluate(
+        construction, queries, DTYPES[args.dtype], args.device, args.batch, args.group
+    )
+    print(
+        f"answers right: {right}/{len(queries)}; problems with every thought exact (<= 1e-6): "
+        f"{exact}/{len(queries)}; thoughts checked: {nthoughts}; max thought error {worst:.3g}; "
+        f"runs that raised: {errors} (batches: {args.group})"
+    )
     print(f"time {secs:.2f} s: {len(queries) / secs:.1f} problems/s, {nthoughts / secs:.1f} thoughts/s")
     # thoughts needed vs eccentricity vs diameter
     table = Counter()

@@ -4,6 +4,7 @@ Usage::
 
     python scripts/log_depth_connectivity_table.py            # depth table n = 1..4096 and frontier n <= 8
     python scripts/log_depth_connectivity_table.py --quick    # depth table and frontier n <= 4
+    python scripts/log_depth_connectivity_table.py --no-frontier   # depth table only
     python scripts/log_depth_connectivity_table.py --frontier-max 12 --device cuda
 """
 
@@ -29,8 +30,9 @@ def depth_table(ns: list[int]) -> str:
     ]
     for n in ns:
         r = log_depth_connectivity(n).resources(n)
-        lines.append(f"| {n} | {r.tokens} | {levels_for(n)} | {r.layers} | {paper_depth(n)} | "
-                     f"{paper_depth(n) - r.layers} |")
+        lines.append(
+            f"| {n} | {r.tokens} | {levels_for(n)} | {r.layers} | {paper_depth(n)} | {paper_depth(n) - r.layers} |"
+        )
     return "\n".join(lines)
 
 
@@ -39,14 +41,56 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small frontier (n <= 4)")
     parser.add_argument("--frontier-max", type=int, default=8, help="largest graph size in the frontier")
     parser.add_argument("--device", default=None, help="torch device for the frontier")
+    parser.add_argument("--no-frontier", action="store_true", help="the depth table only")
     args = parser.parse_args()
-    ns = [1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 32, 64, 128, 1024, 4096]
+    ns = [
+        1,
+        2,
+        3,
+        4,
+        5,
+        7,
+        8,
+        9,
+        12,
+        15,
+        16,
+        17,
+        31,
+        32,
+        33,
+        63,
+        64,
+        65,
+        127,
+        128,
+        129,
+        255,
+        256,
+        257,
+        511,
+        512,
+        513,
+        1023,
+        1024,
+        1025,
+        4096,
+    ]
     print(depth_table(ns))
+    if args.no_frontier:
+        return
     top = 4 if args.quick else args.frontier_max
     c = log_depth_connectivity(top)
     dtypes = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
-    f = frontier(c, BFSConnectivityReference(graphs_per_size=2), lengths=range(1, top + 1), dtypes=dtypes,
-                 samples_per_length=32, exhaustive_up_to=32, device=args.device)
+    f = frontier(
+        c,
+        BFSConnectivityReference(graphs_per_size=2),
+        lengths=range(1, top + 1),
+        dtypes=dtypes,
+        samples_per_length=32,
+        exhaustive_up_to=32,
+        device=args.device,
+    )
     print()
     print(f.to_markdown())
 

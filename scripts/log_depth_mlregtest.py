@@ -44,8 +44,11 @@ def languages(data: Path) -> list[tuple[str, Path, bool]]:
             cls = row["Class"]
             base = COMPLEMENTS.get(cls, cls)
             name = ".".join([row["Alph"], row["Tier"], cls, row["k"], row["j"], row["i"]])
-            path = data / "att_format" / (".".join([row["Alph"], row["Tier"], base, row["k"], row["j"], row["i"]])
-                                          + ".att")
+            path = (
+                data
+                / "att_format"
+                / (".".join([row["Alph"], row["Tier"], base, row["k"], row["j"], row["i"]]) + ".att")
+            )
             out.append((name, path, cls in COMPLEMENTS))
     return out
 
@@ -54,8 +57,9 @@ def words_for(dfa: DFA, length: int, count: int, rng: random.Random) -> list:
     acc, rej = dfa.count(length, accepted=True), dfa.count(length, accepted=False)
     n_acc = min(acc, count // 2 if rej else count)
     n_rej = min(rej, count - n_acc)
-    return [dfa.sample(length, accepted=True, rng=rng) for _ in range(n_acc)] + \
-        [dfa.sample(length, accepted=False, rng=rng) for _ in range(n_rej)]
+    return [dfa.sample(length, accepted=True, rng=rng) for _ in range(n_acc)] + [
+        dfa.sample(length, accepted=False, rng=rng) for _ in range(n_rej)
+    ]
 
 
 def check_language(dfa: DFA, samples: int, lengths: list[int], seed: int) -> tuple[int, int, str]:
@@ -115,14 +119,19 @@ def main(argv: list[str] | None = None) -> int:
         d_model = 7 + 2 * code.dim + 2 * n_states
         if d_model * (code.width() + 4) > args.max_entries:
             counts["too wide"] += 1
-            print(f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {'':>6} "
-                  f"{'too wide':10} (d_model x d_mlp = {d_model * (code.width() + 4):.2e})")
+            print(
+                f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {'':>6} "
+                f"{'too wide':10} (d_model x d_mlp = {d_model * (code.width() + 4):.2e})"
+            )
             continue
         tested, bad, first = check_language(dfa, args.samples, lengths, args.seed)
         counts["passed" if bad == 0 else "failed"] += 1
         result = "ok" if bad == 0 else f"{bad} FAIL"
-        print(f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {tested:>6} {result:10} "
-              f"{time.time() - t0:6.1f}" + (f"  first: {first}" if first else ""), flush=True)
+        print(
+            f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {tested:>6} {result:10} "
+            f"{time.time() - t0:6.1f}" + (f"  first: {first}" if first else ""),
+            flush=True,
+        )
     print()
     print("languages:", len(langs), "|", ", ".join(f"{k}: {v}" for k, v in counts.items()))
     return 0 if counts["failed"] == 0 else 1

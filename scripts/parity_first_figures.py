@@ -80,19 +80,29 @@ def cross_entropy_figure(out: Path, samples: int, max_n: int) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     eps = "1/100000"
     panels = [
-        ("PARITY", [
-            ("no LN", parity(), lambda n: parity_closed(n), "tab:red"),
-            ("LN, eps = 0", parity(layer_norm=True), lambda n: ce_closed(math.sqrt(10)), "tab:blue"),
-            ("LN, eps = 1e-5", parity(layer_norm=True, eps=eps), None, "tab:purple"),
-        ]),
-        ("FIRST", [
-            ("no LN", first(), lambda n: first_closed(n), "tab:red"),
-            ("LN, eps = 0", first(layer_norm=True), lambda n: ce_closed(math.sqrt(6)), "tab:blue"),
-            ("LN, eps = 1e-5", first(layer_norm=True, eps=eps), None, "tab:purple"),
-            ("scaled (ln N)", first(scaled=True), lambda n: first_closed(n, scaled=True), "tab:orange"),
-            ("scaled, big = 3", first(scaled=True, big=3), lambda n: first_closed(n, big=3, scaled=True),
-             "tab:green"),
-        ]),
+        (
+            "PARITY",
+            [
+                ("no LN", parity(), lambda n: parity_closed(n), "tab:red"),
+                ("LN, eps = 0", parity(layer_norm=True), lambda n: ce_closed(math.sqrt(10)), "tab:blue"),
+                ("LN, eps = 1e-5", parity(layer_norm=True, eps=eps), None, "tab:purple"),
+            ],
+        ),
+        (
+            "FIRST",
+            [
+                ("no LN", first(), lambda n: first_closed(n), "tab:red"),
+                ("LN, eps = 0", first(layer_norm=True), lambda n: ce_closed(math.sqrt(6)), "tab:blue"),
+                ("LN, eps = 1e-5", first(layer_norm=True, eps=eps), None, "tab:purple"),
+                ("scaled (ln N)", first(scaled=True), lambda n: first_closed(n, scaled=True), "tab:orange"),
+                (
+                    "scaled, big = 3",
+                    first(scaled=True, big=3),
+                    lambda n: first_closed(n, big=3, scaled=True),
+                    "tab:green",
+                ),
+            ],
+        ),
     ]
     for ax, (title, curves) in zip(axes, panels):
         for label, c, closed, color in curves:
@@ -109,8 +119,11 @@ def cross_entropy_figure(out: Path, samples: int, max_n: int) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("cross-entropy (bits per string)")
     axes[0].set_ylim(0, 1.08)
-    fig.suptitle("Chiang & Cholak (2022): exact transformers keep accuracy 1; only LN with eps = 0 keeps CE from 1 "
-                 "(lines: closed forms)", fontsize=10)
+    fig.suptitle(
+        "Chiang & Cholak (2022): exact transformers keep accuracy 1; only LN with eps = 0 keeps CE from 1 "
+        "(lines: closed forms)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(out / "parity_first_cross_entropy.png", dpi=110)
     plt.close(fig)
@@ -123,8 +136,14 @@ def output_scale_figure(out: Path) -> None:
     for name, build, half, color in (("PARITY", parity, 10, "tab:blue"), ("FIRST", first, 6, "tab:orange")):
         ys = [cross_entropy_bits(build(layer_norm=True, output_scale=c), sample_words(100, 4)).bits for c in cs]
         ax.plot(cs, ys, "o", color=color, label=f"{name}-LN, eps = 0, n = 100 (model)")
-        ax.plot(dense, [ce_closed(c * math.sqrt(half)) for c in dense], "-", color=color, lw=1,
-                label=f"log2(1 + exp(-c sqrt({half})))")
+        ax.plot(
+            dense,
+            [ce_closed(c * math.sqrt(half)) for c in dense],
+            "-",
+            color=color,
+            lw=1,
+            label=f"log2(1 + exp(-c sqrt({half})))",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("output scale c")
     ax.set_ylabel("cross-entropy (bits per string)")
@@ -143,8 +162,13 @@ def residual_figure(c: Construction, word: str, path: Path, title: str) -> None:
     tokens = c.encode(word)
     names = list(c.model.space.names)
     sites = list(trace.labels)
-    captions = {"embed": "embedding", "L0.attn": "after layer-1 attention", "L0.mlp": "after layer-1 FFN",
-                "L1.attn": "after layer-2 attention", "L1.mlp": "after layer-2 FFN (output)"}
+    captions = {
+        "embed": "embedding",
+        "L0.attn": "after layer-1 attention",
+        "L0.mlp": "after layer-1 FFN",
+        "L1.attn": "after layer-2 attention",
+        "L1.mlp": "after layer-2 FFN (output)",
+    }
     height = 0.32 * len(names) + 1.4
     fig, axes = plt.subplots(1, len(sites), figsize=(3.1 * len(sites) + 1.5, height), sharey=True)
     for ax, site in zip(axes, sites):
@@ -154,15 +178,18 @@ def residual_figure(c: Construction, word: str, path: Path, title: str) -> None:
         for (r, p), v in np.ndenumerate(x):
             if abs(v) > 1e-12:
                 text = f"{v:.3g}" if abs(v) >= 1e-3 else f"{v:.1e}"
-                ax.text(p, r, text, ha="center", va="center", fontsize=6.5,
-                        color="white" if abs(v) > 0.6 * lim else "black")
+                ax.text(
+                    p, r, text, ha="center", va="center", fontsize=6.5, color="white" if abs(v) > 0.6 * lim else "black"
+                )
         ax.set_xticks(range(len(tokens)), [f"{i}\n{t}" for i, t in enumerate(tokens)], fontsize=8)
         ax.set_title(captions.get(site, site), fontsize=9)
         ax.set_xlabel("position i / token", fontsize=8)
     axes[0].set_yticks(range(len(names)), names, fontsize=8)
     z = float(result.logits[0])
-    fig.suptitle(f"{title}: residual stream of '{word}' (float64), z = {z:.6g}, "
-                 f"{'accept' if result.answer else 'reject'}", fontsize=10)
+    fig.suptitle(
+        f"{title}: residual stream of '{word}' (float64), z = {z:.6g}, {'accept' if result.answer else 'reject'}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -177,8 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     residual_figure(parity(), args.word, args.out / "parity_1011_residual.png", "PARITY (no LN)")
-    residual_figure(parity(layer_norm=True), args.word, args.out / "parity_ln_1011_residual.png",
-                    "PARITY with LN (eps = 0) on [x, -x]")
+    residual_figure(
+        parity(layer_norm=True),
+        args.word,
+        args.out / "parity_ln_1011_residual.png",
+        "PARITY with LN (eps = 0) on [x, -x]",
+    )
     residual_figure(first(), args.word, args.out / "first_1011_residual.png", "FIRST (no LN)")
     output_scale_figure(args.out)
     cross_entropy_figure(args.out, args.samples, args.max_n)

@@ -1,308 +1,348 @@
-"""Sweep Chiang & Cholak's PARITY / FIRST transformers: cross-entropy in float64 and the precision frontier per dtype.
+"""Sampled verification of Chiang & Cholak's PARITY / FIRST transformers in float64, up to n = 10,000.
 
 Usage::
 
-    python scripts/parity_first_sweep.py                       # 1,000 strings per length up to n = 10,000 (slow)
-    python scripts/parity_first_sweep.py --work 3e7 --max-n 10000   # cap each cell at ~3e7 attention scores
-    python scripts/parity_first_sweep.py --variants parity parity-ln --dtypes float32 float64
+    python scripts/parity_first_sweep.py                          # 1,000 words per length, n = 1..64 then a
+                                                                  # geometric grid up to 10,000 (hours on one core)
+    python scripts/parity_first_sweep.py --cell-seconds 60        # at most ~60 s per (variant, n): fewer words at
+                                                                  # large n, the count is reported
+    python scripts/parity_first_sweep.py --device cuda --cell-seconds 0   # the full 1,000 everywhere, on a GPU
+    python scripts/parity_first_sweep.py --variants parity-ln-eps1e-5 first-ln-eps1e-5 \\
+        --lengths 2 4 10 20 50 100 200 500 1000 --samples 500       # the note's eps = 1e-5 columns
+    python scripts/parity_first_sweep.py --update-docs            # regenerate the docs tables from the file
 
-For every variant the script prints
-
-1. cross-entropy (bits per string) and accuracy per n in float64, beside the note's numbers (Sections 8.1, 8.2),
-   and in the lower dtypes while they still decide every string right;
-2. the precision frontier: for each dtype (float16, bfloat16, float32, float64) the largest tested n up to which
-   every sampled string was decided right, the first failing input and *why* it fails (which proof invariant
-   broke first and by how much, compared with the float64 run), and the cross-entropy at the largest passing n.
-
-Words are sampled uniformly (the all-zero word and ``1 0...0`` are always included, so both labels occur). With
-``--work W`` a length gets ``min(samples, max(min_samples, W / N^2))`` strings: the attention cost of a string is
-~N^2, so each cell costs about the same.
+Every (variant, n) cell runs the model (batched torch backend, float64 by default) on the words of
+:func:`parity_first_common.words_for` (every word when ``2^n <= samples``; else ``0^n``, ``1 0^(n-1)``, ``1^n``,
+``0 1^(n-1)`` and uniform random words) and records: how many words, how many wrong answers (against the language,
+computed by counting), the smallest ``|z|``, the largest relative deviation of z from the note's closed form, and the
+cross-entropy in bits per string (stratified by label: exactly half of all words are members), with its standard
+error. Cells are written to ``benchmarks/results/parity_first_sweep.txt`` as they finish (an existing file is
+updated, so a long run can be resumed or extended: ``--skip-done`` leaves cells that already have enough words).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import random
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+import mpmath
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exactformer.constructions.parity_first import (  # noqa: E402
-    first,
-    negation_residue,
-    parity,
-    string_cross_entropy_bits,
+from parity_first_common import (  # noqa: E402
+    DTYPES,
+    REGISTERED,
+    RESULTS,
+    VARIANTS,
+    Tally,
+    fmt,
+    machine_line,
+    read_table,
+    update_docs,
+    words_for,
+    write_table,
+    z_of,
 )
-from exactformer.core.construction import Construction  # noqa: E402
-from exactformer.core.errors import ExactformerError  # noqa: E402
 
-VARIANTS: dict[str, Callable[[], Construction]] = {
-    "parity": lambda: parity(),
-    "parity-ln": lambda: parity(layer_norm=True),
-    "parity-ln(eps=1e-5)": lambda: parity(layer_norm=True, eps="1/100000"),
-    "first": lambda: first(),
-    "first-ln": lambda: first(layer_norm=True),
-    "first-ln(eps=1e-5)": lambda: first(layer_norm=True, eps="1/100000"),
-    "first-scaled": lambda: first(scaled=True),
-    "first-scaled(big=3)": lambda: first(scaled=True, big=3),
-}
+OUT = RESULTS / "parity_first_sweep.txt"
+COLUMNS = [
+    "variant",
+    "dtype",
+    "n",
+    "words",
+    "mode",
+    "wrong",
+    "min abs z",
+    "max rel dev from closed form",
+    "CE bits",
+    "CE std err",
+    "CE members",
+    "CE non-members",
+    "seconds",
+]
+MIN_WORDS = 3  # a time-capped cell still runs 1^n, 0^n, 10^(n-1): both labels, PARITY's largest k
+DEFAULT_LENGTHS = list(range(1, 65)) + [100, 200, 500, 1000, 2000, 3000, 5000, 10_000]
+HEADER = [
+    "# Chiang & Cholak PARITY / FIRST: sampled verification (scripts/parity_first_sweep.py)",
+    "# words: every word when 2^n <= the sample size, else 1^n, 0^n, 10^(n-1), 01^(n-1) and uniform random words",
+    "# wrong: answers that differ from the language (odd count of 1s / first bit 1, computed by counting)",
+    "# min abs z: the smallest margin; max rel dev: max |z - z_closed| / |z_closed| with the note's closed forms",
+    "# (Sections 5, 6, 7.3, 8.2; '-' where the note has none: eps > 0); CE: bits per string, expectation over",
+    "# uniform words estimated per label class (half of all words are members) with its standard error",
+]
 
-DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
-
-# The note's Section 8.1 (authors' scripts, float32, 500 strings per n; 20 strings at n = 3000 and 10000).
+# The note's Section 8.1 (the authors' scripts, float32, 500 random words per n) and Section 8.2 (derived).
 NOTE_8_1 = {
-    "parity": {2: 0.93356, 4: 0.97585, 10: 0.99500, 20: 0.99863, 50: 0.99977, 100: 0.99994, 200: 0.999985,
-               500: 0.9999976, 1000: 0.9999994, 3000: 0.99999992, 10000: 1.0000000027},
-    "parity-ln(eps=1e-5)": {2: 0.05991, 4: 0.06040, 10: 0.07249, 20: 0.20237, 50: 0.74335, 100: 0.92887,
-                            200: 0.98178, 500: 0.99705, 1000: 0.99926},
-    "parity-ln": {2: 0.05981, 4: 0.05981, 10: 0.05981, 20: 0.05981, 50: 0.05981, 100: 0.05981, 200: 0.05981,
-                  500: 0.05982, 1000: 0.05983, 3000: 0.06165, 10000: 0.14606},
-    "first": {2: 0.85347, 4: 0.90480, 10: 0.95361, 20: 0.97499, 50: 0.98951, 100: 0.99467, 200: 0.99731,
-              500: 0.99892, 1000: 0.99946},
-    "first-ln(eps=1e-5)": {2: 0.11951, 4: 0.11955, 10: 0.11974, 20: 0.12035, 50: 0.12380, 100: 0.13673,
-                           200: 0.17964, 500: 0.35131, 1000: 0.56812},
-    "first-ln": {2: 0.11947, 4: 0.11947, 10: 0.11947, 20: 0.11947, 50: 0.11947, 100: 0.11947, 200: 0.11947,
-                 500: 0.11947, 1000: 0.11947, 3000: 0.11947, 10000: 0.11948},
+    "parity": {
+        2: "0.93356",
+        4: "0.97585",
+        10: "0.99500",
+        20: "0.99863",
+        50: "0.99977",
+        100: "0.99994",
+        200: "0.999985",
+        500: "0.9999976",
+        1000: "0.9999994",
+        3000: "0.99999992",
+        10000: "1.0000000027",
+    },
+    "parity-ln-eps1e-5": {
+        2: "0.05991",
+        4: "0.06040",
+        10: "0.07249",
+        20: "0.20237",
+        50: "0.74335",
+        100: "0.92887",
+        200: "0.98178",
+        500: "0.99705",
+        1000: "0.99926",
+    },
+    "parity-ln": {
+        2: "0.05981",
+        4: "0.05981",
+        10: "0.05981",
+        20: "0.05981",
+        50: "0.05981",
+        100: "0.05981",
+        200: "0.05981",
+        500: "0.05982",
+        1000: "0.05983",
+        3000: "0.06165",
+        10000: "0.14606",
+    },
+    "first": {
+        2: "0.85347",
+        4: "0.90480",
+        10: "0.95361",
+        20: "0.97499",
+        50: "0.98951",
+        100: "0.99467",
+        200: "0.99731",
+        500: "0.99892",
+        1000: "0.99946",
+    },
+    "first-ln-eps1e-5": {
+        2: "0.11951",
+        4: "0.11955",
+        10: "0.11974",
+        20: "0.12035",
+        50: "0.12380",
+        100: "0.13673",
+        200: "0.17964",
+        500: "0.35131",
+        1000: "0.56812",
+    },
+    "first-ln": {
+        2: "0.11947",
+        4: "0.11947",
+        10: "0.11947",
+        20: "0.11947",
+        50: "0.11947",
+        100: "0.11947",
+        200: "0.11947",
+        500: "0.11947",
+        1000: "0.11947",
+        3000: "0.11947",
+        10000: "0.11948",
+    },
+    "first-scaled": {10: "0.9262", 100: "0.9779", 1000: "0.9941", 10000: "0.9985"},  # Section 8.2, big = 1
 }
-# Section 8.2 (derived), FIRST without LN, n = 10, 100, 1000, 10^4
-NOTE_8_2 = {"first-scaled": {10: 0.9262, 100: 0.9779, 1000: 0.9941, 10000: 0.9985},
-            "first-scaled(big=3)": {10: 0.7835, 100: 0.7576, 1000: 0.7328, 10000: 0.7150}}
-
-DEFAULT_LENGTHS = [1, 2, 4, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000, 5000, 10000]
+CE_TABLE_LENGTHS = [2, 4, 10, 20, 50, 100, 200, 500, 1000, 3000, 10000]
 
 
-def words_for(n: int, count: int, seed: int) -> list[str]:
-    rng = random.Random(f"{seed}:{n}")
-    out = ["0" * n, "1" + "0" * (n - 1)][:count]
-    out += ["".join(rng.choice("01") for _ in range(n)) for _ in range(count - len(out))]
-    if n <= 12 and count >= 2**n:  # exhaustive when the sample would cover everything anyway
-        out = [format(v, f"0{n}b") for v in range(2**n)]
-    return out
+def closed_form_ce(variant: str, n: int) -> float | None:
+    """The expected CE over uniform words from the note's closed forms (mpmath), or None (eps > 0)."""
+    v = VARIANTS[variant]
+    if v.closed_form is None:
+        return None
+    member, non_member = ("1" + "0" * (n - 1), "0" * n)  # PARITY: k odd / even; FIRST: w_1 = 1 / 0
+    total = mpmath.mpf(0)
+    for word, label in ((member, True), (non_member, False)):
+        z = mpmath.mpf(v.closed_form(word))
+        t = z if label else -z
+        total += mpmath.log(1 + mpmath.e ** (-t)) / mpmath.log(2)
+    return float(total / 2)
 
 
-def samples_for(n: int, args: argparse.Namespace) -> int:
-    if args.work is None:
-        return args.samples
-    return int(min(args.samples, max(args.min_samples, args.work / (n + 1) ** 2)))
+def batch_size(n: int, heads: int = 2, budget: float = 2.5e8) -> int:
+    """Words per forward pass: ~``budget`` bytes of float64 attention scores (chunks of 1024 queries)."""
+    return max(1, min(512, int(budget / (8 * heads * min(n + 1, 1024) * (n + 1)))))
 
 
-def _float(v: Any) -> float:
-    return float(v.mid) if hasattr(v, "mid") else float(v)
-
-
-def describe_word(word: str) -> str:
-    k = word.count("1")
-    text = word if len(word) <= 24 else f"{word[:8]}...{word[-4:]}"
-    return f"n={len(word)}, k={k}, w_1={word[0]}: {text}"
-
-
-def _rows(result: Any, site: str) -> np.ndarray:
-    return result.output.trace[site][result.batch_index].detach().to(torch.float64).cpu().numpy()
-
-
-def proof_quantities(c: Construction, result: Any, word: str) -> list[str]:
-    """The proof's quantities, read scale-invariantly (ratios within a position survive layer norm), and their error.
-
-    PARITY: k and i recovered as ``count:k/N / count:1/N`` and ``pos:i/N / count:1/N`` after layer-1 attention,
-    and ``[i = k]`` as ``hat / count:1/N`` after the layer-1 FFN; the hat needs the first two to within 1/2.
-    FIRST: ``[w_1 = 1]`` as ``gate / pos:[i=1]`` at position 1 after the layer-1 FFN.
-    """
-    s = c.model.space.index
-    k = word.count("1")
-    if c.name.startswith("parity"):
-        att, ffn = _rows(result, "L0.attn"), _rows(result, "L0.mlp")
-        one = att[:, s("count:1/N")]
-        i = np.arange(len(one))
-        k_err = np.abs(att[:, s("count:k/N")] / one - k).max()
-        i_err = np.abs(att[:, s("pos:i/N")] / one - i).max()
-        hat = ffn[:, s("hat:[i=k]/N")] / ffn[:, s("count:1/N")]
-        hat_err = np.abs(hat - (i == k)).max()
-        return [f"k read back {k_err:.2g} off, i {i_err:.2g} off (hat needs < 1/2)",
-                f"hat [i=k] {hat_err:.2g} off (at i = {int(np.abs(hat - (i == k)).argmax())}, k = {k})"]
-    ffn = _rows(result, "L0.mlp")
-    gate = ffn[1, s("gate:[i=1,w_i=1]")] / ffn[1, s("pos:[i=1]")]
-    return [f"gate [w_1=1] read back as {gate:.3g} (want {int(word[0] == '1')})"]
-
-
-def explain(c: Construction, word: str, dtype: torch.dtype, error: Exception | None = None) -> str:
-    """Why ``word`` fails in ``dtype``, with the float64 run (which agrees with the reference) as the yardstick."""
-    ref = c.run(word, dtype=torch.float64)
-    n_tokens = len(c.encode(word))
-    pos = c.model.readout.position
-    tiny = torch.finfo(dtype).tiny
-    ln = c.extras["options"].get("layer_norm")
-    answer = abs(ref.residual("L1.attn", pos)["answer"])  # the answer entering the last sublayer (float64)
-    if error is not None:
-        parts = [f"{type(error).__name__}: {str(error).split(' (first')[0]}"]
-        if ln:
-            mean_square = 2 * answer**2 / c.model.d_model
-            smallest = tiny * torch.finfo(dtype).eps  # the smallest subnormal
-            fate = "underflows to 0, so LayerNorm divides 0/0" if mean_square < smallest / 2 else \
-                f"is below the smallest normal {tiny:.2g} (subnormal, few bits left)"
-            parts.append(f"the CLS vector entering the final LayerNorm is [u, -u] with |u_answer| = {answer:.2g}: "
-                         f"its mean square {mean_square:.2g} {fate}" if mean_square < tiny else
-                         f"|u_answer| = {answer:.2g}")
-        return "; ".join(parts)
-    low = c.run(word, dtype=dtype)
-    parts = [f"z = {_float(low.logits[0]):.3g} in {str(dtype)[6:]} vs {_float(ref.logits[0]):.3g} in float64"]
-    parts += proof_quantities(c, low, word)
-    parts.append(f"answer entering the last sublayer {answer:.2g} in float64 "
-                 f"vs {abs(low.residual('L1.attn', pos)['answer']):.2g}")
-    if ln:
-        parts.append(f"[u,-u] residue after the final LN at CLS {negation_residue(c, low)[pos]:.2g} "
-                     f"(float64 {negation_residue(c, ref)[pos]:.2g})")
-    tol = 8 * torch.finfo(dtype).eps * math.ceil(math.log2(n_tokens + 1))
-    for site in low.output.trace.labels:
-        a, b = _rows(low, site), _rows(ref, site)
-        gap = np.abs(a - b) / (1 + np.abs(b))
-        if gap.max() > tol:
-            p, j = np.unravel_index(int(gap.argmax()), gap.shape)
-            parts.append(f"first leaves float64 after {site} ({c.model.space.names[j]} at {p}: "
-                         f"{a[p, j]:.3g} vs {b[p, j]:.3g})")
+def run_cell(
+    name: str, n: int, samples: int, seed: int, dtype: torch.dtype, device: str, cell_seconds: float | None
+) -> dict[str, str]:
+    """One (variant, n) cell; stops early (after whole batches) once ``cell_seconds`` have passed."""
+    variant = VARIANTS[name]
+    c = variant.build()
+    words, mode = words_for(n, samples, seed)
+    tally = Tally()
+    start = time.perf_counter()
+    size = batch_size(n)
+    for s in range(0, len(words), size):
+        chunk = words[s : s + size]
+        for w, r in zip(chunk, c.run_batch(chunk, dtype=dtype, device=device)):
+            tally.add(variant, w, z_of(r), bool(r.answer))
+        capped = cell_seconds and time.perf_counter() - start > cell_seconds and tally.strings >= MIN_WORDS
+        if capped and s + size < len(words):
+            mode = f"sampled, time-capped at {cell_seconds:g} s"
             break
-    return "; ".join(parts)
+    ce, se = tally.cross_entropy()
+    return {
+        "variant": name,
+        "dtype": str(dtype).replace("torch.", ""),
+        "n": n,
+        "words": tally.strings,
+        "mode": mode,
+        "wrong": tally.wrong,
+        "min abs z": fmt(tally.min_abs_z, 4),
+        "max rel dev from closed form": fmt(tally.max_rel_dev, 2),
+        "CE bits": fmt(ce, 10),
+        "CE std err": fmt(se, 2),
+        "CE members": fmt(math.fsum(tally.ce_in) / len(tally.ce_in), 7) if tally.ce_in else "-",
+        "CE non-members": fmt(math.fsum(tally.ce_out) / len(tally.ce_out), 7) if tally.ce_out else "-",
+        "seconds": f"{time.perf_counter() - start:.1f}",
+    }
 
 
-@dataclass
-class Row:
-    variant: str
-    dtype: str
-    tested: list[tuple[int, int]] = field(default_factory=list)  # (n, strings)
-    per_n: dict[int, dict[str, float]] = field(default_factory=dict)  # n -> ce_bits, accuracy, min_abs_z, strings
-    largest_passing: int | None = None
-    failing_n: int | None = None
-    failing_input: str = ""
-    why: str = ""
-    seconds: float = 0.0
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering for the docs
+# ---------------------------------------------------------------------------------------------------------------
 
 
-def _raises(c: Construction, word: str, dtype: torch.dtype) -> bool:
-    try:
-        c.run(word, dtype=dtype)
-    except ExactformerError:
-        return True
-    return False
+def _rows_by(rows: list[dict[str, str]], dtype: str = "float64") -> dict[tuple[str, int], dict[str, str]]:
+    return {(r["variant"], int(r["n"])): r for r in rows if r["dtype"] == dtype}
 
 
-def frontier_row(name: str, c: Construction, dtype_name: str, lengths: list[int], args: argparse.Namespace) -> Row:
-    """Lengths in increasing order until the first wrong decision (or error) in ``dtype_name``."""
-    dtype = DTYPES[dtype_name]
-    row = Row(name, dtype_name)
-    label = c.extras["language"]
-    start = time.time()
-    for n in lengths:
-        ws = words_for(n, samples_for(n, args), args.seed)
-        bad, bits, correct, margin = None, 0.0, 0, math.inf
-        row.tested.append((n, len(ws)))
-        try:
-            batch = max(1, min(256, int(2e7 / (n + 1) ** 2)))
-            for s in range(0, len(ws), batch):
-                chunk = ws[s : s + batch]
-                for w, r in zip(chunk, c.run_batch(chunk, dtype=dtype)):
-                    z = _float(r.logits[0])
-                    bits += string_cross_entropy_bits(z, label(w))
-                    ok = bool(r.answer) == label(w)
-                    correct += ok
-                    margin = min(margin, abs(z))
-                    if not ok and bad is None:
-                        bad = w
-        except ExactformerError as exc:  # a NaN or an overflow: also a failure; find the word that raises
-            culprit = next((w for w in ws if _raises(c, w, dtype)), None)
-            row.failing_n = n
-            row.failing_input = describe_word(culprit) if culprit else f"n={n} (a batch)"
-            row.why = explain(c, culprit, dtype, exc) if culprit else f"{type(exc).__name__}: {exc}"
-            break
-        row.per_n[n] = {"ce_bits": bits / len(ws), "accuracy": correct / len(ws), "min_abs_z": margin,
-                        "strings": len(ws)}
-        if bad is not None:
-            row.failing_n, row.failing_input = n, describe_word(bad)
-            row.why = explain(c, bad, dtype)
-            break
-        row.largest_passing = n
-        if args.time_limit and time.time() - start > args.time_limit:
-            row.why = f"(stopped by the time limit after n = {n})"
-            break
-    row.seconds = time.time() - start
-    return row
-
-
-def to_markdown(rows: list[Row], dtypes: list[str]) -> str:
-    by = {(r.variant, r.dtype): r for r in rows}
-    variants = list(dict.fromkeys(r.variant for r in rows))
-    lower = [d for d in ("float32", "bfloat16", "float16") if d in dtypes]
-    lines = ["### Cross-entropy (bits per string) and accuracy", "",
-             "| variant | n | strings | CE float64 | acc float64 | min abs z | note | "
-             + " | ".join(f"CE {d} (acc)" for d in lower) + " |",
-             "|---|---|---|---|---|---|---|" + "---|" * len(lower)]
-    for v in variants:
-        ref = by.get((v, "float64"))
-        if ref is None:
+def render_summary(rows: list[dict[str, str]]) -> str:
+    """Per variant: lengths covered, words per length, wrong answers, smallest margin, largest deviation."""
+    by = _rows_by(rows)
+    lines = [
+        "| variant | lengths | words per length | wrong | min abs z (at n) | max rel dev from closed form |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in VARIANTS:
+        cells = sorted((n, r) for (v, n), r in by.items() if v == name)
+        if not cells:
             continue
-        for n, stats in ref.per_n.items():
-            note = NOTE_8_1.get(v, {}).get(n) or NOTE_8_2.get(v, {}).get(n)
-            cells = []
-            for d in lower:
-                s = by[(v, d)].per_n.get(n) if (v, d) in by else None
-                cells.append("-" if s is None else f"{s['ce_bits']:.5f} ({s['accuracy']:.3f})")
-            lines.append(f"| {v} | {n} | {stats['strings']} | {stats['ce_bits']:.7f} | {stats['accuracy']:.4f} | "
-                         f"{stats['min_abs_z']:.3g} | {'-' if note is None else note} | " + " | ".join(cells) + " |")
-    lines += ["", "### Precision frontier", "",
-              "| variant | dtype | largest n passing (strings) | first failing n | first failing input | why |",
-              "|---|---|---|---|---|---|"]
-    for r in rows:
-        tested = dict(r.tested)
-        passing = "-" if r.largest_passing is None else f"{r.largest_passing} ({tested[r.largest_passing]})"
-        fail = "-" if r.failing_n is None else str(r.failing_n)
-        why = r.why or f"none up to n = {max(n for n, _ in r.tested)}"
-        lines.append(f"| {r.variant} | {r.dtype} | {passing} | {fail} | {r.failing_input or '-'} | {why} |")
+        ns = [n for n, _ in cells]
+        dense = [n for n in ns if n <= 64]
+        grid = [n for n in ns if n > 64]
+        lengths = f"1..{max(dense)}" if dense == list(range(1, max(dense) + 1)) else ", ".join(map(str, dense))
+        lengths += (", " + ", ".join(map(str, grid))) if grid else ""
+        words = []
+        for n, r in cells:
+            if r["mode"] == "exhaustive":
+                continue
+            words.append((n, int(r["words"])))
+        full = [n for n, w in words if w >= 1000]
+        short = [f"{w} at n = {n}" for n, w in words if w < 1000]
+        exhaustive = [n for n, r in cells if r["mode"] == "exhaustive"]
+        text = f"all words for n <= {max(exhaustive)}" if exhaustive else ""
+        if full:
+            text += ("; " if text else "") + f">= 1000 for n = {min(full)}..{max(full)}"
+        if short:
+            text += "; " + ", ".join(short)
+        wrong = sum(int(r["wrong"]) for _, r in cells)
+        margin_n, margin = min(((n, float(r["min abs z"])) for n, r in cells), key=lambda t: t[1])
+        devs = [float(r["max rel dev from closed form"]) for _, r in cells if r["max rel dev from closed form"] != "-"]
+        lines.append(
+            f"| {name} | {lengths} | {text} | {wrong} | {margin:.4g} (n = {margin_n}) | "
+            f"{fmt(max(devs), 2) if devs else '- (no closed form)'} |"
+        )
+    return "\n".join(lines)
+
+
+def render_cross_entropy(rows: list[dict[str, str]]) -> str:
+    """The note's cross-entropy numbers beside the float64 measurement and the closed form."""
+    by = _rows_by(rows)
+    lines = [
+        "| variant | n | words | CE float64 (measured) | std err | members / non-members | closed form (note) "
+        "| note's printed run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in VARIANTS:
+        for n in CE_TABLE_LENGTHS:
+            r = by.get((name, n))
+            printed = NOTE_8_1.get(name, {}).get(n)
+            if r is None or (printed is None and n not in (2, 10, 100, 1000, 10000)):
+                continue
+            closed = closed_form_ce(name, n)
+            lines.append(
+                f"| {name} | {n} | {r['words']} | {float(r['CE bits']):.7f} | {r['CE std err']} | "
+                f"{r.get('CE members', '-')} / {r.get('CE non-members', '-')} | "
+                f"{'-' if closed is None else f'{closed:.7f}'} | {printed or '-'} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
-    p.add_argument("--lengths", nargs="+", type=int, default=None, help="word lengths n (default: 1 ... 10000)")
+    p.add_argument("--variants", nargs="+", default=list(REGISTERED), choices=list(VARIANTS))
+    p.add_argument("--lengths", nargs="+", type=int, default=None, help="word lengths (default 1..64, then a grid)")
     p.add_argument("--max-n", type=int, default=10_000)
-    p.add_argument("--samples", type=int, default=1000, help="strings per length (at most)")
-    p.add_argument("--work", type=float, default=None, help="cap strings per length at WORK / N^2")
-    p.add_argument("--min-samples", type=int, default=2)
+    p.add_argument("--samples", type=int, default=1000, help="words per length (all words when fewer exist)")
+    p.add_argument(
+        "--cell-seconds",
+        type=float,
+        default=None,
+        help="stop a (variant, n) cell after this many seconds (whole batches; 0 or absent: no cap)",
+    )
+    p.add_argument("--dtype", default="float64", choices=list(DTYPES))
+    p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per (variant, dtype) before stopping")
-    p.add_argument("--json", type=Path, default=None, help="also write the results here")
-    p.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--skip-done", action="store_true", help="keep cells of --out that already have enough words")
+    p.add_argument("--update-docs", action="store_true", help="only regenerate the docs tables from --out")
+    p.add_argument("--merge", type=Path, default=None, help="only merge the cells of another run's file into --out")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    lengths = [n for n in (args.lengths or DEFAULT_LENGTHS) if n <= args.max_n]
-    t0 = time.time()
-    rows = []
-    for name in args.variants:
-        c = VARIANTS[name]()
-        for dtype_name in args.dtypes:
-            row = frontier_row(name, c, dtype_name, lengths, args)
-            rows.append(row)
-            print(f"  {name:22s} {dtype_name:9s} largest passing n={row.largest_passing} first failing n="
-                  f"{row.failing_n} ({row.seconds:.0f}s) {row.why[:200]}", flush=True)
-    text = to_markdown(rows, args.dtypes)
-    print()
-    print(text)
-    print(f"\n(total {time.time() - t0:.0f} s; samples <= {args.samples}, work = {args.work}, seed = {args.seed})")
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1, default=str))
+    torch.set_num_threads(args.threads)
+    if args.update_docs:
+        _, rows = read_table(args.out)
+        update_docs("scripts/parity_first_sweep.py (summary)", render_summary(rows))
+        update_docs("scripts/parity_first_sweep.py (cross-entropy)", render_cross_entropy(rows))
+        print(render_summary(rows))
+        print()
+        print(render_cross_entropy(rows))
+        return 0
+    if args.merge:
+        comments, old = read_table(args.out)
+        other_comments, other = read_table(args.merge)
+        cells = {(r["variant"], r["dtype"], int(r["n"])): r for r in old + other}
+        ordered = sorted(cells.values(), key=lambda r: (list(VARIANTS).index(r["variant"]), r["dtype"], int(r["n"])))
+        runs = [line for line in other_comments if line.startswith("# last run")]
+        merged = [f"# merged: {', '.join(sorted({r['variant'] for r in other}))} from a run of {runs[-1][12:]}"]
+        write_table(args.out, comments + merged if runs else comments, COLUMNS, ordered)
+        return 0
+    lengths = [n for n in (args.lengths or DEFAULT_LENGTHS) if 1 <= n <= args.max_n]
+    _, old = read_table(args.out)
+    cells = {(r["variant"], r["dtype"], int(r["n"])): r for r in old}
+    dtype = DTYPES[args.dtype]
+    t0 = time.perf_counter()
+    for n in lengths:  # lengths outermost: an interrupted run still covers every variant up to some n
+        for name in args.variants:
+            key = (name, args.dtype, n)
+            if (
+                args.skip_done
+                and key in cells
+                and (cells[key]["mode"] == "exhaustive" or int(cells[key]["words"]) >= args.samples)
+            ):
+                continue
+            row = run_cell(name, n, args.samples, args.seed, dtype, args.device, args.cell_seconds)
+            cells[key] = row
+            print(" | ".join(str(row[c]) for c in COLUMNS), flush=True)
+            ordered = sorted(
+                cells.values(), key=lambda r: (list(VARIANTS).index(r["variant"]), r["dtype"], int(r["n"]))
+            )
+            write_table(
+                args.out, HEADER + [f"# last run: {machine_line(args.threads)}, seed {args.seed}"], COLUMNS, ordered
+            )
+    print(f"(total {time.perf_counter() - t0:.0f} s)")
     return 0
 
 

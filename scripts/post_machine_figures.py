@@ -13,13 +13,20 @@ from exactformer.constructions.post_machine import run_turing_machine, turing_ma
 from exactformer.languages.compiler import predicted_post_steps
 from exactformer.languages.turing import TuringMachine
 
-MACHINES = [("BB(2)", "1RB1LB_1LA1RZ"), ("BB(3) steps", "1RB1RZ_1LB0RC_1LC1LA"),
-            ("BB(3) ones", "1RB1RZ_0RC1RB_1LC1LA"), ("BB(4)", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA")]
+MACHINES = [
+    ("BB(2)", "1RB1LB_1LA1RZ"),
+    ("BB(3) steps", "1RB1RZ_1LB0RC_1LC1LA"),
+    ("BB(3) ones", "1RB1RZ_0RC1RB_1LC1LA"),
+    ("BB(4)", "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"),
+]
 
 
 def bb_table(quick: bool) -> str:
-    rows = ["| machine | TM steps | T | Post steps (reference PM) | transformer tokens | TM steps read off tokens "
-            "| ones (TM / transformer) |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| machine | TM steps | T | Post steps (reference PM) | transformer tokens | TM steps read off tokens "
+        "| ones (TM / transformer) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, text in MACHINES[: 3 if quick else 4]:
         tm = TuringMachine.from_standard(text)
         ref = tm.run(10_000)
@@ -28,8 +35,10 @@ def bb_table(quick: bool) -> str:
         pm = c.extras["compiled"].machine.run(c.extras["queue"], 100_000)
         run = run_turing_machine(c)
         assert run.tokens == pm.steps == predicted_post_steps(ref, T)
-        rows.append(f"| {name} `{text}` | {ref.steps} | {T} | {pm.steps} | {run.tokens} | {run.tm_steps} "
-                    f"| {ref.ones} / {run.ones} |")
+        rows.append(
+            f"| {name} `{text}` | {ref.steps} | {T} | {pm.steps} | {run.tokens} | {run.tm_steps} "
+            f"| {ref.ones} / {run.ones} |"
+        )
     return "\n".join(rows)
 
 
@@ -59,16 +68,26 @@ def plot_window(frames: list, path: Path) -> None:
         for k, s in enumerate(window):
             x = t + k  # absolute token position: prompt tokens 0..L-1, generated tokens L..
             marked = s.endswith("^")
-            ax.add_patch(plt.Rectangle((x, -t), 1, 0.9, color="#c33" if marked else ("#444" if s[0] == "1"
-                                                                                       else "#ddd")))
-            ax.text(x + 0.5, -t + 0.45, s, ha="center", va="center", fontsize=7,
-                    color="white" if s[0] == "1" or marked else "black")
+            ax.add_patch(
+                plt.Rectangle((x, -t), 1, 0.9, color="#c33" if marked else ("#444" if s[0] == "1" else "#ddd"))
+            )
+            ax.text(
+                x + 0.5,
+                -t + 0.45,
+                s,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if s[0] == "1" or marked else "black",
+            )
         ax.text(t + L + 0.3, -t + 0.45, state, va="center", fontsize=7)
     ax.set_xlim(0, n + L + 4)
     ax.set_ylim(-n, 1)
     ax.set_axis_off()
-    ax.set_title("BB(2) through the window decoder: each row is the window (= queue) after one more token;\n"
-                 "the front (oldest) leaves on the left, the new token enters on the right; ^ = head mark")
+    ax.set_title(
+        "BB(2) through the window decoder: each row is the window (= queue) after one more token;\n"
+        "the front (oldest) leaves on the left, the new token enters on the right; ^ = head mark"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

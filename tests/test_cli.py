@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from exactformer.cli import app
@@ -64,11 +65,48 @@ def test_export_writes_transformer_lens_names(tmp_path):
     assert tensors["blocks.0.attn.W_Q"].shape == (1, 6, 1) and tensors["pos_embed.W_pos"].shape == (4, 6)
 
 
+def _without_status(table: str) -> list[str]:
+    """The table's rows without their last (status) column."""
+    return [line.rsplit("|", 2)[0] for line in table.strip().splitlines()]
+
+
 def test_readme_table_is_generated_from_the_code_and_up_to_date():
-    """The README's constructions table equals a fresh generation (resources measured, verification re-run)."""
+    """The README's constructions table equals a fresh generation: theorems and resources measured from the models
+    (the status column, a fresh verification of every construction, is compared by the slow test below)."""
+    from pathlib import Path
+
+    from exactformer.constructions.table import construction_table, readme_table
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert _without_status(readme_table(readme)) == _without_status(construction_table(verify=False)), (
+        "run `exactformer table --write README.md`")
+
+
+@pytest.mark.slow
+def test_readme_table_status_is_a_fresh_verification():
     from pathlib import Path
 
     from exactformer.constructions.table import construction_table, readme_table
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     assert readme_table(readme) == construction_table(), "run `exactformer table --write README.md`"
+
+
+def _registered_names():
+    from exactformer.constructions import REGISTRY
+
+    heavy = {"log-depth-a5", "pointer-jumping-a5"}  # same code path as the parity versions, minutes under load
+    return [pytest.param(n, marks=pytest.mark.slow) if n in heavy else n for n in sorted(REGISTRY)]
+
+
+
+@pytest.mark.parametrize("name", _registered_names())
+def test_verify_works_for_every_registered_construction(name):
+    """`exactformer verify NAME` at the entry's smallest non-trivial registered size, a few samples."""
+    from exactformer.constructions import REGISTRY
+
+    size = min((n for n in REGISTRY[name].lengths if n >= 2), default=max(REGISTRY[name].lengths))
+    result = runner.invoke(app, ["verify", name, "--lengths", str(size), "--samples", "4", "--exhaustive-up-to",
+                                 "4"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "PASSED" in result.output

@@ -70,3 +70,14 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
                           capture_output=True, text=True, env={"NO_MKDOCS_2_WARNING": "1", **__import__("os").environ})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (tmp_path / "site" / "tutorial" / "index.html").exists()
+
+
+def test_the_readme_python_example_runs():
+    """The README's first-look example (plain Python, not a doctest) executes without error."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "the README has no python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})

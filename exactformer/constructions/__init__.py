@@ -11,7 +11,14 @@ from .log_depth import log_depth_recognizer
 from .log_depth_connectivity import log_depth_connectivity
 from .parity_first import first, parity
 from .pointer_jumping import pointer_jumping_recognizer
-from .post_machine import post_machine, run_turing_machine, tag_system, turing_machine
+from .post_machine import (
+    post_machine,
+    run_turing_machine,
+    run_turing_machines,
+    tag_system,
+    turing_machine,
+    turing_machines,
+)
 from .registry import REGISTRY, Entry, build, get, names, register
 from .superposition import superposition_reachability
 
@@ -49,6 +56,8 @@ __all__ = [
     "post_machine",
     "turing_machine",
     "run_turing_machine",
+    "turing_machines",
+    "run_turing_machines",
     "tag_system",
     "REGISTRY",
     "Entry",

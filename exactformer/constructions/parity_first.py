@@ -695,6 +695,7 @@ def parity(
                 "position",
                 probe=Probe(site="L1.mlp", coordinates=erased),
                 expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
+                scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
             ),
         )
         relations: tuple[Relation, ...] = (sign, *_negation_relations(stream, _SITES))
@@ -849,6 +850,7 @@ def first(
                 statement="after layer 2, every coordinate except the answer is 0 at every position",
                 probe=Probe(site="L1.mlp", coordinates=erased),
                 expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
+                scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
             ),
         )
         relations: tuple[Relation, ...] = (sign, *_negation_relations(stream, _SITES))

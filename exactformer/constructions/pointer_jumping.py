@@ -74,7 +74,7 @@ CITATION = Citation(
     title="A Little Depth Goes a Long Way: The Expressive Power of Log-Depth Transformers",
     venue="NeurIPS 2025",
     theorem="depth bound of Theorem 1 (regular languages in Θ(log n) looped layers); the weights are the project "
-            "note's §8 Path B (pointer jumping), not the paper's construction",
+    "note's §8 Path B (pointer jumping), not the paper's construction",
     arxiv="2503.03961",
 )
 
@@ -152,8 +152,9 @@ def pointer_embedding(setup: _Setup) -> Embedding:
     rows = [vector(space, {"one": 1, **code.entries("P", identity), f"S:{setup.start}": 1})]
     for a in setup.symbols:
         f = setup.letters[a]
-        rows.append(vector(space, {"one": 1, **code.entries("P", f), f"S:{f[setup.start]}": 1,
-                                   "PTR:p": -1, "PTR:p2": 1}))
+        rows.append(
+            vector(space, {"one": 1, **code.entries("P", f), f"S:{f[setup.start]}": 1, "PTR:p": -1, "PTR:p2": 1})
+        )
     positional: tuple[tuple[str, PositionalFeature], ...] = (
         ("pos:i", Index()),
         ("pos:i2", IndexSquared()),
@@ -258,11 +259,13 @@ def _setup(dfa: Any, prefer: str | None) -> _Setup:
     n_states = len(states) + (0 if complete else 1)  # the sink, last, as in DFA.transition_monoid
     index = {q: k for k, q in enumerate(states)}
     sink = len(states)
-    letters = {a: tuple(index[dfa.transitions[(q, a)]] if (q, a) in dfa.transitions else sink for q in states)
-               + ((sink,) if not complete else ()) for a in symbols}
+    letters = {
+        a: tuple(index[dfa.transitions[(q, a)]] if (q, a) in dfa.transitions else sink for q in states)
+        + ((sink,) if not complete else ())
+        for a in symbols
+    }
     accepting = frozenset(index[q] for q in dfa.accepting)
-    placeholder = _Setup(symbols, tokens, letters, n_states, index[dfa.start], accepting, code,
-                         Space.of(Block("one")))
+    placeholder = _Setup(symbols, tokens, letters, n_states, index[dfa.start], accepting, code, Space.of(Block("one")))
     return _Setup(**{**placeholder.__dict__, "space": residual_space(code, n_states)})
 
 
@@ -320,7 +323,7 @@ def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...
         Invariant(
             name=f"round{r}.segment_product",
             statement=f"after round min({r}, ⌈log2 n⌉), token i holds p_i = max(i - 2^r, 0), p_i^2 and the one-hot "
-                      "code of the product of w_{p_i+1} .. w_i",
+            "code of the product of w_{p_i+1} .. w_i",
             probe=_RoundProbe(r, pcoords),
             expected=segment_values(r),
         )
@@ -330,7 +333,7 @@ def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...
         Invariant(
             name="final.prefix_states",
             statement="after the last round, S at every token i is the DFA state after w_1 .. w_i (DFA.run; the "
-                      "sink after a missing transition)",
+            "sink after a missing transition)",
             probe=Probe("final", scoords),
             expected=states_from_run,
         )
@@ -338,8 +341,9 @@ def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...
     return tuple(invariants)
 
 
-def pointer_jumping_recognizer(dfa: Any, *, composition: str | None = None, probe_rounds: int = 4,
-                               name: str = "pointer_jumping") -> Construction:
+def pointer_jumping_recognizer(
+    dfa: Any, *, composition: str | None = None, probe_rounds: int = 4, name: str = "pointer_jumping"
+) -> Construction:
     """The looped pointer-jumping transformer that runs ``dfa`` and reports its state after every prefix.
 
     Parameters
@@ -379,8 +383,11 @@ def pointer_jumping_recognizer(dfa: Any, *, composition: str | None = None, prob
         return [BOS] + [str(a) for a in symbols]
 
     code = setup.code
-    alternative = (setup.n_states**3 + setup.n_states**2) if code.kind == "lookup" else (
-        None if code.monoid is None else len(code.monoid) ** 2)
+    alternative = (
+        (setup.n_states**3 + setup.n_states**2)
+        if code.kind == "lookup"
+        else (None if code.monoid is None else len(code.monoid) ** 2)
+    )
     return Construction(
         name=name,
         model=model,
@@ -390,29 +397,42 @@ def pointer_jumping_recognizer(dfa: Any, *, composition: str | None = None, prob
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_rounds),
         description="Pointer jumping (the log-depth note's Path B, not the paper's construction): one looped layer "
-                    "(a hard head that follows each token's pointer, and a composition MLP) run ⌈log2 n⌉ times "
-                    "leaves the DFA state after every prefix at every token. " + code.describe() + ".",
+        "(a hard head that follows each token's pointer, and a composition MLP) run ⌈log2 n⌉ times "
+        "leaves the DFA state after every prefix at every token. " + code.describe() + ".",
         extras={
             "dfa": dfa,
             "code": code,
-            "composition": {"kind": code.kind, "units": code.width(), "coordinates_per_element": code.dim,
-                            "monoid_size": code.monoid_size, "states": setup.n_states,
-                            "other_code_units": alternative},
+            "composition": {
+                "kind": code.kind,
+                "units": code.width(),
+                "coordinates_per_element": code.dim,
+                "monoid_size": code.monoid_size,
+                "states": setup.n_states,
+                "other_code_units": alternative,
+            },
             "depth": "⌈log2 n⌉ layers (loop of 1 layer; no prefix or suffix)",
             "precision_prediction": "scores -(j - p)^2 are integers up to 2 n^2 in magnitude: exact while 2 n^2 is "
-                                    "an exact float integer (float64: n <= 6.7e7; float32: n <= 2896; float16: "
-                                    "n <= 32; bfloat16: n <= 11)",
+            "an exact float integer (float64: n <= 6.7e7; float32: n <= 2896; float16: "
+            "n <= 32; bfloat16: n <= 11)",
         },
     )
 
 
-def prefix_states(construction: Construction, words: Sequence[Any], *, backend: str = "torch",
-                  dtype: torch.dtype | None = None, device: Any = None) -> list[tuple[Hashable | None, ...]]:
+def prefix_states(
+    construction: Construction,
+    words: Sequence[Any],
+    *,
+    backend: str = "torch",
+    dtype: torch.dtype | None = None,
+    device: Any = None,
+    arith: Any = None,
+) -> list[tuple[Hashable | None, ...]]:
     """The DFA state after every prefix of each word, read from the model's ``S`` block at every token.
 
     The result for a word of length n has n + 1 entries (the start state at BOS first), in the format of
     ``DFA.run`` except that a run that fell off a partial DFA reports ``None`` at every later position. Words of
-    different lengths are run in separate batches.
+    different lengths are run in separate batches; pass one ``arith`` (``exactformer.core.evaluate.arithmetic_for``)
+    to render the weights once for all of them (it overrides ``backend``, ``dtype`` and ``device``).
     """
     dfa = construction.extras["dfa"]
     names = list(dfa.ordered_states)
@@ -422,7 +442,9 @@ def prefix_states(construction: Construction, words: Sequence[Any], *, backend: 
     for k, w in enumerate(words):
         groups.setdefault(len(construction.encode(w)), []).append(k)
     for _, ks in sorted(groups.items()):
-        results = construction.run_batch([words[k] for k in ks], backend=backend, dtype=dtype, device=device)
+        results = construction.run_batch(
+            [words[k] for k in ks], backend=backend, dtype=dtype, device=device, arith=arith
+        )
         final = results[0].output.trace.final
         for b, k in enumerate(ks):
             rows = final[b]

@@ -39,8 +39,22 @@ from ..core.errors import InputError
 from ..core.space import Block, Space, linear_map, vector
 from .registry import Entry
 
-__all__ = ["PostMachineSpec", "PostRun", "TuringRun", "post_machine", "simulate", "token_name", "parse_token",
-           "turing_machine", "run_turing_machine", "tag_system", "CITATION", "ENTRIES"]
+__all__ = [
+    "PostMachineSpec",
+    "PostRun",
+    "TuringRun",
+    "post_machine",
+    "simulate",
+    "token_name",
+    "parse_token",
+    "turing_machine",
+    "run_turing_machine",
+    "turing_machines",
+    "run_turing_machines",
+    "tag_system",
+    "CITATION",
+    "ENTRIES",
+]
 
 CITATION = Citation(
     authors="Qian Li, Yuyi Wang",
@@ -69,6 +83,7 @@ class PostMachineSpec:
     def of(cls, pm: Any) -> PostMachineSpec:
         """Read a Post machine's public attributes (``symbols`` or ``alphabet``; ``transitions`` or ``delta``;
         ``states``; ``start``; ``halting``), validating them."""
+
         def attr(*names: str) -> Any:
             for name in names:
                 if isinstance(pm, Mapping) and name in pm:
@@ -134,8 +149,9 @@ def factored_embedding(spec: PostMachineSpec, space: Space) -> Embedding:
     return Embedding(W_E=rows, vocab=vocab)
 
 
-def queue_front_attention(spec: PostMachineSpec, space: Space, window: int, *, kind: str = "hard",
-                          beta: Fraction = Fraction(1)) -> Attention:
+def queue_front_attention(
+    spec: PostMachineSpec, space: Space, window: int, *, kind: str = "hard", beta: Fraction = Fraction(1)
+) -> Attention:
     """The head that reads the queue front: the oldest of the last ``window`` tokens.
 
     Scores are only the relative-position bias: ``beta`` at offset ``window - 1``, 0 elsewhere. Hard attention picks
@@ -217,13 +233,23 @@ class PostRun:
         return len(self.tokens)
 
 
-def simulate(construction: Construction, queue: Sequence[Hashable] | None = None, *, max_tokens: int = 10_000,
-             backend: str = "torch", dtype: Any = None, device: Any = None,
-             queues: Sequence[Sequence[Hashable]] | None = None) -> PostRun | list[PostRun]:
+def simulate(
+    construction: Construction,
+    queue: Sequence[Hashable] | None = None,
+    *,
+    max_tokens: int = 10_000,
+    backend: str = "torch",
+    dtype: Any = None,
+    device: Any = None,
+    queues: Sequence[Sequence[Hashable]] | None = None,
+    state: Hashable | None = None,
+    states: Sequence[Hashable] | None = None,
+) -> PostRun | list[PostRun]:
     """Decode greedily from ``queue`` (or a batch of ``queues``) until a halting state or ``max_tokens``.
 
-    With torch the decoder keeps only the last L tokens' attention inputs (a KV cache trimmed to the window), so
-    each token costs O(L) work.
+    The machine starts in ``state`` (or ``states[k]`` for ``queues[k]``; by default the machine's start state):
+    every prompt token carries it. With torch the decoder keeps only the last L tokens' attention inputs (a KV
+    cache trimmed to the window), so each token costs O(L) work.
     """
     import torch
 
@@ -233,21 +259,29 @@ def simulate(construction: Construction, queue: Sequence[Hashable] | None = None
     spec: PostMachineSpec = construction.extras["spec"]
     L: int = construction.extras["queue_length"]
     batch = [list(q) for q in queues] if queues is not None else [list(queue if queue is not None else ())]
-    prompts = [construction.encode(q) for q in batch]
+    if states is None:
+        starts = [spec.start if state is None else state] * len(batch)
+    elif queues is None or len(states) != len(batch):
+        raise InputError("states= gives one start state per queue of queues=")
+    else:
+        starts = list(states)
+    prompts = [construction.encode(q, state=p) for q, p in zip(batch, starts)]
     halting_tokens = {token_name(b, p) for b in spec.symbols for p in spec.halting}
+    pairs_of = {token_name(b, p): (b, p) for b in spec.symbols for p in spec.states}
     arith = arithmetic_for(backend, dtype=dtype or (torch.float64 if backend == "torch" else None), device=device)
     out = decode(construction.model, prompts, arith, max_new_tokens=max_tokens, stop=halting_tokens)
     runs = []
-    for q, tokens, stopped, margins in zip(batch, out.tokens, out.stopped, out.margins):
-        pairs = [parse_token(t, spec) for t in tokens]
+    for q, start, tokens, stopped, margins in zip(batch, starts, out.tokens, out.stopped, out.margins):
+        pairs = [pairs_of[t] for t in tokens]
         window = (q + [b for b, _ in pairs])[-L:]
-        state = pairs[-1][1] if pairs else spec.start
-        runs.append(PostRun(tokens=pairs, halted=stopped, queue=window, state=state, margins=margins))
+        last = pairs[-1][1] if pairs else start
+        runs.append(PostRun(tokens=pairs, halted=stopped, queue=window, state=last, margins=margins))
     return runs if queues is not None else runs[0]
 
 
-def post_machine(pm: Any, *, queue_length: int | None = None, attention: str = "hard",
-                 beta: Fraction | int | str = 1) -> Construction:
+def post_machine(
+    pm: Any, *, queue_length: int | None = None, attention: str = "hard", beta: Fraction | int | str = 1
+) -> Construction:
     """The one-layer decoder that runs the synchronous Post machine ``pm`` with a window of ``queue_length``.
 
     Parameters
@@ -280,22 +314,28 @@ def post_machine(pm: Any, *, queue_length: int | None = None, attention: str = "
     model = Transformer(
         space=space,
         embedding=factored_embedding(spec, space),
-        layers=(Layer(
-            attention=Sublayer(queue_front_attention(spec, space, L, kind=attention, beta=Fraction(beta))),
-            mlp=Sublayer(transition_lookup_mlp(spec, space)),
-            name="post_step",
-        ),),
+        layers=(
+            Layer(
+                attention=Sublayer(queue_front_attention(spec, space, L, kind=attention, beta=Fraction(beta))),
+                mlp=Sublayer(transition_lookup_mlp(spec, space)),
+                name="post_step",
+            ),
+        ),
         readout=pair_readout(spec, space),
     )
 
-    def encode(queue: Sequence[Hashable]) -> list[str]:
+    def encode(queue: Sequence[Hashable], state: Hashable | None = None) -> list[str]:
+        """The prompt: every queue symbol with the start state (``state``, by default the machine's)."""
         queue = list(queue)
         if len(queue) != L:
             raise InputError(f"the prompt must be exactly the queue of {L} symbols, got {len(queue)}")
         bad = [s for s in queue if s not in spec.symbols]
         if bad:
             raise InputError(f"symbol {bad[0]!r} is not in the Post machine's alphabet {list(spec.symbols)}")
-        return [token_name(s, spec.start) for s in queue]
+        state = spec.start if state is None else state
+        if state not in spec.states or state in spec.halting:
+            raise InputError(f"the start state {state!r} is not a working state of the Post machine")
+        return [token_name(s, state) for s in queue]
 
     def front_symbol(queue: Sequence[Hashable], n_tokens: int) -> list[list[int]]:
         return [[int(queue[0] == a) for a in spec.symbols]]
@@ -316,10 +356,15 @@ def post_machine(pm: Any, *, queue_length: int | None = None, attention: str = "
             ),
         ),
         description="One layer, one hard-attention head over a sliding window of the queue length: the window is "
-                    "the queue, the MLP is the transition table.",
-        extras={"spec": spec, "queue_length": L, "attention": attention, "beta": Fraction(beta),
-                "precision_prediction": "constant: weights in {-1,0,1}, activations in {0,1,2} (hard attention); "
-                                        "softmax needs beta >= ln(2(L-1))"},
+        "the queue, the MLP is the transition table.",
+        extras={
+            "spec": spec,
+            "queue_length": L,
+            "attention": attention,
+            "beta": Fraction(beta),
+            "precision_prediction": "constant: weights in {-1,0,1}, activations in {0,1,2} (hard attention); "
+            "softmax needs beta >= ln(2(L-1))",
+        },
         simulator=simulate,
     )
 
@@ -357,8 +402,9 @@ class TuringRun:
         return self.post.steps
 
 
-def turing_machine(tm: Any, tape_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
-                   ) -> Construction:
+def turing_machine(
+    tm: Any, tape_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
+) -> Construction:
     """The one-layer decoder running the Turing machine ``tm`` on a cyclic tape of ``tape_length`` = T cells.
 
     It composes :func:`exactformer.languages.compiler.compile_turing_machine` (tape stored cyclically in the queue
@@ -375,24 +421,30 @@ def turing_machine(tm: Any, tape_length: int, *, attention: str = "hard", beta: 
         raise InputError(f"expected a TuringMachine or its standard text, not {type(tm).__name__}")
     compiled = compile_turing_machine(tm, tape_length)
     c = post_machine(compiled.machine, queue_length=compiled.queue_length, attention=attention, beta=beta)
-    c.extras.update({"tm": tm, "compiled": compiled, "tape_length": tape_length,
-                     "queue": tuple(compiled.initial_queue())})
+    c.extras.update(
+        {"tm": tm, "compiled": compiled, "tape_length": tape_length, "queue": tuple(compiled.initial_queue())}
+    )
     return c
 
 
-def run_turing_machine(construction: Construction, *, max_tokens: int = 100_000, backend: str = "torch",
-                       dtype: Any = None, device: Any = None, batch: Sequence[Construction] = ()
-                       ) -> TuringRun:
+def run_turing_machine(
+    construction: Construction,
+    *,
+    max_tokens: int = 100_000,
+    backend: str = "torch",
+    dtype: Any = None,
+    device: Any = None,
+) -> TuringRun:
     """Decode a :func:`turing_machine` construction from its blank-tape prompt to the halt; read TM steps and the
     final tape off the generated tokens alone."""
-    run = simulate(construction, construction.extras["queue"], max_tokens=max_tokens, backend=backend, dtype=dtype,
-                   device=device)
+    run = simulate(
+        construction, construction.extras["queue"], max_tokens=max_tokens, backend=backend, dtype=dtype, device=device
+    )
     assert isinstance(run, PostRun)
-    return _read_turing(run, construction)
+    return _read_turing(run, str(construction.extras["tm"].blank))
 
 
-def _read_turing(run: PostRun, construction: Construction) -> TuringRun:
-    blank = str(construction.extras["tm"].blank)
+def _read_turing(run: PostRun, blank: str) -> TuringRun:
     tm_steps = sum(1 for b, p in run.tokens if not (str(p).startswith("SEEK:") and not str(b).endswith("^")))
     state = str(run.state)
     halted = state.startswith("HALT:")
@@ -401,8 +453,99 @@ def _read_turing(run: PostRun, construction: Construction) -> TuringRun:
     return TuringRun(post=run, halted=halted, tm_steps=tm_steps, tape=tape, ones=sum(1 for x in tape if x != blank))
 
 
-def tag_system(system: Any, ring_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
-               ) -> Construction:
+def turing_machines(
+    tms: Sequence[Any], tape_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
+) -> Construction:
+    """One decoder for a batch of Turing machines on the same cyclic tape of ``tape_length`` cells.
+
+    Each machine is compiled as in :func:`turing_machine`; the decoder runs the *disjoint union* of the Post
+    machines: the queue symbols are shared, every state is tagged ``"k/"`` with its machine's index k, so the
+    transition table (the MLP) is the union of the tables and the state block of the embedding grows with the
+    batch. Only the start state differs between the machines' prompts; :func:`run_turing_machines` decodes them in
+    one batch (one cached forward pass per generated token for the whole batch).
+    """
+    from ..languages.compiler import compile_turing_machine
+    from ..languages.post import PostMachine
+    from ..languages.turing import TuringMachine
+
+    machines = [TuringMachine.from_standard(tm) if isinstance(tm, str) else tm for tm in tms]
+    if not machines:
+        raise InputError("turing_machines needs at least one machine")
+    bad = [type(tm).__name__ for tm in machines if not isinstance(tm, TuringMachine)]
+    if bad:
+        raise InputError(f"expected TuringMachines or their standard text, not {bad[0]}")
+    if len({tm.blank for tm in machines}) != 1:
+        raise InputError("the machines of one batch must share the blank symbol")
+    compiled = [compile_turing_machine(tm, tape_length) for tm in machines]
+    symbols = sorted({a for c in compiled for a in c.machine.symbols}, key=str)
+    union = PostMachine(
+        symbols=symbols,
+        states=[f"{k}/{p}" for k, c in enumerate(compiled) for p in c.machine.states],
+        transitions={
+            (f"{k}/{p}", a): (b, f"{k}/{p2}")
+            for k, c in enumerate(compiled)
+            for (p, a), (b, p2) in c.machine.transitions.items()
+        },
+        start=f"0/{compiled[0].machine.start}",
+        halting=[f"{k}/{p}" for k, c in enumerate(compiled) for p in c.machine.halting],
+    )
+    con = post_machine(union, queue_length=tape_length - 1, attention=attention, beta=beta)
+    con.extras.update(
+        {
+            "tms": machines,
+            "compiled_all": compiled,
+            "tape_length": tape_length,
+            "starts": [f"{k}/{c.machine.start}" for k, c in enumerate(compiled)],
+            "queues": [tuple(c.initial_queue()) for c in compiled],
+        }
+    )
+    return con
+
+
+def run_turing_machines(
+    construction: Construction,
+    *,
+    max_tokens: int = 100_000,
+    backend: str = "torch",
+    dtype: Any = None,
+    device: Any = None,
+) -> list[TuringRun]:
+    """Decode every machine of a :func:`turing_machines` construction from its blank tape, in one batch (the
+    batch runs until every machine has halted or ``max_tokens``); one :class:`TuringRun` per machine, its states
+    untagged."""
+    runs = simulate(
+        construction,
+        queues=construction.extras["queues"],
+        states=construction.extras["starts"],
+        max_tokens=max_tokens,
+        backend=backend,
+        dtype=dtype,
+        device=device,
+    )
+    assert isinstance(runs, list)
+    out = []
+    for k, (run, tm) in enumerate(zip(runs, construction.extras["tms"])):
+
+        def untag(p: Hashable, k: int = k) -> str:
+            name, tag = str(p), f"{k}/"
+            if not name.startswith(tag):
+                raise AssertionError(f"machine {k} entered {name!r}, a state of another machine")
+            return name[len(tag) :]
+
+        plain = PostRun(
+            tokens=[(b, untag(p)) for b, p in run.tokens],
+            halted=run.halted,
+            queue=run.queue,
+            state=untag(run.state),
+            margins=run.margins,
+        )
+        out.append(_read_turing(plain, str(tm.blank)))
+    return out
+
+
+def tag_system(
+    system: Any, ring_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
+) -> Construction:
     """The one-layer decoder running a tag system on a ring of ``ring_length`` = L cells (the queue length).
 
     Composes :func:`exactformer.languages.tag.tag_post_machine` with :func:`post_machine`; the prompt is
@@ -459,7 +602,7 @@ ENTRIES: list[Entry] = [
         name="post-machine",
         builder=_collatz_builder,
         summary="Li & Wang 2025: one layer, one hard head over a window of L; De Mol's Collatz 2-tag system on a "
-                "ring Post machine (next token = next Post step)",
+        "ring Post machine (next token = next Post step)",
         example="aaa______",
         options={"n": 3, "ring_length": 9},
         reference=_collatz_reference,
@@ -469,7 +612,7 @@ ENTRIES: list[Entry] = [
         name="turing-machine",
         builder=_turing_builder,
         summary="Li & Wang 2025: a Turing machine compiled to a Post machine (cyclic tape, held cell) and run by the "
-                "one-layer window decoder; BB(2) by default",
+        "one-layer window decoder; BB(2) by default",
         example=("0", "0", "0"),
         options={"tm": "1RB1LB_1LA1RZ", "tape_length": 4},
         reference=_turing_reference,

@@ -73,12 +73,17 @@ class Invariant:
     expected
         ``expected(x, length)`` gives the exact values ``[positions, coordinates]`` the probe must equal on input
         ``x`` (computed from the input by the proof's formula, not by running the model).
+    scale
+        The magnitude of the residual entries the probed sublayer computes with (1 by default; e.g. ``sqrt(d)``
+        after a layer norm with unit gain). Float evaluators round relative to the operands, so a coordinate that
+        should be 0 in a residual of entries ~ ``scale`` is checked to ``tol * (scale + |expected|)``.
     """
 
     name: str
     statement: str
     probe: Probe
     expected: Callable[[Any, int], Any]
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -211,15 +216,22 @@ class Construction:
         device: str | torch.device | None = None,
         precision: int = 128,
         arith: Arithmetic | None = None,
+        keep_trace: bool = True,
     ) -> list[RunResult]:
-        """Run the model on inputs that encode to equally long sequences, in one batch."""
+        """Run the model on inputs that encode to equally long sequences, in one batch.
+
+        ``keep_trace=False`` computes the answers alone (see :func:`~exactformer.core.runners.classify`): with
+        torch, bit-identical answers, logits and margins, and a trace holding only the readout position's final
+        residual. Pass one ``arith`` to many calls to render the weights once.
+        """
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
-        output = classify(self.model, [self.encode(x) for x in xs], arith)
+        output = classify(self.model, [self.encode(x) for x in xs], arith, keep_trace=keep_trace)
+        rows = output.logits.unbind(0) if isinstance(output.logits, torch.Tensor) else output.logits
         return [
             RunResult(
                 answer=self.interpret(label),
                 label=label,
-                logits=output.logits[b],
+                logits=rows[b],
                 margin=output.margins[b],
                 certified=output.certified[b],
                 output=output,
@@ -267,9 +279,7 @@ class Construction:
         params = sum(int(w.size) for w in weights.values())
         atts = [layer.attention for _, layer in layers if layer.attention is not None]
         subs = [s for _, layer in layers for _, s in layer.sublayers()]
-        norms = sorted(
-            {n.describe() for s in subs for n in (s.input_norm, s.output_norm) if not n.is_identity}
-        )
+        norms = sorted({n.describe() for s in subs for n in (s.input_norm, s.output_norm) if not n.is_identity})
         return Resources(
             n=n,
             tokens=tokens,

@@ -494,7 +494,6 @@ class CertifiedArithmetic(_ObjectArithmetic):
         return [1 / sum((iv.exp(s_k - s_j) for s_k in scores), iv.mpf(0)) for s_j in scores]
 
 
-
 @contextmanager
 def _interval_precision(bits: int) -> Iterator[None]:
     """Set ``mpmath.iv``'s working precision for the duration of a block."""
@@ -525,6 +524,12 @@ for _name in ("embed", "norm", "mlp", "attention"):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether every entry of ``x`` is finite: one sum (finite only if every entry is), and the entrywise test
+    only when the sum is not finite (a NaN or infinity, or finite entries whose sum overflows)."""
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
 class TorchArithmetic(Arithmetic):
     """Float arithmetic in torch.
 
@@ -549,6 +554,9 @@ class TorchArithmetic(Arithmetic):
         self.device = torch.device(device)
         self.chunk = int(chunk)
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+        self._vocabularies: dict[int, tuple[Sequence[str], dict[str, int]]] = {}
+        self._zero_maps: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[bool, ...]]]
+        self._zero_maps = {}
 
     def _round(self, x: torch.Tensor) -> torch.Tensor:
         """Where a lower-precision arithmetic rounds each intermediate result; the identity for plain floats."""
@@ -563,11 +571,52 @@ class TorchArithmetic(Arithmetic):
             self._cache[key] = hit
         return hit[1]
 
+    def _token_lookup(self, model: Transformer) -> dict[str, int]:
+        """``{token: index}`` for the model's vocabulary (the first index of a repeated token, as
+        :meth:`Transformer.token_index` gives), built once per vocabulary."""
+        vocab = model.embedding.vocab
+        hit = self._vocabularies.get(id(vocab))
+        if hit is None or hit[0] is not vocab:
+            lookup: dict[str, int] = {}
+            for index, token in enumerate(vocab):
+                lookup.setdefault(token, index)
+            hit = (vocab, lookup)
+            self._vocabularies[id(vocab)] = hit
+        return hit[1]
+
+    def _token_indices(self, model: Transformer, inputs: Sequence[Sequence[Item]]) -> torch.Tensor | None:
+        """The ``[batch, position]`` vocabulary indices of a batch of token sequences, in one pass without a
+        per-sequence tensor; ``None`` when some item is not a known token (a vector, or an unknown token that the
+        general path reports)."""
+        lookup = self._token_lookup(model)
+        try:
+            flat = [lookup[item] for seq in inputs for item in seq]  # type: ignore[index]
+        except (KeyError, TypeError):  # a vector (unhashable or not a key) or a token outside the vocabulary
+            return None
+        return torch.tensor(flat, dtype=torch.long, device=self.device).view(len(inputs), -1)
+
     def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]], start: int = 0) -> torch.Tensor:
-        """Embed ``inputs`` as the positions ``start, start + 1, ...`` of a sequence."""
+        """Embed ``inputs`` as the positions ``start, start + 1, ...`` of a sequence.
+
+        A batch of tokens only is looked up in one gather; a batch with continuous inputs (vectors) is embedded
+        item by item. Both give the same rows of the rendered ``W_E``.
+        """
         length = start + len(inputs[0])
-        d = model.d_model
         W_E = self.weights(model.embedding.W_E)
+        index = self._token_indices(model, inputs)
+        x = W_E[index] if index is not None else self._embed_items(model, inputs, W_E)
+        if model.embedding.positional:
+            d = model.d_model
+            i = torch.arange(start, length, device=self.device)
+            pe = torch.zeros(len(i), d, dtype=self.dtype, device=self.device)
+            for coord, feature in model.embedding.positional:
+                pe[:, model.space.index(coord)] += feature.torch(i, length, self.dtype)
+            x = x + pe
+        return self._round(x)
+
+    def _embed_items(self, model: Transformer, inputs: Sequence[Sequence[Item]], W_E: torch.Tensor) -> torch.Tensor:
+        """Embed a batch item by item (tokens and continuous inputs mixed), without positions."""
+        d = model.d_model
         rows = []
         for seq in inputs:
             if all(isinstance(item, str) for item in seq):
@@ -581,14 +630,7 @@ class TorchArithmetic(Arithmetic):
                 else:
                     parts.append(self._vector(item, d))
             rows.append(torch.stack(parts))
-        x = torch.stack(rows)
-        if model.embedding.positional:
-            i = torch.arange(start, length, device=self.device)
-            pe = torch.zeros(len(i), d, dtype=self.dtype, device=self.device)
-            for coord, feature in model.embedding.positional:
-                pe[:, model.space.index(coord)] += feature.torch(i, length, self.dtype)
-            x = x + pe
-        return self._round(x)
+        return torch.stack(rows)
 
     def _vector(self, item: Item, d: int) -> torch.Tensor:
         if isinstance(item, torch.Tensor):
@@ -601,7 +643,7 @@ class TorchArithmetic(Arithmetic):
         return vec
 
     def check(self, x: torch.Tensor, where: str) -> None:
-        if not torch.isfinite(x).all():
+        if not _all_finite(x):
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             kind = "NaN" if torch.isnan(x).any() else "infinity"
             raise NonFiniteError(
@@ -674,15 +716,22 @@ class TorchArithmetic(Arithmetic):
         W_Q, W_K, W_V, W_O = (self.weights(w) for w in (att.W_Q, att.W_K, att.W_V, att.W_O))
         b_Q, b_K, b_V = (self.weights(b) for b in (att.b_Q, att.b_K, att.b_V))
         # [batch, head, position, d_head]
-        q = self._round(torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :])
-        k = self._round(torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :])
-        v = self._round(torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :])
+        q, k, constant = self._queries_and_keys(xq, xk, W_Q, b_Q, W_K, b_K, att)
+        # With constant weights (finite) and an all-zero value map (xk is finite), every z is +-0 and adds +-0 to
+        # the +0 + b_O below: the output is exactly b_O. The weights are still computed, so a hard-attention tie
+        # without a tie rule is reported as in the general path.
+        idle = constant and all(self._zero_heads(W_V, b_V))
+        v = None if idle else self._round(torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :])
         scale = att.scale.value(length) if att.kind == "softmax" else 1.0
         out = torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O)
         for start in range(0, xq.shape[1], self.chunk):
             stop = min(start + self.chunk, xq.shape[1])
             qpos = query_pos[start:stop]
-            scores = torch.einsum("bhqe,bhke->bhqk", q[:, :, start:stop], k)
+            if constant:  # every score is +-0: one batch row of the pipeline below, shared by the whole batch
+                scores = torch.zeros((1, att.n_heads, stop - start, xk.shape[1]), dtype=self.dtype, device=self.device)
+            else:
+                assert q is not None and k is not None
+                scores = torch.einsum("bhqe,bhke->bhqk", q[:, :, start:stop], k)
             if scale != 1.0:
                 scores = scores * scale
             scores = self._round(scores)
@@ -692,19 +741,73 @@ class TorchArithmetic(Arithmetic):
                 scores = self._round(scores + torch.stack([zeros if b is None else b for b in biases])[None])
             allowed = self._allowed(att, qpos, key_pos)[None, None]
             weights = self._round(self._weights(scores, allowed, att, where, start))
+            if v is None:
+                continue
+            if constant:
+                weights = weights.expand(v.shape[0], -1, -1, -1).contiguous()
             z = self._round(torch.einsum("bhqk,bhke->bhqe", weights, v))
             out[:, start:stop] += torch.einsum("bhqe,hed->bqd", z, W_O)
         return self._round(out)
+
+    def _zero_heads(self, W: torch.Tensor, b: torch.Tensor) -> tuple[bool, ...]:
+        """Per head, whether the map ``x @ W[h] + b[h]`` is identically 0 (remembered per pair of tensors and
+        their in-place version counters, so a changed parameter is looked at again)."""
+        key = (id(W), id(b))
+        hit = self._zero_maps.get(key)
+        if hit is None or hit[0] is not W or hit[1] is not b or hit[2] != (W._version, b._version):
+            flags = tuple(bool(z) for z in ((W == 0).flatten(1).all(dim=1) & (b == 0).all(dim=1)).tolist())
+            hit = (W, b, (W._version, b._version), flags)
+            self._zero_maps[key] = hit
+        return hit[3]
+
+    def _queries_and_keys(
+        self,
+        xq: torch.Tensor,
+        xk: torch.Tensor,
+        W_Q: torch.Tensor,
+        b_Q: torch.Tensor,
+        W_K: torch.Tensor,
+        b_K: torch.Tensor,
+        att: Attention,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, bool]:
+        """The queries and keys ``[batch, head, position, d_head]``, and whether every score is exactly +-0.
+
+        The scores are all +-0 when, in every head, the query map is zero (``W_Q`` and ``b_Q`` all 0) and the
+        keys are finite, or the key map is zero and the queries are finite, no head has a relative bias, and the
+        inputs are finite (then a zero map gives exactly +-0, while a NaN input would give NaN). Each score
+        ``sum_e q_e k_e`` is then a sum of signed zeros, and scaling, rounding, masking, softmax and the hard
+        argmax treat +0 and -0 alike, so the attention weights are those of an all-zero score matrix: the same
+        for every sequence of the batch (uniform over the allowed keys, or the tie among them for hard attention).
+        In that case the queries or keys that are not needed for the finiteness test are not computed (``None``).
+        """
+        zero_q, zero_k = self._zero_heads(W_Q, b_Q), self._zero_heads(W_K, b_K)
+        constant = (
+            all(a or b for a, b in zip(zero_q, zero_k))
+            and all(att.bias_for(h) is None for h in range(att.n_heads))
+            and _all_finite(xq)
+            and (xk is xq or _all_finite(xk))
+        )
+        need_q = not constant or any(zk and not zq for zq, zk in zip(zero_q, zero_k))
+        need_k = not constant or any(zq and not zk for zq, zk in zip(zero_q, zero_k))
+        q = self._round(torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :]) if need_q else None
+        k = self._round(torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :]) if need_k else None
+        if constant and not ((q is None or _all_finite(q)) and (k is None or _all_finite(k))):
+            constant = False  # an overflowing query or key: the general path computes (and reports) it
+            q = q if q is not None else self._round(torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :])
+            k = k if k is not None else self._round(torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :])
+        return q, k, constant
 
     def _weights(
         self, scores: torch.Tensor, allowed: torch.Tensor, att: Attention, where: str, offset: int
     ) -> torch.Tensor:
         any_key = allowed.any(dim=-1, keepdim=True)
+        everything = bool(allowed.all())  # no mask (a small [query, key] test): skip the no-op full-size passes
+        masked = scores if everything else scores.masked_fill(~allowed, float("-inf"))
         if att.kind == "softmax":
-            masked = scores.masked_fill(~allowed, float("-inf"))
             weights = torch.softmax(masked.float() if self.dtype in (torch.float16, torch.bfloat16) else masked, -1)
+            if everything:
+                return weights.to(self.dtype)
             return torch.where(any_key, weights.to(self.dtype), torch.zeros((), dtype=self.dtype, device=self.device))
-        masked = scores.masked_fill(~allowed, float("-inf"))
         best = masked.max(dim=-1, keepdim=True).values
         winners = (masked == best) & allowed & any_key
         count = winners.sum(dim=-1, keepdim=True)

@@ -21,7 +21,7 @@ from .architecture import Attention, Readout, Transformer
 from .errors import InputError
 from .evaluate import Arithmetic, Item, TorchArithmetic, Trace, _sublayer, forward, interval_bounds
 
-__all__ = ["Output", "classify", "decode", "think", "Decoded", "Thoughts", "read_out"]
+__all__ = ["Output", "classify", "decode", "think", "Decoded", "Thoughts", "read_out", "forward_to_readout"]
 
 
 @dataclass
@@ -60,12 +60,33 @@ def _interval_bounds(v: Any) -> tuple[Fraction, Fraction] | None:
     return interval_bounds(v) if hasattr(v, "_mpi_") else None
 
 
+def _read_out_floats(readout: Readout, logits: torch.Tensor) -> tuple[list[Any], list[float], list[bool]]:
+    """The decisions and margins of a batch of float logits, computed for the whole batch at once."""
+    values = logits.detach().to(torch.float64).cpu().numpy()
+    certified = [False] * values.shape[0]
+    if readout.decision == "sign":
+        z = values[:, 0]
+        return (z > 0).tolist(), np.abs(z).tolist(), certified
+    order = np.argsort(values, axis=1)[:, ::-1]  # per row the same sort as np.argsort(row)[::-1]
+    top = order[:, 0]
+    rows = np.arange(values.shape[0])
+    best = values[rows, top]
+    second = values[rows, order[:, 1]] if values.shape[1] > 1 else np.full(values.shape[0], float("-inf"))
+    return [readout.labels[int(t)] for t in top], (best - second).tolist(), certified
+
+
+def _read_out_torch(
+    readout: Readout, row: torch.Tensor, arith: TorchArithmetic
+) -> tuple[torch.Tensor, list[Any], list[float], list[bool]]:
+    """Logits of the readout rows ``[batch, d_model]`` and the decision for each sequence."""
+    logits = arith._round(row @ arith.weights(readout.W_U) + arith.weights(readout.b_U))
+    return (logits, *_read_out_floats(readout, logits))
+
+
 def read_out(readout: Readout, final: Any, arith: Arithmetic) -> tuple[Any, list[Any], list[float], list[bool]]:
     """Logits at the readout position of ``final`` and the decision for each sequence."""
     if isinstance(arith, TorchArithmetic):
-        row = final[:, readout.position]
-        logits = arith._round(row @ arith.weights(readout.W_U) + arith.weights(readout.b_U))
-        values = logits.detach().to(torch.float64).cpu().numpy()
+        return _read_out_torch(readout, final[:, readout.position], arith)
     else:
         row = final[:, readout.position]
         logits = row @ arith.weights(readout.W_U) + arith.weights(readout.b_U)  # type: ignore[attr-defined]
@@ -102,12 +123,85 @@ def read_out(readout: Readout, final: Any, arith: Arithmetic) -> tuple[Any, list
     return logits, labels, margins, certified
 
 
-def classify(model: Transformer, inputs: Sequence[Sequence[Item]], arith: Arithmetic) -> Output:
-    """Run ``model`` on a batch of equally long sequences and read the answer at the readout position."""
+def classify(
+    model: Transformer, inputs: Sequence[Sequence[Item]], arith: Arithmetic, *, keep_trace: bool = True
+) -> Output:
+    """Run ``model`` on a batch of equally long sequences and read the answer at the readout position.
+
+    Parameters
+    ----------
+    model, inputs, arith
+        The transformer, a batch of equally long input sequences, and the arithmetic.
+    keep_trace
+        ``True`` (the default): every residual stream at every position is kept in ``Output.trace``.
+        ``False``, with a torch arithmetic: the answer alone is computed, by :func:`forward_to_readout` (the last
+        attention layer answers only the readout position's query, and the trace keeps only the final residual
+        at that position). The labels, logits and margins are bit-identical to the full pass; only values that
+        cannot reach the answer are skipped (so a NaN at another position after the last attention layer is not
+        reported). With the exact and certified arithmetics the full pass runs either way.
+    """
+    if not keep_trace and isinstance(arith, TorchArithmetic):
+        trace = forward_to_readout(model, inputs, arith)
+        logits, labels, margins, certified = _read_out_torch(model.readout, trace.final[:, 0], arith)
+        return Output(labels, logits, margins, certified, trace)
     trace = forward(model, inputs, arith)
     logits, labels, margins, certified = read_out(model.readout, trace.final, arith)
     inner = trace.certified and not isinstance(arith, TorchArithmetic)
     return Output(labels, logits, margins, [c and inner for c in certified], trace)
+
+
+def forward_to_readout(model: Transformer, inputs: Sequence[Sequence[Item]], arith: TorchArithmetic) -> Trace:
+    """The forward pass of :func:`~exactformer.core.evaluate.forward`, computing only what reaches the readout.
+
+    MLPs and norms act position by position, so after the model's last attention sublayer only the readout
+    position matters: that sublayer answers the readout position's query alone (its keys and values are still
+    every position), and the rest of the pass continues on that one row. Every value computed is computed by the
+    same operations as in the full pass, so the final row is bit-identical to the full pass's row.
+
+    Returns
+    -------
+    Trace
+        One residual, recorded under the last sublayer's label: ``[batch, 1, d_model]``, the readout position.
+    """
+    if not inputs:
+        raise InputError("the batch is empty")
+    length = len(inputs[0])
+    if any(len(seq) != length for seq in inputs):
+        raise InputError("every sequence in a batch must have the same length; group inputs by length")
+    if length == 0:
+        raise InputError("an input sequence must have at least one token")
+    if model.max_length is not None and length > model.max_length:
+        raise InputError(f"sequence of {length} tokens is longer than the model's max_length {model.max_length}")
+    position = model.readout.position
+    if not -length <= position < length:
+        raise InputError(f"the readout position {position} is outside a sequence of {length} tokens")
+    position %= length
+    sublayers = [
+        (f"{label}.{kind}", sub) for label, layer in model.named_layers(length) for kind, sub in layer.sublayers()
+    ]
+    attentions = [k for k, (_, sub) in enumerate(sublayers) if isinstance(sub.block, Attention)]
+    last = attentions[-1] if attentions else -1
+    trace = Trace(space_names=model.space.names)
+    arith.trace = trace
+    x = arith.embed(model, inputs)
+    arith.check(x, "embed")
+    where = "embed"
+    if last < 0:  # no attention at all: every sublayer acts position by position
+        x = x[:, position : position + 1]
+    for k, (where, sub) in enumerate(sublayers):
+        if k != last:
+            x = _sublayer(arith, x, sub, model, length, where)
+            continue
+        h = arith.norm(x, sub.input_norm, model, where + ".input_norm")
+        positions = torch.arange(length, device=arith.device)
+        query = slice(position, position + 1)
+        delta = arith.attend(h[:, query], h, positions[query], positions, sub.block, length, where)  # type: ignore
+        x = x[:, query]
+        y = arith.add(x, delta) if sub.residual else delta
+        x = arith.norm(y, sub.output_norm, model, where + ".output_norm")
+        arith.check(x, where)
+    trace.record(where, x)
+    return trace
 
 
 @dataclass

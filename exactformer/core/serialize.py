@@ -1,7 +1,10 @@
 """Save and load models: safetensors for the weights, JSON metadata for the architecture. No pickle anywhere.
 
 Every exact weight ``name`` is stored losslessly as two int64 tensors ``name.num`` and ``name.den`` (lowest terms,
-positive denominators), next to a float64 rendering ``name`` for tools that just want numbers. The architecture
+positive denominators), next to a float64 rendering ``name`` for tools that just want numbers. A weight whose
+numerator or denominator does not fit in int64 (the superposition construction's positional constants do not) is
+stored as limbs: ``name.num`` then has one more, last axis of ``k`` int64 limbs, ``p = sum_i limb_i * 2**(62 i)``,
+every limb carrying the sign of ``p``. The architecture
 (space, vocabulary, positional features, every sublayer's options, loop and readout) is JSON in the safetensors
 header's metadata under ``"exactformer"``. :func:`load_model` checks everything (format version, every tensor
 present with the right shape, numerators/denominators consistent with the float rendering, every option known)
@@ -126,19 +129,44 @@ def model_to_json(model: Transformer) -> tuple[dict[str, Any], dict[str, np.ndar
     return meta, tensors
 
 
+_LIMB_BITS = 62
+
+
+def _integers_to_tensor(values: list[int], shape: tuple[int, ...]) -> torch.Tensor:
+    """int64 tensor of ``shape`` when every value fits, else ``shape + (k,)`` signed base-2**62 limbs."""
+    if all(_INT64[0] <= v <= _INT64[1] for v in values):
+        return torch.tensor(values, dtype=torch.int64).reshape(shape)
+    k = max(abs(v).bit_length() for v in values) // _LIMB_BITS + 1
+    mask = (1 << _LIMB_BITS) - 1
+    limbs = [[(-1 if v < 0 else 1) * ((abs(v) >> (_LIMB_BITS * i)) & mask) for i in range(k)] for v in values]
+    return torch.tensor(limbs, dtype=torch.int64).reshape(*shape, k)
+
+
+def _tensor_to_integers(tensor: torch.Tensor, shape: tuple[int, ...], name: str) -> list[int]:
+    """Inverse of :func:`_integers_to_tensor` (plain or limbs), refusing any other shape or mixed-sign limbs."""
+    if tuple(tensor.shape) == shape:
+        return tensor.reshape(-1).tolist()
+    if tensor.dim() == len(shape) + 1 and tuple(tensor.shape[:-1]) == shape and tensor.shape[-1] >= 1:
+        out = []
+        for limbs in tensor.reshape(-1, tensor.shape[-1]).tolist():
+            if any(x < 0 for x in limbs) and any(x > 0 for x in limbs):
+                raise ModelFormatError(f"{name}: limbs of one integer carry different signs")
+            if any(abs(x) >> _LIMB_BITS for x in limbs):
+                raise ModelFormatError(f"{name}: a limb exceeds 2**{_LIMB_BITS}")
+            out.append(sum(x << (_LIMB_BITS * i) if x >= 0 else -((-x) << (_LIMB_BITS * i))
+                           for i, x in enumerate(limbs)))
+        return out
+    raise ModelFormatError(f"{name}: shape {tuple(tensor.shape)} is neither {shape} nor {shape} plus a limb axis")
+
+
 def save_model(model: Transformer, path: str | Path, *, extra_metadata: dict[str, str] | None = None) -> Path:
-    """Write ``model`` to a safetensors file (exact weights as int64 numerator/denominator pairs)."""
+    """Write ``model`` to a safetensors file (exact weights as int64 numerator/denominator pairs, or limbs)."""
     meta, exact = model_to_json(model)
     tensors: dict[str, torch.Tensor] = {}
     for name, arr in exact.items():
-        nums = np.empty(arr.shape, dtype=np.int64)
-        dens = np.empty(arr.shape, dtype=np.int64)
-        for index, value in np.ndenumerate(arr):
-            if not (_INT64[0] <= value.numerator <= _INT64[1] and value.denominator <= _INT64[1]):
-                raise ModelFormatError(f"{name}{list(index)} = {value} does not fit in int64 numerator/denominator")
-            nums[index], dens[index] = value.numerator, value.denominator
-        tensors[f"{name}.num"] = torch.from_numpy(nums)
-        tensors[f"{name}.den"] = torch.from_numpy(dens)
+        values = [Fraction(v) for v in arr.flat]
+        tensors[f"{name}.num"] = _integers_to_tensor([v.numerator for v in values], arr.shape)
+        tensors[f"{name}.den"] = _integers_to_tensor([v.denominator for v in values], arr.shape)
         tensors[name] = torch.from_numpy(to_float_array(arr))
     metadata = {"exactformer": json.dumps(meta, sort_keys=True)}
     metadata.update(extra_metadata or {})
@@ -154,12 +182,13 @@ def _exact(tensors: dict[str, torch.Tensor], name: str) -> np.ndarray:
     nums, dens, floats = (tensors[k] for k in (f"{name}.num", f"{name}.den", name))
     if nums.dtype != torch.int64 or dens.dtype != torch.int64:
         raise ModelFormatError(f"{name}: numerators and denominators must be int64")
-    if nums.shape != dens.shape or nums.shape != floats.shape:
-        raise ModelFormatError(f"{name}: numerator, denominator and float shapes differ")
-    if (dens <= 0).any():
+    shape = tuple(floats.shape)
+    numerators = _tensor_to_integers(nums, shape, f"{name}.num")
+    denominators = _tensor_to_integers(dens, shape, f"{name}.den")
+    if any(q <= 0 for q in denominators):
         raise ModelFormatError(f"{name}: a denominator is not positive")
-    out = np.empty(tuple(nums.shape), dtype=object)
-    for index, (p, q) in enumerate(zip(nums.reshape(-1).tolist(), dens.reshape(-1).tolist())):
+    out = np.empty(shape, dtype=object)
+    for index, (p, q) in enumerate(zip(numerators, denominators)):
         out.flat[index] = Fraction(p, q)
     if not np.array_equal(to_float_array(out), floats.to(torch.float64).numpy()):
         raise ModelFormatError(f"{name}: the float64 rendering does not match the exact weights")

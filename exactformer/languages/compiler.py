@@ -84,7 +84,7 @@ class CompiledTM:
         if not state.startswith("HALT:"):
             raise InvalidMachineError(f"the run ended in {state!r}, not a halting state")
         by_name = {str(a): a for a in self.tm.alphabet}
-        held = by_name[state[len("HALT:"):]]
+        held = by_name[state[len("HALT:") :]]
         marked = any(str(s).endswith("^") for s in result.queue)
         return (held, *(by_name[str(s).rstrip("^")] for s in result.queue)), marked
 
@@ -140,9 +140,15 @@ def compile_turing_machine(tm: TuringMachine, tape_length: int) -> CompiledTM:
                     move = (_sym(y, True), f"SEEK:{act.next_state}:{act.write}")
                 delta[(f"SEEK:{q}:{y}", _sym(a, True))] = move
                 delta[(f"ARR:{q}:{y}", _sym(a))] = move
-    states = ([f"{k}:{q}:{y}" for k in ("ARR", "SEEK") for q in tm.ordered_states for y in gamma]
-              + [f"HALT:{w}" for w in gamma])
+    states = [f"{k}:{q}:{y}" for k in ("ARR", "SEEK") for q in tm.ordered_states for y in gamma] + [
+        f"HALT:{w}" for w in gamma
+    ]
     symbols = [_sym(a, m) for a in gamma for m in (False, True)]
-    pm = PostMachine(symbols=symbols, states=states, transitions=delta, start=f"ARR:{tm.start}:{tm.blank}",
-                     halting=[f"HALT:{w}" for w in gamma])
+    pm = PostMachine(
+        symbols=symbols,
+        states=states,
+        transitions=delta,
+        start=f"ARR:{tm.start}:{tm.blank}",
+        halting=[f"HALT:{w}" for w in gamma],
+    )
     return CompiledTM(machine=pm, tape_length=tape_length, tm=tm)

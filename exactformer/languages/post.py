@@ -90,9 +90,15 @@ class PostMachine:
 
     __slots__ = ("_symbols", "_states", "_transitions", "_start", "_halting")
 
-    def __init__(self, *, symbols: Iterable[Hashable], states: Iterable[Hashable],
-                 transitions: Mapping[tuple[Hashable, Hashable], Sequence[Hashable]], start: Hashable,
-                 halting: Iterable[Hashable] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        symbols: Iterable[Hashable],
+        states: Iterable[Hashable],
+        transitions: Mapping[tuple[Hashable, Hashable], Sequence[Hashable]],
+        start: Hashable,
+        halting: Iterable[Hashable] = (),
+    ) -> None:
         symbols_t = canonical_order(set(symbols))
         states_t = canonical_order(set(states))
         halting_f = frozenset(halting)
@@ -111,8 +117,9 @@ class PostMachine:
             try:
                 b, p2 = value
             except (TypeError, ValueError):
-                raise InvalidMachineError(f"transition ({p!r}, {a!r}) must map to (symbol, state), got {value!r}"
-                                          ) from None
+                raise InvalidMachineError(
+                    f"transition ({p!r}, {a!r}) must map to (symbol, state), got {value!r}"
+                ) from None
             if p not in states_t:
                 raise InvalidMachineError(f"transition ({p!r}, {a!r}) leaves {p!r}, which is not a state")
             if p in halting_f:
@@ -162,14 +169,21 @@ class PostMachine:
         if not isinstance(other, PostMachine):
             return NotImplemented
         return (self._symbols, self._states, dict(self._transitions), self._start, self._halting) == (
-            other._symbols, other._states, dict(other._transitions), other._start, other._halting)
+            other._symbols,
+            other._states,
+            dict(other._transitions),
+            other._start,
+            other._halting,
+        )
 
     def __hash__(self) -> int:
         return hash((self._symbols, self._states, frozenset(self._transitions.items()), self._start, self._halting))
 
     def __repr__(self) -> str:
-        return (f"PostMachine(symbols={len(self._symbols)}, states={len(self._states)}, "
-                f"transitions={len(self._transitions)}, start={self._start!r})")
+        return (
+            f"PostMachine(symbols={len(self._symbols)}, states={len(self._states)}, "
+            f"transitions={len(self._transitions)}, start={self._start!r})"
+        )
 
     def _check_queue(self, queue: Iterable[Hashable]) -> tuple[Hashable, ...]:
         q = tuple(queue)
@@ -177,8 +191,9 @@ class PostMachine:
             raise SymbolNotInAlphabetError("a synchronous Post machine needs a non-empty queue")
         for i, s in enumerate(q):
             if s not in self._symbols:
-                raise SymbolNotInAlphabetError(f"queue symbol {s!r} at position {i} is not in the alphabet "
-                                               f"{list(self._symbols)}")
+                raise SymbolNotInAlphabetError(
+                    f"queue symbol {s!r} at position {i} is not in the alphabet {list(self._symbols)}"
+                )
         return q
 
     def initial(self, queue: Iterable[Hashable]) -> PMConfiguration:
@@ -207,8 +222,9 @@ class PostMachine:
             c = self.step(c)
             n += 1
 
-    def run(self, queue: Iterable[Hashable], max_steps: int = 100_000, *, trace: bool = False,
-            state: Hashable | None = None) -> PMResult:
+    def run(
+        self, queue: Iterable[Hashable], max_steps: int = 100_000, *, trace: bool = False, state: Hashable | None = None
+    ) -> PMResult:
         """Run from ``queue`` in the start state (or ``state``) until a halting state, a stuck pair or
         ``max_steps`` steps."""
         if max_steps < 0:
@@ -232,5 +248,11 @@ class PostMachine:
             steps += 1
             if out is not None:
                 out.append((b, state))
-        return PMResult(halted=state in halting, stuck=stuck, steps=steps, state=state, queue=tuple(dq),
-                        trace=tuple(out) if out is not None else None)
+        return PMResult(
+            halted=state in halting,
+            stuck=stuck,
+            steps=steps,
+            state=state,
+            queue=tuple(dq),
+            trace=tuple(out) if out is not None else None,
+        )

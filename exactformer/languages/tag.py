@@ -12,7 +12,8 @@ a^n; :func:`post_tag_system` is Post's 3-tag system {0 -> 00, 1 -> 1101}.
 
 :func:`tag_post_machine` compiles an m-tag system (``"short"`` convention, non-empty productions) into a synchronous
 Post machine on a ring of L cells holding the word followed by blanks (``shared/notes/post_machine.md`` §6.2,
-generalised from m = 2 to any m >= 2). One tag step costs exactly L + 2 Post steps, plus 2 at the start and end.
+generalised from m = 2 to any m >= 2). One tag step costs exactly L + m Post steps (the note's L + 2 for m = 2),
+plus 2k at the halt, k the final word's length.
 
 This module is a reference: it imports no construction.
 """
@@ -27,8 +28,7 @@ from ._common import freeze_mapping
 from .errors import InvalidMachineError, SymbolNotInAlphabetError
 from .post import PostMachine
 
-__all__ = ["TagSystem", "TagResult", "TagRing", "collatz_tag_system", "post_tag_system", "tag_post_machine",
-           "BLANK"]
+__all__ = ["TagSystem", "TagResult", "TagRing", "collatz_tag_system", "post_tag_system", "tag_post_machine", "BLANK"]
 
 BLANK = "_"
 
@@ -107,8 +107,9 @@ class TagSystem:
             raise TypeError(f"a tag-system word is a str, not {type(word).__name__}")
         for i, c in enumerate(word):
             if c not in self._productions:
-                raise SymbolNotInAlphabetError(f"symbol {c!r} at position {i} is not in the alphabet "
-                                               f"{list(self.alphabet)}")
+                raise SymbolNotInAlphabetError(
+                    f"symbol {c!r} at position {i} is not in the alphabet {list(self.alphabet)}"
+                )
         return word
 
     def halted(self, word: str) -> bool:
@@ -120,7 +121,7 @@ class TagSystem:
         word = self._check(word)
         if self.halted(word):
             raise InvalidMachineError(f"the word {word!r} is halted; it has no successor")
-        return (word + self._productions[word[0]])[self._m:]
+        return (word + self._productions[word[0]])[self._m :]
 
     def trajectory(self, word: str, max_steps: int) -> Iterator[str]:
         """The words of the run, the start word first, at most ``max_steps`` steps."""
@@ -129,7 +130,7 @@ class TagSystem:
         for _ in range(max_steps):
             if self.halted(w):
                 return
-            w = (w + self._productions[w[0]])[self._m:]
+            w = (w + self._productions[w[0]])[self._m :]
             yield w
 
     def run(self, word: str, max_steps: int = 1_000_000, *, keep_words: bool = False) -> TagResult:
@@ -141,8 +142,9 @@ class TagSystem:
             longest = max(longest, len(w))
             if keep_words:
                 words.append(w)
-        return TagResult(halted=self.halted(w), steps=steps, word=w, words=tuple(words) if keep_words else None,
-                         max_length=longest)
+        return TagResult(
+            halted=self.halted(w), steps=steps, word=w, words=tuple(words) if keep_words else None, max_length=longest
+        )
 
 
 def collatz_tag_system() -> TagSystem:
@@ -176,8 +178,10 @@ class TagRing:
         """The initial queue: ``word`` then blanks up to L."""
         word = self.system._check(word)
         if len(word) >= self.ring_length:
-            raise InvalidMachineError(f"the word has length {len(word)}; a ring of {self.ring_length} cells holds "
-                                      f"words of length at most {self.ring_length - 1}")
+            raise InvalidMachineError(
+                f"the word has length {len(word)}; a ring of {self.ring_length} cells holds "
+                f"words of length at most {self.ring_length - 1}"
+            )
         return tuple(word) + (BLANK,) * (self.ring_length - len(word))
 
     @staticmethod
@@ -187,12 +191,13 @@ class TagRing:
         if BLANK not in q:
             return "".join(map(str, q))
         i = q.index(BLANK)
-        return "".join(str(c) for c in q[i + 1:] + q[:i + 1] if c != BLANK)
+        return "".join(str(c) for c in q[i + 1 :] + q[: i + 1] if c != BLANK)
 
     def post_steps(self, tag_steps: int, final_length: int = 1) -> int:
-        """The exact number of Post steps of a halting run: (L + 2)·steps + 2k, k the final word's length (k = 1
-        for De Mol's Collatz system; k - 1 deletions, one blank read and k - 1 restores after the first deletion)."""
-        return (self.ring_length + 2) * tag_steps + 2 * final_length
+        """The exact number of Post steps of a halting run: (L + m)·steps + 2k, m the deletion number, k the final
+        word's length (m = 2 and k = 1 for De Mol's Collatz system, the note's (L + 2)·steps + 2; at the halt: the
+        first deletion, k - 1 more, one blank read and k - 1 restores)."""
+        return (self.ring_length + self.system.deletion) * tag_steps + 2 * final_length
 
 
 def tag_post_machine(system: TagSystem, ring_length: int) -> TagRing:
@@ -211,13 +216,15 @@ def tag_post_machine(system: TagSystem, ring_length: int) -> TagRing:
     Proof sketch: the non-blank cells are always one cyclic run (the word being rewritten), so the ring must be
     longer than every word. A tag step starts when the first symbol x is dequeued (``S0`` or ``K``): m - 1 further
     deletions, the copy of the rest of the word and the append of P(x) dequeue exactly the word cells then
-    |P(x)| blanks; ``A:`` and ``K`` then dequeue the blanks up to the next word's first symbol, which was enqueued
-    L + 2 Post steps earlier. The exact count (L + 2)·steps + 2k (:meth:`TagRing.post_steps`) is asserted by the
-    tests over many inputs and rings, not assumed here.
+    |P(x)| blanks; ``A:`` and ``K`` then dequeue the blanks up to the next word's first symbol. That symbol (the
+    (m + 1)-th of the old word, or P(x)'s first when the old word had exactly m) was enqueued m Post steps after x
+    was dequeued, and comes out L steps later: L + m Post steps per tag step. The exact count (L + m)·steps + 2k
+    (:meth:`TagRing.post_steps`) is asserted by the tests over many systems, inputs and rings, not assumed here.
     """
     if system.halt != "short":
-        raise InvalidMachineError("the ring Post machine implements the 'short' halting convention; build the tag "
-                                  "system with halt='short'")
+        raise InvalidMachineError(
+            "the ring Post machine implements the 'short' halting convention; build the tag system with halt='short'"
+        )
     m = system.deletion
     if m < 2:
         raise InvalidMachineError("the ring Post machine needs a deletion number of at least 2")

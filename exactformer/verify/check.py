@@ -38,7 +38,8 @@ _SHRINK_BUDGET = 200
 def float_tolerance(dtype: torch.dtype, n_tokens: int) -> float:
     """The default tolerance of a float invariant: ``8 * eps(dtype) * ceil(log2(N + 1))``.
 
-    It is applied as ``|got - expected| <= tol * (1 + |expected|)``. The log factor is the growth of rounding error
+    It is applied as ``|got - expected| <= tol * (scale + |expected|)``, ``scale`` the invariant's residual
+    magnitude (1 unless it says otherwise). The log factor is the growth of rounding error
     in the blocked sums of a length-N attention average; a construction whose invariant drifts faster than that
     is reported as failing, which is the precision finding the verifier exists to make.
     """
@@ -73,7 +74,7 @@ def invariant_holds(
             ok = lo <= want <= hi
         else:
             tol = tolerance if tolerance is not None else float_tolerance(dtype or torch.float64, n_tokens)
-            ok = abs(float(have) - float(want)) <= tol * (1 + abs(float(want)))
+            ok = abs(float(have) - float(want)) <= tol * (invariant.scale + abs(float(want)))
         if not ok:
             coord = invariant.probe.coordinates[index[1]] if len(index) > 1 else "?"
             pos = invariant.probe.positions[index[0]] if invariant.probe.positions else index[0]

@@ -22,6 +22,7 @@ from exactformer.constructions.log_depth_connectivity import (
 )
 from exactformer.core.errors import InputError
 from exactformer.verify import check
+from exactformer.verify.check import invariant_holds
 from exactformer.verify.reference import CorpusReference
 
 
@@ -31,7 +32,7 @@ def bfs_reachable(graph: nx.DiGraph, s: int, t: int) -> bool:
     while frontier:
         nxt = []
         for u in frontier:
-            for v in (graph.successors(u) if u in graph else ()):
+            for v in graph.successors(u) if u in graph else ():
                 if v not in seen:
                     seen.add(v)
                     nxt.append(v)
@@ -47,7 +48,7 @@ def bfs_within(graph: nx.DiGraph, n: int, hops: int) -> np.ndarray:
         for d in range(1, hops + 1):
             nxt = []
             for u in frontier:
-                for v in (graph.successors(u) if u in graph else ()):
+                for v in graph.successors(u) if u in graph else ():
                     if v not in dist:
                         dist[v] = d
                         nxt.append(v)
@@ -157,12 +158,12 @@ def test_exact_path_graph() -> None:
 
 def test_exact_with_invariants_small() -> None:
     c = log_depth_connectivity(2)
-    queries = [(nx.DiGraph([(0, 1)]), s, t) for s in range(2) for t in range(2)]
+    queries = [(nx.DiGraph([(0, 1)]), 0, 1), (nx.DiGraph([(0, 1)]), 1, 0)]
     report = check(c, corpus(queries, 2), lengths=[2], backend="exact")
     assert report.passed, report.failures
     tallies = report.lengths[0].invariants
     assert set(tallies) == {"base_case", "level1.C", "level1.B"}
-    assert all(t.checked == 4 and t.held == 4 for t in tallies.values())
+    assert all(t.checked == 2 and t.held == 2 for t in tallies.values())
 
 
 def test_float64_all_pairs_up_to_3_vertices_with_invariants() -> None:
@@ -182,7 +183,7 @@ def test_level_invariant_matches_bfs_within_powers_of_two() -> None:
     for level in range(1, levels_for(5) + 1):
         resid = out.output.trace[f"loop{level - 1}.B1.mlp"][0]
         col = c.model.space.index("B")
-        got = np.rint(resid[: 25, col].numpy()).astype(int).reshape(5, 5)
+        got = np.rint(resid[:25, col].numpy()).astype(int).reshape(5, 5)
         assert np.array_equal(got, bfs_within(g, 5, 2**level)), level
 
 
@@ -205,16 +206,32 @@ def test_erratum_base_case_and() -> None:
     _fails_as_construction_error(c, query, size=2)
 
 
+def _broken_invariants(c, query) -> dict[str, str]:
+    """The declared invariants that fail on ``query`` (float64), with the verifier's explanation."""
+    out = c.run(query, backend="torch", dtype=torch.float64)
+    n_tokens = len(c.encode(query))
+    broken = {}
+    for inv in c.invariants:
+        held, detail = invariant_holds(
+            inv, out.output.trace, 0, query, n_tokens, c.model.space.index, "torch", torch.float64
+        )
+        if not held:
+            broken[inv.name] = detail
+    return broken
+
+
 def test_erratum_alternation_flip() -> None:
     query = (PATH3, 0, 2)  # distance 2: needs one B half, which the printed r += 1 - r never runs
     assert log_depth_connectivity(3).run(query).answer is True
+    assert _broken_invariants(log_depth_connectivity(3), query) == {}
     c = log_depth_connectivity(3, printed_flip=True)
     assert c.run(query).answer is False
     out = c.run(query, backend="torch", dtype=torch.float64)
     r = out.output.trace["loop0.B0.mlp"][0][:, c.model.space.index("r")]
     assert bool((r == 1).all())  # r never reaches 0
-    report = _fails_as_construction_error(c, query)
-    assert report.lengths[0].invariants["level1.B"].held == 0  # the verifier's invariant names the broken level
+    broken = _broken_invariants(c, query)
+    assert "level1.C" in broken  # the verifier's invariant names the first broken half: r stays 1 after the C half
+    assert "level1.B" in broken
 
 
 def test_erratum_threshold() -> None:
@@ -222,7 +239,22 @@ def test_erratum_threshold() -> None:
     assert log_depth_connectivity(3).run(query).answer is False
     c = log_depth_connectivity(3, printed_threshold=True)
     assert c.run(query).answer is True
-    _fails_as_construction_error(c, query)
+    broken = _broken_invariants(c, query)
+    assert "level1.B" in broken and broken["level1.B"].startswith("B at position")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option, query", [("printed_flip", (PATH3, 0, 2)), ("printed_threshold", (PATH3, 2, 0))])
+def test_errata_diagnosed_as_construction_errors(option: str, query) -> None:
+    """The verifier's diagnosis (an exact rerun) calls each printed form a construction error, not precision."""
+    report = _fails_as_construction_error(log_depth_connectivity(3, **{option: True}), query)
+    if option == "printed_flip":
+        assert report.lengths[0].invariants["level1.B"].held == 0
+
+
+def test_declared_invariants() -> None:
+    names = [inv.name for inv in log_depth_connectivity(5).invariants]
+    assert names == ["base_case"] + [f"level{lv}.{h}" for lv in (1, 2, 3) for h in ("C", "B")]
 
 
 # -- sweep -----------------------------------------------------------------------------------------------------

@@ -64,8 +64,25 @@ def block_values(space: Space, row, block: str) -> list:
     return list(row[space.block_slice(block)])
 
 
-@pytest.mark.parametrize("kind", ["lookup", "function"])
-@pytest.mark.parametrize("name", sorted(SMALL))
+# The exact evaluator multiplies object arrays of Fractions: the wider codes (S3's 252 function units, the random and
+# partial DFAs) take 5-40 s each on a loaded machine, so they run with the slow tests.
+_HEAVY = {
+    ("S3", "function"),
+    ("random4", "function"),
+    ("partial3", "function"),
+    ("partial3", "lookup"),
+    ("random4", "lookup"),
+}
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        pytest.param(name, kind, marks=[pytest.mark.slow] if (name, kind) in _HEAVY else [])
+        for name in sorted(SMALL)
+        for kind in ("lookup", "function")
+    ],
+)
 def test_in_place_product_on_every_pair(name: str, kind: str) -> None:
     monoid = SMALL[name].transition_monoid()
     code = ElementCode.lookup(monoid) if kind == "lookup" else ElementCode.function(len(monoid.states))
@@ -84,8 +101,11 @@ def test_product_into_a_third_block_keeps_the_operands(kind: str) -> None:
     monoid = SMALL["S3"].transition_monoid()
     code = ElementCode.lookup(monoid) if kind == "lookup" else ElementCode.function(len(monoid.states))
     pairs = [(a, b) for a in monoid.elements for b in monoid.elements]
-    space, rows = run_all_pairs(code, {"left": "L", "right": "R", "out": "O", "clear_left": False,
-                                       "clear_right": False}, pairs)
+    if kind == "function":  # 4 of the 36 pairs (every ninth): the exact 252-unit MLP is slow (all pairs: slow tests)
+        pairs = pairs[::9]
+    space, rows = run_all_pairs(
+        code, {"left": "L", "right": "R", "out": "O", "clear_left": False, "clear_right": False}, pairs
+    )
     table = monoid.table
     for (a, b), row in zip(pairs, rows):
         assert code.decode(block_values(space, row, "O")) == monoid.elements[table[monoid.index(a), monoid.index(b)]]
@@ -93,7 +113,7 @@ def test_product_into_a_third_block_keeps_the_operands(kind: str) -> None:
         assert code.decode(block_values(space, row, "R")) == b
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 10_000), n_states=st.integers(1, 3), n_symbols=st.integers(1, 3), partial=st.booleans())
 def test_random_dfas_both_codes_agree_with_the_table(seed: int, n_states: int, n_symbols: int, partial: bool) -> None:
     monoid = random_dfa(seed, n_states, n_symbols, partial).transition_monoid()
@@ -137,9 +157,15 @@ def test_widths_and_choice() -> None:
     assert (code.kind, code.width(), code.dim) == ("lookup", 3600, 60)
     assert len(lookup_units(code.monoid.table, left="L", right="R", out="R")) == 3600
     # a 3-state DFA whose monoid is the full transformation monoid T_3 (27 elements): 27^2 = 729 > 3^3 + 3^2 = 36
-    t3 = DFA(states=range(3), alphabet="abc", start=0, accepting={0},
-             transitions={(q, "a"): (q + 1) % 3 for q in range(3)} | {(q, "b"): [1, 0, 2][q] for q in range(3)}
-             | {(q, "c"): [0, 0, 2][q] for q in range(3)})
+    t3 = DFA(
+        states=range(3),
+        alphabet="abc",
+        start=0,
+        accepting={0},
+        transitions={(q, "a"): (q + 1) % 3 for q in range(3)}
+        | {(q, "b"): [1, 0, 2][q] for q in range(3)}
+        | {(q, "c"): [0, 0, 2][q] for q in range(3)},
+    )
     assert len(t3.transition_monoid()) == 27
     code = choose_code(t3)
     assert (code.kind, code.width(), code.dim) == ("function", 36, 9)

@@ -11,7 +11,7 @@ import random
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exactformer.constructions.pointer_jumping import (
@@ -22,16 +22,24 @@ from exactformer.constructions.pointer_jumping import (
     rounds_for,
 )
 from exactformer.core.errors import InputError
+from exactformer.core.evaluate import arithmetic_for
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA
 from exactformer.verify import check
+
+# The models are small; on a loaded machine torch's thread pool makes each forward pass much slower.
+torch.set_num_threads(1)
 
 
 def random_dfa(seed: int, n_states: int, n_symbols: int, partial: bool = False) -> DFA:
     rng = random.Random(seed)
     symbols = "abcd"[:n_symbols]
-    transitions = {(q, a): rng.randrange(n_states) for q in range(n_states) for a in symbols
-                   if not (partial and rng.random() < 0.2)}
+    transitions = {
+        (q, a): rng.randrange(n_states)
+        for q in range(n_states)
+        for a in symbols
+        if not (partial and rng.random() < 0.2)
+    }
     accepting = {q for q in range(n_states) if rng.random() < 0.5}
     return DFA(states=range(n_states), alphabet=symbols, transitions=transitions, start=0, accepting=accepting)
 
@@ -53,25 +61,45 @@ def test_depth_is_ceil_log2_n() -> None:
 
 def test_parity_exact_exhaustive_small() -> None:
     dfa = named.parity()
-    report = check(pointer_jumping_recognizer(dfa), dfa, lengths=range(0, 7), backend="exact", exhaustive_up_to=16,
-                   samples_per_length=8)
+    report = check(
+        pointer_jumping_recognizer(dfa),
+        dfa,
+        lengths=range(0, 6),
+        backend="exact",
+        exhaustive_up_to=16,
+        samples_per_length=4,
+        shrink=False,
+    )
     assert_passes(report)
     assert all(lr.certified == lr.tested for lr in report.lengths)
 
 
 @pytest.mark.parametrize("k", range(1, 8))
-def test_tomita_torch_all_lengths_to_64(k: int) -> None:
+def test_tomita_torch_with_invariants(k: int) -> None:
     dfa = named.tomita(k)
-    lengths = list(range(0, 9)) + [15, 16, 17, 33, 64]
-    report = check(pointer_jumping_recognizer(dfa), dfa, lengths=lengths, backend="torch", samples_per_length=8,
-                   exhaustive_up_to=16)
+    report = check(
+        pointer_jumping_recognizer(dfa),
+        dfa,
+        lengths=[0, 1, 2, 3, 4, 7, 8, 9, 17],
+        backend="torch",
+        samples_per_length=6,
+        exhaustive_up_to=16,
+        shrink=False,
+    )
     assert_passes(report)
 
 
-@pytest.mark.parametrize("dfa", [named.modular_count(0, 3), named.modular_count(2, 5)], ids=["mod3", "mod5"])
+@pytest.mark.parametrize("dfa", [named.modular_count(1, 3), named.modular_count(2, 5)], ids=["mod3", "mod5"])
 def test_modular_counters(dfa: DFA) -> None:
-    report = check(pointer_jumping_recognizer(dfa), dfa, lengths=[0, 1, 2, 3, 5, 8, 13, 33, 64],
-                   backend="torch", samples_per_length=8, exhaustive_up_to=16)
+    report = check(
+        pointer_jumping_recognizer(dfa),
+        dfa,
+        lengths=[0, 1, 2, 3, 5, 8, 13, 33],
+        backend="torch",
+        samples_per_length=6,
+        exhaustive_up_to=16,
+        shrink=False,
+    )
     assert_passes(report)
 
 
@@ -80,10 +108,19 @@ def test_a5_label_at_every_token() -> None:
     c = pointer_jumping_recognizer(dfa)
     assert c.extras["composition"]["kind"] == "lookup" and c.extras["composition"]["units"] == 3600
     rng = random.Random(5)
-    words = ["".join(rng.choice(sorted(dfa.alphabet)) for _ in range(n)) for n in (0, 1, 2, 7, 8, 9, 16, 33)]
-    for word, states in zip(words, prefix_states(c, words)):
+    words = ["".join(rng.choice(sorted(dfa.alphabet)) for _ in range(n)) for n in (0, 1, 8, 9)]
+    arith = arithmetic_for("torch", dtype=torch.float64)
+    for word, states in zip(words, prefix_states(c, words, arith=arith)):
         assert states == dfa.run(word)
-    assert prefix_states(c, words[:3], backend="exact") == [dfa.run(w) for w in words[:3]]
+
+
+@pytest.mark.slow
+def test_a5_label_exact() -> None:
+    dfa = named.word_problem("A5")
+    c = pointer_jumping_recognizer(dfa)
+    rng = random.Random(5)
+    words = ["".join(rng.choice(sorted(dfa.alphabet)) for _ in range(n)) for n in (0, 1, 2)]
+    assert prefix_states(c, words, backend="exact") == [dfa.run(w) for w in words]
 
 
 @pytest.mark.slow
@@ -94,35 +131,60 @@ def test_a5_and_s5_verifier() -> None:
         assert_passes(report)
 
 
-@settings(max_examples=5, deadline=None)
-@given(seed=st.integers(0, 10_000), n_states=st.integers(1, 5), n_symbols=st.integers(1, 3), partial=st.booleans(),
-       composition=st.sampled_from([None, "function"]))
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n_states=st.integers(1, 4),
+    n_symbols=st.integers(1, 3),
+    partial=st.booleans(),
+    composition=st.sampled_from([None, "function"]),
+)
 def test_random_dfas(seed: int, n_states: int, n_symbols: int, partial: bool, composition: str | None) -> None:
+    """Answers against DFA.accepts and every declared invariant (round segments, prefix states against DFA.run),
+    checked by the verifier at every tested input."""
     dfa = random_dfa(seed, n_states, n_symbols, partial)
     c = pointer_jumping_recognizer(dfa, composition=composition)
-    rng = random.Random(seed)
-    words = ["".join(rng.choice(sorted(dfa.alphabet)) for _ in range(n)) for n in (0, 1, 3, 4, 5, 16, 17)]
-    for word in words:
-        assert c.accepts(word) == dfa.accepts(word)
-    for word, states in zip(words, prefix_states(c, words)):
-        run = list(dfa.run(word))
-        assert list(states) == run + [None] * (len(word) + 1 - len(run))
+    report = check(
+        c,
+        dfa,
+        lengths=[0, 1, 2, 3, 4, 5, 8, 9],
+        backend="torch",
+        samples_per_length=4,
+        exhaustive_up_to=4,
+        shrink=False,
+        seed=seed,
+    )
+    assert_passes(report)
 
 
 def test_function_code_agrees_with_lookup_code_exactly() -> None:
     dfa = named.tomita(3)
-    lookup, function = pointer_jumping_recognizer(dfa), pointer_jumping_recognizer(dfa, composition="function")
+    lookup = pointer_jumping_recognizer(dfa, composition="lookup")
+    function = pointer_jumping_recognizer(dfa, composition="function")
     assert (lookup.extras["composition"]["kind"], function.extras["composition"]["kind"]) == ("lookup", "function")
-    assert_passes(check(function, dfa, lengths=range(0, 5), backend="exact", samples_per_length=6,
-                        exhaustive_up_to=8))
+    # the default is the narrower code: |M|^2 = 27^2 lookup units against |Q|^3 + |Q|^2 = 150 function units
+    default = pointer_jumping_recognizer(dfa).extras["composition"]
+    assert len(dfa.transition_monoid()) == 27 and len(dfa.states) == 5
+    assert (default["kind"], default["units"]) == ("function", 5**3 + 5**2)
+    assert lookup.extras["composition"]["units"] == 27**2
+    assert_passes(
+        check(function, dfa, lengths=[3], backend="exact", samples_per_length=2, exhaustive_up_to=1, shrink=False)
+    )
+    for c in (lookup, function):
+        assert_passes(
+            check(
+                c, dfa, lengths=[0, 2, 4, 9], backend="torch", samples_per_length=6, exhaustive_up_to=16, shrink=False
+            )
+        )
 
 
 def test_float32_precision_prediction() -> None:
     """Scores -(j - p)^2 are integers up to about 2 n^2: float32 keeps them exact far beyond the hash's n ~ 50."""
     dfa = named.parity()
     c = pointer_jumping_recognizer(dfa)
-    report = check(c, dfa, lengths=[256, 257, 1000], backend="torch", dtype=torch.float32, samples_per_length=8,
-                   check_invariants=False)
+    report = check(
+        c, dfa, lengths=[257, 1000], backend="torch", dtype=torch.float32, samples_per_length=4, check_invariants=False
+    )
     assert report.passed, report.render()
 
 
@@ -134,8 +196,9 @@ def test_broken_model_is_caught() -> None:
 
     dfa = named.parity()
     good = pointer_jumping_recognizer(dfa)
-    short = dataclasses.replace(good.model, loop=dataclasses.replace(
-        good.model.loop, count=RepeatCount("ceil_log2", offset=-1, extra_tokens=1)))
+    short = dataclasses.replace(
+        good.model, loop=dataclasses.replace(good.model.loop, count=RepeatCount("ceil_log2", offset=-1, extra_tokens=1))
+    )
     bad = dataclasses.replace(good, model=short)
     report = check(bad, dfa, lengths=[5], backend="exact", samples_per_length=4, exhaustive_up_to=4)
     assert not report.passed
@@ -172,11 +235,21 @@ def test_entries() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["parity", "tomita3", "mod5", "A5"])
 def test_sweep_all_lengths_0_64_and_sampled_to_1024(name: str) -> None:
-    dfa = {"parity": named.parity(), "tomita3": named.tomita(3), "mod5": named.modular_count(0, 5),
-           "A5": named.word_problem("A5")}[name]
+    dfa = {
+        "parity": named.parity(),
+        "tomita3": named.tomita(3),
+        "mod5": named.modular_count(0, 5),
+        "A5": named.word_problem("A5"),
+    }[name]
     c = pointer_jumping_recognizer(dfa)
     samples = 20 if name == "A5" else 200
     assert_passes(check(c, dfa, lengths=range(0, 65), backend="torch", samples_per_length=samples))
-    report = check(c, dfa, lengths=[127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1023, 1024],
-                   backend="torch", samples_per_length=4 if name == "A5" else 20, check_invariants=False)
+    report = check(
+        c,
+        dfa,
+        lengths=[127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1023, 1024],
+        backend="torch",
+        samples_per_length=4 if name == "A5" else 20,
+        check_invariants=False,
+    )
     assert report.passed, report.render()

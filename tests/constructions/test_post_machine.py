@@ -16,6 +16,8 @@ from exactformer.constructions.post_machine import post_machine
 from exactformer.core.errors import InputError
 from exactformer.verify.strategies import post_machines
 
+torch.set_num_threads(1)  # the test machines are shared; one thread is also faster here
+
 
 def reference_run(pm: dict, queue: list, max_steps: int) -> tuple[list, bool, list, str]:
     """Pop the front, push delta's symbol, move to delta's state; stop on a halting state."""
@@ -39,8 +41,9 @@ ROTATE_THEN_HALT = {
 }
 
 
-@pytest.mark.parametrize("backend,dtype", [("exact", None), ("torch", torch.float64), ("torch", torch.float16),
-                                           ("torch", torch.bfloat16)])
+@pytest.mark.parametrize(
+    "backend,dtype", [("exact", None), ("torch", torch.float64), ("torch", torch.float16), ("torch", torch.bfloat16)]
+)
 def test_every_token_is_the_reference_step(backend, dtype):
     queue = list("0110102")
     c = post_machine(ROTATE_THEN_HALT, queue_length=len(queue))
@@ -113,13 +116,14 @@ def _rotation_queue(L: int) -> list[str]:
     return [str(k % 2) for k in range(L - 1)] + ["2"]
 
 
+@pytest.mark.parametrize("L", [256, pytest.param(1000, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("arith", ["float16", "bfloat16", "fixed3"])
-def test_constant_bit_size_the_whole_queue_comes_round(arith):
-    """At L = 1000 the machine passes every symbol through the window once, then halts: exact in 3 bits."""
+def test_constant_bit_size_the_whole_queue_comes_round(arith, L):
+    """The machine passes every symbol through the window once, then halts: exact in 3 bits (larger windows, up to
+    L = 100,000: scripts/post_machine_precision_figure.py)."""
     from exactformer.core.fixed_point import FixedPointArithmetic
     from exactformer.core.runners import decode
 
-    L = 1000
     queue = _rotation_queue(L)
     c = post_machine(ROTATE_THEN_HALT, queue_length=L)
     steps, halted, _, _ = reference_run(ROTATE_THEN_HALT, queue, L + 5)
@@ -149,9 +153,32 @@ def test_two_bits_are_not_enough():
 def test_the_same_weights_read_the_front_of_a_window_of_100_000(dtype):
     L = 100_000
     queue = _rotation_queue(L)
-    run = post_machine(ROTATE_THEN_HALT, queue_length=L).simulate(queue, max_tokens=64, dtype=dtype)
-    steps, _, _, _ = reference_run(ROTATE_THEN_HALT, queue, 64)
-    assert run.tokens == steps
+    run = post_machine(ROTATE_THEN_HALT, queue_length=L).simulate(queue, max_tokens=16, dtype=dtype)
+    steps, _, _, _ = reference_run(ROTATE_THEN_HALT, queue, 16)
+    assert run.tokens == steps and set(run.margins) == {1.0}
+
+
+def test_the_machine_can_start_in_any_working_state():
+    """Every prompt token carries the start state; a batch may start its queues in different states."""
+    pm = dict(
+        ROTATE_THEN_HALT,
+        states=["run", "keep", "stop"],
+        delta={
+            **ROTATE_THEN_HALT["delta"],
+            ("keep", "0"): ("0", "keep"),
+            ("keep", "1"): ("1", "keep"),
+            ("keep", "2"): ("2", "stop"),
+        },
+    )
+    c = post_machine(pm, queue_length=4)
+    runs = c.simulate(queues=[list("0112"), list("0112")], states=["keep", "run"], max_tokens=10)
+    assert [t for t, _ in runs[0].tokens] == list("0112") and [t for t, _ in runs[1].tokens] == list("1002")
+    assert runs[0].state == runs[1].state == "stop"
+    assert c.encode(list("0112"), state="keep") == ["0|keep", "1|keep", "1|keep", "2|keep"]
+    with pytest.raises(InputError, match="not a working state"):
+        c.encode(list("0112"), state="stop")
+    with pytest.raises(InputError, match="one start state per queue"):
+        c.simulate(queues=[list("0112")], states=["run", "keep"])
 
 
 def test_softmax_needs_beta_of_order_log_L():
@@ -163,7 +190,8 @@ def test_softmax_needs_beta_of_order_log_L():
     queue = _rotation_queue(L)
     steps, _, _, _ = reference_run(ROTATE_THEN_HALT, queue, L + 2)
     weak = post_machine(ROTATE_THEN_HALT, queue_length=L, attention="softmax", beta=1)
-    strong = post_machine(ROTATE_THEN_HALT, queue_length=L, attention="softmax",
-                          beta=math.ceil(math.log(2 * (L - 1))) + 2)
+    strong = post_machine(
+        ROTATE_THEN_HALT, queue_length=L, attention="softmax", beta=math.ceil(math.log(2 * (L - 1))) + 2
+    )
     assert weak.simulate(queue, max_tokens=L + 2).tokens != steps
     assert strong.simulate(queue, max_tokens=L + 2).tokens == steps

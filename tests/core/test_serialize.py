@@ -139,3 +139,38 @@ def test_no_pickle_in_the_package():
     for path in root.rglob("*.py"):
         text = path.read_text()
         assert "import pickle" not in text and "torch.load(" not in text, path
+
+
+def test_weights_beyond_int64_are_stored_as_limbs_and_come_back_exactly(tmp_path):
+    """A numerator of 2**200 + 1 and a denominator of 3**90 do not fit in int64; they round-trip through limbs."""
+    from fractions import Fraction
+
+    from exactformer.core.architecture import Transformer
+
+    model = copy_first().model
+    big = Fraction(-(2**200) - 1, 3**90)
+    W_E = model.embedding.W_E.copy()
+    W_E[0, 0] = big
+    bigger = Transformer(space=model.space, embedding=type(model.embedding)(W_E=W_E, vocab=model.embedding.vocab,
+                                                                           positional=model.embedding.positional),
+                         layers=model.layers, readout=model.readout, loop=model.loop, suffix=model.suffix,
+                         max_length=model.max_length)
+    path = save_model(bigger, tmp_path / "big.safetensors")
+    tensors = load_file(str(path))
+    assert tensors["embed.W_E.num"].dim() == W_E.ndim + 1  # limbs
+    loaded = load_model(path)
+    assert loaded.embedding.W_E[0, 0] == big
+    same_model(bigger, loaded)
+
+
+def test_limbs_of_mixed_sign_are_refused(tmp_path):
+    model = copy_first().model
+    path = save_model(model, tmp_path / "m.safetensors")
+    tensors = load_file(str(path))
+    num = tensors["embed.W_E.num"]
+    limbs = torch.stack([num, -torch.ones_like(num)], dim=-1)
+    limbs[0, 0, 0] = 1
+    tensors["embed.W_E.num"] = limbs
+    _rewrite(path, tensors=tensors)
+    with pytest.raises(ModelFormatError, match="different signs"):
+        load_model(path)

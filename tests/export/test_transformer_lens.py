@@ -137,3 +137,40 @@ def test_cli_writes_a_loadable_hooked_transformer_state_dict(tmp_path):
     assert cfg["n_ctx"] == 4 and cfg["use_attn_scale"] is False
     assert "blocks.0.attn.hook_pattern" in json.loads(meta["hooks"])
     assert {"embed.W_E", "pos_embed.W_pos", "unembed.W_U", "blocks.0.attn.W_Q"} <= keys
+
+
+# Every registered construction either exports (and its residuals match ours, layer by layer, on its example input)
+# or is refused with the reason the docs' table gives. The expected refusals are read off the architecture by hand:
+# post-LN is not a TransformerLens block, nor are step activations or an L2 norm.
+REFUSED = {
+    "parity-ln": "layernorm",
+    "first-ln": "layernorm",
+    "connectivity": "step activation",
+    "superposition": "l2 norm",
+}
+
+
+# the A5 recognizers export through the same path as their parity versions, only bigger (minutes under load)
+HEAVY = {"log-depth-a5", "pointer-jumping-a5"}
+
+
+def _registered():
+    from exactformer.constructions import REGISTRY
+
+    return [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name for name in sorted(REGISTRY)]
+
+
+@pytest.mark.parametrize("name", _registered())
+def test_every_registered_construction_exports_or_says_why(name):
+    from exactformer.constructions import REGISTRY
+
+    entry = REGISTRY[name]
+    construction = entry.builder()
+    example = entry.example
+    tokens = list(construction.encode(example))
+    if name in REFUSED:
+        with pytest.raises(ExportError, match=REFUSED[name]):
+            to_transformer_lens(construction, length=len(tokens))
+        return
+    assert exportable(construction, len(tokens)) is None
+    assert_same_residuals(construction, [example])

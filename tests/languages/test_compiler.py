@@ -42,8 +42,12 @@ def check_machine(text: str, extra: int = 0) -> tuple[int, int]:
 
 def test_note_table():
     # shared/notes/post_machine.md §6.1: PM steps 12, 51, 38, 803 at T = visited width
-    for text, steps, T in [("1RB1LB_1LA1RZ", 12, 4), ("1RB1RZ_1LB0RC_1LC1LA", 51, 5),
-                           ("1RB1RZ_0RC1RB_1LC1LA", 38, 6), ("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", 803, 14)]:
+    for text, steps, T in [
+        ("1RB1LB_1LA1RZ", 12, 4),
+        ("1RB1RZ_1LB0RC_1LC1LA", 51, 5),
+        ("1RB1RZ_0RC1RB_1LC1LA", 38, 6),
+        ("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", 803, 14),
+    ]:
         assert check_machine(text) == (steps, T)
     assert check_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", extra=4) == (1035, 18)
 
@@ -55,8 +59,11 @@ def test_sizes():
 
 
 def _rows(name: str) -> list[str]:
-    return [line.split()[0] for line in (DATA / "ligocki_bb_lists" / f"{name}.txt").read_text().splitlines()
-            if len(line.split()) >= 4 and line.split()[1] == "Halt"]
+    return [
+        line.split()[0]
+        for line in (DATA / "ligocki_bb_lists" / f"{name}.txt").read_text().splitlines()
+        if len(line.split()) >= 4 and line.split()[1] == "Halt"
+    ]
 
 
 @pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")

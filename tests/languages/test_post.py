@@ -10,8 +10,13 @@ from exactformer.languages.errors import InvalidMachineError, SymbolNotInAlphabe
 from exactformer.languages.post import PMConfiguration, PostMachine
 from exactformer.verify.strategies import post_machines
 
-FLIP = dict(symbols="012", states=["run", "stop"], start="run", halting=["stop"],
-            transitions={("run", "0"): ("1", "run"), ("run", "1"): ("0", "run"), ("run", "2"): ("2", "stop")})
+FLIP = dict(
+    symbols="012",
+    states=["run", "stop"],
+    start="run",
+    halting=["stop"],
+    transitions={("run", "0"): ("1", "run"), ("run", "1"): ("0", "run"), ("run", "2"): ("2", "stop")},
+)
 
 
 def test_hand_computed_run():
@@ -28,8 +33,9 @@ def test_budget_and_stuck():
     pm = PostMachine(**FLIP)
     r = pm.run("0101", max_steps=7)
     assert (r.halted, r.stuck, r.steps) == (False, False, 7)
-    partial = PostMachine(symbols="01", states=["a", "h"], start="a", halting=["h"],
-                          transitions={("a", "0"): ("1", "a")})
+    partial = PostMachine(
+        symbols="01", states=["a", "h"], start="a", halting=["h"], transitions={("a", "0"): ("1", "a")}
+    )
     r = partial.run("001")
     assert (r.halted, r.stuck, r.steps, "".join(r.queue)) == (False, True, 2, "111")
 
@@ -47,8 +53,9 @@ def list_simulator(pm: dict, queue: list, max_steps: int) -> tuple[list, str, bo
 @settings(max_examples=60, deadline=None)
 @given(pm=post_machines())
 def test_random_machines_agree_with_a_list_simulator(pm):
-    machine = PostMachine(symbols=pm["symbols"], states=pm["states"], transitions=pm["delta"], start=pm["start"],
-                          halting=pm["halting"])
+    machine = PostMachine(
+        symbols=pm["symbols"], states=pm["states"], transitions=pm["delta"], start=pm["start"], halting=pm["halting"]
+    )
     r = machine.run(pm["queue"], max_steps=50)
     queue, state, halted = list_simulator(pm, pm["queue"], 50)
     assert (list(r.queue), r.state, r.halted) == (queue, state, halted)
@@ -61,16 +68,19 @@ def test_accepted_by_the_construction_spec():
     assert spec.start == "run" and spec.halting == {"stop"} and len(spec.transitions) == 3
 
 
-@pytest.mark.parametrize("change,match", [
-    ({"start": "go"}, "start state"),
-    ({"halting": ["nope"]}, "not states"),
-    ({"transitions": {("stop", "0"): ("1", "run")}}, "halting state"),
-    ({"transitions": {("run", "9"): ("1", "run")}}, "symbol '9'"),
-    ({"transitions": {("run", "0"): ("1", "elsewhere")}}, "elsewhere"),
-    ({"transitions": {("run", "0"): "1"}}, "must map to"),
-    ({"transitions": {"run": ("1", "run")}}, "pair"),
-    ({"symbols": ""}, "at least one"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"start": "go"}, "start state"),
+        ({"halting": ["nope"]}, "not states"),
+        ({"transitions": {("stop", "0"): ("1", "run")}}, "halting state"),
+        ({"transitions": {("run", "9"): ("1", "run")}}, "symbol '9'"),
+        ({"transitions": {("run", "0"): ("1", "elsewhere")}}, "elsewhere"),
+        ({"transitions": {("run", "0"): "1"}}, "must map to"),
+        ({"transitions": {"run": ("1", "run")}}, "pair"),
+        ({"symbols": ""}, "at least one"),
+    ],
+)
 def test_malformed_machines_are_named(change, match):
     with pytest.raises(InvalidMachineError, match=match):
         PostMachine(**{**FLIP, **change})

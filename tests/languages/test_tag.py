@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from exactformer.languages.errors import InvalidMachineError, SymbolNotInAlphabetError
 from exactformer.languages.tag import TagRing, TagSystem, collatz_tag_system, post_tag_system, tag_post_machine
@@ -125,6 +127,26 @@ def test_ring_halting_restores_short_words():
             assert run.steps == ring.post_steps(ref.steps, final_length=len(ref.word))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(2, 4),
+    productions=st.lists(st.text("abc", min_size=1, max_size=5), min_size=3, max_size=3),
+    word=st.text("abc", min_size=1, max_size=8),
+    extra=st.integers(1, 3),
+)
+def test_ring_cost_is_L_plus_m_per_tag_step(m, productions, word, extra):
+    """For any m: (L + m) Post steps per tag step, plus 2k at the halt (k the final word's length); the ring's final
+    word is the tag system's. (The note's L + 2 is the m = 2 case.)"""
+    s = TagSystem(deletion=m, productions=dict(zip("abc", productions)), halt="short")
+    ref = s.run(word, 200)
+    assume(ref.halted)
+    L = ref.max_length + extra
+    ring = tag_post_machine(s, L)
+    run = ring.machine.run(ring.queue(word), 1_000_000)
+    assert run.halted and ring.word(run.queue) == ref.word
+    assert run.steps == (L + m) * ref.steps + 2 * len(ref.word) == ring.post_steps(ref.steps, len(ref.word))
+
+
 def test_post_3tag_ring_follows_the_cycle():
     """Post's system from 100100 never halts; the ring machine's words at each deletion match the trajectory."""
     s = post_tag_system(halt="short")
@@ -133,7 +155,7 @@ def test_post_3tag_ring_follows_the_cycle():
     ring = tag_post_machine(s, L)
     pm = ring.machine
     seen = []
-    for config in pm.configurations(ring.queue("100100"), (L + 2) * 42):
+    for config in pm.configurations(ring.queue("100100"), (L + 3) * 42):
         if str(config.state).startswith("D:") and len(str(config.state)) == 3:  # the first symbol was just deleted
             seen.append(str(config.state)[2] + TagRing.word(config.queue))
     assert seen[:40] == words[:40]

@@ -90,3 +90,25 @@ def test_the_frontier_stops_at_a_failure():
     result = frontier(first_is_b(sign=-1), FIRST_IS_B, lengths=[1, 2, 3], dtypes=[torch.float32])
     (row,) = result.rows
     assert row.frontier is None and row.first_failing_size == 1 and row.tested == [1]
+
+
+def test_an_invariants_scale_sets_how_much_float_rounding_it_tolerates():
+    """A float invariant is checked to ``tol * (scale + |expected|)``: the same off-by-4-tol reading fails at the
+    default scale 1 and passes when the invariant declares that its residual has entries of size 8."""
+    import dataclasses
+
+    from exactformer.verify.check import float_tolerance
+
+    base = first_is_b()
+    sign = next(i for i in base.invariants if i.name == "sign.z")
+    n = 3
+    tokens = len(base.encode("a" * n))
+    shift = Fraction(4 * float_tolerance(torch.float64, tokens))
+
+    def shifted(scale):
+        moved = dataclasses.replace(
+            sign, expected=lambda x, m: [[v + shift for v in row] for row in sign.expected(x, m)], scale=scale)
+        return dataclasses.replace(base, invariants=tuple(moved if i is sign else i for i in base.invariants))
+
+    assert not check(shifted(1.0), FIRST_IS_B, lengths=[n], backend="torch").passed
+    assert check(shifted(8.0), FIRST_IS_B, lengths=[n], backend="torch").passed

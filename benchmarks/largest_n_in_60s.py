@@ -1,0 +1,139 @@
+"""The largest input size each registered construction is verified at within 60 s (issue 9, closing note).
+
+For every construction in ``exactformer list`` that has a registered reference, ``exactformer.verify.check`` runs
+at one size at a time (torch float64, the default 200 samples per size, every input when there are at most 4096),
+for sizes 1, 2, 4, 8, ... Each size runs in its own subprocess under a wall-clock limit; the doubling stops at the
+first size whose check fails, raises, or does not finish within the limit, or when the time of the last size
+times the growth factor of the last doubling predicts more than the limit. The table gives, per construction, the
+largest size whose check passed within the limit, and that check's seconds.
+
+Usage::
+
+    python benchmarks/largest_n_in_60s.py                      # every construction, 60 s per size
+    python benchmarks/largest_n_in_60s.py --quick              # three small constructions, 10 s per size
+    python benchmarks/largest_n_in_60s.py --only parity first --limit 60 --out benchmarks/results/largest_n.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from exactformer.constructions import registry  # noqa: E402
+
+CHILD = """
+import json, sys, time, torch
+torch.set_num_threads(1)
+from exactformer.constructions import registry
+from exactformer.verify import check
+name, n = sys.argv[1], int(sys.argv[2])
+entry = registry.get(name)
+construction = registry.build(name)
+reference = entry.reference(construction)
+start = time.perf_counter()
+report = check(construction, reference, lengths=[n], dtype=torch.float64)
+print(json.dumps({"passed": bool(report.passed), "seconds": time.perf_counter() - start}))
+"""
+
+
+def in_process(name: str, n: int, limit: float) -> tuple[str, float]:
+    """:func:`one_size` in this process (no import cost, no enforced limit: a slow check is judged afterwards)."""
+    from exactformer.verify import check
+
+    entry = registry.get(name)
+    construction = registry.build(name)
+    start = time.perf_counter()
+    try:
+        report = check(construction, entry.reference(construction), lengths=[n], dtype=torch.float64)
+    except Exception as exc:  # a crash is a result of the benchmark, not of the script
+        return f"error: {type(exc).__name__}", float("nan")
+    seconds = time.perf_counter() - start
+    if seconds > limit:
+        return "timeout", seconds
+    return ("passed" if report.passed else "failed"), seconds
+
+
+def one_size(name: str, n: int, limit: float) -> tuple[str, float]:
+    """``("passed" | "failed" | "timeout" | "error: ...", seconds of the check)`` for one size in a subprocess.
+
+    The limit applies to the check itself; the subprocess gets extra time for importing and building."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, name, str(n)], capture_output=True, text=True, timeout=limit + 60, cwd=ROOT
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout", time.perf_counter() - start
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return f"error: {last[:80]}", float("nan")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["seconds"] > limit:
+        return "timeout", result["seconds"]
+    return ("passed" if result["passed"] else "failed"), result["seconds"]
+
+
+def largest(name: str, limit: float, max_n: int, run=one_size) -> tuple[int | None, float, str]:  # noqa: ANN001
+    """The largest passing size within ``limit``, its seconds, and why the doubling stopped."""
+    best, best_seconds, previous = None, float("nan"), None
+    n = 1
+    while n <= max_n:
+        status, seconds = run(name, n, limit)
+        if status != "passed":
+            return best, best_seconds, f"n={n}: {status}"
+        best, best_seconds = n, seconds
+        growth = seconds / previous if previous and previous > 0 else 2.0
+        if seconds * max(growth, 1.0) > limit:
+            return best, best_seconds, f"n={2 * n} predicted over {limit:.0f} s"
+        previous, n = seconds, 2 * n
+    return best, best_seconds, f"stopped at the cap n={max_n}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--limit", type=float, default=60.0, help="seconds per check (default 60)")
+    p.add_argument("--max-n", type=int, default=1 << 16, help="largest size tried (default 65536)")
+    p.add_argument("--only", nargs="*", default=None, help="construction names (default: every registered one)")
+    p.add_argument("--quick", action="store_true", help="parity and first in this process, 10 s limit, sizes to 16")
+    p.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.only, args.limit, args.max_n = args.only or ["parity", "first"], 10.0, 16
+    names = args.only or registry.names()
+    lines = [
+        f"# largest size verified within {args.limit:.0f} s per size (exactformer.verify.check, torch float64, "
+        "200 samples per size, exhaustive up to 4096 inputs, one thread per check)",
+        f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, torch {torch.__version__}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start",
+        "| construction | largest n verified | seconds at that n | why the doubling stopped |",
+        "|---|---|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
+    for name in names:
+        entry = registry.get(name)
+        if entry.reference is None:
+            row = f"| {name} | - | - | no registered reference |"
+        else:
+            n, seconds, why = largest(name, args.limit, args.max_n, in_process if args.quick else one_size)
+            row = f"| {name} | {n if n is not None else 'none'} | {seconds:.1f} | {why} |"
+        print(row, flush=True)
+        lines.append(row)
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,310 @@
+"""Verification matrix of the log-depth recognizers (Merrill & Sabharwal 2025) and of the connectivity model.
+
+For ``log_depth_recognizer`` (Theorem 1's activeness tree) and ``pointer_jumping_recognizer`` (the note's Path B)
+over parity, Tomita 1-7, modular counters, the A5 and S5 word problems and a few random DFAs:
+
+* **float64, n = 0..64**: every word where ``|Σ|^n <= 4096``, otherwise up to ``S/2`` accepted and ``S/2`` rejected
+  words drawn by the DFA's exact uniform sampler (``exactformer.verify.reference.LanguageReference``, i.e.
+  ``DFA.sample``). ``S`` is 400 for narrow models and shrinks with the model's MLP width (the table says which);
+* **float64, n = 128, 256, 512, 1024**: a few sampled words per length;
+* **exact (rational) arithmetic, n = 0..8**, where the model is small enough for the exact evaluator.
+
+Answers are compared with ``DFA.accepts``. The construction's declared invariants (tree levels, ``$`` tail, round
+segments, prefix states) are checked on the first ``--invariant-words`` words of each length, with the verifier's
+float tolerance (``exactformer.verify.check.float_tolerance``) or exactly. Every cell has a time budget: when it runs
+out the cell stops and the table says at which length (nothing is silently dropped).
+
+Connectivity (Theorem 2): random ``G(n, p)`` digraphs, n = 5..12, every ``(s, t)`` pair, against BFS
+(``networkx``), in float64 and float32.
+
+Usage::
+
+    nice python scripts/log_depth_verification.py [--quick] [--out benchmarks/results/log_depth_verification.txt]
+
+The models are run with one shared torch arithmetic per cell (weights rendered once) and one CPU thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+
+from exactformer.constructions.log_depth import log_depth_recognizer
+from exactformer.constructions.log_depth_connectivity import log_depth_connectivity
+from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
+from exactformer.core.construction import Construction
+from exactformer.core.evaluate import arithmetic_for
+from exactformer.languages import named
+from exactformer.languages.dfa import DFA
+from exactformer.verify.check import float_tolerance
+from exactformer.verify.reference import LanguageReference
+
+RECOGNIZERS: dict[str, Callable[[DFA], Construction]] = {
+    "log_depth": log_depth_recognizer,
+    "pointer_jumping": pointer_jumping_recognizer,
+}
+LONG_LENGTHS = (128, 256, 512, 1024)
+
+
+def random_dfa(seed: int, n_states: int, n_symbols: int) -> DFA:
+    """A complete random DFA on ``0..n_states-1`` over ``a, b, ...`` (start 0, each state accepting w.p. 1/2)."""
+    rng = random.Random(seed)
+    symbols = "abcd"[:n_symbols]
+    transitions = {(q, a): rng.randrange(n_states) for q in range(n_states) for a in symbols}
+    accepting = {q for q in range(n_states) if rng.random() < 0.5} or {0}
+    return DFA(states=range(n_states), alphabet=symbols, transitions=transitions, start=0, accepting=accepting)
+
+
+def languages(quick: bool) -> list[tuple[str, DFA]]:
+    """The languages of the matrix, cheapest first."""
+    out = [("parity", named.parity())]
+    out += [(f"tomita{k}", named.tomita(k)) for k in range(1, 8)]
+    out += [("mod(1,3)", named.modular_count(1, 3)), ("mod(2,5)", named.modular_count(2, 5))]
+    if not quick:
+        out += [("A5", named.word_problem("A5")), ("S5", named.word_problem("S5"))]
+    out += [
+        (f"random{k}(|Q|={q},|Σ|={s})", random_dfa(100 + k, q, s)) for k, (q, s) in enumerate([(3, 2), (4, 3), (5, 2)])
+    ]
+    return out
+
+
+@dataclass
+class Cell:
+    """Tallies of one (language, recognizer, evaluator, lengths) cell."""
+
+    language: str
+    recognizer: str
+    evaluator: str
+    lengths: str
+    monoid: int
+    d_mlp: int
+    per_length: str = ""
+    words: int = 0
+    wrong: int = 0
+    inv_words: int = 0
+    inv_failures: int = 0
+    failed_invariants: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+    last_length: int | None = None
+    note: str = ""
+    examples: list[str] = field(default_factory=list)
+
+    def row(self) -> str:
+        failed = ", ".join(sorted(self.failed_invariants)) or "-"
+        return (
+            f"| {self.language} | {self.monoid} | {self.recognizer} | {self.evaluator} | {self.lengths} | "
+            f"{self.per_length} | {self.words} | {self.wrong} | {self.inv_words} | {self.inv_failures} ({failed}) "
+            f"| {self.seconds:.0f} | {self.note or '-'} |"
+        )
+
+
+def invariant_ok(
+    invariant: Any, trace: Any, b: int, x: Any, n_tokens: int, space_index: Any, exact: bool, dtype: torch.dtype
+) -> bool:
+    """The verifier's invariant test (:func:`exactformer.verify.check.invariant_holds`), vectorised."""
+    try:
+        got = invariant.probe.read(trace, space_index, b)
+    except KeyError:
+        return False
+    want = np.array(invariant.expected(x, n_tokens), dtype=object)
+    if want.shape != got.shape:
+        return False
+    if exact:
+        return bool(np.all(got == want))
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    return bool(np.all(np.abs(g - w) <= float_tolerance(dtype, n_tokens) * (1 + np.abs(w))))
+
+
+def run_cell(
+    cell: Cell,
+    c: Construction,
+    dfa: DFA,
+    lengths: Sequence[int],
+    per_length: int,
+    *,
+    exact: bool,
+    dtype: torch.dtype,
+    invariant_words: int,
+    budget: float,
+    seed: int,
+    exhaustive_limit: int,
+) -> Cell:
+    """Run ``c`` on the words the reference picks at each length until the lengths or the budget run out."""
+    ref = LanguageReference(dfa)
+    arith = arithmetic_for("exact") if exact else arithmetic_for("torch", dtype=dtype)
+    start = time.time()
+    for n in lengths:
+        if time.time() - start > budget:
+            cell.note = f"time budget {budget:.0f}s: stopped before n = {n}"
+            break
+        xs, _ = ref.inputs(n, count=per_length, exhaustive_limit=exhaustive_limit, rng=random.Random(f"{seed}:{n}"))
+        batch = 1 if exact else max(1, min(256, 40_000 // max(1, c.tokens_for(n))))
+        checked_here = 0
+        for k in range(0, len(xs), batch):
+            chunk = xs[k : k + batch]
+            want_trace = checked_here < invariant_words
+            results = c.run_batch(chunk, arith=arith, keep_trace=want_trace)
+            for b, (x, r) in enumerate(zip(chunk, results)):
+                cell.words += 1
+                if r.answer != dfa.accepts(x):
+                    cell.wrong += 1
+                    if len(cell.examples) < 3:
+                        cell.examples.append(f"n={n}: {x!r} expected {dfa.accepts(x)}")
+                if want_trace and checked_here < invariant_words:
+                    checked_here += 1
+                    cell.inv_words += 1
+                    n_tokens = len(c.encode(x))
+                    broken = [
+                        inv.name
+                        for inv in c.invariants
+                        if not invariant_ok(inv, r.output.trace, b, x, n_tokens, c.model.space.index, exact, dtype)
+                    ]
+                    if broken:
+                        cell.inv_failures += 1
+                        cell.failed_invariants.update(broken)
+        cell.last_length = n
+    cell.seconds = time.time() - start
+    return cell
+
+
+def per_length_for(d_mlp: int, base: int) -> int:
+    """Words per length for the 0..64 sweep: ``base`` for narrow MLPs, shrinking with the width (at least 8)."""
+    s = base if d_mlp <= 400 else int(base * 200 / d_mlp)
+    return max(8, s - s % 2)
+
+
+def connectivity_rows(ns: Sequence[int], graphs: int, budget: float) -> list[str]:
+    """Theorem 2 against BFS on random digraphs: every (s, t) pair of ``graphs`` G(n, p) digraphs per n."""
+    rows = ["| n | graphs (p) | queries | dtype | wrong | seconds | note |", "|---|---|---|---|---|---|---|"]
+    for n in ns:
+        c = log_depth_connectivity(n)
+        rng = random.Random(n)
+        ps = [0.1, 0.2, 0.35, 0.5][:graphs]
+        gs = [nx.gnp_random_graph(n, p, seed=rng.randrange(2**31), directed=True) for p in ps]
+        queries = [(g, s, t) for g in gs for s in range(n) for t in range(n)]
+        for dtype in (torch.float64, torch.float32):
+            arith = arithmetic_for("torch", dtype=dtype)
+            start, done, wrong, note = time.time(), 0, 0, "-"
+            by_len: dict[int, list[Any]] = {}
+            for q in queries:
+                by_len.setdefault(len(c.encode(q)), []).append(q)
+            for group in by_len.values():
+                if time.time() - start > budget:
+                    note = f"time budget {budget:.0f}s: {done} of {len(queries)} queries run"
+                    break
+                for k in range(0, len(group), 32):
+                    chunk = group[k : k + 32]
+                    for (g, s, t), r in zip(chunk, c.run_batch(chunk, arith=arith, keep_trace=False)):
+                        done += 1
+                        wrong += int(r.answer != nx.has_path(g, s, t))
+            rows.append(
+                f"| {n} | {len(gs)} ({', '.join(map(str, ps))}) | {done} | {str(dtype)[6:]} | {wrong} | "
+                f"{time.time() - start:.0f} | {note} |"
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="no A5/S5, n <= 16, few words, small graphs")
+    parser.add_argument("--out", default="benchmarks/results/log_depth_verification.txt")
+    parser.add_argument("--base-words", type=int, default=400, help="words per length for narrow models")
+    parser.add_argument("--invariant-words", type=int, default=20, help="words per length whose invariants are checked")
+    parser.add_argument("--budget", type=float, default=150.0, help="seconds per float64 0..64 cell")
+    parser.add_argument("--long-budget", type=float, default=90.0, help="seconds per long-length cell")
+    parser.add_argument("--exact-budget", type=float, default=45.0, help="seconds per exact cell")
+    parser.add_argument("--graph-budget", type=float, default=60.0, help="seconds per (n, dtype) of connectivity")
+    parser.add_argument(
+        "--exhaustive-limit", type=int, default=4096, help="test every word of a length when at most this many"
+    )
+    parser.add_argument("--languages", default="", help="semicolon-separated language names to run (default: all)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: float,long,exact,graph")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    skip = set(filter(None, args.skip.split(",")))
+    short = range(0, 17) if args.quick else range(0, 65)
+    long_lengths = (32,) if args.quick else LONG_LENGTHS
+    header = [
+        "# log-depth verification matrix (scripts/log_depth_verification.py" + (" --quick" if args.quick else "") + ")",
+        f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, torch {torch.__version__}, "
+        "1 thread, a shared and loaded 2-core CPU (timings are not benchmarks)",
+        f"# words: exhaustive where |Σ|^n <= {args.exhaustive_limit}, else S/2 accepted + S/2 rejected words by "
+        "DFA.sample (exact uniform); budgets (s per cell): "
+        f"float 0..64 {args.budget:.0f}, long {args.long_budget:.0f}, exact {args.exact_budget:.0f}",
+        "# wrong = answers differing from DFA.accepts; inv = words whose declared invariants were checked (the first "
+        f"{args.invariant_words} per length), failures = words with a broken invariant (names in brackets)",
+        "",
+        "| language | |M| | recognizer | evaluator | lengths | words/length | words checked | wrong | inv. words "
+        "| inv. failures | s | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    out_lines = list(header)
+
+    def flush(extra: Sequence[str] = ()) -> None:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(out_lines + list(extra)) + "\n")
+
+    flush()
+    wanted = set(filter(None, args.languages.split(";")))
+    for lang, dfa in languages(args.quick):
+        if wanted and lang not in wanted:
+            continue
+        m = len(dfa.transition_monoid())
+        for rname, make in RECOGNIZERS.items():
+            c = make(dfa)
+            d_mlp = c.resources(8).d_mlp
+            d_model = c.resources(8).d_model
+            plans = []
+            if "float" not in skip:
+                s = per_length_for(d_mlp, args.base_words // (8 if args.quick else 1))
+                plans.append(("float64", f"0..{short[-1]}", list(short), s, False, args.budget))
+            if "long" not in skip:
+                s = 8 if d_mlp <= 400 else (4 if d_mlp <= 4000 else 2)
+                plans.append(
+                    ("float64", ",".join(map(str, long_lengths)), list(long_lengths), s, False, args.long_budget)
+                )
+            if "exact" not in skip:
+                plans.append(("exact", "0..8", list(range(0, 9)), 4, True, args.exact_budget))
+            for evaluator, label, lengths, s, exact, budget in plans:
+                cell = Cell(lang, rname, evaluator, label, m, d_mlp)
+                cell.per_length = f"all<={args.exhaustive_limit} else {s}" if not exact else "all<=8 else 4"
+                if exact and d_model * d_mlp > 4000:
+                    cell.note = f"too slow for the exact evaluator (d_model x d_mlp = {d_model * d_mlp}); not run"
+                else:
+                    run_cell(
+                        cell,
+                        c,
+                        dfa,
+                        lengths,
+                        s,
+                        exact=exact,
+                        dtype=torch.float64,
+                        invariant_words=args.invariant_words,
+                        budget=budget,
+                        seed=0,
+                        exhaustive_limit=8 if exact else args.exhaustive_limit,
+                    )
+                    if cell.examples:
+                        cell.note = (cell.note + "; " if cell.note else "") + "e.g. " + "; ".join(cell.examples)
+                out_lines.append(cell.row())
+                print(out_lines[-1], flush=True)
+                flush()
+    if "graph" not in skip:
+        out_lines += ["", "## Connectivity (Theorem 2) against BFS (networkx.has_path), every (s, t) pair", ""]
+        rows = connectivity_rows(range(2, 5) if args.quick else range(5, 13), 2, args.graph_budget)
+        out_lines += rows
+        flush()
+
+
+if __name__ == "__main__":
+    main()
