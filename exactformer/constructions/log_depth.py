@@ -92,7 +92,8 @@ CITATION = Citation(
     title="A Little Depth Goes a Long Way: The Expressive Power of Log-Depth Transformers",
     venue="NeurIPS 2025",
     theorem="Theorem 1 (regular languages, causally masked (0, 8, 9)-universal transformer, depth 8⌈log2 n⌉ + 9), "
-            "with the project note's §3.4 errata fixed",
+            "with the project note's §3.4 errata fixed; built with positions i, i² and hard attention instead of the "
+            "layer-norm hash (depth 3⌈log2 n⌉ + 3)",
     arxiv="2503.03961",
 )
 

@@ -309,9 +309,12 @@ class _Cached(Arithmetic):
         else:
             keys, kpos = x, qpos
         if att.mask.kind == "window":
+            # store only what a future query (position > qpos[-1]) may see; this step's queries attend to all
+            # keys (several new queries during the prompt pass: the earlier ones need keys the trim drops)
             keep = kpos > int(qpos[-1]) - att.mask.width  # type: ignore[operator]
-            keys, kpos = keys[:, keep], kpos[keep]
-        self.kv[where] = (keys, kpos)
+            self.kv[where] = (keys[:, keep], kpos[keep])
+        else:
+            self.kv[where] = (keys, kpos)
         if where == self.last_attention:
             return self.base.attend(x[:, -1:], keys, qpos[-1:], kpos, att, length, where)
         return self.base.attend(x, keys, qpos, kpos, att, length, where)

@@ -110,6 +110,39 @@ def test_two_thoughts_are_not_enough():
     assert result.output.labels == [False]  # the thought with count 1 comes back with count 2 < 3
 
 
+def test_the_prompt_pass_gives_every_prompt_position_its_own_window():
+    """Regression (found by the property test below): the prompt pass trimmed the window's keys to what the LAST
+    prompt position sees, so earlier prompt positions lost their own keys. Here a width-1 window copies each token
+    to itself and a causal layer averages the copies; the first token ``b`` must still count."""
+    space = Space.of(Block("sym", ["a", "b"]), Block("copy", ["b"]), Block("mean", ["b"]))
+    head = Space.of(Block("h", ["0"]))
+    copy = Attention(
+        W_Q=[linear_map(space, head, {})], W_K=[linear_map(space, head, {})],
+        W_V=[linear_map(space, Space.of(Block("v", ["b"])), {"sym:b": {"v:b": 1}})],
+        W_O=[linear_map(Space.of(Block("v", ["b"])), space, {"v:b": {"copy:b": 1}})],
+        kind="hard", tie_rule="leftmost", mask=Mask("window", 1),
+    )
+    mean = Attention(
+        W_Q=[linear_map(space, head, {})], W_K=[linear_map(space, head, {})],
+        W_V=[linear_map(space, Space.of(Block("v", ["b"])), {"copy:b": {"v:b": 1}})],
+        W_O=[linear_map(Space.of(Block("v", ["b"])), space, {"v:b": {"mean:b": 1}})],
+        kind="average_hard", mask=Mask("causal"),
+    )
+    model = Transformer(
+        space=space,
+        embedding=Embedding(W_E=[vector(space, {"sym:a": 1}), vector(space, {"sym:b": 1})], vocab=("a", "b")),
+        layers=(Layer(attention=Sublayer(copy)), Layer(attention=Sublayer(mean))),
+        # "b" iff at least a third of the tokens so far are b: mean - 1/3 against 0
+        readout=Readout(W_U=linear_map(space, Space.of(Block("o", ["a", "b"])), {"mean:b": {"o:b": 3}}),
+                        b_U=vector(Space.of(Block("o", ["a", "b"])), {"o:b": -1}), labels=("a", "b")),
+    )
+    prompt = ["b", "a"]  # mean 1/2: "b"; had the first token been dropped, mean 0: "a"
+    full = decode(model, [prompt], TorchArithmetic(torch.float64), max_new_tokens=3, cache=False)
+    cached = decode(model, [prompt], TorchArithmetic(torch.float64), max_new_tokens=3)
+    assert full.tokens[0][0] == "b"
+    assert cached.tokens == full.tokens
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(model=transformers(rational_only=False, causal_only=True, allow_loop=False), prompt=words)
 def test_cached_decoding_equals_full_recomputation_on_random_causal_models(model, prompt):
