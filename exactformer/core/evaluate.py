@@ -152,6 +152,21 @@ def _sublayer(arith: Arithmetic, x: Any, sub: Sublayer, model: Transformer, leng
     return y
 
 
+def batch_length(model: Transformer, inputs: Sequence[Sequence[Item]]) -> int:
+    """The common token length of a batch, refusing an empty batch, ragged or empty sequences, and sequences
+    longer than the model's ``max_length``."""
+    if not inputs:
+        raise InputError("the batch is empty")
+    length = len(inputs[0])
+    if any(len(seq) != length for seq in inputs):
+        raise InputError("every sequence in a batch must have the same length; group inputs by length")
+    if length == 0:
+        raise InputError("an input sequence must have at least one token")
+    if model.max_length is not None and length > model.max_length:
+        raise InputError(f"sequence of {length} tokens is longer than the model's max_length {model.max_length}")
+    return length
+
+
 def forward(model: Transformer, inputs: Sequence[Sequence[Item]], arith: Arithmetic) -> Trace:
     """Run ``model`` on a batch of equally long input sequences, recording every residual stream.
 
@@ -169,15 +184,7 @@ def forward(model: Transformer, inputs: Sequence[Sequence[Item]], arith: Arithme
     Trace
         ``"embed"`` and one entry per sublayer, ``"<layer>.attn"`` / ``"<layer>.mlp"``.
     """
-    if not inputs:
-        raise InputError("the batch is empty")
-    length = len(inputs[0])
-    if any(len(seq) != length for seq in inputs):
-        raise InputError("every sequence in a batch must have the same length; group inputs by length")
-    if length == 0:
-        raise InputError("an input sequence must have at least one token")
-    if model.max_length is not None and length > model.max_length:
-        raise InputError(f"sequence of {length} tokens is longer than the model's max_length {model.max_length}")
+    length = batch_length(model, inputs)
     trace = Trace(space_names=model.space.names)
     arith.trace = trace
     x = arith.embed(model, inputs)

@@ -19,7 +19,7 @@ import torch
 
 from .architecture import Attention, Readout, Transformer
 from .errors import InputError
-from .evaluate import Arithmetic, Item, TorchArithmetic, Trace, _sublayer, forward, interval_bounds
+from .evaluate import Arithmetic, Item, TorchArithmetic, Trace, _sublayer, batch_length, forward, interval_bounds
 
 __all__ = ["Output", "classify", "decode", "think", "Decoded", "Thoughts", "read_out", "forward_to_readout"]
 
@@ -163,15 +163,7 @@ def forward_to_readout(model: Transformer, inputs: Sequence[Sequence[Item]], ari
     Trace
         One residual, recorded under the last sublayer's label: ``[batch, 1, d_model]``, the readout position.
     """
-    if not inputs:
-        raise InputError("the batch is empty")
-    length = len(inputs[0])
-    if any(len(seq) != length for seq in inputs):
-        raise InputError("every sequence in a batch must have the same length; group inputs by length")
-    if length == 0:
-        raise InputError("an input sequence must have at least one token")
-    if model.max_length is not None and length > model.max_length:
-        raise InputError(f"sequence of {length} tokens is longer than the model's max_length {model.max_length}")
+    length = batch_length(model, inputs)
     position = model.readout.position
     if not -length <= position < length:
         raise InputError(f"the readout position {position} is outside a sequence of {length} tokens")

@@ -153,8 +153,7 @@ def _tensor_to_integers(tensor: torch.Tensor, shape: tuple[int, ...], name: str)
                 raise ModelFormatError(f"{name}: limbs of one integer carry different signs")
             if any(abs(x) >> _LIMB_BITS for x in limbs):
                 raise ModelFormatError(f"{name}: a limb exceeds 2**{_LIMB_BITS}")
-            out.append(sum(x << (_LIMB_BITS * i) if x >= 0 else -((-x) << (_LIMB_BITS * i))
-                           for i, x in enumerate(limbs)))
+            out.append(sum(x << (_LIMB_BITS * i) for i, x in enumerate(limbs)))  # shifts keep the sign
         return out
     raise ModelFormatError(f"{name}: shape {tuple(tensor.shape)} is neither {shape} nor {shape} plus a limb axis")
 
