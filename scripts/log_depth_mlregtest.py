@@ -28,6 +28,7 @@ import torch
 
 from exactformer.constructions.monoid_composition import choose_code
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
+from exactformer.core.evaluate import arithmetic_for
 from exactformer.languages.dfa import DFA
 from exactformer.languages.errors import LanguagesError
 
@@ -65,13 +66,14 @@ def words_for(dfa: DFA, length: int, count: int, rng: random.Random) -> list:
 def check_language(dfa: DFA, samples: int, lengths: list[int], seed: int) -> tuple[int, int, str]:
     """(words tested, disagreements, first disagreement or '')."""
     c = pointer_jumping_recognizer(dfa)
+    arith = arithmetic_for("torch", dtype=torch.float64)  # the weights rendered once per language
     rng = random.Random(seed)
     tested, bad, first = 0, 0, ""
     for n in lengths:
         words = words_for(dfa, n, samples, rng)
         for start in range(0, len(words), 128):
             batch = words[start : start + 128]
-            for w, r in zip(batch, c.run_batch(batch, backend="torch", dtype=torch.float64)):
+            for w, r in zip(batch, c.run_batch(batch, arith=arith, keep_trace=False)):
                 tested += 1
                 if r.answer != dfa.accepts(w):
                     bad += 1
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--match", default="", help="only languages whose name contains this")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    torch.set_num_threads(1)
     langs = [x for x in languages(args.data) if args.match in x[0]]
     lengths = LENGTHS
     if args.quick:

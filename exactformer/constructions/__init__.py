@@ -2,6 +2,7 @@
 
 from . import log_depth as _log_depth
 from . import log_depth_connectivity as _log_depth_connectivity
+from . import log_depth_paper as _log_depth_paper
 from . import parity_first as _parity_first
 from . import pointer_jumping as _pointer_jumping
 from . import post_machine as _post_machine
@@ -9,6 +10,7 @@ from . import superposition as _superposition
 from .demo import copy_first
 from .log_depth import log_depth_recognizer
 from .log_depth_connectivity import log_depth_connectivity
+from .log_depth_paper import paper_tree_recognizer
 from .parity_first import first, parity
 from .pointer_jumping import pointer_jumping_recognizer
 from .post_machine import (
@@ -41,7 +43,8 @@ register(
     )
 )
 
-for _module in (_parity_first, _log_depth, _pointer_jumping, _log_depth_connectivity, _superposition, _post_machine):
+_MODULES = (_parity_first, _log_depth, _log_depth_paper, _pointer_jumping, _log_depth_connectivity, _superposition)
+for _module in (*_MODULES, _post_machine):
     for _entry in _module.ENTRIES:
         register(_entry)
 
@@ -50,6 +53,7 @@ __all__ = [
     "parity",
     "first",
     "log_depth_recognizer",
+    "paper_tree_recognizer",
     "pointer_jumping_recognizer",
     "log_depth_connectivity",
     "superposition_reachability",

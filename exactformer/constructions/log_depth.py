@@ -388,15 +388,21 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
     )
 
 
-def log_depth_recognizer(dfa: Any, *, partner_key_fix: bool = True, activeness_and_fix: bool = True,
-                         gate_combine: bool = True, final_level: bool = True, erratum_fixes: bool | None = None,
-                         probe_levels: int = 4, name: str = "log_depth") -> Construction:
+def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_key_fix: bool = True,
+                         activeness_and_fix: bool = True, gate_combine: bool = True, final_level: bool = True,
+                         erratum_fixes: bool | None = None, probe_levels: int = 4, name: str = "log_depth",
+                         **paper_options: Any) -> Construction:
     """The Theorem 1 tree recognizer of ``dfa``'s language, looped one level per iteration.
 
     Parameters
     ----------
     dfa
         An :class:`exactformer.languages.DFA` (a partial DFA is completed with a sink by its transition monoid).
+    architecture
+        ``"rational"`` (this module: positions i, i^2, hard attention, no norms; every value rational, so the
+        exact evaluator runs it) or ``"paper"`` (:func:`~exactformer.constructions.log_depth_paper.
+        paper_tree_recognizer`: BOS-only positions, the layer-norm hash, average-hard attention, masked pre-norm;
+        ``paper_options`` such as ``margin`` go to it; ``gate_combine`` does not apply there).
     partner_key_fix, activeness_and_fix, gate_combine, final_level
         Each erratum of the note (§3.4) fixed (``True``) or printed (``False``); see the module docstring.
     erratum_fixes
@@ -414,6 +420,16 @@ def log_depth_recognizer(dfa: Any, *, partner_key_fix: bool = True, activeness_a
     """
     if erratum_fixes is not None:
         partner_key_fix = activeness_and_fix = gate_combine = final_level = bool(erratum_fixes)
+    if architecture == "paper":
+        from .log_depth_paper import paper_tree_recognizer
+
+        return paper_tree_recognizer(dfa, partner_key_fix=partner_key_fix, activeness_and_fix=activeness_and_fix,
+                                     final_level=final_level, probe_levels=min(probe_levels, 3),
+                                     name="log-depth-paper" if name == "log_depth" else name, **paper_options)
+    if architecture != "rational":
+        raise ValueError(f"architecture must be 'rational' or 'paper', got {architecture!r}")
+    if paper_options:
+        raise TypeError(f"unexpected options for the rational architecture: {sorted(paper_options)}")
     setup = _setup(dfa, partner_key_fix=partner_key_fix, activeness_and_fix=activeness_and_fix,
                    gate_combine=gate_combine)
     level = level_layers(setup, "level")

@@ -28,6 +28,7 @@ __all__ = [
     "lemma7_offset",
     "lemma8_equality_bit",
     "lemma1_division",
+    "lemma1_multiple_flags",
     "TreeRun",
     "activeness_tree",
 ]
@@ -185,6 +186,56 @@ def lemma1_division(a: Sequence[int], m: int) -> list[tuple[int, int]]:
         (j,) = hash_argmax(a[i], pos[: i + 1])
         out.append((q[j], r[j]))
     return out
+
+
+def lemma1_multiple_flags(
+    n: int, m: int, *, dtype: torch.dtype = torch.float64, storage: str = "ratio"
+) -> list[int]:
+    """Lemma 1, layer 1, in floating point: the flags ``e_i = 1[head output = phi(i/m)]`` for i = 1..n.
+
+    The layer's query is ``phi(i/m)``, made from the storage of i and m; keys and values are ``phi(j)``, made from
+    the storage of j at position j. The hash argmax over ``j <= i`` picks ``j* = i/m`` when ``m | i``, and the FFN
+    sets ``e_i`` from the sign of the difference between the first coordinates of the head output ``phi(j*)`` and of
+    the query (Lemma 8, a normalised read of one cell: ``sgn(0) = 0`` gives ``e_i = 1``; the first coordinate
+    ``z / sqrt(2 (z^2 + 1))`` is injective in z, so one cell suffices). In exact arithmetic ``e_i = [m | i]``.
+    Here every read is a LayerNorm (eps = 0) of the 4 stored cells, renormalised to unit length as a masked pre-norm
+    read is, in ``dtype``:
+
+    * ``storage="integer"``: the cells hold ``psi(i) = <i, 1, -i, -1>`` and the query cells ``<i, m, -i, -m>``;
+    * ``storage="ratio"``: the cells hold what uniform causal attention writes (Lemma 7, ``[CoT]`` Lemma 1):
+      ``<i/(i+1), 1/(i+1), ...>`` and ``<i/(i+1), m/(i+1), ...>``, each ratio correctly rounded in ``dtype``. This is
+      how Theorem 1's tree obtains its counts (there is no positional encoding beyond BOS).
+
+    The two routes (query at position i, value at position i/m) compute the same real number by different rounded
+    operations, so the difference Lemma 8 tests can be a rounding residue instead of 0. Returns the positions i
+    (1 <= i <= n) where the computed flag differs from ``[m | i]``; an empty list means the layer is right up to n.
+    """
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    if storage not in ("integer", "ratio"):
+        raise ValueError(f"storage must be 'integer' or 'ratio', got {storage!r}")
+    pos = torch.arange(0, n + 1, dtype=torch.float64)
+
+    def cells(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+        if storage == "ratio":
+            a = num.to(dtype) / (pos + 1).to(dtype)
+            b = den.to(dtype) / (pos + 1).to(dtype)
+        else:
+            a, b = num.to(dtype), den.to(dtype)
+        v = torch.stack([a, b, -a, -b], dim=1)
+        v = torch.nn.functional.layer_norm(v, (4,), eps=0.0)
+        return v / torch.linalg.vector_norm(v, dim=1, keepdim=True)
+
+    keys = cells(pos, torch.ones_like(pos))  # phi(j) at every position j (value = key)
+    queries = cells(pos, torch.full_like(pos, float(m)))  # phi(i/m) at every position i
+    wrong = []
+    for i in range(1, n + 1):
+        scores = keys[: i + 1] @ queries[i]
+        best = int(torch.argmax(scores))  # the hash picks j* (ties cannot arise below the hash frontier)
+        flag = int(bool(keys[best, 0] == queries[i, 0]))  # Lemma 8: sgn([phi(j*)]_0 - [phi(i/m)]_0) = 0
+        if flag != int(i % m == 0):
+            wrong.append(i)
+    return wrong
 
 
 @dataclass

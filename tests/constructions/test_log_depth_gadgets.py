@@ -18,6 +18,7 @@ from exactformer.constructions.log_depth_gadgets import (
     layer_norm_hash,
     layer_norm_read,
     lemma1_division,
+    lemma1_multiple_flags,
     lemma7_offset,
     lemma8_equality_bit,
     phi,
@@ -84,6 +85,36 @@ def test_lemma1_division_matches_divmod(m):
 def test_lemma1_rejects_a_beyond_i():
     with pytest.raises(ValueError):
         lemma1_division([0, 2], 2)
+
+
+def test_lemma1_multiple_test_is_exact_when_the_two_routes_scale_by_a_power_of_two():
+    # Query <i, 2, -i, -2> is exactly twice the key cells <j, 1, -j, -1> of j = i/2: every rounded operation of the
+    # LayerNorm read scales by 2 exactly, so the equality test of Lemma 1's first layer is decided right.
+    assert lemma1_multiple_flags(2000, 2, dtype=torch.float64, storage="integer") == []
+
+
+@pytest.mark.parametrize("m", [2, 3, 5])
+def test_lemma1_multiple_test_fails_in_float64_on_attention_ratios(m):
+    # Theorem 1 has no positional encoding: counts reach the stream as ratios <c/(i+1), 1/(i+1)> from uniform
+    # attention. The query phi(i/m) at position i and the value phi(i/m) stored at position i/m are then the same
+    # real number rounded by different routes, and Lemma 8's exact sign test sees the residue. Every error is a
+    # multiple of m read as a non-multiple (the hash itself still finds j* = i/m far below its frontier).
+    wrong = lemma1_multiple_flags(300, m, dtype=torch.float64, storage="ratio")
+    assert wrong, "expected the printed equality test to fail somewhere below n = 300 in float64"
+    assert all(i % m == 0 for i in wrong)
+    assert min(wrong) < 50
+
+
+def test_lemma1_multiple_test_float64_misses_multiples_of_3_even_with_integer_storage():
+    wrong = lemma1_multiple_flags(300, 3, dtype=torch.float64, storage="integer")
+    assert wrong and all(i % 3 == 0 for i in wrong)
+
+
+def test_lemma1_multiple_flags_rejects_bad_options():
+    with pytest.raises(ValueError, match="m must be"):
+        lemma1_multiple_flags(5, 0)
+    with pytest.raises(ValueError, match="storage"):
+        lemma1_multiple_flags(5, 2, storage="binary")
 
 
 def _a5():

@@ -1,0 +1,740 @@
+"""Merrill & Sabharwal (2025), Theorem 1, in the paper's own architecture: BOS as the only positional information,
+averaging-hard causal attention, masked pre-norm (LayerNorm, eps = 0) on every sublayer, bias-free ReLU FFNs, the
+layer-norm hash for every pointer, a looped level block, input ``w$`` and the answer at ``$``.
+
+The tree's data flow is the one of :mod:`.log_depth` (note ``shared/notes/log_depth.md`` §3.3 with the §3.4
+errata fixed); what changes is how each step is realised. Storage follows App. A of the paper: a scalar z as
+``phi(z) = psi(z)/||psi(z)||`` with ``psi(z) = <z, 1, -z, -1>``, booleans as signed blocks ``+-(1, -1)``, monoid
+elements as balanced one-hots ``e_a - e_{K+a}``. Every block a sublayer reads has a fixed norm, so a masked
+LayerNorm read of the blocks ``M`` (total squared norm ``S_M``) is the stored value times ``rho_M = sqrt(d / S_M)``;
+the weights after a read divide by ``rho_M`` (a rational within 1e-40 of the irrational ``sqrt(S_M / d)``).
+
+**Prefix (3 layers; the paper computes positions inside the model too, but says neither where nor how).**
+:func:`position_heads` (Lemma 7): two uniform causal heads average ``1[j = 0]`` and ``1[j >= 1]``, giving
+``1/(i+1)`` and ``i/(i+1)``; the cells ``psi(i/(i+1), 1/(i+1))`` and ``psi((i-1)/(i+1), 1/(i+1))`` read as
+``phi(i)`` and ``phi(i - 1)`` ([CoT] Lemma 1, scale invariance). :func:`phi_write` (Lemma 4) turns each read into a
+unit block ``POS = phi(i)``, ``PREV = phi(i - 1)``; a sign-flipped copy of the heads deletes the ratio cells
+(Lemma 6: same mask, same inputs, so the copy cancels them exactly).
+
+**Level block (6 layers, looped ``ceil(log2 n)`` times, then once more as the final block):**
+
+1. ``count``: :func:`count_heads` + :func:`phi_write`: ``c_i`` = the inclusive count of active tokens, stored as
+   ``rc = psi(c_i/(i+1), 2/(i+1))`` and read into ``hc = phi(c_i / 2)`` (step 5 of §3.3).
+2. ``half_count``: :func:`half_count_head` (the hash ``phi(c/2) . phi(j)`` over j <= i, value ``phi(j)`` into ``t``;
+   Lemma 1's first layer for m = 2, applied to the count) beside a sign-flipped copy of the count heads that deletes
+   ``rc``; :func:`difference_mlp` writes ``xa = x + tau``, ``xb = tau - x`` with ``x = t_z - hc_z`` (0 iff c is
+   even, because the hash finds j* = c/2 exactly then).
+3. ``equality`` (MLP only): :func:`equality_mlp` reads ``(xa, xb)`` alone -- a masked pre-norm read normalises them
+   to a unit direction whatever their size, the amplification Lemma 8 relies on -- and stores it in ``N``.
+4. ``parity`` (MLP only): :func:`quantise_mlp` turns the direction into the flag ``E = [c_i even]``.
+5. ``previous``: :func:`previous_token_head` (query ``PREV = phi(i-1)``, key ``POS``) copies ``(alpha^l, E, D)`` of
+   token ``i - 1`` (step 2); the MLP (a sign-flipped :func:`difference_mlp`) deletes ``xa, xb, t, hc``.
+6. ``combine``: :func:`partner_head` (query constant, key ``2 alpha^l_{j-1} + phi(j)_z``: the latest j <= i whose
+   predecessor is active, ties broken toward the latest j by the increasing ``phi(j)_z``; step 3 with the
+   partner-key fix) and :func:`combine_mlp`: ``alpha^{l+1} = alpha^l AND E``; survivors multiply their partner's
+   block on the left (the |M|^2 lookup), losers reset to the identity, ``$`` absorbs a leftover block into ``DS`` on
+   the left (step 6; the latest active token before ``$`` is deactivated iff its E is 0), scratch deleted.
+
+The readout tests ``DS(q0) in F`` at ``$`` linearly (the paper's ninth final layer, folded in).
+
+**Equality (an erratum under finite precision).** The paper decides ``x = y`` by Lemma 8: the sign of ``x - y``
+read from one cell, ``sgn(0) = 0``. Here x and y are the same real number computed by two routes (the query
+``phi(c/2)`` at position i, the value ``phi(c/2)`` stored at position c/2), and in floating point -- and under the
+paper's own Definition 4, correctly rounded p-bit operations -- they differ by rounding (measured by
+:func:`~exactformer.constructions.log_depth_gadgets.lemma1_multiple_flags`). Steps 2-4 therefore test
+``|x| <= tau`` (E = 1) against ``|x| >= sqrt 7 tau`` (E = 0), ``tau = margin``. ``margin = 2^-40`` by default: in
+float64 the rounding residue of x is ~1e-16, and for odd c, ``|x| ~ 0.35/(c/2)^3`` exceeds ``sqrt 7 tau`` while
+``c < ~10,500``, beyond the hash's own float64 frontier (~8,000). ``margin = PRINTED_MARGIN = 2^-100`` is the
+printed exact test in practice (any residue counts as "different") and fails at small n in float64. In float32 the
+default margin is below the rounding of ``x + tau`` (``xa = xb = 0``: a LayerNorm of zeros, NaN); ``margin=2^-20``
+works there up to the float32 hash frontier.
+
+Deviations from the paper, all measured by the tests: a 3-layer prefix for positions (the paper's (0, 8, 9) has
+none, so its loop would recompute them); 6 layers per level instead of 8 (Lemma 1's seven layers replaced by its
+first layer plus the two-step margin test); the final block is one level (6 layers) with the acceptance lookup
+folded into the readout, so depth = ``3 + 6 (ceil(log2 n) + 1)`` against ``8 ceil(log2 n) + 9``. The certified
+(interval) evaluator runs it only for n <= 1: interval widths grow through the deleting copies (``v - v`` is an
+interval of width 2w) until the equality test's LayerNorm may divide by 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from ..core.architecture import (
+    MLP,
+    Attention,
+    Embedding,
+    Layer,
+    Loop,
+    Mask,
+    Norm,
+    Readout,
+    RepeatCount,
+    Sublayer,
+    Transformer,
+)
+from ..core.construction import Citation, Construction, Invariant, Probe
+from ..core.errors import InputError
+from ..core.space import Block, Space, linear_map, vector
+from .log_depth import BOS, END, levels_for
+from .registry import Entry
+
+__all__ = [
+    "CITATION",
+    "paper_tree_recognizer",
+    "paper_depth_of",
+    "residual_space",
+    "position_heads",
+    "phi_write",
+    "count_heads",
+    "half_count_head",
+    "difference_mlp",
+    "equality_mlp",
+    "quantise_mlp",
+    "prefix_layers",
+    "level_layers",
+    "previous_token_head",
+    "partner_head",
+    "combine_mlp",
+    "DEFAULT_MARGIN",
+    "PRINTED_MARGIN",
+]
+
+CITATION = Citation(
+    authors="William Merrill, Ashish Sabharwal",
+    title="A Little Depth Goes a Long Way: The Expressive Power of Log-Depth Transformers",
+    venue="NeurIPS 2025",
+    theorem="Theorem 1 (regular languages, causally masked looped transformer with average-hard attention and masked "
+            "pre-norm, positions from BOS only, depth 8⌈log2 n⌉ + 9), built in the paper's architecture with the "
+            "project note's §3.4 errata fixed and Lemma 8's equality test given a margin; depth 3 + 6(⌈log2 n⌉ + 1)",
+    arxiv="2503.03961",
+)
+
+DEFAULT_MARGIN = Fraction(1, 2**40)
+PRINTED_MARGIN = Fraction(1, 2**100)
+_PHI = ("z", "one", "mz", "mone")  # the four cells of psi / phi storage: <z, 1, -z, -1>
+_FLAG = ("p", "m")  # a signed boolean: (1, -1) true, (-1, 1) false; also the constant block ONE = (1, -1)
+_DIRECTION = ("a1", "ma1", "a2", "ma2")  # a unit direction (a1, a2) stored as <a1, -a1, a2, -a2>
+
+Map = dict[str, dict[str, Fraction]]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    symbols: tuple[Hashable, ...]
+    tokens: tuple[str, ...]
+    monoid: Any
+    start: int
+    accepting: frozenset[int]
+    space: Space
+    margin: Fraction
+    partner_key_fix: bool
+    activeness_and_fix: bool
+
+    @property
+    def size(self) -> int:
+        return len(self.monoid)
+
+
+def residual_space(size: int) -> Space:
+    """The residual blocks (d_model = 54 + 8|M|).
+
+    Constant and token flags: ``one``, ``bos``, ``end`` (signed, 2 cells each). Positions (unit phi blocks, 4 cells):
+    ``pos = phi(i)``, ``prev = phi(i-1)``; ratio scratch ``rp``, ``rq``, ``rc`` (psi of a ratio). Per level:
+    ``A`` = alpha^l and ``E`` = [c_i even] (signed), ``hc = phi(c/2)`` and ``t`` (the hash's answer), the equality
+    test's cells ``xa, xb`` and direction ``N``, copies of the previous token ``pa, pe, pd`` and of the partner
+    ``qa, qe, qd``; ``D`` the token's block and ``DS`` the ``$`` accumulator (balanced one-hots over the monoid:
+    ``+k`` and ``-k`` cells).
+    """
+    labels = [f"+{k}" for k in range(size)] + [f"-{k}" for k in range(size)]
+    flags = [Block(name, _FLAG) for name in ("one", "bos", "end", "A", "E", "pa", "pe", "qa", "qe", "xa", "xb")]
+    phis = [Block(name, _PHI) for name in ("pos", "prev", "rp", "rq", "rc", "hc", "t")]
+    direction = Block("N", _DIRECTION)
+    ones_hot = [Block(name, labels) for name in ("D", "DS", "pd", "qd")]
+    return Space.of(*flags, *phis, direction, *ones_hot)
+
+
+# -- reading through a masked pre-norm -----------------------------------------------------------------------
+
+_SQUARED_NORM = {"one": 2, "bos": 2, "end": 2, "A": 2, "E": 2, "pa": 2, "pe": 2, "qa": 2, "qe": 2, "N": 2,
+                 "pos": 1, "prev": 1, "hc": 1, "t": 1, "D": 2, "DS": 2, "pd": 2, "qd": 2}
+
+
+def _read_scale(space: Space, blocks: Sequence[str]) -> Fraction:
+    """``1 / rho`` for a masked LayerNorm read of ``blocks``: ``sqrt(S / d)``, S their total squared norm, as a
+    rational within 1e-40 (every read block is balanced, so the mean is 0 and LayerNorm = RMSNorm)."""
+    total = sum(_SQUARED_NORM[b] for b in blocks)
+    with mpmath.workdps(60):
+        value = mpmath.sqrt(mpmath.mpf(total) / space.dim)
+        return Fraction(mpmath.nstr(value, 50, min_fixed=-100, max_fixed=100))
+
+
+def _alone_scale(space: Space) -> Fraction:
+    """``1 / sqrt(d)``: a ratio block read alone reads as ``sqrt(d) phi``."""
+    with mpmath.workdps(60):
+        return Fraction(mpmath.nstr(1 / mpmath.sqrt(space.dim), 50, min_fixed=-100, max_fixed=100))
+
+
+def _norm(space: Space, blocks: Sequence[str]) -> Norm:
+    coords = tuple(c for b in blocks for c in space.block(b).coordinates)
+    return Norm("layernorm", mask=coords)
+
+
+def _coords(block: str, labels: Sequence[str]) -> list[str]:
+    return [f"{block}:{c}" for c in labels]
+
+
+# -- lemmas ------------------------------------------------------------------------------------------------------
+
+
+def _uniform_heads(space: Space, values: Sequence[Map], writes: Sequence[Map],
+                   extra: Sequence[tuple[Map, Map, Map, Map]] = ()) -> Attention:
+    """Heads with zero queries (uniform causal averages of ``values``: all scores tie, so average-hard attention
+    averages every key j <= i) writing ``writes``, plus ``extra`` heads given as (W_Q, W_K, W_V, W_O) actions.
+    Every head has 4 query/key cells and as many value cells as the widest head (unused ones are zero)."""
+    qk = Space.of(Block("h", ["0", "1", "2", "3"]))
+    width = max([1] + [len({o for m in v.values() for o in m}) for _, _, v, _ in extra])
+    vs = Space.of(Block("v", [str(k) for k in range(width)]))
+    WQ, WK, WV, WO = [], [], [], []
+    for value, write in zip(values, writes):
+        WQ.append(linear_map(space, qk, {}))
+        WK.append(linear_map(space, qk, {}))
+        WV.append(linear_map(space, vs, value))
+        WO.append(linear_map(vs, space, write))
+    for q, k, v, o in extra:
+        WQ.append(linear_map(space, qk, q))
+        WK.append(linear_map(space, qk, k))
+        WV.append(linear_map(space, vs, v))
+        WO.append(linear_map(vs, space, o))
+    return Attention(W_Q=WQ, W_K=WK, W_V=WV, W_O=WO, kind="average_hard", mask=Mask("causal"))
+
+
+def _indicator(flag: str, s: Fraction, *, negate: bool = False) -> Map:
+    """The value ``[flag]`` (or ``1 - [flag]``) from a read of the signed ``flag`` and ``one``: ``(flag + one)/2``."""
+    sign = -1 if negate else 1
+    return {f"{flag}:p": {"v:0": sign * s / 2}, "one:p": {"v:0": s / 2}}
+
+
+def position_heads(setup: _Setup, *, sign: int = 1, write: Sequence[str] = ("rp", "rq")) -> Attention:
+    """Lemma 7: heads averaging ``1[j = 0]`` (``1/(i+1)``) and ``1[j >= 1]`` (``i/(i+1)``) over j <= i, written as
+    ``rp = psi(i/(i+1), 1/(i+1))`` and ``rq = psi((i-1)/(i+1), 1/(i+1))``. ``sign=-1`` is the deleting copy
+    (Lemma 6), restricted to the blocks in ``write``."""
+    space = setup.space
+    s = _read_scale(space, ("bos", "one"))
+    first = _indicator("bos", s)  # 1[j = 0]
+    rest = _indicator("bos", s, negate=True)  # 1[j >= 1]
+    w0: Map = {"v:0": {}}
+    w1: Map = {"v:0": {}}
+    if "rp" in write:
+        w1["v:0"].update({"rp:z": Fraction(sign), "rp:mz": Fraction(-sign)})
+        w0["v:0"].update({"rp:one": Fraction(sign), "rp:mone": Fraction(-sign)})
+    if "rq" in write:  # (i - 1)/(i + 1) = i/(i+1) - 1/(i+1)
+        w1["v:0"].update({"rq:z": Fraction(sign), "rq:mz": Fraction(-sign)})
+        w0["v:0"].update({"rq:z": Fraction(-sign), "rq:mz": Fraction(sign), "rq:one": Fraction(sign),
+                          "rq:mone": Fraction(-sign)})
+    return _uniform_heads(space, [first, rest], [w0, w1])
+
+
+def phi_write(setup: _Setup, source: str, target: str) -> MLP:
+    """Lemma 4: read the ratio block ``source`` alone (``sqrt(d) phi``) and write the unit block ``phi`` into
+    ``target``: ``ReLU(+-x/sqrt d)`` pairs, 8 units."""
+    s = _alone_scale(setup.space)
+    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
+    for c in _PHI:
+        units[f"{c}+"] = ({f"{source}:{c}": s}, {f"{target}:{c}": Fraction(1)})
+        units[f"{c}-"] = ({f"{source}:{c}": -s}, {f"{target}:{c}": Fraction(-1)})
+    return _mlp(setup.space, units)
+
+
+COUNT_READ = ("A", "bos", "one")
+HASH_READ = ("A", "bos", "one", "hc", "pos")
+
+
+def count_heads(setup: _Setup, *, sign: int = 1, read: Sequence[str] = COUNT_READ) -> list[tuple[Map, Map]]:
+    """Step 5's count: heads averaging ``1[j = 0]`` and ``alpha_j`` give ``1/(i+1)`` and ``c_i/(i+1)``, written as
+    ``rc = psi(c_i/(i+1), 2/(i+1))``, which reads as ``phi(c_i / 2)``. Returned as (value, write) actions so that the
+    deleting copy (``sign=-1``) can share a sublayer that reads more blocks (``read``)."""
+    s = _read_scale(setup.space, read)
+    first = _indicator("bos", s)
+    active = _indicator("A", s)
+    w0 = {"v:0": {"rc:one": Fraction(2 * sign), "rc:mone": Fraction(-2 * sign)}}
+    w1 = {"v:0": {"rc:z": Fraction(sign), "rc:mz": Fraction(-sign)}}
+    return [(first, w0), (active, w1)]
+
+
+def half_count_head(setup: _Setup) -> tuple[Map, Map, Map, Map]:
+    """Lemma 1's first layer for m = 2 on the count: query ``hc = phi(c/2)``, key ``pos = phi(j)`` (the layer-norm
+    hash, maximal at j = c/2 when c is even), value ``phi(j)`` written to ``t``."""
+    s = _read_scale(setup.space, HASH_READ)
+    q = {f"hc:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)}
+    k_ = {f"pos:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)}
+    v = {f"pos:{c}": {f"v:{k}": s} for k, c in enumerate(_PHI)}
+    o = {f"v:{k}": {f"t:{c}": Fraction(1)} for k, c in enumerate(_PHI)}
+    return q, k_, v, o
+
+
+DIFFERENCE_READ = ("t", "hc", "one")
+
+
+def difference_mlp(setup: _Setup, *, sign: int = 1) -> MLP:
+    """The two cells Lemma 8 needs, with the margin: ``xa = x + margin`` and ``xb = margin - x`` (each stored as a
+    balanced pair), ``x = t_z - hc_z`` the difference between the hash's answer ``phi(j*)`` and ``phi(c/2)``.
+    ``sign=-1`` is the deleting copy (Lemma 6: the same reads, so it cancels exactly). ``ReLU(v) - ReLU(-v) = v``."""
+    s = _read_scale(setup.space, DIFFERENCE_READ)
+    tau = setup.margin
+    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
+    for name, read in (("xa", {"t:z": s, "hc:z": -s, "one:p": tau * s}),
+                       ("xb", {"t:z": -s, "hc:z": s, "one:p": tau * s})):
+        out = {f"{name}:p": Fraction(sign), f"{name}:m": Fraction(-sign)}
+        units[f"{name}+"] = (read, out)
+        units[f"{name}-"] = ({k: -v for k, v in read.items()}, {k: -v for k, v in out.items()})
+    if sign < 0:  # the deleting copy also deletes the hash's answer and phi(c/2) (Lemma 5)
+        units.update(clear_mlp(setup, ("t", "hc"), DIFFERENCE_READ))
+    return _mlp(setup.space, units)
+
+
+def _irrational(value: Any) -> Fraction:
+    with mpmath.workdps(60):
+        return Fraction(mpmath.nstr(value, 50, min_fixed=-100, max_fixed=100))
+
+
+def equality_mlp(setup: _Setup) -> MLP:
+    """Lemma 8 with a margin, step 1 (bias-free): a masked pre-norm read of ``(xa, xb)`` alone is their direction
+    ``(a1, a2) = (x + tau, tau - x) / ||.||``, whatever the magnitude of x; it is copied to ``N`` (a unit direction,
+    so ``N`` always has the same norm and later reads of it have a known scale)."""
+    d = setup.space.dim
+    with mpmath.workdps(60):
+        s = _irrational(mpmath.sqrt(mpmath.mpf(2) / d))  # a read of xa:p is sqrt(d/2) a1
+    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
+    for src, dst in (("xa", "a1"), ("xb", "a2")):
+        units[f"{dst}+"] = ({f"{src}:p": s}, {f"N:{dst}": Fraction(1), f"N:m{dst}": Fraction(-1)})
+        units[f"{dst}-"] = ({f"{src}:p": -s}, {f"N:{dst}": Fraction(-1), f"N:m{dst}": Fraction(1)})
+    return _mlp(setup.space, units)
+
+
+QUANTISE_READ = ("N", "one")
+
+
+def quantise_mlp(setup: _Setup) -> MLP:
+    """Lemma 8 with a margin, step 2: ``a1 + a2 = sqrt 2 tau / sqrt(x^2 + tau^2)`` is >= 1 iff ``|x| <= tau`` and
+    <= 1/2 iff ``|x| >= sqrt 7 tau``; ``g = ReLU(2(a1 + a2) - 1) - ReLU(2(a1 + a2) - 2)`` is then 1 or 0, and
+    ``E = (2 g - 1)(1, -1)`` is the parity flag ``[c_i even]``. ``N`` is deleted."""
+    s = _read_scale(setup.space, QUANTISE_READ)
+    total = {"N:a1": 2 * s, "N:a2": 2 * s}
+    units = {
+        "2s-1": ({**total, "one:p": -s}, {"E:p": Fraction(2), "E:m": Fraction(-2)}),
+        "2s-2": ({**total, "one:p": -2 * s}, {"E:p": Fraction(-2), "E:m": Fraction(2)}),
+        "minus-one": ({"one:p": s}, {"E:p": Fraction(-1), "E:m": Fraction(1)}),
+    }
+    units.update(clear_mlp(setup, ("N",), QUANTISE_READ))
+    return _mlp(setup.space, units)
+
+
+PREVIOUS_READ = ("prev", "pos", "A", "E", "D")
+
+
+def previous_token_head(setup: _Setup) -> Attention:
+    """Step 2: query ``prev = phi(i-1)``, key ``pos = phi(j)``: the hash picks j = i - 1; the value copies
+    ``(A, E, D)`` of that token into ``(pa, pe, pd)``."""
+    space = setup.space
+    s = _read_scale(space, PREVIOUS_READ)
+    labels = _labels(setup)
+    copied = [(f"A:{c}", f"pa:{c}") for c in _FLAG] + [(f"E:{c}", f"pe:{c}") for c in _FLAG]
+    copied += [(f"D:{c}", f"pd:{c}") for c in labels]
+    qk = Space.of(Block("h", ["0", "1", "2", "3"]))
+    vs = Space.of(Block("v", [str(k) for k in range(len(copied))]))
+    return Attention(
+        W_Q=[linear_map(space, qk, {f"prev:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
+        W_K=[linear_map(space, qk, {f"pos:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
+        W_V=[linear_map(space, vs, {src: {f"v:{k}": s} for k, (src, _) in enumerate(copied)})],
+        W_O=[linear_map(vs, space, {f"v:{k}": {dst: Fraction(1)} for k, (_, dst) in enumerate(copied)})],
+        kind="average_hard", mask=Mask("causal"),
+    )
+
+
+def clear_mlp(setup: _Setup, blocks: Sequence[str], read: Sequence[str]) -> dict[str, tuple[dict, dict]]:
+    """Lemma 5: delete the stored ``blocks`` (read among ``read``) by writing their negation, ``ReLU(+-x)``."""
+    s = _read_scale(setup.space, read)
+    units: dict[str, tuple[dict, dict]] = {}
+    for b in blocks:
+        for c in setup.space.block(b).coordinates:
+            units[f"clear:{c}+"] = ({c: s}, {c: Fraction(-1)})
+            units[f"clear:{c}-"] = ({c: -s}, {c: Fraction(1)})
+    return units
+
+
+PARTNER_READ = ("one", "pos", "pa", "pd", "pe")
+
+
+def partner_head(setup: _Setup) -> Attention:
+    """Step 3 (partner-key fix) and step 6's head: score ``2 alpha^l_{j-1} + phi(j)_z`` (``pa`` holds
+    ``alpha^l_{j-1}`` as +-1; ``phi(j)_z = j/sqrt(2(j^2+1))`` increases with j and stays below 1/sqrt 2), so the
+    argmax is the latest j <= i whose predecessor is active. Copies ``(pa, pe, pd)`` of j into ``(qa, qe, qd)``.
+    Printed key (``partner_key_fix=False``): ``alpha^l`` of j itself (``A``)."""
+    space = setup.space
+    read = PARTNER_READ + (() if setup.partner_key_fix else ("A",))
+    s = _read_scale(space, read)
+    key = "pa" if setup.partner_key_fix else "A"
+    labels = _labels(setup)
+    copied = [(f"pa:{c}", f"qa:{c}") for c in _FLAG] + [(f"pe:{c}", f"qe:{c}") for c in _FLAG]
+    copied += [(f"pd:{c}", f"qd:{c}") for c in labels]
+    qk = Space.of(Block("h"))
+    vs = Space.of(Block("v", [str(k) for k in range(len(copied))]))
+    return Attention(
+        W_Q=[linear_map(space, qk, {"one:p": {"h": s}})],
+        W_K=[linear_map(space, qk, {f"{key}:p": {"h": 2 * s}, "pos:z": {"h": s}})],
+        W_V=[linear_map(space, vs, {src: {f"v:{k}": s} for k, (src, _) in enumerate(copied)})],
+        W_O=[linear_map(vs, space, {f"v:{k}": {dst: Fraction(1)} for k, (_, dst) in enumerate(copied)})],
+        kind="average_hard", mask=Mask("causal"),
+    )
+
+
+COMBINE_READ = ("qd", "qa", "qe", "D", "DS", "E", "end", "one", "A", "pa", "pe", "pd")
+
+
+def combine_mlp(setup: _Setup) -> MLP:
+    """Steps 4 and 6, the losers' reset, ``alpha <- alpha AND e`` and the clean-up, in one ReLU layer.
+
+    With ``[x]`` the 0/1 value of a read (``[D = b] = D_{+b}``, ``[flag] = (flag_p + one_p)/2``) and ``e = [E]``
+    (``c_i`` even); survivors are ``alpha AND e`` (printed, ``activeness_and_fix=False``: ``e`` alone):
+
+    * survivor unit (a, b): ``ReLU([qd = a] + [D = b] + [A] + [E] - 3)`` writes ``D += e(a b) - e(b)``;
+    * loser unit b: ``ReLU([D = b] + [A] - [E] - 1)`` writes ``D += e(1) - e(b)`` (back to the identity, so every
+      block keeps its norm);
+    * ``$`` unit (a, b): ``ReLU([qd = a] + [DS = b] + [end] + [qa] - [qe] - 3)`` writes ``DS += e(a b) - e(b)``
+      (the latest active token before ``$``, ``alpha_{j-1} = 1``, is deactivated: ``e_{j-1} = 0``);
+    * ``A <- (2 g - 1)(1, -1)`` with ``g = ReLU([A] + [E] - 1)`` (printed: ``g = [E]``), and ``E, pa, pe, pd, qa,
+      qe, qd`` deleted (Lemma 5).
+    """
+    space = setup.space
+    s = _read_scale(space, COMBINE_READ)
+    table = setup.monoid.table
+    K = setup.size
+    one = Fraction(1)
+    fixed = setup.activeness_and_fix
+
+    def flag(name: str, weight: Fraction) -> dict[str, Fraction]:
+        return {f"{name}:p": weight * s / 2, "one:p": weight * s / 2}
+
+    def add(*parts: dict[str, Fraction]) -> dict[str, Fraction]:
+        out: dict[str, Fraction] = {}
+        for p in parts:
+            for k, v in p.items():
+                out[k] = out.get(k, Fraction(0)) + v
+        return out
+
+    def e(block: str, k: int, w: Fraction = one) -> dict[str, Fraction]:
+        return {f"{block}:+{k}": w, f"{block}:-{k}": -w}
+
+    survive = add(flag("A", one), flag("E", one), {"one:p": -s}) if fixed else flag("E", one)
+    units: dict[str, tuple[dict, dict]] = {}
+    for a in range(K):
+        for b in range(K):
+            ab = int(table[a, b])
+            if ab == b:
+                continue  # the product leaves b unchanged: nothing to write
+            units[f"mul:{a}*{b}"] = (
+                add({f"qd:+{a}": s, f"D:+{b}": s}, survive, {"one:p": -2 * s}),
+                add(e("D", ab), e("D", b, -one)),
+            )
+            units[f"dol:{a}*{b}"] = (
+                add({f"qd:+{a}": s, f"DS:+{b}": s}, flag("end", one), flag("qa", one), flag("qe", -one),
+                    {"one:p": -3 * s}),
+                add(e("DS", ab), e("DS", b, -one)),
+            )
+    lose = add(flag("A", one), flag("E", -one)) if fixed else add(flag("E", -one), {"one:p": s})
+    for b in range(1, K):  # b = 0 is the identity already
+        units[f"lose:{b}"] = (add({f"D:+{b}": s}, lose, {"one:p": -s}), add(e("D", 0), e("D", b, -one)))
+    units["survives"] = (survive, {"A:p": Fraction(2), "A:m": Fraction(-2)})
+    units["minus-one"] = ({"one:p": s}, {"A:p": -one, "A:m": one})
+    units.update(clear_mlp(setup, ("A", "E", "pa", "pe", "qa", "qe", "pd", "qd"), COMBINE_READ))
+    return _mlp(space, units)
+
+
+def _mlp(space: Space, units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]]) -> MLP:
+    labels = list(units)
+    hidden = Space.of(Block("unit", labels))
+    w_in: dict[str, dict[str, Fraction]] = {}
+    for u, (read, _) in units.items():
+        for coord, w in read.items():
+            if w:
+                w_in.setdefault(coord, {})[f"unit:{u}"] = Fraction(w)
+    w_out = {f"unit:{u}": dict(write) for u, (_, write) in units.items()}
+    return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out))
+
+
+def _labels(setup: _Setup) -> list[str]:
+    return [f"+{k}" for k in range(setup.size)] + [f"-{k}" for k in range(setup.size)]
+
+
+# -- the model -------------------------------------------------------------------------------------------------
+
+
+def _sub(block: Attention | MLP, space: Space, read: Sequence[str]) -> Sublayer:
+    return Sublayer(block, input_norm=_norm(space, read))
+
+
+def prefix_layers(setup: _Setup) -> tuple[Layer, ...]:
+    """Positions from BOS: (Lemma 7 heads, phi(i)), (delete rp, phi(i-1)), (delete rq)."""
+    space = setup.space
+    pos_read = ("bos", "one")
+    return (
+        Layer(attention=_sub(position_heads(setup), space, pos_read),
+              mlp=_sub(phi_write(setup, "rp", "pos"), space, ("rp",)), name="positions"),
+        Layer(attention=_sub(position_heads(setup, sign=-1, write=("rp",)), space, pos_read),
+              mlp=_sub(phi_write(setup, "rq", "prev"), space, ("rq",)), name="previous_position"),
+        Layer(attention=_sub(position_heads(setup, sign=-1, write=("rq",)), space, pos_read), name="cleanup"),
+    )
+
+
+def level_layers(setup: _Setup) -> tuple[Layer, ...]:
+    """One tree level in six layers (two of them with an MLP only)."""
+    space = setup.space
+    values, writes = zip(*count_heads(setup))
+    count = _uniform_heads(space, values, writes)
+    neg_values, neg_writes = zip(*count_heads(setup, sign=-1, read=HASH_READ))
+    hashing = _uniform_heads(space, neg_values, neg_writes, extra=[half_count_head(setup)])
+    return (
+        Layer(attention=_sub(count, space, COUNT_READ), mlp=_sub(phi_write(setup, "rc", "hc"), space, ("rc",)),
+              name="count"),
+        Layer(attention=_sub(hashing, space, HASH_READ), mlp=_sub(difference_mlp(setup), space, DIFFERENCE_READ),
+              name="half_count"),
+        Layer(mlp=_sub(equality_mlp(setup), space, ("xa", "xb")), name="equality"),
+        Layer(mlp=_sub(quantise_mlp(setup), space, QUANTISE_READ), name="parity"),
+        Layer(attention=_sub(previous_token_head(setup), space, PREVIOUS_READ),
+              mlp=_sub(difference_mlp(setup, sign=-1), space, DIFFERENCE_READ), name="previous"),
+        Layer(attention=_sub(partner_head(setup), space,
+                             PARTNER_READ + (() if setup.partner_key_fix else ("A",))),
+              mlp=_sub(combine_mlp(setup), space, COMBINE_READ), name="combine"),
+    )
+
+
+def _embedding(setup: _Setup) -> Embedding:
+    """BOS: ``bos`` true; letters: ``A`` true and their element in ``D``; ``$``: ``end`` true. Every token: ``one``,
+    ``D`` and ``DS`` hold the identity unless said otherwise; other flags false; no positional features."""
+    space, monoid = setup.space, setup.monoid
+
+    def row(bos: bool, end: bool, active: bool, element: int) -> np.ndarray:
+        entries: dict[str, int] = {"one:p": 1, "one:m": -1}
+        for name, value in (("bos", bos), ("end", end), ("A", active)):
+            entries[f"{name}:p"], entries[f"{name}:m"] = (1, -1) if value else (-1, 1)
+        entries.update({f"D:+{element}": 1, f"D:-{element}": -1, "DS:+0": 1, "DS:-0": -1})
+        return vector(space, entries)
+
+    rows = [row(True, False, False, 0)]
+    rows += [row(False, False, True, monoid.index(monoid.generators[a])) for a in setup.symbols]
+    rows.append(row(False, True, False, 0))
+    return Embedding(W_E=rows, vocab=(BOS,) + setup.tokens + (END,))
+
+
+def acceptance_readout(setup: _Setup) -> Readout:
+    """``logit = sum_{a : a(q0) in F} DS_{+a} - sum_{a : a(q0) not in F} DS_{+a}`` at ``$``."""
+    out = Space.of(Block("accept"))
+    action = {f"DS:+{k}": {"accept": Fraction(1 if e[setup.start] in setup.accepting else -1)}
+              for k, e in enumerate(setup.monoid.elements)}
+    return Readout(W_U=linear_map(setup.space, out, action), labels=("accept",), position=-1, decision="sign")
+
+
+def paper_depth_of(n: int, *, final_level: bool = True) -> int:
+    """Layers this construction runs on n letters: ``3 + 6 (ceil(log2 n) + [final_level])``."""
+    return 3 + 6 * levels_for(n, final_level=final_level)
+
+
+# -- invariants ------------------------------------------------------------------------------------------------
+
+
+class _LevelProbe(Probe):
+    """The residual after level ``min(l, L)`` (the end of the prefix for l = 0)."""
+
+    def __init__(self, level: int, coordinates: tuple[str, ...]) -> None:
+        super().__init__(site="L2.attn", coordinates=coordinates)
+        object.__setattr__(self, "level", level)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        ends = [label for label in trace.labels if label.endswith("B5.mlp") or label == "S5.mlp"]
+        lv = min(self.level, len(ends))  # type: ignore[attr-defined]
+        site = "L2.attn" if lv == 0 else ends[lv - 1]
+        return Probe(site, self.coordinates).read(trace, space_index, batch)
+
+
+def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> tuple[Invariant, ...]:
+    """The positions after the prefix and the tree after each level. In floating point they are checked relative to
+    ``scale = sqrt(d)``: every write is computed from masked LayerNorm reads of size up to ``sqrt(d / S) <= sqrt d``
+    and deleted by writing a recomputed negation, so a coordinate that should be 0 holds rounding residues relative to
+    ``sqrt d`` (measured: up to 7.5e-15 on Tomita 7, d = 70)."""
+    K = setup.size
+    scale = math.sqrt(setup.space.dim)
+    coords = ("A:p",) + tuple(f"D:+{k}" for k in range(K)) + tuple(f"DS:+{k}" for k in range(K))
+    m = setup.monoid
+
+    def product(symbols: Sequence[Hashable]) -> int:
+        e = m.identity
+        for a in symbols:
+            e = m.multiply(e, m.generators[a])
+        return m.index(e)
+
+    def at_level(level: int) -> Any:
+        def expected(word: Any, n_tokens: int) -> list[list[int]]:
+            symbols = dfa.symbols_of(word)
+            n = n_tokens - 2
+            g = 2 ** min(level, levels_for(n, final_level=final_level))
+            rows = []
+            for i in range(n_tokens):
+                row = [0] * (1 + 2 * K)
+                active = 1 <= i <= n and i % g == 0
+                row[0] = 1 if active else -1
+                row[1 + (product(symbols[i - g:i]) if active else 0)] = 1
+                row[1 + K + (product(symbols[g * (n // g):n]) if i == n + 1 else 0)] = 1
+                rows.append(row)
+            return rows
+
+        return expected
+
+    def positions(word: Any, n_tokens: int) -> list[list[float]]:
+        def phi(z: float) -> list[float]:
+            s = math.sqrt(2.0) * math.sqrt(z * z + 1.0)
+            return [z / s, 1.0 / s, -z / s, -1.0 / s]
+
+        return [phi(i) + phi(i - 1) for i in range(n_tokens)]
+
+    out = [Invariant(
+        name="positions",
+        statement="after the prefix, pos = phi(i) and prev = phi(i - 1) at every token (Lemma 7 from BOS alone)",
+        probe=Probe("L2.attn", tuple(_coords("pos", _PHI) + _coords("prev", _PHI))),
+        expected=positions,
+        scale=scale,
+    )]
+    out += [
+        Invariant(
+            name=f"level{lv}.tree",
+            statement=f"after level min({lv}, L): token i is active (A = +1) iff 1 <= i <= n and 2^l | i; an active "
+                      "token holds the product of w_{i-2^l+1} .. w_i in D, every other token the identity; $ holds "
+                      "the product of the tail w_{2^l floor(n/2^l)+1} .. w_n in DS",
+            probe=_LevelProbe(lv, coords),
+            expected=at_level(lv),
+            scale=scale,
+        )
+        for lv in range(max_level + 1)
+    ]
+    return tuple(out)
+
+
+def _setup(dfa: Any, margin: Fraction, partner_key_fix: bool, activeness_and_fix: bool) -> _Setup:
+    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "ordered_alphabet")):
+        raise InputError(f"paper_tree_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
+    monoid = dfa.transition_monoid()
+    symbols = tuple(dfa.ordered_alphabet)
+    tokens = tuple(str(a) for a in symbols)
+    if len(set(tokens)) != len(tokens) or BOS in tokens or END in tokens:
+        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r} and {END!r}: "
+                         f"{tokens}")
+    margin = Fraction(margin)
+    if not 0 < margin < 1:
+        raise ValueError(f"margin must be in (0, 1), got {margin}")
+    states = list(monoid.states)
+    return _Setup(symbols, tokens, monoid, states.index(dfa.start),
+                  frozenset(k for k, q in enumerate(states) if q in dfa.accepting),
+                  residual_space(len(monoid)), margin, partner_key_fix, activeness_and_fix)
+
+
+def paper_tree_recognizer(dfa: Any, *, margin: Fraction = DEFAULT_MARGIN, partner_key_fix: bool = True,
+                          activeness_and_fix: bool = True, final_level: bool = True, probe_levels: int = 3,
+                          name: str = "log-depth-paper") -> Construction:
+    """Theorem 1's tree recognizer of ``dfa``'s language in the paper's architecture (module docstring).
+
+    Parameters
+    ----------
+    dfa
+        An :class:`exactformer.languages.DFA`.
+    margin
+        The equality test's margin (``DEFAULT_MARGIN = 2^-40``; ``PRINTED_MARGIN = 2^-100`` behaves as the printed
+        exact test of Lemma 8 and fails in float64).
+    partner_key_fix, activeness_and_fix, final_level
+        The note's errata (§3.4), fixed (``True``) or as printed (``False``).
+    probe_levels
+        Declare the tree invariant for levels 0 .. ``probe_levels``.
+    name
+        The construction's name.
+
+    Returns
+    -------
+    Construction
+        Input a word w; sequence ``BOS w $``; the answer (accept?) at ``$``. Depth ``3 + 6 (ceil(log2 n) + 1)``.
+        Evaluate it with the torch or certified backend: LayerNorm reads take square roots, so the exact
+        evaluator refuses it.
+    """
+    setup = _setup(dfa, margin, partner_key_fix, activeness_and_fix)
+    level = level_layers(setup)
+    model = Transformer(
+        space=setup.space,
+        embedding=_embedding(setup),
+        layers=prefix_layers(setup),
+        loop=Loop(block=level, count=RepeatCount("ceil_log2", extra_tokens=2)),
+        suffix=level if final_level else (),
+        readout=acceptance_readout(setup),
+    )
+
+    def encode(word: Any) -> list[str]:
+        try:
+            symbols = dfa.symbols_of(word)
+        except ValueError as exc:
+            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
+        return [BOS] + [str(a) for a in symbols] + [END]
+
+    size = len(setup.monoid)
+    return Construction(
+        name=name,
+        model=model,
+        encode=encode,
+        interpret=bool,
+        tokens_for=lambda n: n + 2,
+        citation=CITATION,
+        invariants=_invariants(setup, dfa, probe_levels, final_level),
+        description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "
+                    "layer-norm hash, average-hard causal attention, masked pre-norm, a looped 4-layer level block; "
+                    f"answer at $. Monoid lookup |M| = {size}.",
+        extras={
+            "dfa": dfa,
+            "monoid_size": size,
+            "margin": setup.margin,
+            "errata": {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
+                       "final_level": final_level},
+            "depth": "3 + 6(⌈log2 n⌉ + 1) layers (prefix 3, loop of 6, suffix: one more level); "
+                     "paper: 8⌈log2 n⌉ + 9",
+            "precision_prediction": "the layer-norm hash separates q from q + 1 up to q ~ 8,000 in float64 (~58 in "
+                                    "float32); the margin test of [c even] holds while c < ~10,500 (float64, "
+                                    "margin 2^-40)",
+        },
+    )
+
+
+def _dfa_reference(construction: Construction) -> Any:
+    return construction.extras["dfa"]
+
+
+def _parity_builder(**options: Any) -> Construction:
+    from ..languages import named
+
+    return paper_tree_recognizer(named.parity(), name="log-depth-paper-parity", **options)
+
+
+ENTRIES: list[Entry] = [
+    Entry(
+        name="log-depth-paper-parity",
+        builder=_parity_builder,
+        summary="Merrill & Sabharwal Thm 1 as stated: PARITY with BOS-only positions, the layer-norm hash, "
+                "average-hard attention and masked pre-norm",
+        example="0110",
+        options={},
+        reference=_dfa_reference,
+        lengths=tuple(range(0, 33)),
+    ),
+]

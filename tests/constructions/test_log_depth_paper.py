@@ -1,0 +1,246 @@
+"""Merrill & Sabharwal Theorem 1 in the paper's architecture (BOS-only positions, the layer-norm hash, average-hard
+causal attention, masked pre-norm): checked against the languages' DFAs by the verifier.
+
+References are the DFAs of ``exactformer.languages``; the invariants' expected values are the proof's formulas
+(phi of the positions, dyadic-block and tail products from the monoid's letter maps), not model runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from fractions import Fraction
+
+import pytest
+import torch
+
+from exactformer.constructions.log_depth import levels_for, log_depth_recognizer, paper_depth
+from exactformer.constructions.log_depth_paper import (
+    DEFAULT_MARGIN,
+    PRINTED_MARGIN,
+    paper_depth_of,
+    paper_tree_recognizer,
+)
+from exactformer.core.errors import InputError, IrrationalOperation, NonFiniteError
+from exactformer.core.evaluate import arithmetic_for
+from exactformer.languages import named
+from exactformer.languages.dfa import DFA
+from exactformer.verify import check
+
+F64 = {"backend": "torch", "dtype": torch.float64}
+torch.set_num_threads(1)
+
+
+def _words(n: int, alphabet: str = "01") -> list[str]:
+    return ["".join(w) for w in itertools.product(alphabet, repeat=n)]
+
+
+def _wrong(c, dfa, words, dtype=torch.float64):
+    results = c.run_batch(words, arith=arithmetic_for("torch", dtype=dtype), keep_trace=False)
+    return [w for w, r in zip(words, results) if r.answer != dfa.accepts(w)]
+
+
+# -- the architecture is the paper's ------------------------------------------------------------------------------
+
+
+def test_architecture_is_the_papers():
+    c = paper_tree_recognizer(named.parity())
+    model = c.model
+    assert model.embedding.positional == ()  # no positional encoding: BOS is the only position information
+    assert model.embedding.vocab[0] == "<bos>" and model.embedding.vocab[-1] == "$"
+    assert model.readout.position == -1  # the answer is read at $
+    assert model.loop is not None and model.suffix == model.loop.block  # the final block: the level once more
+    for label, layer in model.named_layers(None):
+        for kind, sub in layer.sublayers():
+            norm = sub.input_norm
+            assert norm.kind == "layernorm" and norm.eps == 0 and norm.mask, (label, kind)  # masked pre-norm
+            assert sub.residual and sub.output_norm.is_identity
+            block = sub.block
+            if kind == "attn":
+                assert block.kind == "average_hard" and block.mask.kind == "causal", label
+                assert block.relative_bias is None
+                biases = (block.b_Q, block.b_K, block.b_V, block.b_O)
+            else:
+                assert block.activation == "relu"
+                biases = (block.b_in, block.b_out)
+            assert all(all(v == 0 for v in b.ravel()) for b in biases), f"{label}.{kind} has a bias"
+    r = c.resources(8)
+    assert r.attention_kinds == ("average_hard",) and r.masks == ("causal",)
+    assert all(k.startswith("masked layernorm") for k in r.norm_kinds)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 8, 9, 16, 17, 64, 65, 1024, 1025])
+def test_depth_is_prefix_plus_six_per_level(n):
+    c = paper_tree_recognizer(named.parity())
+    layers = c.resources(n).layers
+    assert layers == paper_depth_of(n) == 3 + 6 * levels_for(n)
+    # the theorem's 8 ceil(log2 n) + 9 is larger for every n >= 1: 6 layers per level against 8, 3 + 6 against 9
+    assert layers <= paper_depth(n) or n == 0
+
+
+# -- answers and invariants ---------------------------------------------------------------------------------------
+
+
+def test_parity_every_word_up_to_length_8_with_invariants():
+    dfa = named.parity()
+    report = check(paper_tree_recognizer(dfa), dfa, lengths=range(0, 9), **F64)
+    assert report.passed, report.summary()
+    held = {name: t for r in report.lengths for name, t in r.invariants.items()}
+    assert {"positions", "level0.tree", "level1.tree", "level2.tree", "level3.tree"} <= set(held)
+
+
+@pytest.mark.parametrize("k", range(1, 8))
+def test_tomita(k):
+    dfa = named.tomita(k)
+    report = check(paper_tree_recognizer(dfa), dfa, lengths=[0, 1, 2, 3, 5, 8, 16, 17], samples_per_length=6,
+                   exhaustive_up_to=8, shrink=False, **F64)
+    assert report.passed, report.summary()
+
+
+def test_modular_counter_and_random_dfas():
+    # random 3-state DFAs over 2 letters (transition monoids of at most 27 elements: the lookup has |M|^2 units)
+    rng = random.Random(5)
+    dfas = [named.modular_count(2, 5)]
+    for seed in range(3):
+        r = random.Random(seed)
+        transitions = {(q, a): r.randrange(3) for q in range(3) for a in "ab"}
+        dfas.append(DFA(states=range(3), alphabet="ab", transitions=transitions, start=0,
+                        accepting={q for q in range(3) if r.random() < 0.5} or {0}))
+    for dfa in dfas:
+        c = paper_tree_recognizer(dfa)
+        symbols = list(dfa.ordered_alphabet)
+        for n in (0, 1, 2, 7, 8, 13, 32, 33):
+            words = [[rng.choice(symbols) for _ in range(n)] for _ in range(4)]
+            assert not _wrong(c, dfa, words), (dfa, n)
+
+
+@pytest.mark.slow  # building the A5 model (|M| = 60: 7,645 MLP units x 534 rational coordinates) takes ~30 s
+def test_a5_word_problem_sampled():
+    dfa = named.word_problem("A5")
+    c = paper_tree_recognizer(dfa)
+    rng = random.Random(1)
+    symbols = list(dfa.ordered_alphabet)
+    for n in (1, 2, 4, 5, 16):
+        words = [[rng.choice(symbols) for _ in range(n)] for _ in range(3)]
+        assert not _wrong(c, dfa, words), n
+
+
+def test_parity_long_words_float64():
+    dfa = named.parity()
+    c = paper_tree_recognizer(dfa)
+    rng = random.Random(2)
+    for n in (127, 128, 129, 256):
+        words = ["1" * n, "0" * (n - 1) + "1"] + ["".join(rng.choice("01") for _ in range(n)) for _ in range(2)]
+        assert not _wrong(c, dfa, words), n
+
+
+def test_same_answers_as_the_rational_tree():
+    dfa = named.tomita(5)
+    for words in (_words(6), _words(7)):
+        paper = paper_tree_recognizer(dfa).run_batch(words, dtype=torch.float64, keep_trace=False)
+        rational = log_depth_recognizer(dfa).run_batch(words, dtype=torch.float64, keep_trace=False)
+        assert [r.answer for r in paper] == [r.answer for r in rational] == [dfa.accepts(w) for w in words]
+
+
+# -- errata: the printed forms fail, on concrete inputs -------------------------------------------------------
+
+
+def test_printed_partner_key_fails():
+    # with alpha^l of the key token itself, the $ head picks the active token itself and reads BOS's block
+    dfa = named.parity()
+    assert _wrong(paper_tree_recognizer(dfa, partner_key_fix=False), dfa, ["1"]) == ["1"]
+    assert _wrong(paper_tree_recognizer(dfa), dfa, ["1"]) == []
+
+
+def test_printed_activeness_without_and_fails():
+    # without AND alpha^l, BOS (count 0, even) turns active and joins the tree
+    dfa = named.parity()
+    assert _wrong(paper_tree_recognizer(dfa, activeness_and_fix=False), dfa, _words(2)) == ["01", "10"]
+    assert _wrong(paper_tree_recognizer(dfa), dfa, _words(2)) == []
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8])
+def test_ceil_log2_levels_miss_the_top_block_at_powers_of_two(n):
+    dfa = named.parity()
+    word = "0" * (n - 1) + "1"
+    assert _wrong(paper_tree_recognizer(dfa, final_level=False), dfa, [word]) == [word]
+    longer = "0" * (2 * n) + "1"  # length 2n + 1: not a power of two, the extra level is idle
+    assert _wrong(paper_tree_recognizer(dfa, final_level=False), dfa, [longer]) == []
+    assert _wrong(paper_tree_recognizer(dfa), dfa, [word]) == []
+
+
+def test_printed_exact_equality_test_fails_in_float64():
+    # Lemma 8 as printed reads sgn(x - y) from a LayerNorm of that one cell, sgn(0) = 0. When the two routes agree
+    # to the last bit the cell is exactly 0 and its LayerNorm is 0/0; when they do not, the residue reads as
+    # "different". A margin of 2^-100 is that test in float64: NaN at "01".
+    dfa = named.parity()
+    c = paper_tree_recognizer(dfa, margin=PRINTED_MARGIN)
+    with pytest.raises(NonFiniteError, match="NaN"):
+        c.run_batch(["01"], dtype=torch.float64)
+    assert _wrong(paper_tree_recognizer(dfa, margin=DEFAULT_MARGIN), dfa, ["01"]) == []
+
+
+# -- precision ---------------------------------------------------------------------------------------------------
+
+
+def test_float32_needs_a_wider_margin():
+    dfa = named.parity()
+    # the default margin 2^-40 is absorbed when float32 adds it to x = t_z - hc_z ~ 0.3: xa = xb = 0, NaN
+    with pytest.raises(NonFiniteError):
+        paper_tree_recognizer(dfa).run_batch(_words(8), dtype=torch.float32, keep_trace=False)
+    wide = paper_tree_recognizer(dfa, margin=Fraction(1, 2**20))
+    rng = random.Random(3)
+    for n in (8, 16, 24):
+        words = ["".join(rng.choice("01") for _ in range(n)) for _ in range(8)]
+        assert not _wrong(wide, dfa, words, dtype=torch.float32), n
+
+
+def test_margin_sits_between_rounding_and_the_odd_count_gap():
+    # the odd-count difference |phi(c/2 +- 1/2)_z - phi(c/2)_z| ~ 0.35/(c/2)^3 must exceed sqrt 7 * margin: up to
+    # c ~ 10,500 for the default margin; float64 rounding residues (~1e-16) are far below the margin
+    def gap(z: float) -> float:
+        f = lambda v: v / math.sqrt(2 * (v * v + 1))  # noqa: E731
+        return min(abs(f(z + 0.5) - f(z)), abs(f(z - 0.5) - f(z)))
+
+    tau = float(DEFAULT_MARGIN)
+    assert gap(10_000 / 2) > math.sqrt(7) * tau > gap(11_000 / 2)
+    assert 1e-16 < tau / 1000
+
+
+# -- evaluators and bad input ----------------------------------------------------------------------------------
+
+
+def test_exact_backend_refuses_the_square_roots():
+    c = paper_tree_recognizer(named.parity())
+    with pytest.raises(IrrationalOperation, match="square root"):
+        c.run_batch(["1"], backend="exact")
+
+
+def test_certified_backend_up_to_one_letter():
+    # interval widths double at every deleting copy (v - v), so beyond n = 1 the equality test's LayerNorm may
+    # divide by an interval containing 0 -- reported, not silently wrong
+    dfa = named.parity()
+    c = paper_tree_recognizer(dfa)
+    for word in ["", "0", "1"]:
+        (result,) = c.run_batch([word], backend="certified")
+        assert result.answer == dfa.accepts(word) and result.certified
+    with pytest.raises(NonFiniteError, match="may be 0"):
+        c.run_batch(["01"], backend="certified")
+
+
+def test_bad_input():
+    c = paper_tree_recognizer(named.parity())
+    with pytest.raises(InputError):
+        c.run_batch(["012"])
+    with pytest.raises(InputError):
+        paper_tree_recognizer("not a dfa")
+    with pytest.raises(ValueError, match="margin"):
+        paper_tree_recognizer(named.parity(), margin=Fraction(2))
+
+
+def test_dispatch_from_log_depth_recognizer():
+    c = log_depth_recognizer(named.parity(), architecture="paper")
+    assert c.resources(4).layers == paper_depth_of(4)
+    with pytest.raises(ValueError, match="architecture"):
+        log_depth_recognizer(named.parity(), architecture="neither")
