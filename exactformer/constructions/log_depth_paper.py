@@ -16,20 +16,18 @@ the weights after a read divide by ``rho_M`` (a rational within 1e-40 of the irr
 unit block ``POS = phi(i)``, ``PREV = phi(i - 1)``; a sign-flipped copy of the heads deletes the ratio cells
 (Lemma 6: same mask, same inputs, so the copy cancels them exactly).
 
-**Level block (6 layers, looped ``ceil(log2 n)`` times, then once more as the final block):**
+**Level block (5 layers, looped ``ceil(log2 n)`` times, then once more as the final block):**
 
 1. ``count``: :func:`count_heads` + :func:`phi_write`: ``c_i`` = the inclusive count of active tokens, stored as
-   ``rc = psi(c_i/(i+1), 2/(i+1))`` and read into ``hc = phi(c_i / 2)`` (step 5 of §3.3).
-2. ``half_count``: :func:`half_count_head` (the hash ``phi(c/2) . phi(j)`` over j <= i, value ``phi(j)`` into ``t``;
+   ``rc = psi((c_i + 1/2)/(i+1), 2/(i+1))`` and read into ``hc = phi(c_i/2 + 1/4)`` (step 5 of §3.3).
+2. ``half_count``: :func:`half_count_head` (the hash ``hc . phi(j)`` over j <= i, value ``phi(j)`` into ``t``;
    Lemma 1's first layer for m = 2, applied to the count) beside a sign-flipped copy of the count heads that deletes
-   ``rc``; :func:`difference_mlp` writes ``xa = x + tau``, ``xb = tau - x`` with ``x = t_z - hc_z`` (0 iff c is
-   even, because the hash finds j* = c/2 exactly then).
-3. ``equality`` (MLP only): :func:`equality_mlp` reads ``(xa, xb)`` alone -- a masked pre-norm read normalises them
-   to a unit direction whatever their size, the amplification Lemma 8 relies on -- and stores it in ``N``.
-4. ``parity`` (MLP only): :func:`quantise_mlp` turns the direction into the flag ``E = [c_i even]``.
-5. ``previous``: :func:`previous_token_head` (query ``PREV = phi(i-1)``, key ``POS``) copies ``(alpha^l, E, D)`` of
-   token ``i - 1`` (step 2); the MLP (a sign-flipped :func:`difference_mlp`) deletes ``xa, xb, t, hc``.
-6. ``combine``: :func:`partner_head` (query constant, key ``2 alpha^l_{j-1} + phi(j)_z``: the latest j <= i whose
+   ``rc``; :func:`difference_mlp` writes ``xa = x`` with ``x = t_z - hc_z``.
+3. ``parity`` (MLP only): :func:`sign_mlp`, Lemma 8's sign read: ``xa`` read alone is ``sgn(x)`` whatever ``|x|``
+   is, and ``E = [x < 0] = [c_i even]``.
+4. ``previous``: :func:`previous_token_head` (query ``PREV = phi(i-1)``, key ``POS``) copies ``(alpha^l, E, D)`` of
+   token ``i - 1`` (step 2); the MLP (a sign-flipped :func:`difference_mlp`) deletes ``xa, t, hc``.
+5. ``combine``: :func:`partner_head` (query constant, key ``2 alpha^l_{j-1} + phi(j)_z``: the latest j <= i whose
    predecessor is active, ties broken toward the latest j by the increasing ``phi(j)_z``; step 3 with the
    partner-key fix) and :func:`combine_mlp`: ``alpha^{l+1} = alpha^l AND E``; survivors multiply their partner's
    block on the left (the |M|^2 lookup), losers reset to the identity, ``$`` absorbs a leftover block into ``DS`` on
@@ -37,24 +35,31 @@ unit block ``POS = phi(i)``, ``PREV = phi(i - 1)``; a sign-flipped copy of the h
 
 The readout tests ``DS(q0) in F`` at ``$`` linearly (the paper's ninth final layer, folded in).
 
-**Equality (an erratum under finite precision).** The paper decides ``x = y`` by Lemma 8: the sign of ``x - y``
-read from one cell, ``sgn(0) = 0``. Here x and y are the same real number computed by two routes (the query
-``phi(c/2)`` at position i, the value ``phi(c/2)`` stored at position c/2), and in floating point -- and under the
-paper's own Definition 4, correctly rounded p-bit operations -- they differ by rounding (measured by
-:func:`~exactformer.constructions.log_depth_gadgets.lemma1_multiple_flags`). Steps 2-4 therefore test
-``|x| <= tau`` (E = 1) against ``|x| >= sqrt 7 tau`` (E = 0), ``tau = margin``. ``margin = 2^-40`` by default: in
-float64 the rounding residue of x is ~1e-16, and for odd c, ``|x| ~ 0.35/(c/2)^3`` exceeds ``sqrt 7 tau`` while
-``c < ~10,500``, beyond the hash's own float64 frontier (~8,000). ``margin = PRINTED_MARGIN = 2^-100`` is the
-printed exact test in practice (any residue counts as "different") and fails at small n in float64. In float32 the
-default margin is below the rounding of ``x + tau`` (``xa = xb = 0``: a LayerNorm of zeros, NaN); ``margin=2^-20``
-works there up to the float32 hash frontier.
+**The parity test (an erratum under finite precision).** Lemma 1's first layer queries ``phi(c/2)`` and decides
+``m | c`` by Lemma 8: whether the hash's answer ``phi(j*)`` *equals* the query, read as ``sgn(x - y)`` from one
+cell with ``sgn(0) = 0``. In floating point -- and under the paper's own Definition 4, correctly rounded p-bit
+operations -- the two sides are the same real number computed by two routes and differ by rounding (measured by
+:func:`~exactformer.constructions.log_depth_gadgets.lemma1_multiple_flags`); when they agree to the last bit the
+cell is exactly 0 and its LayerNorm is 0/0. This build queries ``phi(c/2 + 1/4)`` instead: for even c the nearest
+key is c/2, a quarter below the query (``x < 0``); for odd c it is ``(c+1)/2``, a quarter above (``x > 0``).
+``x`` is never 0 (``|x| ~ 0.18/(c/2)^3``), so Lemma 8's exact sign read decides the parity with no threshold,
+and the hash's nearest key is unique (gap ``~0.25/q^4``, no tie between two neighbours).
+
+``margin=tau`` selects the other repair, which keeps the query ``phi(c/2)`` and tests ``|x| <= tau`` (E = 1)
+against ``|x| >= sqrt 7 tau`` (E = 0) in two MLP layers (:func:`difference_mlp`, :func:`equality_mlp`,
+:func:`quantise_mlp`; 6 layers per level). It fails in float64 from n ~ 512 on: for odd c the two keys
+``(c +- 1)/2`` are equally far from ``c/2`` to third order, their hash scores can round to an exact tie, and
+average-hard attention then returns the *average* ``(phi(k) + phi(k+1))/2``, which matches ``phi(c/2)`` to second
+order (``|x| ~ 0.27/(c/2)^4``, inside the margin): an odd count reads as even. ``margin=PRINTED_MARGIN`` (2^-100) is
+the printed exact test in practice: NaN at ``"01"``.
 
 Deviations from the paper, all measured by the tests: a 3-layer prefix for positions (the paper's (0, 8, 9) has
-none, so its loop would recompute them); 6 layers per level instead of 8 (Lemma 1's seven layers replaced by its
-first layer plus the two-step margin test); the final block is one level (6 layers) with the acceptance lookup
-folded into the readout, so depth = ``3 + 6 (ceil(log2 n) + 1)`` against ``8 ceil(log2 n) + 9``. The certified
-(interval) evaluator runs it only for n <= 1: interval widths grow through the deleting copies (``v - v`` is an
-interval of width 2w) until the equality test's LayerNorm may divide by 0.
+none, so its loop would recompute them); 5 layers per level instead of 8 (Lemma 1's seven layers replaced by its
+first layer with the shifted query and the sign read: ``c_i mod 2`` directly, without the position table Lemma 1
+builds for a general dividend); the final block is one level (5 layers) with the acceptance lookup folded into the
+readout, so depth = ``3 + 5 (ceil(log2 n) + 1)`` against ``8 ceil(log2 n) + 9``. The certified (interval)
+evaluator runs it only for tiny n: interval widths grow through the deleting copies (``v - v`` is an interval of
+width 2w) until a LayerNorm may divide by an interval containing 0.
 """
 
 from __future__ import annotations
@@ -97,6 +102,7 @@ __all__ = [
     "count_heads",
     "half_count_head",
     "difference_mlp",
+    "sign_mlp",
     "equality_mlp",
     "quantise_mlp",
     "prefix_layers",
@@ -114,7 +120,8 @@ CITATION = Citation(
     venue="NeurIPS 2025",
     theorem="Theorem 1 (regular languages, causally masked looped transformer with average-hard attention and masked "
             "pre-norm, positions from BOS only, depth 8⌈log2 n⌉ + 9), built in the paper's architecture with the "
-            "project note's §3.4 errata fixed and Lemma 8's equality test given a margin; depth 3 + 6(⌈log2 n⌉ + 1)",
+            "project note's §3.4 errata fixed and Lemma 1's parity test made robust to rounding; depth "
+            "3 + 5(⌈log2 n⌉ + 1)",
     arxiv="2503.03961",
 )
 
@@ -135,7 +142,7 @@ class _Setup:
     start: int
     accepting: frozenset[int]
     space: Space
-    margin: Fraction
+    margin: Fraction | None  # None: the sign test (default); a fraction: the margin test
     partner_key_fix: bool
     activeness_and_fix: bool
 
@@ -265,7 +272,9 @@ def count_heads(setup: _Setup, *, sign: int = 1, read: Sequence[str] = COUNT_REA
     s = _read_scale(setup.space, read)
     first = _indicator("bos", s)
     active = _indicator("A", s)
-    w0 = {"v:0": {"rc:one": Fraction(2 * sign), "rc:mone": Fraction(-2 * sign)}}
+    w0: Map = {"v:0": {"rc:one": Fraction(2 * sign), "rc:mone": Fraction(-2 * sign)}}
+    if setup.margin is None:  # the sign test queries phi(c/2 + 1/4): (c + 1/2)/(i+1) against 2/(i+1)
+        w0["v:0"].update({"rc:z": Fraction(sign, 2), "rc:mz": Fraction(-sign, 2)})
     w1 = {"v:0": {"rc:z": Fraction(sign), "rc:mz": Fraction(-sign)}}
     return [(first, w0), (active, w1)]
 
@@ -285,19 +294,36 @@ DIFFERENCE_READ = ("t", "hc", "one")
 
 
 def difference_mlp(setup: _Setup, *, sign: int = 1) -> MLP:
-    """The two cells Lemma 8 needs, with the margin: ``xa = x + margin`` and ``xb = margin - x`` (each stored as a
-    balanced pair), ``x = t_z - hc_z`` the difference between the hash's answer ``phi(j*)`` and ``phi(c/2)``.
-    ``sign=-1`` is the deleting copy (Lemma 6: the same reads, so it cancels exactly). ``ReLU(v) - ReLU(-v) = v``."""
+    """The cell(s) Lemma 8 reads, from ``x = t_z - hc_z`` (the hash's answer ``phi(j*)`` against the query ``hc``),
+    each stored as a balanced pair. Sign test: ``xa = x`` (never 0: ``x < 0`` iff c is even). Margin test:
+    ``xa = x + tau``, ``xb = tau - x``. ``sign=-1`` is the deleting copy (Lemma 6: the same reads, so it cancels
+    exactly), which also deletes ``t`` and ``hc`` (Lemma 5). ``ReLU(v) - ReLU(-v) = v``."""
     s = _read_scale(setup.space, DIFFERENCE_READ)
     tau = setup.margin
+    cells = [("xa", {"t:z": s, "hc:z": -s})]
+    if tau is not None:
+        cells = [("xa", {"t:z": s, "hc:z": -s, "one:p": tau * s}), ("xb", {"t:z": -s, "hc:z": s, "one:p": tau * s})]
     units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
-    for name, read in (("xa", {"t:z": s, "hc:z": -s, "one:p": tau * s}),
-                       ("xb", {"t:z": -s, "hc:z": s, "one:p": tau * s})):
+    for name, read in cells:
         out = {f"{name}:p": Fraction(sign), f"{name}:m": Fraction(-sign)}
         units[f"{name}+"] = (read, out)
         units[f"{name}-"] = ({k: -v for k, v in read.items()}, {k: -v for k, v in out.items()})
-    if sign < 0:  # the deleting copy also deletes the hash's answer and phi(c/2) (Lemma 5)
+    if sign < 0:
         units.update(clear_mlp(setup, ("t", "hc"), DIFFERENCE_READ))
+    return _mlp(setup.space, units)
+
+
+def sign_mlp(setup: _Setup) -> MLP:
+    """Lemma 8's sign read: ``xa = (x, -x)`` read alone is ``sgn(x) sqrt(d/2) (1, -1)`` whatever ``|x|`` is, so
+    ``E = -sgn(x) (1, -1)`` = [c_i even] (the query ``phi(c/2 + 1/4)`` lies a quarter below the key ``c/2`` when c
+    is even, and a quarter above ``(c-1)/2 + 1`` when c is odd). Bias-free: ``ReLU(+-x)`` pairs."""
+    d = setup.space.dim
+    with mpmath.workdps(60):
+        s = _irrational(mpmath.sqrt(mpmath.mpf(2) / d))
+    units = {
+        "x+": ({"xa:p": s}, {"E:p": Fraction(-1), "E:m": Fraction(1)}),
+        "x-": ({"xa:p": -s}, {"E:p": Fraction(1), "E:m": Fraction(-1)}),
+    }
     return _mlp(setup.space, units)
 
 
@@ -496,19 +522,25 @@ def prefix_layers(setup: _Setup) -> tuple[Layer, ...]:
 
 
 def level_layers(setup: _Setup) -> tuple[Layer, ...]:
-    """One tree level in six layers (two of them with an MLP only)."""
+    """One tree level: five layers with the sign test, six with the margin test (module docstring)."""
     space = setup.space
     values, writes = zip(*count_heads(setup))
     count = _uniform_heads(space, values, writes)
     neg_values, neg_writes = zip(*count_heads(setup, sign=-1, read=HASH_READ))
     hashing = _uniform_heads(space, neg_values, neg_writes, extra=[half_count_head(setup)])
+    if setup.margin is None:
+        test: tuple[Layer, ...] = (Layer(mlp=_sub(sign_mlp(setup), space, ("xa",)), name="parity"),)
+    else:
+        test = (
+            Layer(mlp=_sub(equality_mlp(setup), space, ("xa", "xb")), name="equality"),
+            Layer(mlp=_sub(quantise_mlp(setup), space, QUANTISE_READ), name="parity"),
+        )
     return (
         Layer(attention=_sub(count, space, COUNT_READ), mlp=_sub(phi_write(setup, "rc", "hc"), space, ("rc",)),
               name="count"),
         Layer(attention=_sub(hashing, space, HASH_READ), mlp=_sub(difference_mlp(setup), space, DIFFERENCE_READ),
               name="half_count"),
-        Layer(mlp=_sub(equality_mlp(setup), space, ("xa", "xb")), name="equality"),
-        Layer(mlp=_sub(quantise_mlp(setup), space, QUANTISE_READ), name="parity"),
+        *test,
         Layer(attention=_sub(previous_token_head(setup), space, PREVIOUS_READ),
               mlp=_sub(difference_mlp(setup, sign=-1), space, DIFFERENCE_READ), name="previous"),
         Layer(attention=_sub(partner_head(setup), space,
@@ -543,23 +575,27 @@ def acceptance_readout(setup: _Setup) -> Readout:
     return Readout(W_U=linear_map(setup.space, out, action), labels=("accept",), position=-1, decision="sign")
 
 
-def paper_depth_of(n: int, *, final_level: bool = True) -> int:
-    """Layers this construction runs on n letters: ``3 + 6 (ceil(log2 n) + [final_level])``."""
-    return 3 + 6 * levels_for(n, final_level=final_level)
+def paper_depth_of(n: int, *, final_level: bool = True, margin: Fraction | None = None) -> int:
+    """Layers this construction runs on n letters: ``3 + 5 (ceil(log2 n) + [final_level])`` with the sign test,
+    ``3 + 6 (...)`` with a margin test."""
+    return 3 + (5 if margin is None else 6) * levels_for(n, final_level=final_level)
 
 
 # -- invariants ------------------------------------------------------------------------------------------------
 
 
 class _LevelProbe(Probe):
-    """The residual after level ``min(l, L)`` (the end of the prefix for l = 0)."""
+    """The residual after level ``min(l, L)`` (the end of the prefix for l = 0); ``last`` = the index of the level
+    block's last layer."""
 
-    def __init__(self, level: int, coordinates: tuple[str, ...]) -> None:
+    def __init__(self, level: int, coordinates: tuple[str, ...], last: int) -> None:
         super().__init__(site="L2.attn", coordinates=coordinates)
         object.__setattr__(self, "level", level)
+        object.__setattr__(self, "last", last)
 
     def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
-        ends = [label for label in trace.labels if label.endswith("B5.mlp") or label == "S5.mlp"]
+        last = self.last  # type: ignore[attr-defined]
+        ends = [label for label in trace.labels if label.endswith(f"B{last}.mlp") or label == f"S{last}.mlp"]
         lv = min(self.level, len(ends))  # type: ignore[attr-defined]
         site = "L2.attn" if lv == 0 else ends[lv - 1]
         return Probe(site, self.coordinates).read(trace, space_index, batch)
@@ -618,7 +654,7 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
             statement=f"after level min({lv}, L): token i is active (A = +1) iff 1 <= i <= n and 2^l | i; an active "
                       "token holds the product of w_{i-2^l+1} .. w_i in D, every other token the identity; $ holds "
                       "the product of the tail w_{2^l floor(n/2^l)+1} .. w_n in DS",
-            probe=_LevelProbe(lv, coords),
+            probe=_LevelProbe(lv, coords, 4 if setup.margin is None else 5),
             expected=at_level(lv),
             scale=scale,
         )
@@ -627,7 +663,7 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
     return tuple(out)
 
 
-def _setup(dfa: Any, margin: Fraction, partner_key_fix: bool, activeness_and_fix: bool) -> _Setup:
+def _setup(dfa: Any, margin: Fraction | None, partner_key_fix: bool, activeness_and_fix: bool) -> _Setup:
     if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "ordered_alphabet")):
         raise InputError(f"paper_tree_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
     monoid = dfa.transition_monoid()
@@ -636,16 +672,17 @@ def _setup(dfa: Any, margin: Fraction, partner_key_fix: bool, activeness_and_fix
     if len(set(tokens)) != len(tokens) or BOS in tokens or END in tokens:
         raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r} and {END!r}: "
                          f"{tokens}")
-    margin = Fraction(margin)
-    if not 0 < margin < 1:
-        raise ValueError(f"margin must be in (0, 1), got {margin}")
+    if margin is not None:
+        margin = Fraction(margin)
+        if not 0 < margin < 1:
+            raise ValueError(f"margin must be in (0, 1) or None, got {margin}")
     states = list(monoid.states)
     return _Setup(symbols, tokens, monoid, states.index(dfa.start),
                   frozenset(k for k, q in enumerate(states) if q in dfa.accepting),
                   residual_space(len(monoid)), margin, partner_key_fix, activeness_and_fix)
 
 
-def paper_tree_recognizer(dfa: Any, *, margin: Fraction = DEFAULT_MARGIN, partner_key_fix: bool = True,
+def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_key_fix: bool = True,
                           activeness_and_fix: bool = True, final_level: bool = True, probe_levels: int = 3,
                           name: str = "log-depth-paper") -> Construction:
     """Theorem 1's tree recognizer of ``dfa``'s language in the paper's architecture (module docstring).
@@ -655,8 +692,9 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction = DEFAULT_MARGIN, partne
     dfa
         An :class:`exactformer.languages.DFA`.
     margin
-        The equality test's margin (``DEFAULT_MARGIN = 2^-40``; ``PRINTED_MARGIN = 2^-100`` behaves as the printed
-        exact test of Lemma 8 and fails in float64).
+        ``None`` (default): the parity of the count by the shifted query and Lemma 8's sign read. A fraction: keep
+        the printed query ``phi(c/2)`` and test equality within this margin (``DEFAULT_MARGIN = 2^-40`` fails in
+        float64 from n ~ 512 on; ``PRINTED_MARGIN = 2^-100`` is the printed exact test and gives NaN at ``"01"``).
     partner_key_fix, activeness_and_fix, final_level
         The note's errata (§3.4), fixed (``True``) or as printed (``False``).
     probe_levels
@@ -667,7 +705,8 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction = DEFAULT_MARGIN, partne
     Returns
     -------
     Construction
-        Input a word w; sequence ``BOS w $``; the answer (accept?) at ``$``. Depth ``3 + 6 (ceil(log2 n) + 1)``.
+        Input a word w; sequence ``BOS w $``; the answer (accept?) at ``$``. Depth ``3 + 5 (ceil(log2 n) + 1)``
+        (``3 + 6 (...)`` with a margin).
         Evaluate it with the torch or certified backend: LayerNorm reads take square roots, so the exact
         evaluator refuses it.
     """
@@ -707,11 +746,10 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction = DEFAULT_MARGIN, partne
             "margin": setup.margin,
             "errata": {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
                        "final_level": final_level},
-            "depth": "3 + 6(⌈log2 n⌉ + 1) layers (prefix 3, loop of 6, suffix: one more level); "
-                     "paper: 8⌈log2 n⌉ + 9",
+            "depth": f"3 + {5 if setup.margin is None else 6}(⌈log2 n⌉ + 1) layers (prefix 3, the level block "
+                     "looped ⌈log2 n⌉ times, suffix: one more level); paper: 8⌈log2 n⌉ + 9",
             "precision_prediction": "the layer-norm hash separates q from q + 1 up to q ~ 8,000 in float64 (~58 in "
-                                    "float32); the margin test of [c even] holds while c < ~10,500 (float64, "
-                                    "margin 2^-40)",
+                                    "float32, less inside the model: reads of several blocks add rounding)",
         },
     )
 

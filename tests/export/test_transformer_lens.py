@@ -147,6 +147,7 @@ REFUSED = {
     "first-ln": "layernorm",
     "connectivity": "step activation",
     "superposition": "l2 norm",
+    "log-depth-paper-parity": "masked layernorm",  # TransformerLens has no per-sublayer norm mask
 }
 
 
