@@ -43,7 +43,7 @@ The paper's gadgets themselves are in :mod:`.log_depth_gadgets`, separately test
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -311,15 +311,35 @@ def acceptance_readout(setup: _Setup) -> Readout:
     return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
 
 
-def _setup(dfa: Any, **flags: bool) -> _Setup:
+def dfa_symbols(dfa: Any, builder: str) -> tuple[tuple[Hashable, ...], tuple[str, ...]]:
+    """The DFA's symbols and their token strings, checked: a DFA of :mod:`exactformer.languages`, symbols with
+    distinct string forms other than BOS and ``$``."""
     if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "ordered_alphabet")):
-        raise InputError(f"log_depth_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
-    monoid = dfa.transition_monoid()
+        raise InputError(f"{builder} needs an exactformer.languages.DFA, got {type(dfa).__name__}")
     symbols = tuple(dfa.ordered_alphabet)
     tokens = tuple(str(a) for a in symbols)
     if len(set(tokens)) != len(tokens) or BOS in tokens or END in tokens:
         raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r} and {END!r}: "
                          f"{tokens}")
+    return symbols, tokens
+
+
+def end_marked_encoder(dfa: Any) -> Callable[[Any], list[str]]:
+    """``word -> [BOS, w_1, .., w_n, $]``, naming a symbol outside the DFA's alphabet."""
+
+    def encode(word: Any) -> list[str]:
+        try:
+            symbols = dfa.symbols_of(word)
+        except ValueError as exc:
+            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
+        return [BOS] + [str(a) for a in symbols] + [END]
+
+    return encode
+
+
+def _setup(dfa: Any, **flags: bool) -> _Setup:
+    symbols, tokens = dfa_symbols(dfa, "log_depth_recognizer")
+    monoid = dfa.transition_monoid()
     states = list(monoid.states)
     start = states.index(dfa.start)
     accepting = frozenset(k for k, q in enumerate(states) if q in dfa.accepting)
@@ -442,13 +462,7 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
         readout=acceptance_readout(setup),
     )
 
-    def encode(word: Any) -> list[str]:
-        try:
-            symbols = dfa.symbols_of(word)
-        except ValueError as exc:
-            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
-        return [BOS] + [str(a) for a in symbols] + [END]
-
+    encode = end_marked_encoder(dfa)
     m = len(setup.monoid)
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
              "gate_combine": gate_combine, "final_level": final_level}

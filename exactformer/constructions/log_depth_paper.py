@@ -87,9 +87,8 @@ from ..core.architecture import (
     Transformer,
 )
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.errors import InputError
 from ..core.space import Block, Space, linear_map, vector
-from .log_depth import BOS, END, levels_for
+from .log_depth import BOS, END, _dfa_reference, _mlp, dfa_symbols, end_marked_encoder, levels_for
 from .registry import Entry
 
 __all__ = [
@@ -485,18 +484,6 @@ def combine_mlp(setup: _Setup) -> MLP:
     return _mlp(space, units)
 
 
-def _mlp(space: Space, units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]]) -> MLP:
-    labels = list(units)
-    hidden = Space.of(Block("unit", labels))
-    w_in: dict[str, dict[str, Fraction]] = {}
-    for u, (read, _) in units.items():
-        for coord, w in read.items():
-            if w:
-                w_in.setdefault(coord, {})[f"unit:{u}"] = Fraction(w)
-    w_out = {f"unit:{u}": dict(write) for u, (_, write) in units.items()}
-    return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out))
-
-
 def _labels(setup: _Setup) -> list[str]:
     return [f"+{k}" for k in range(setup.size)] + [f"-{k}" for k in range(setup.size)]
 
@@ -664,14 +651,8 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
 
 
 def _setup(dfa: Any, margin: Fraction | None, partner_key_fix: bool, activeness_and_fix: bool) -> _Setup:
-    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "ordered_alphabet")):
-        raise InputError(f"paper_tree_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
+    symbols, tokens = dfa_symbols(dfa, "paper_tree_recognizer")
     monoid = dfa.transition_monoid()
-    symbols = tuple(dfa.ordered_alphabet)
-    tokens = tuple(str(a) for a in symbols)
-    if len(set(tokens)) != len(tokens) or BOS in tokens or END in tokens:
-        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r} and {END!r}: "
-                         f"{tokens}")
     if margin is not None:
         margin = Fraction(margin)
         if not 0 < margin < 1:
@@ -721,13 +702,7 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
         readout=acceptance_readout(setup),
     )
 
-    def encode(word: Any) -> list[str]:
-        try:
-            symbols = dfa.symbols_of(word)
-        except ValueError as exc:
-            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
-        return [BOS] + [str(a) for a in symbols] + [END]
-
+    encode = end_marked_encoder(dfa)
     size = len(setup.monoid)
     return Construction(
         name=name,
@@ -738,8 +713,8 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "
-                    "layer-norm hash, average-hard causal attention, masked pre-norm, a looped 4-layer level block; "
-                    f"answer at $. Monoid lookup |M| = {size}.",
+                    "layer-norm hash, average-hard causal attention, masked pre-norm, a looped "
+                    f"{len(level)}-layer level block; answer at $. Monoid lookup |M| = {size}.",
         extras={
             "dfa": dfa,
             "monoid_size": size,
@@ -752,10 +727,6 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
                                     "float32, less inside the model: reads of several blocks add rounding)",
         },
     )
-
-
-def _dfa_reference(construction: Construction) -> Any:
-    return construction.extras["dfa"]
 
 
 def _parity_builder(**options: Any) -> Construction:
