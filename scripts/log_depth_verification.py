@@ -123,7 +123,8 @@ def invariant_ok(
     if exact:
         return bool(np.all(got == want))
     g, w = got.astype(np.float64), want.astype(np.float64)
-    return bool(np.all(np.abs(g - w) <= float_tolerance(dtype, n_tokens) * (1 + np.abs(w))))
+    scale = getattr(invariant, "scale", 1.0)  # the verifier's rule: tol * (scale + |expected|)
+    return bool(np.all(np.abs(g - w) <= float_tolerance(dtype, n_tokens) * (scale + np.abs(w))))
 
 
 def run_cell(

@@ -600,7 +600,8 @@ class TorchArithmetic(Arithmetic):
             flat = [lookup[item] for seq in inputs for item in seq]  # type: ignore[index]
         except (KeyError, TypeError):  # a vector (unhashable or not a key) or a token outside the vocabulary
             return None
-        return torch.tensor(flat, dtype=torch.long, device=self.device).view(len(inputs), -1)
+        # through numpy: torch.tensor of a long Python list costs ~4x more per entry
+        return torch.from_numpy(np.array(flat, dtype=np.int64)).to(self.device).view(len(inputs), -1)
 
     def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]], start: int = 0) -> torch.Tensor:
         """Embed ``inputs`` as the positions ``start, start + 1, ...`` of a sequence.
@@ -718,29 +719,68 @@ class TorchArithmetic(Arithmetic):
     ) -> torch.Tensor:
         """Attention of the queries at ``query_pos`` (rows of ``xq``) over the keys at ``key_pos`` (rows of ``xk``).
 
-        Used for a whole sequence (``xq is xk``) and for cached decoding (a few new queries, the cached keys).
+        Used for a whole sequence (``xq is xk``), for the readout-only pass (one query, every key) and for cached
+        decoding (a few new queries, the cached keys). When every score is +-0 (see :meth:`_queries_and_keys`) and
+        the mask allows it, :meth:`_constant_attention` computes the output in O(N) instead of the general path's
+        O(N^2) score matrix.
         """
         W_Q, W_K, W_V, W_O = (self.weights(w) for w in (att.W_Q, att.W_K, att.W_V, att.W_O))
         b_Q, b_K, b_V = (self.weights(b) for b in (att.b_Q, att.b_K, att.b_V))
         # [batch, head, position, d_head]
         q, k, constant = self._queries_and_keys(xq, xk, W_Q, b_Q, W_K, b_K, att)
         # With constant weights (finite) and an all-zero value map (xk is finite), every z is +-0 and adds +-0 to
-        # the +0 + b_O below: the output is exactly b_O. The weights are still computed, so a hard-attention tie
-        # without a tie rule is reported as in the general path.
+        # the +0 + b_O below: the output is exactly b_O. A hard-attention tie without a tie rule is still reported.
         idle = constant and all(self._zero_heads(W_V, b_V))
+        if constant:
+            fast = self._constant_attention(xq, xk, query_pos, key_pos, att, W_V, b_V, W_O, idle, where)
+            if fast is not None:
+                return fast
         v = None if idle else self._round(torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :])
-        scale = att.scale.value(length) if att.kind == "softmax" else 1.0
         out = torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O)
-        for start in range(0, xq.shape[1], self.chunk):
-            stop = min(start + self.chunk, xq.shape[1])
+        split = None if constant or v is None else self._zero_query_rows(q, k, v, query_pos, key_pos, att)
+        if split is None:
+            self._general_attention(out, q, k, v, query_pos, key_pos, att, W_O, constant, length, where)
+            return self._round(out)
+        assert q is not None and v is not None
+        uniform, counts = split
+        out[:, uniform] += self._project(self._uniform_values(v, counts, att), W_O)
+        general = ~uniform
+        if bool(general.any()):
+            part = out[:, general]
+            self._general_attention(part, q[:, :, general], k, v, query_pos[general], key_pos, att, W_O, False,
+                                    length, where)
+            out[:, general] = part
+        return self._round(out)
+
+    def _general_attention(
+        self,
+        out: torch.Tensor,
+        q: torch.Tensor | None,
+        k: torch.Tensor | None,
+        v: torch.Tensor | None,
+        query_pos: torch.Tensor,
+        key_pos: torch.Tensor,
+        att: Attention,
+        W_O: torch.Tensor,
+        constant: bool,
+        length: int,
+        where: str,
+    ) -> None:
+        """The general path: adds to ``out`` ([batch, query, d_model], holding ``b_O``) the attention output of
+        the queries ``q`` at ``query_pos``, in chunks of queries (an [batch, head, chunk, key] score block each).
+        With ``constant`` the scores are all 0 (``q`` and ``k`` may be ``None``); ``v is None`` (zero values)
+        computes the weights only, so that a hard-attention tie is still reported."""
+        scale = att.scale.value(length) if att.kind == "softmax" else 1.0
+        for start in range(0, out.shape[1], self.chunk):
+            stop = min(start + self.chunk, out.shape[1])
             qpos = query_pos[start:stop]
             if constant:  # every score is +-0: one batch row of the pipeline below, shared by the whole batch
-                scores = torch.zeros((1, att.n_heads, stop - start, xk.shape[1]), dtype=self.dtype, device=self.device)
+                scores = torch.zeros((1, att.n_heads, stop - start, len(key_pos)), dtype=self.dtype, device=self.device)
             else:
                 assert q is not None and k is not None
                 scores = torch.einsum("bhqe,bhke->bhqk", q[:, :, start:stop], k)
             if scale != 1.0:
-                scores = scores * scale
+                scores.mul_(scale)  # in place (the block is fresh): a new block of N x chunk scores costs page faults
             scores = self._round(scores)
             biases = [self._relative_bias(att, h, qpos, key_pos) for h in range(att.n_heads)]
             if any(b is not None for b in biases):
@@ -754,7 +794,155 @@ class TorchArithmetic(Arithmetic):
                 weights = weights.expand(v.shape[0], -1, -1, -1).contiguous()
             z = self._round(torch.einsum("bhqk,bhke->bhqe", weights, v))
             out[:, start:stop] += torch.einsum("bhqe,hed->bqd", z, W_O)
+
+    def _project(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor:
+        """``sum_h z[:, h] @ W_O[h]``, ``[batch, query, d_model]``, in the general path's chunks of queries."""
+        parts = [
+            torch.einsum("bhqe,hed->bqd", z[:, :, start : start + self.chunk], W_O)
+            for start in range(0, z.shape[2], self.chunk)
+        ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _constant_attention(
+        self,
+        xq: torch.Tensor,
+        xk: torch.Tensor,
+        query_pos: torch.Tensor,
+        key_pos: torch.Tensor,
+        att: Attention,
+        W_V: torch.Tensor,
+        b_V: torch.Tensor,
+        W_O: torch.Tensor,
+        idle: bool,
+        where: str,
+    ) -> torch.Tensor | None:
+        """Attention whose scores are all +-0, in O(N): the output of :meth:`attend`, or ``None`` to take the
+        general path.
+
+        With equal scores, softmax and average-hard attention weigh every allowed key of a query equally, so
+        ``z = w * S`` with ``S`` the sum of the allowed values and ``w = 1/c`` for ``c`` allowed keys: the weight the
+        general path computes (``1/c`` rounded to the dtype, through float32 for a float16/bfloat16 softmax, then
+        :meth:`_round`; 0 for a query with no key). ``S`` is, for the mask ``none``, one sum over the keys; for
+        ``causal`` / ``strict_causal``, a cumulative sum over the keys read at ``c``. Hard attention with equal
+        scores is a tie among the allowed keys: with ``tie_rule="error"`` the general path's
+        :class:`AttentionTieError` (same message: head 0, batch 0, the first query with two or more keys);
+        otherwise a gather of the leftmost (key 0) or rightmost (key ``c - 1``) allowed value, bit-identical to the
+        general path.
+
+        Precision: ``S`` is accumulated in float64 for every dtype, and ``w * S`` is rounded once to the dtype
+        (then :meth:`_round`, where the general path rounds ``z``). This changes the order of the floating-point
+        sums, so the result is not bit-identical to the general path's ``sum_j w v_j``: in float64 both are within
+        about ``N eps`` of the true mean (relative to ``max_j |v_j|``); in float32, float16 and bfloat16 this path is
+        the more accurate one (its only rounding in the dtype is the last). For a grid arithmetic whose values and
+        products are exact in float64 (small :class:`~exactformer.core.fixed_point.FixedPointArithmetic`), both
+        paths compute the exact ``w * S`` and round it once, so they agree bit for bit.
+
+        Heads whose value map is 0 are left out (they add +-0). Under the mask ``none`` every query has the same
+        ``z``, so it is projected by ``W_O`` once per sequence and copied to every query. With every value map 0
+        (``idle``) the output is ``b_O`` exactly, as in the general path.
+
+        ``None`` (the general path) for a window mask, for causal masks whose keys are not the positions
+        ``0, 1, ..., K - 1`` in order, and for values that are not all finite (so an overflow is reported as the
+        general path reports it).
+        """
+        counts = self._allowed_counts(att, query_pos, key_pos)
+        if counts is None:
+            return None
+        if att.kind == "hard" and att.tie_rule == "error":
+            tied = (counts > 1).nonzero()
+            if len(tied):
+                first = int(tied[0, 0])
+                raise AttentionTieError(
+                    f"hard attention tie in {where} head 0 query {first} (batch 0) in {self.dtype}: "
+                    f"{int(counts[first])} keys share the maximal score and no tie rule is set"
+                )
+        if idle:
+            return self._round(torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O))
+        zero_values = self._zero_heads(W_V, b_V)
+        if any(zero_values):  # a head whose values are 0 adds +-0 to every output: leave it out
+            live = torch.tensor([h for h, zero in enumerate(zero_values) if not zero], device=W_V.device)
+            W_V, b_V, W_O = W_V.index_select(0, live), b_V.index_select(0, live), W_O.index_select(0, live)
+        v = self._round(torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :])
+        if not _all_finite(v):
+            return None
+        if att.mask.kind == "none" and att.kind != "hard":  # one z per sequence: project it once, for every query
+            z = self._uniform_values(v, counts[:1], att)
+            out = self.weights(att.b_O) + torch.einsum("bhqe,hed->bqd", z, W_O)
+            return self._round(out).expand(xq.shape).contiguous()
+        out = torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O)
+        out += self._project(self._uniform_values(v, counts, att), W_O)
         return self._round(out)
+
+    def _uniform_values(self, v: torch.Tensor, counts: torch.Tensor, att: Attention) -> torch.Tensor:
+        """``z`` ([batch, head, query, d_head]) of queries whose scores are all equal and whose allowed keys are the
+        first ``counts[i]`` keys: the rounded weight ``1/c`` times the float64 sum of those values (softmax,
+        average-hard), or the value of key 0 / key ``c - 1`` (hard, leftmost / rightmost); 0 with no key."""
+        some = (counts > 0)[None, None, :, None]
+        if att.kind == "hard":
+            pick = torch.zeros_like(counts) if att.tie_rule == "leftmost" else (counts - 1).clamp(min=0)
+            return torch.where(some, v.index_select(2, pick), torch.zeros((), dtype=self.dtype, device=self.device))
+        v64 = v.to(torch.float64)
+        if att.mask.kind == "none":
+            total = v64.sum(dim=2, keepdim=True).expand(-1, -1, len(counts), -1)
+        else:
+            prefix = torch.cat([torch.zeros_like(v64[:, :, :1]), v64.cumsum(dim=2)], dim=2)
+            total = prefix.index_select(2, counts)
+        return self._round((self._uniform_weights(att, counts).to(torch.float64)[:, None] * total).to(self.dtype))
+
+    def _zero_query_rows(
+        self,
+        q: torch.Tensor | None,
+        k: torch.Tensor | None,
+        v: torch.Tensor,
+        query_pos: torch.Tensor,
+        key_pos: torch.Tensor,
+        att: Attention,
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The queries whose scores are all +-0 although the query map is not zero, and their key counts.
+
+        A query row that is exactly 0 in every head and every sequence of the batch (e.g. a query that reads a
+        token coordinate absent at that position) scores +-0 against finite keys. Those rows take the O(N) path of
+        :meth:`_uniform_values` and the others the general path. Returns ``(uniform, counts)``: a boolean mask over
+        the queries and, for the uniform rows, how many keys they may see; ``None`` (the general path for every
+        row) when no row is zero, when a head has a relative bias, for hard attention without a tie rule (so a tie
+        is reported with the general path's message), for masks :meth:`_allowed_counts` does not handle, or when
+        the keys or values are not all finite.
+        """
+        if q is None or k is None or (att.kind == "hard" and att.tie_rule == "error"):
+            return None
+        if any(att.bias_for(h) is not None for h in range(att.n_heads)):
+            return None
+        uniform = (q == 0).all(dim=3).all(dim=1).all(dim=0)
+        if not bool(uniform.any()):
+            return None
+        counts = self._allowed_counts(att, query_pos, key_pos)
+        if counts is None or not _all_finite(k) or not _all_finite(v):
+            return None
+        return uniform, counts[uniform]
+
+    def _allowed_counts(self, att: Attention, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor | None:
+        """Per query, how many keys the mask allows (int64), when the allowed keys of every query are the first
+        ``c`` keys; ``None`` otherwise (a window, or causal keys that are not ``0, 1, ..., K - 1`` in order)."""
+        K = key_pos.shape[0]
+        kind = att.mask.kind
+        if kind == "none":
+            return torch.full((query_pos.shape[0],), K, dtype=torch.long, device=self.device)
+        if kind not in ("causal", "strict_causal"):
+            return None
+        if not torch.equal(key_pos, torch.arange(K, dtype=key_pos.dtype, device=key_pos.device)):
+            return None
+        hi = query_pos + 1 if kind == "causal" else query_pos
+        return hi.to(torch.long).clamp(0, K)
+
+    def _uniform_weights(self, att: Attention, counts: torch.Tensor) -> torch.Tensor:
+        """The weight ``1/c`` that the general path gives each of a query's ``c`` allowed keys when their scores
+        are equal, computed as it does (softmax: in float32 for float16/bfloat16; average-hard: ``1 / c`` in the
+        dtype), rounded by :meth:`_round`; 0 for a query with no allowed key."""
+        low = self.dtype in (torch.float16, torch.bfloat16)
+        dtype = torch.float32 if att.kind == "softmax" and low else self.dtype
+        c = counts.clamp(min=1).to(dtype)
+        w = torch.where(counts > 0, torch.ones((), dtype=dtype, device=self.device) / c, 0.0).to(self.dtype)
+        return self._round(w)
 
     def _zero_heads(self, W: torch.Tensor, b: torch.Tensor) -> tuple[bool, ...]:
         """Per head, whether the map ``x @ W[h] + b[h]`` is identically 0 (remembered per pair of tensors and

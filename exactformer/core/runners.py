@@ -136,9 +136,11 @@ def classify(
         ``True`` (the default): every residual stream at every position is kept in ``Output.trace``.
         ``False``, with a torch arithmetic: the answer alone is computed, by :func:`forward_to_readout` (the last
         attention layer answers only the readout position's query, and the trace keeps only the final residual
-        at that position). The labels, logits and margins are bit-identical to the full pass; only values that
-        cannot reach the answer are skipped (so a NaN at another position after the last attention layer is not
-        reported). With the exact and certified arithmetics the full pass runs either way.
+        at that position). It runs the full pass's operations on fewer rows, so the logits agree with the full
+        pass's up to the last bits of matrix products over fewer rows (tests/core/test_fast_paths.py compares both
+        with the exact and certified evaluators); only values that cannot reach the answer are skipped (so a NaN at
+        another position after the last attention layer is not reported). With the exact and certified
+        arithmetics the full pass runs either way.
     """
     if not keep_trace and isinstance(arith, TorchArithmetic):
         trace = forward_to_readout(model, inputs, arith)
@@ -156,7 +158,9 @@ def forward_to_readout(model: Transformer, inputs: Sequence[Sequence[Item]], ari
     MLPs and norms act position by position, so after the model's last attention sublayer only the readout
     position matters: that sublayer answers the readout position's query alone (its keys and values are still
     every position), and the rest of the pass continues on that one row. Every value computed is computed by the
-    same operations as in the full pass, so the final row is bit-identical to the full pass's row.
+    same operations as in the full pass (a constant-score attention by the same O(N) path, see
+    :meth:`~exactformer.core.evaluate.TorchArithmetic._constant_attention`), on fewer rows: a matrix product over
+    fewer rows may round its last bit differently, so the final row equals the full pass's row up to rounding.
 
     Returns
     -------
