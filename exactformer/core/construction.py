@@ -221,7 +221,8 @@ class Construction:
         """Run the model on inputs that encode to equally long sequences, in one batch.
 
         ``keep_trace=False`` computes the answers alone (see :func:`~exactformer.core.runners.classify`): with
-        torch, bit-identical answers, logits and margins, and a trace holding only the readout position's final
+        torch, the same answers, and logits and margins equal to the full pass's up to rounding (a product over
+        fewer rows may round its last bit differently), and a trace holding only the readout position's final
         residual. Pass one ``arith`` to many calls to render the weights once.
         """
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
