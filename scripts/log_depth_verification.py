@@ -10,9 +10,9 @@ over parity, Tomita 1-7, modular counters, the A5 and S5 word problems and a few
 * **exact (rational) arithmetic, n = 0..8**, where the model is small enough for the exact evaluator.
 
 Answers are compared with ``DFA.accepts``. The construction's declared invariants (tree levels, ``$`` tail, round
-segments, prefix states) are checked on the first ``--invariant-words`` words of each length, with the verifier's
-float tolerance (``exactformer.verify.check.float_tolerance``) or exactly. Every cell has a time budget: when it runs
-out the cell stops and the table says at which length (nothing is silently dropped).
+segments, prefix states) are checked on the first ``--invariant-words`` words of each length by the verifier's own
+test (``exactformer.verify.check.invariant_holds``: exactly, or within its float tolerance). Every cell has a time
+budget: when it runs out the cell stops and the table says at which length (nothing is silently dropped).
 
 Connectivity (Theorem 2): random ``G(n, p)`` digraphs, n = 5..12, every ``(s, t)`` pair, against BFS
 (``networkx``), in float64 and float32.
@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-import numpy as np
 import torch
 
 from exactformer.constructions.log_depth import log_depth_recognizer
@@ -46,7 +45,7 @@ from exactformer.core.construction import Construction
 from exactformer.core.evaluate import arithmetic_for
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA
-from exactformer.verify.check import float_tolerance
+from exactformer.verify.check import invariant_holds
 from exactformer.verify.reference import LanguageReference
 
 RECOGNIZERS: dict[str, Callable[[DFA], Construction]] = {
@@ -109,24 +108,6 @@ class Cell:
         )
 
 
-def invariant_ok(
-    invariant: Any, trace: Any, b: int, x: Any, n_tokens: int, space_index: Any, exact: bool, dtype: torch.dtype
-) -> bool:
-    """The verifier's invariant test (:func:`exactformer.verify.check.invariant_holds`), vectorised."""
-    try:
-        got = invariant.probe.read(trace, space_index, b)
-    except KeyError:
-        return False
-    want = np.array(invariant.expected(x, n_tokens), dtype=object)
-    if want.shape != got.shape:
-        return False
-    if exact:
-        return bool(np.all(got == want))
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    scale = getattr(invariant, "scale", 1.0)  # the verifier's rule: tol * (scale + |expected|)
-    return bool(np.all(np.abs(g - w) <= float_tolerance(dtype, n_tokens) * (scale + np.abs(w))))
-
-
 def run_cell(
     cell: Cell,
     c: Construction,
@@ -169,7 +150,8 @@ def run_cell(
                     broken = [
                         inv.name
                         for inv in c.invariants
-                        if not invariant_ok(inv, r.output.trace, b, x, n_tokens, c.model.space.index, exact, dtype)
+                        if not invariant_holds(inv, r.output.trace, b, x, n_tokens, c.model.space.index,
+                                               "exact" if exact else "torch", dtype)[0]
                     ]
                     if broken:
                         cell.inv_failures += 1

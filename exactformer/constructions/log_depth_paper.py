@@ -174,19 +174,23 @@ _SQUARED_NORM = {"one": 2, "bos": 2, "end": 2, "A": 2, "E": 2, "pa": 2, "pe": 2,
                  "pos": 1, "prev": 1, "hc": 1, "t": 1, "D": 2, "DS": 2, "pd": 2, "qd": 2}
 
 
-def _read_scale(space: Space, blocks: Sequence[str]) -> Fraction:
-    """``1 / rho`` for a masked LayerNorm read of ``blocks``: ``sqrt(S / d)``, S their total squared norm, as a
-    rational within 1e-40 (every read block is balanced, so the mean is 0 and LayerNorm = RMSNorm)."""
-    total = sum(_SQUARED_NORM[b] for b in blocks)
+def _sqrt_ratio(numerator: int, denominator: int) -> Fraction:
+    """``sqrt(numerator / denominator)`` as a rational within 1e-40 (50 significant digits): the exact weight that
+    stands for an irrational read scale."""
     with mpmath.workdps(60):
-        value = mpmath.sqrt(mpmath.mpf(total) / space.dim)
+        value = mpmath.sqrt(mpmath.mpf(numerator) / denominator)
         return Fraction(mpmath.nstr(value, 50, min_fixed=-100, max_fixed=100))
+
+
+def _read_scale(space: Space, blocks: Sequence[str]) -> Fraction:
+    """``1 / rho`` for a masked LayerNorm read of ``blocks``: ``sqrt(S / d)``, S their total squared norm (every
+    read block is balanced, so the mean is 0 and LayerNorm = RMSNorm)."""
+    return _sqrt_ratio(sum(_SQUARED_NORM[b] for b in blocks), space.dim)
 
 
 def _alone_scale(space: Space) -> Fraction:
     """``1 / sqrt(d)``: a ratio block read alone reads as ``sqrt(d) phi``."""
-    with mpmath.workdps(60):
-        return Fraction(mpmath.nstr(1 / mpmath.sqrt(space.dim), 50, min_fixed=-100, max_fixed=100))
+    return _sqrt_ratio(1, space.dim)
 
 
 def _norm(space: Space, blocks: Sequence[str]) -> Norm:
@@ -316,9 +320,7 @@ def sign_mlp(setup: _Setup) -> MLP:
     """Lemma 8's sign read: ``xa = (x, -x)`` read alone is ``sgn(x) sqrt(d/2) (1, -1)`` whatever ``|x|`` is, so
     ``E = -sgn(x) (1, -1)`` = [c_i even] (the query ``phi(c/2 + 1/4)`` lies a quarter below the key ``c/2`` when c
     is even, and a quarter above ``(c-1)/2 + 1`` when c is odd). Bias-free: ``ReLU(+-x)`` pairs."""
-    d = setup.space.dim
-    with mpmath.workdps(60):
-        s = _irrational(mpmath.sqrt(mpmath.mpf(2) / d))
+    s = _sqrt_ratio(2, setup.space.dim)  # a read of xa:p is sqrt(d/2) sgn(x)
     units = {
         "x+": ({"xa:p": s}, {"E:p": Fraction(-1), "E:m": Fraction(1)}),
         "x-": ({"xa:p": -s}, {"E:p": Fraction(1), "E:m": Fraction(-1)}),
@@ -326,18 +328,11 @@ def sign_mlp(setup: _Setup) -> MLP:
     return _mlp(setup.space, units)
 
 
-def _irrational(value: Any) -> Fraction:
-    with mpmath.workdps(60):
-        return Fraction(mpmath.nstr(value, 50, min_fixed=-100, max_fixed=100))
-
-
 def equality_mlp(setup: _Setup) -> MLP:
     """Lemma 8 with a margin, step 1 (bias-free): a masked pre-norm read of ``(xa, xb)`` alone is their direction
     ``(a1, a2) = (x + tau, tau - x) / ||.||``, whatever the magnitude of x; it is copied to ``N`` (a unit direction,
     so ``N`` always has the same norm and later reads of it have a known scale)."""
-    d = setup.space.dim
-    with mpmath.workdps(60):
-        s = _irrational(mpmath.sqrt(mpmath.mpf(2) / d))  # a read of xa:p is sqrt(d/2) a1
+    s = _sqrt_ratio(2, setup.space.dim)  # a read of xa:p is sqrt(d/2) a1
     units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
     for src, dst in (("xa", "a1"), ("xb", "a2")):
         units[f"{dst}+"] = ({f"{src}:p": s}, {f"N:{dst}": Fraction(1), f"N:m{dst}": Fraction(-1)})
@@ -599,10 +594,7 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
     m = setup.monoid
 
     def product(symbols: Sequence[Hashable]) -> int:
-        e = m.identity
-        for a in symbols:
-            e = m.multiply(e, m.generators[a])
-        return m.index(e)
+        return m.index(m.element_of(symbols))
 
     def at_level(level: int) -> Any:
         def expected(word: Any, n_tokens: int) -> list[list[int]]:
