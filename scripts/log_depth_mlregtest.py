@@ -13,6 +13,7 @@ Usage::
 
     python scripts/log_depth_mlregtest.py --quick            # a handful of files, 20 words per length
     python scripts/log_depth_mlregtest.py                    # everything (hours on 2 cores)
+    python scripts/log_depth_mlregtest.py --shard 0/8        # every 8th language of counts.tsv
 """
 
 from __future__ import annotations
@@ -71,13 +72,13 @@ def check_language(dfa: DFA, samples: int, lengths: list[int], seed: int) -> tup
     tested, bad, first = 0, 0, ""
     for n in lengths:
         words = words_for(dfa, n, samples, rng)
-        for start in range(0, len(words), 128):
-            batch = words[start : start + 128]
-            for w, r in zip(batch, c.run_batch(batch, arith=arith, keep_trace=False)):
+        for start in range(0, len(words), 512):
+            batch = words[start : start + 512]
+            for w, answer in zip(batch, c.answer_batch(batch, arith=arith)):
                 tested += 1
-                if r.answer != dfa.accepts(w):
+                if answer != dfa.accepts(w):
                     bad += 1
-                    first = first or f"{w!r}: model {r.answer}, DFA {dfa.accepts(w)}"
+                    first = first or f"{w!r}: model {answer}, DFA {dfa.accepts(w)}"
     return tested, bad, first
 
 
@@ -91,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="only the first N languages")
     p.add_argument("--match", default="", help="only languages whose name contains this")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--shard",
+        default=None,
+        help="K/N: only the languages whose index in counts.tsv is K mod N (a systematic sample)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     langs = [x for x in languages(args.data) if args.match in x[0]]
@@ -98,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         langs = [x for x in langs if x[0].startswith("04.")][::80][:6]
         args.samples, lengths = 20, list(range(1, 9)) + [64]
+    if args.shard:
+        k, n = (int(v) for v in args.shard.split("/"))
+        langs = langs[k::n]
     if args.limit:
         langs = langs[: args.limit]
     counts = {"passed": 0, "failed": 0, "monoid>max": 0, "too wide": 0, "missing": 0}

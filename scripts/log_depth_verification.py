@@ -51,7 +51,8 @@ from exactformer.verify.reference import LanguageReference
 RECOGNIZERS: dict[str, Callable[[DFA], Construction]] = {
     "log_depth": log_depth_recognizer,
     "pointer_jumping": pointer_jumping_recognizer,
-    "paper": paper_tree_recognizer,
+    # the tree invariant declared at every level a word of length <= 1024 runs (0 .. 11), not only 0 .. 3
+    "paper": lambda dfa: paper_tree_recognizer(dfa, probe_levels=11),
 }
 LONG_LENGTHS = (128, 256, 512, 1024)
 

@@ -53,6 +53,18 @@ average-hard attention then returns the *average* ``(phi(k) + phi(k+1))/2``, whi
 order (``|x| ~ 0.27/(c/2)^4``, inside the margin): an odd count reads as even. ``margin=PRINTED_MARGIN`` (2^-100) is
 the printed exact test in practice: NaN at ``"01"``.
 
+**Rounding growth in the combine (a finite-precision finding).** The proof's combine units are single ReLUs
+``ReLU(y)`` with ``y = 1`` when a unit fires and ``y <= 0`` otherwise; a unit with three of its four conditions true
+sits exactly at ``y = 0``. In floating point each read is off by the error already in the blocks it reads, and a
+single ReLU passes it on (``1 + delta`` when firing, ``max(delta, 0)`` at the boundary), so the error of a
+survivor's block grows by a factor ~4 per level (measured on a 12-element monoid: 1.5e-14 at level 3, 2.4e-12 at
+level 7, 3.1e-11 at level 9). The previous-token head reads that block through the same masked LayerNorm as the
+positions it hashes, so the block's error rescales the hash scores; at n = 512 it exceeds the hash gap
+``~1/(2 q^4)`` and ``$`` copies the wrong token. :func:`plateau_units` writes each unit as the clamp
+``2 ReLU(y - 1/4) - 2 ReLU(y - 3/4)``, exact at both ends, and the error stays at one layer's rounding (1.1e-15 at
+every level on the same word); ``clean_combine=False`` keeps the single ReLUs (tested failing on ``(aaab)^128``).
+The combine's width doubles: d_mlp <= 4|M|^2 + 10|M| + 25.
+
 Deviations from the paper, all measured by the tests: a 3-layer prefix for positions (the paper's (0, 8, 9) has
 none, so its loop would recompute them); 5 layers per level instead of 8 (Lemma 1's seven layers replaced by its
 first layer with the shifted query and the sign read: ``c_i mod 2`` directly, without the position table Lemma 1
@@ -109,6 +121,7 @@ __all__ = [
     "previous_token_head",
     "partner_head",
     "combine_mlp",
+    "plateau_units",
     "DEFAULT_MARGIN",
     "PRINTED_MARGIN",
 ]
@@ -144,6 +157,7 @@ class _Setup:
     margin: Fraction | None  # None: the sign test (default); a fraction: the margin test
     partner_key_fix: bool
     activeness_and_fix: bool
+    clean_combine: bool = True  # plateau units in the combine (module docstring); False: one ReLU per unit
 
     @property
     def size(self) -> int:
@@ -474,9 +488,33 @@ def combine_mlp(setup: _Setup) -> MLP:
     for b in range(1, K):  # b = 0 is the identity already
         units[f"lose:{b}"] = (add({f"D:+{b}": s}, lose, {"one:p": -s}), add(e("D", 0), e("D", b, -one)))
     units["survives"] = (survive, {"A:p": Fraction(2), "A:m": Fraction(-2)})
+    if setup.clean_combine:
+        units = plateau_units(units, s)
     units["minus-one"] = ({"one:p": s}, {"A:p": -one, "A:m": one})
     units.update(clear_mlp(setup, ("A", "E", "pa", "pe", "qa", "qe", "pd", "qd"), COMBINE_READ))
     return _mlp(space, units)
+
+
+def plateau_units(units: dict[str, tuple[dict, dict]], s: Fraction) -> dict[str, tuple[dict, dict]]:
+    """Each 0/1 unit ``ReLU(y)`` (``y = 1`` when it fires, ``y <= 0`` when not) as the clamp
+    ``2 ReLU(y - 1/4) - 2 ReLU(y - 3/4)``.
+
+    Both forms give 0 at ``y <= 0`` and 1 at ``y = 1`` in exact arithmetic. The clamp is flat around both: a read off
+    by ``|delta| < 1/4`` (rounding carried in the blocks it reads) writes exactly 0 or 1, up to the rounding of this
+    layer alone. The single ReLU passes ``delta`` on: a unit with three of its four conditions true sits at
+    ``y = 0`` and leaks ``max(delta, 0)``, a firing unit writes ``1 + delta``, so a block's error is the sum of its
+    readers' errors and grows geometrically with the level (measured: x4-5 per level on a 12-element monoid). Through
+    the LayerNorm shared with the previous-token head's hash, that error rescales the hash scores (tests: a word of
+    length 1024 over a 12-element monoid). ``s`` is the read scale of the layer (``one:p`` reads as ``1/s``).
+    """
+    out: dict[str, tuple[dict, dict]] = {}
+    two = Fraction(2)
+    for name, (read, write) in units.items():
+        for part, shift, gain in (("rise", Fraction(1, 4), two), ("flat", Fraction(3, 4), -two)):
+            shifted = dict(read)
+            shifted["one:p"] = shifted.get("one:p", Fraction(0)) - shift * s
+            out[f"{name}/{part}"] = (shifted, {k: gain * v for k, v in write.items()})
+    return out
 
 
 def _labels(setup: _Setup) -> list[str]:
@@ -642,7 +680,8 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
     return tuple(out)
 
 
-def _setup(dfa: Any, margin: Fraction | None, partner_key_fix: bool, activeness_and_fix: bool) -> _Setup:
+def _setup(dfa: Any, margin: Fraction | None, partner_key_fix: bool, activeness_and_fix: bool,
+           clean_combine: bool = True) -> _Setup:
     symbols, tokens = dfa_symbols(dfa, "paper_tree_recognizer")
     monoid = dfa.transition_monoid()
     if margin is not None:
@@ -652,12 +691,12 @@ def _setup(dfa: Any, margin: Fraction | None, partner_key_fix: bool, activeness_
     states = list(monoid.states)
     return _Setup(symbols, tokens, monoid, states.index(dfa.start),
                   frozenset(k for k, q in enumerate(states) if q in dfa.accepting),
-                  residual_space(len(monoid)), margin, partner_key_fix, activeness_and_fix)
+                  residual_space(len(monoid)), margin, partner_key_fix, activeness_and_fix, clean_combine)
 
 
 def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_key_fix: bool = True,
-                          activeness_and_fix: bool = True, final_level: bool = True, probe_levels: int = 3,
-                          name: str = "log-depth-paper") -> Construction:
+                          activeness_and_fix: bool = True, final_level: bool = True, clean_combine: bool = True,
+                          probe_levels: int = 3, name: str = "log-depth-paper") -> Construction:
     """Theorem 1's tree recognizer of ``dfa``'s language in the paper's architecture (module docstring).
 
     Parameters
@@ -670,6 +709,10 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
         float64 from n ~ 512 on; ``PRINTED_MARGIN = 2^-100`` is the printed exact test and gives NaN at ``"01"``).
     partner_key_fix, activeness_and_fix, final_level
         The note's errata (§3.4), fixed (``True``) or as printed (``False``).
+    clean_combine
+        ``True`` (default): the combine's 0/1 units in plateau form (:func:`plateau_units`), so rounding does not
+        grow from level to level. ``False``: one ReLU per unit, as the proof writes them; in float64 it fails on a
+        word of length 1024 over a 12-element monoid (module docstring).
     probe_levels
         Declare the tree invariant for levels 0 .. ``probe_levels``.
     name
@@ -683,7 +726,7 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
         Evaluate it with the torch or certified backend: LayerNorm reads take square roots, so the exact
         evaluator refuses it.
     """
-    setup = _setup(dfa, margin, partner_key_fix, activeness_and_fix)
+    setup = _setup(dfa, margin, partner_key_fix, activeness_and_fix, clean_combine)
     level = level_layers(setup)
     model = Transformer(
         space=setup.space,
@@ -713,6 +756,7 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
             "margin": setup.margin,
             "errata": {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
                        "final_level": final_level},
+            "clean_combine": clean_combine,
             "depth": f"3 + {5 if setup.margin is None else 6}(⌈log2 n⌉ + 1) layers (prefix 3, the level block "
                      "looped ⌈log2 n⌉ times, suffix: one more level); paper: 8⌈log2 n⌉ + 9",
             "precision_prediction": "the layer-norm hash separates q from q + 1 up to q ~ 8,000 in float64 (~58 in "

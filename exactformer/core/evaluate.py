@@ -17,6 +17,7 @@ Arrays are ``[batch, position, coordinate]`` in all three.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -564,6 +565,7 @@ class TorchArithmetic(Arithmetic):
         self._vocabularies: dict[int, tuple[Sequence[str], dict[str, int]]] = {}
         self._zero_maps: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[bool, ...]]]
         self._zero_maps = {}
+        self._zero_biases: dict[int, tuple[torch.Tensor, int, bool]] = {}
 
     def _round(self, x: torch.Tensor) -> torch.Tensor:
         """Where a lower-precision arithmetic rounds each intermediate result; the identity for plain floats."""
@@ -597,11 +599,11 @@ class TorchArithmetic(Arithmetic):
         general path reports)."""
         lookup = self._token_lookup(model)
         try:
-            flat = [lookup[item] for seq in inputs for item in seq]  # type: ignore[index]
+            # np.fromiter over a map: ~20% less per token than a list comprehension (torch.tensor of a list: ~4x more)
+            flat = np.fromiter(map(lookup.__getitem__, itertools.chain.from_iterable(inputs)), dtype=np.int64)
         except (KeyError, TypeError):  # a vector (unhashable or not a key) or a token outside the vocabulary
             return None
-        # through numpy: torch.tensor of a long Python list costs ~4x more per entry
-        return torch.from_numpy(np.array(flat, dtype=np.int64)).to(self.device).view(len(inputs), -1)
+        return torch.from_numpy(flat).to(self.device).view(len(inputs), -1)
 
     def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]], start: int = 0) -> torch.Tensor:
         """Embed ``inputs`` as the positions ``start, start + 1, ...`` of a sequence.
@@ -675,12 +677,35 @@ class TorchArithmetic(Arithmetic):
         return self._round(x / torch.sqrt((x * x).sum(dim=-1, keepdim=True) + eps))
 
     def mlp(self, x: torch.Tensor, mlp: MLP, where: str) -> torch.Tensor:
-        pre = self._round(x @ self.weights(mlp.W_in) + self.weights(mlp.b_in))
+        pre = self._round(self._plus(x @ self.weights(mlp.W_in), self.weights(mlp.b_in)))
         if mlp.activation == "relu":
             hidden = torch.relu(pre)
         else:
             hidden = (pre >= float(mlp.threshold)).to(self.dtype)
-        return self._round(hidden @ self.weights(mlp.W_out) + self.weights(mlp.b_out))
+        return self._round(self._plus(hidden @ self.weights(mlp.W_out), self.weights(mlp.b_out)))
+
+    def _plus(self, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``y + bias``, or ``y`` itself when every entry of ``bias`` is 0 (most constructions are bias-free).
+
+        Adding +0 changes nothing but the sign of a -0 entry (to +0), which no later operation tells apart: scores,
+        comparisons, ReLU, thresholds and norms treat +-0 alike. Skipping it saves a full pass over ``y`` (and, for a
+        large ``y``, the page faults of a fresh tensor).
+        """
+        return y if self._is_zero(bias) else y + bias
+
+    def _is_zero(self, tensor: torch.Tensor) -> bool:
+        """Whether every entry of a rendered parameter is 0 (remembered per tensor and its in-place version
+        counter, so a parameter changed in place is looked at again)."""
+        hit = self._zero_biases.get(id(tensor))
+        if hit is None or hit[0] is not tensor or hit[1] != tensor._version:
+            hit = (tensor, tensor._version, not bool(tensor.any()))
+            self._zero_biases[id(tensor)] = hit
+        return hit[2]
+
+    def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``x @ W[h] + b[h]`` for every head: ``[batch, head, position, d_head]`` from ``x`` ``[batch, position,
+        d_model]``, ``W`` ``[head, d_model, d_head]`` and ``b`` ``[head, d_head]`` (the bias left out when 0)."""
+        return self._round(self._plus(torch.einsum("bnd,hde->bhne", x, W), b[None, :, None, :]))
 
     def _relative_bias(self, att: Attention, head: int, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor | None:
         bias = att.bias_for(head)
@@ -735,8 +760,8 @@ class TorchArithmetic(Arithmetic):
             fast = self._constant_attention(xq, xk, query_pos, key_pos, att, W_V, b_V, W_O, idle, where)
             if fast is not None:
                 return fast
-        v = None if idle else self._round(torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :])
-        out = torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O)
+        v = None if idle else self._per_head(xk, W_V, b_V)
+        out = self._bias_rows(xq.shape, att)
         split = None if constant or v is None else self._zero_query_rows(q, k, v, query_pos, key_pos, att)
         if split is None:
             self._general_attention(out, q, k, v, query_pos, key_pos, att, W_O, constant, length, where)
@@ -747,8 +772,9 @@ class TorchArithmetic(Arithmetic):
         general = ~uniform
         if bool(general.any()):
             part = out[:, general]
-            self._general_attention(part, q[:, :, general], k, v, query_pos[general], key_pos, att, W_O, False,
-                                    length, where)
+            self._general_attention(
+                part, q[:, :, general], k, v, query_pos[general], key_pos, att, W_O, False, length, where
+            )
             out[:, general] = part
         return self._round(out)
 
@@ -794,6 +820,13 @@ class TorchArithmetic(Arithmetic):
                 weights = weights.expand(v.shape[0], -1, -1, -1).contiguous()
             z = self._round(torch.einsum("bhqk,bhke->bhqe", weights, v))
             out[:, start:stop] += torch.einsum("bhqe,hed->bqd", z, W_O)
+
+    def _bias_rows(self, shape: torch.Size, att: Attention) -> torch.Tensor:
+        """A fresh ``[batch, query, d_model]`` tensor holding ``b_O`` in every row, to accumulate heads into."""
+        b_O = self.weights(att.b_O)
+        if self._is_zero(b_O):
+            return torch.zeros(shape, dtype=self.dtype, device=self.device)
+        return b_O.expand(shape).clone()
 
     def _project(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor:
         """``sum_h z[:, h] @ W_O[h]``, ``[batch, query, d_model]``, in the general path's chunks of queries."""
@@ -857,21 +890,19 @@ class TorchArithmetic(Arithmetic):
                     f"{int(counts[first])} keys share the maximal score and no tie rule is set"
                 )
         if idle:
-            return self._round(torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O))
+            return self._round(self._bias_rows(xq.shape, att))
         zero_values = self._zero_heads(W_V, b_V)
         if any(zero_values):  # a head whose values are 0 adds +-0 to every output: leave it out
             live = torch.tensor([h for h, zero in enumerate(zero_values) if not zero], device=W_V.device)
             W_V, b_V, W_O = W_V.index_select(0, live), b_V.index_select(0, live), W_O.index_select(0, live)
-        v = self._round(torch.einsum("bnd,hde->bhne", xk, W_V) + b_V[None, :, None, :])
+        v = self._per_head(xk, W_V, b_V)
         if not _all_finite(v):
             return None
         if att.mask.kind == "none" and att.kind != "hard":  # one z per sequence: project it once, for every query
             z = self._uniform_values(v, counts[:1], att)
-            out = self.weights(att.b_O) + torch.einsum("bhqe,hed->bqd", z, W_O)
+            out = self._plus(torch.einsum("bhqe,hed->bqd", z, W_O), self.weights(att.b_O))
             return self._round(out).expand(xq.shape).contiguous()
-        out = torch.zeros(xq.shape, dtype=self.dtype, device=self.device) + self.weights(att.b_O)
-        out += self._project(self._uniform_values(v, counts, att), W_O)
-        return self._round(out)
+        return self._round(self._plus(self._project(self._uniform_values(v, counts, att), W_O), self.weights(att.b_O)))
 
     def _uniform_values(self, v: torch.Tensor, counts: torch.Tensor, att: Attention) -> torch.Tensor:
         """``z`` ([batch, head, query, d_head]) of queries whose scores are all equal and whose allowed keys are the
@@ -984,12 +1015,12 @@ class TorchArithmetic(Arithmetic):
         )
         need_q = not constant or any(zk and not zq for zq, zk in zip(zero_q, zero_k))
         need_k = not constant or any(zq and not zk for zq, zk in zip(zero_q, zero_k))
-        q = self._round(torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :]) if need_q else None
-        k = self._round(torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :]) if need_k else None
+        q = self._per_head(xq, W_Q, b_Q) if need_q else None
+        k = self._per_head(xk, W_K, b_K) if need_k else None
         if constant and not ((q is None or _all_finite(q)) and (k is None or _all_finite(k))):
             constant = False  # an overflowing query or key: the general path computes (and reports) it
-            q = q if q is not None else self._round(torch.einsum("bnd,hde->bhne", xq, W_Q) + b_Q[None, :, None, :])
-            k = k if k is not None else self._round(torch.einsum("bnd,hde->bhne", xk, W_K) + b_K[None, :, None, :])
+            q = q if q is not None else self._per_head(xq, W_Q, b_Q)
+            k = k if k is not None else self._per_head(xk, W_K, b_K)
         return q, k, constant
 
     def _weights(

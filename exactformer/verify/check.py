@@ -15,9 +15,10 @@ one is named) or not (a construction error).
 
 from __future__ import annotations
 
+import functools
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ import torch
 
 from ..core.construction import Construction, Invariant, RunResult
 from ..core.errors import ExactformerError, InputError, IrrationalOperation
-from ..core.evaluate import Trace, interval_bounds
+from ..core.evaluate import Arithmetic, Trace, arithmetic_for, interval_bounds
 from .reference import Reference, as_reference
 from .report import Failure, InvariantTally, LengthReport, Report
 
@@ -90,8 +91,34 @@ def _cross_entropy_bits(construction: Construction, result: RunResult, expected:
     return (max(-t, 0.0) + math.log1p(math.exp(-abs(t)))) / math.log(2)
 
 
+# One arithmetic per (backend, dtype, device) for the duration of a check() call, so the model's weights are rendered
+# once per check rather than once per batch (a 28-million-entry rational model takes a minute to render).
+_SHARED_ARITHMETICS: list[dict[tuple[str, str, str], Arithmetic]] = []
+
+
+def _sharing_arithmetics(fn: Callable[..., Report]) -> Callable[..., Report]:
+    """Run ``fn`` with one arithmetic per (backend, dtype, device) shared by every :func:`_run` inside it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Report:
+        _SHARED_ARITHMETICS.append({})
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _SHARED_ARITHMETICS.pop()
+
+    return wrapper
+
+
 def _run(construction: Construction, xs: Sequence[Any], backend: str, dtype: Any, device: Any) -> list[RunResult]:
-    return construction.run_batch(list(xs), backend=backend, dtype=dtype, device=device)
+    arith = None
+    if _SHARED_ARITHMETICS:
+        shared = _SHARED_ARITHMETICS[-1]
+        key = (backend, str(dtype), str(device))
+        if key not in shared:
+            shared[key] = arithmetic_for(backend, dtype=dtype, device=device)
+        arith = shared[key]
+    return construction.run_batch(list(xs), backend=backend, dtype=dtype, device=device, arith=arith)
 
 
 def _fails(construction: Construction, reference: Reference, x: Any, backend: str, dtype: Any, device: Any,
@@ -187,6 +214,7 @@ def diagnose(construction: Construction, reference: Reference, x: Any, *, backen
     return where, f"precision ({dtype}): the exact model agrees with the reference", result.answer
 
 
+@_sharing_arithmetics
 def check(
     construction: Construction,
     reference: Any,

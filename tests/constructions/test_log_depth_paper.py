@@ -117,7 +117,7 @@ def test_modular_counter_and_random_dfas():
             assert not _wrong(c, dfa, words), (dfa, n)
 
 
-@pytest.mark.slow  # building the A5 model (|M| = 60: 7,645 MLP units x 534 rational coordinates) takes ~30 s
+@pytest.mark.slow  # building the A5 model (|M| = 60: 14,785 MLP units x 534 rational coordinates) takes ~1 min
 def test_a5_word_problem_sampled():
     dfa = named.word_problem("A5")
     c = paper_tree_recognizer(dfa)
@@ -200,6 +200,67 @@ def test_the_margin_repair_fails_at_512_where_the_sign_test_does_not():
     words = ["".join(rng.choice("01") for _ in range(512)) for _ in range(8)]
     assert _wrong(paper_tree_recognizer(dfa, margin=DEFAULT_MARGIN), dfa, words)
     assert not _wrong(paper_tree_recognizer(dfa), dfa, words)
+
+
+# -- rounding growth in the combine (finite precision) ----------------------------------------------------------
+
+# A random complete DFA on 5 states (seed 102 of scripts/log_depth_verification.py); its transition monoid has 12
+# elements, and it is the language on which the single-ReLU combine was first seen failing (2 of 8 words of length
+# 1024).
+RANDOM5 = DFA(
+    states=range(5), alphabet="ab", start=0, accepting={0},
+    transitions={(0, "a"): 1, (0, "b"): 4, (1, "a"): 2, (1, "b"): 1, (2, "a"): 4, (2, "b"): 4, (3, "a"): 1,
+                 (3, "b"): 3, (4, "a"): 2, (4, "b"): 4},
+)
+
+
+def test_plateau_units_are_a_clamp():
+    # 2 ReLU(y - 1/4) - 2 ReLU(y - 3/4): 0 for y <= 1/4, 1 for y >= 3/4, so a read off by |delta| < 1/4 at y = 0
+    # (three of four conditions true) or y = 1 (firing) writes exactly 0 or 1
+    from exactformer.constructions.log_depth_paper import plateau_units
+
+    s = Fraction(3)
+    (rise, (r_read, r_write)), (flat, (f_read, f_write)) = plateau_units(
+        {"u": ({"x:p": s, "one:p": -s}, {"D:+1": Fraction(1)})}, s
+    ).items()
+    assert (rise, flat) == ("u/rise", "u/flat")
+    assert r_write == {"D:+1": 2} and f_write == {"D:+1": -2}
+
+    def unit(y: Fraction) -> Fraction:  # the pair's output when x:p reads (y + 1)/s and one:p reads 1/s
+        pre = [sum(w * ((y + 1) / s if k == "x:p" else 1 / s) for k, w in read.items()) for read in (r_read, f_read)]
+        return 2 * max(pre[0], 0) - 2 * max(pre[1], 0)
+
+    delta = Fraction(1, 10**12)
+    assert [unit(y) for y in (-1, -delta, 0, delta, 1 - delta, 1, 1 + delta, 2)] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert unit(Fraction(1, 2)) == Fraction(1, 2)  # the ramp lies between the two plateaus
+
+
+def _tree_errors(c, word: str) -> list[float]:
+    """Per level, the largest deviation of the tree invariant (block one-hots and flags) from the proof's value."""
+    import numpy as np
+
+    r = c.run_batch([word], dtype=torch.float64)[0]
+    n_tokens = len(c.encode(word))
+    out = []
+    for inv in c.invariants[1:]:
+        got = np.array(inv.probe.read(r.output.trace, c.model.space.index, 0), dtype=float)
+        want = np.array(inv.expected(word, n_tokens), dtype=float)
+        out.append(float(np.abs(got - want).max()))
+    return out
+
+
+def test_single_relu_combine_accumulates_rounding_and_fails_at_512():
+    # The single-ReLU combine passes every read's rounding on, so a block's error grows ~x4 per level; it reaches
+    # the hash gap 1/(2 q^4) of the previous-token head through their shared LayerNorm. The plateau combine keeps
+    # every level's error at the rounding of one layer.
+    word = "aaab" * 128
+    printed = paper_tree_recognizer(RANDOM5, clean_combine=False, probe_levels=10)
+    clean = paper_tree_recognizer(RANDOM5, probe_levels=10)
+    assert _wrong(printed, RANDOM5, [word]) == [word]
+    assert _wrong(clean, RANDOM5, [word]) == []
+    printed_errors, clean_errors = _tree_errors(printed, word), _tree_errors(clean, word)
+    assert max(clean_errors) < 1e-14, clean_errors
+    assert printed_errors[6] > 100 * clean_errors[6] and printed_errors[6] > 1e-13, printed_errors
 
 
 # -- precision ---------------------------------------------------------------------------------------------------

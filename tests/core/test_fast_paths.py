@@ -721,6 +721,15 @@ def test_zero_map_flags_follow_an_in_place_change_of_a_parameter():
     assert arith._zero_heads(W, b) == (False, False)
 
 
+def test_zero_bias_flags_follow_an_in_place_change_of_a_parameter():
+    """A bias is left out only while it is 0: the flag is recomputed after an in-place change."""
+    arith = TorchArithmetic(torch.float64)
+    y, b = torch.ones(2, 3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    assert arith._plus(y, b) is y
+    b[1] = -0.5
+    assert torch.equal(arith._plus(y, b), torch.tensor([[1.0, 0.5, 1.0]] * 2, dtype=torch.float64))
+
+
 def test_all_finite_is_exact_for_nan_infinity_and_overflowing_sums():
     big = torch.tensor([1e308, 1e308, -1.0], dtype=torch.float64)  # finite entries whose sum overflows
     assert _all_finite(big)
@@ -788,6 +797,19 @@ def test_run_batch_agrees_with_the_general_path_on_chiang_cholak(name):
         assert [r.answer for r in fast] == [r.answer for r in full]
         # |z| >= 2 tanh(b) / N^2 ~ 4e-3 here; both are within ~1e-15 of the exact logit (next test), 1e-12 is loose
         torch.testing.assert_close(torch.stack([r.logits for r in fast]), want, rtol=1e-12, atol=1e-12)
+    # the answers-only sweep path decides every word as the general path does
+    assert construction.answer_batch(words_, arith=arith) == [r.answer for r in full]
+
+
+@pytest.mark.parametrize("name", ["parity", "first"])
+def test_answer_batch_refuses_what_run_batch_refuses(name):
+    from exactformer.constructions.registry import build
+
+    construction = build(name)
+    with pytest.raises(InputError, match="'2'"):
+        construction.answer_batch(["0101", "0121"])
+    with pytest.raises(InputError, match="same length"):
+        construction.answer_batch(["0101", "01"])
 
 
 def _chiang_cholak_against_certified(name: str, lengths: range, monkeypatch: pytest.MonkeyPatch) -> None:
