@@ -566,6 +566,7 @@ class TorchArithmetic(Arithmetic):
         self._zero_maps: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[bool, ...]]]
         self._zero_maps = {}
         self._zero_biases: dict[int, tuple[torch.Tensor, int, bool]] = {}
+        self._rendered: dict[int, torch.Tensor] = {}  # the tensors weights() rendered, by id
 
     def _round(self, x: torch.Tensor) -> torch.Tensor:
         """Where a lower-precision arithmetic rounds each intermediate result; the identity for plain floats."""
@@ -578,6 +579,7 @@ class TorchArithmetic(Arithmetic):
             tensor = self._round(torch.from_numpy(to_float_array(arr)).to(device=self.device, dtype=self.dtype))
             hit = (arr, tensor)
             self._cache[key] = hit
+            self._rendered[id(tensor)] = tensor
         return hit[1]
 
     def _token_lookup(self, model: Transformer) -> dict[str, int]:
@@ -694,18 +696,23 @@ class TorchArithmetic(Arithmetic):
         return y if self._is_zero(bias) else y + bias
 
     def _is_zero(self, tensor: torch.Tensor) -> bool:
-        """Whether every entry of a rendered parameter is 0 (remembered per tensor and its in-place version
-        counter, so a parameter changed in place is looked at again)."""
-        hit = self._zero_biases.get(id(tensor))
-        if hit is None or hit[0] is not tensor or hit[1] != tensor._version:
-            hit = (tensor, tensor._version, not bool(tensor.any()))
-            self._zero_biases[id(tensor)] = hit
-        return hit[2]
+        """Whether every entry of ``tensor`` is 0. Remembered for the parameters :meth:`weights` rendered (per
+        tensor and its in-place version counter, so a parameter changed in place is looked at again); a transient
+        tensor (e.g. a selection of heads) is looked at each time and not remembered."""
+        key = id(tensor)
+        hit = self._zero_biases.get(key)
+        if hit is not None and hit[0] is tensor and hit[1] == tensor._version:
+            return hit[2]
+        zero = not bool(tensor.any())
+        if self._rendered.get(key) is tensor:
+            self._zero_biases[key] = (tensor, tensor._version, zero)
+        return zero
 
     def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``x @ W[h] + b[h]`` for every head: ``[batch, head, position, d_head]`` from ``x`` ``[batch, position,
         d_model]``, ``W`` ``[head, d_model, d_head]`` and ``b`` ``[head, d_head]`` (the bias left out when 0)."""
-        return self._round(self._plus(torch.einsum("bnd,hde->bhne", x, W), b[None, :, None, :]))
+        y = torch.einsum("bnd,hde->bhne", x, W)
+        return self._round(y if self._is_zero(b) else y + b[None, :, None, :])  # b itself: its zero flag is cached
 
     def _relative_bias(self, att: Attention, head: int, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor | None:
         bias = att.bias_for(head)

@@ -722,12 +722,19 @@ def test_zero_map_flags_follow_an_in_place_change_of_a_parameter():
 
 
 def test_zero_bias_flags_follow_an_in_place_change_of_a_parameter():
-    """A bias is left out only while it is 0: the flag is recomputed after an in-place change."""
+    """A bias is left out only while it is 0: a rendered parameter's flag is recomputed after an in-place change,
+    and transient tensors (head selections) are looked at each time without being remembered."""
     arith = TorchArithmetic(torch.float64)
-    y, b = torch.ones(2, 3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    y = torch.ones(2, 3, dtype=torch.float64)
+    b = arith.weights(rational_zeros((3,)))
     assert arith._plus(y, b) is y
     b[1] = -0.5
     assert torch.equal(arith._plus(y, b), torch.tensor([[1.0, 0.5, 1.0]] * 2, dtype=torch.float64))
+    remembered = len(arith._zero_biases)
+    for value in (0.0, 2.0, 0.0):
+        transient = torch.full((3,), value, dtype=torch.float64)
+        assert (arith._plus(y, transient) is y) == (value == 0.0)
+    assert len(arith._zero_biases) == remembered
 
 
 def test_all_finite_is_exact_for_nan_infinity_and_overflowing_sums():
