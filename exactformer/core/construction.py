@@ -255,8 +255,13 @@ class Construction:
 
         For sweeps that only compare answers: it runs the same readout-only pass and decodes the same labels, but
         builds no :class:`RunResult` per input (at 10^6 inputs of length 20 those objects cost about as much as
-        the forward pass). Pass one ``arith`` to many calls to render the weights once.
+        the forward pass). Pass one ``arith`` to many calls to render the weights once. A subclass that runs its
+        inputs its own way (overrides :meth:`run_batch`, e.g. with continuous thoughts) gets the answers of its
+        ``run_batch``.
         """
+        if type(self).run_batch is not Construction.run_batch:
+            options = {"backend": backend, "dtype": dtype, "device": device, "precision": precision, "arith": arith}
+            return [r.answer for r in self.run_batch(xs, **options)]
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
         output = classify(self.model, [self.encode(x) for x in xs], arith, keep_trace=False)
         return [self.interpret(label) for label in output.labels]

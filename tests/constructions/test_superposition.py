@@ -136,6 +136,13 @@ def test_prosqa_fast_subset(model, prosqa):
         assert_thoughts_and_answer(model, group, hops)
 
 
+def test_answer_batch_runs_the_thoughts(model, prosqa):
+    # answer_batch of a construction with its own run_batch (prompt, thoughts, <A>) gives run_batch's answers
+    test, _ = prosqa
+    for _, group in list(by_shape(test[:6]).items())[:2]:
+        assert model.answer_batch(group) == [r.answer for r in model.run_batch(group)] == [q.answer for q in group]
+
+
 @pytest.mark.slow
 def test_prosqa_all_800(model, prosqa):
     test, valid = prosqa
