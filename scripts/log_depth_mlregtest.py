@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="K/N: only the languages whose index in counts.tsv is K mod N (a systematic sample)",
     )
+    p.add_argument("--resume", type=Path, default=None, help="skip the languages already listed in this output file")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     langs = [x for x in languages(args.data) if args.match in x[0]]
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.shard:
         k, n = (int(v) for v in args.shard.split("/"))
         langs = langs[k::n]
+    if args.resume:
+        done = {line.split()[0] for line in args.resume.read_text().splitlines() if line[:1].isdigit()}
+        langs = [x for x in langs if x[0] not in done]
     if args.limit:
         langs = langs[: args.limit]
     counts = {"passed": 0, "failed": 0, "monoid>max": 0, "too wide": 0, "missing": 0}
