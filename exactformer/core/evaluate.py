@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -563,9 +563,8 @@ class TorchArithmetic(Arithmetic):
         self.chunk = int(chunk)
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._vocabularies: dict[int, tuple[Sequence[str], dict[str, int]]] = {}
-        self._zero_maps: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[bool, ...]]]
-        self._zero_maps = {}
-        self._zero_biases: dict[int, tuple[torch.Tensor, int, bool]] = {}
+        # flags computed from parameters, by the parameters' ids: (the tensors, their in-place versions, the flags)
+        self._flags: dict[tuple[int, ...], tuple[tuple[torch.Tensor, ...], tuple[int, ...], Any]] = {}
         self._rendered: dict[int, torch.Tensor] = {}  # the tensors weights() rendered, by id
 
     def _round(self, x: torch.Tensor) -> torch.Tensor:
@@ -699,14 +698,20 @@ class TorchArithmetic(Arithmetic):
         """Whether every entry of ``tensor`` is 0. Remembered for the parameters :meth:`weights` rendered (per
         tensor and its in-place version counter, so a parameter changed in place is looked at again); a transient
         tensor (e.g. a selection of heads) is looked at each time and not remembered."""
-        key = id(tensor)
-        hit = self._zero_biases.get(key)
-        if hit is not None and hit[0] is tensor and hit[1] == tensor._version:
-            return hit[2]
-        zero = not bool(tensor.any())
-        if self._rendered.get(key) is tensor:
-            self._zero_biases[key] = (tensor, tensor._version, zero)
-        return zero
+        if self._rendered.get(id(tensor)) is not tensor:
+            return not bool(tensor.any())
+        return self._remembered((tensor,), lambda: not bool(tensor.any()))
+
+    def _remembered(self, tensors: tuple[torch.Tensor, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, remembered per tuple of tensors and their in-place version counters (a parameter changed in
+        place is looked at again)."""
+        key = tuple(id(t) for t in tensors)
+        versions = tuple(t._version for t in tensors)
+        hit = self._flags.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], tensors)) or hit[1] != versions:
+            hit = (tensors, versions, compute())
+            self._flags[key] = hit
+        return hit[2]
 
     def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``x @ W[h] + b[h]`` for every head: ``[batch, head, position, d_head]`` from ``x`` ``[batch, position,
@@ -985,13 +990,9 @@ class TorchArithmetic(Arithmetic):
     def _zero_heads(self, W: torch.Tensor, b: torch.Tensor) -> tuple[bool, ...]:
         """Per head, whether the map ``x @ W[h] + b[h]`` is identically 0 (remembered per pair of tensors and
         their in-place version counters, so a changed parameter is looked at again)."""
-        key = (id(W), id(b))
-        hit = self._zero_maps.get(key)
-        if hit is None or hit[0] is not W or hit[1] is not b or hit[2] != (W._version, b._version):
-            flags = tuple(bool(z) for z in ((W == 0).flatten(1).all(dim=1) & (b == 0).all(dim=1)).tolist())
-            hit = (W, b, (W._version, b._version), flags)
-            self._zero_maps[key] = hit
-        return hit[3]
+        return self._remembered(
+            (W, b), lambda: tuple(bool(z) for z in ((W == 0).flatten(1).all(dim=1) & (b == 0).all(dim=1)).tolist())
+        )
 
     def _queries_and_keys(
         self,

@@ -308,6 +308,17 @@ def test_readout_only_pass_agrees_with_the_exact_model(model, batch):
     np.testing.assert_allclose(_floats(fast.trace.final)[:, 0], final, rtol=1e-9, atol=1e-9)
 
 
+def _assert_float64_inside_tight_intervals(model, word, certified, *, keep_trace: bool) -> None:
+    """Where the certified run is tight (every interval narrower than 1e-12, every value below 1e6), the float64
+    pass decides as it does and its logits lie within 1e-8 of the certified ones."""
+    widths = [_floats(np.vectorize(lambda v: float(v.delta), otypes=[float])(x)) for x in certified.trace.residuals]
+    assume(max(w.max() for w in widths) < 1e-12)
+    assume(max(np.abs(_floats(x)).max() for x in certified.trace.residuals) < 1e6)
+    fast = classify(model, [word], TorchArithmetic(torch.float64), keep_trace=keep_trace)
+    assert fast.labels == certified.labels
+    np.testing.assert_allclose(_floats(fast.logits), _floats(certified.logits), rtol=1e-8, atol=1e-8)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(model=transformers(rational_only=False), word=words)
 def test_readout_only_pass_lies_in_the_certified_intervals_for_irrational_options(model, word):
@@ -316,12 +327,7 @@ def test_readout_only_pass_lies_in_the_certified_intervals_for_irrational_option
     except FLOAT_ERRORS:
         assume(False)
     assume(certified.trace.certified and _safe(certified.trace) and certified.certified[0])
-    widths = [_floats(np.vectorize(lambda v: float(v.delta), otypes=[float])(x)) for x in certified.trace.residuals]
-    assume(max(w.max() for w in widths) < 1e-12)
-    assume(max(np.abs(_floats(x)).max() for x in certified.trace.residuals) < 1e6)
-    fast = classify(model, [word], TorchArithmetic(torch.float64), keep_trace=False)
-    assert fast.labels == certified.labels
-    np.testing.assert_allclose(_floats(fast.logits), _floats(certified.logits), rtol=1e-8, atol=1e-8)
+    _assert_float64_inside_tight_intervals(model, word, certified, keep_trace=False)
 
 
 @SETTINGS
@@ -381,12 +387,7 @@ def test_shortcut_models_lie_in_the_certified_intervals_for_irrational_options(m
     structural = _structural_ties(model, len(word))
     assume(certified.trace.certified and _safe(certified.trace, structural) and certified.certified[0])
     assume(min(certified.margins) > 1e-9)
-    widths = [_floats(np.vectorize(lambda v: float(v.delta), otypes=[float])(x)) for x in certified.trace.residuals]
-    assume(max(w.max() for w in widths) < 1e-12)
-    assume(max(np.abs(_floats(x)).max() for x in certified.trace.residuals) < 1e6)
-    fast = classify(model, [word], TorchArithmetic(torch.float64), keep_trace=keep_trace)
-    assert fast.labels == certified.labels
-    np.testing.assert_allclose(_floats(fast.logits), _floats(certified.logits), rtol=1e-8, atol=1e-8)
+    _assert_float64_inside_tight_intervals(model, word, certified, keep_trace=keep_trace)
 
 
 def _argmax_readout(model: Transformer) -> Transformer:
@@ -730,11 +731,11 @@ def test_zero_bias_flags_follow_an_in_place_change_of_a_parameter():
     assert arith._plus(y, b) is y
     b[1] = -0.5
     assert torch.equal(arith._plus(y, b), torch.tensor([[1.0, 0.5, 1.0]] * 2, dtype=torch.float64))
-    remembered = len(arith._zero_biases)
+    remembered = len(arith._flags)
     for value in (0.0, 2.0, 0.0):
         transient = torch.full((3,), value, dtype=torch.float64)
         assert (arith._plus(y, transient) is y) == (value == 0.0)
-    assert len(arith._zero_biases) == remembered
+    assert len(arith._flags) == remembered
 
 
 def test_all_finite_is_exact_for_nan_infinity_and_overflowing_sums():
