@@ -27,6 +27,7 @@ from typing import Any, Union
 
 import mpmath
 import numpy as np
+import scipy.sparse
 import torch
 
 from .architecture import MLP, Attention, Norm, Sublayer, Transformer
@@ -532,6 +533,42 @@ for _name in ("embed", "norm", "mlp", "attention"):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+#: Largest hidden layer (positions x units) one MLP block holds in torch; wider batches are split over positions.
+MLP_BLOCK_ENTRIES = 2**20  # 8 MB in float64: 2**24 was 2.5x slower (page faults of fresh blocks)
+#: Matrices with at least this many entries, at most 1/SPARSE_DENSITY of them nonzero, multiply in sparse form.
+SPARSE_MIN_ENTRIES = 2**16
+SPARSE_DENSITY = 16
+
+
+def _sparse_form(W: torch.Tensor) -> scipy.sparse.csc_matrix | None:
+    """A CSC copy of a large, mostly zero CPU float matrix ``W``, or ``None`` when a dense product is as good.
+
+    A composition MLP (|M|^2 or |Q|^3 units, each reading two coordinates and writing a few) has a few nonzeros per
+    column of ``d_model``: ``x @ W`` in CSC form costs positions x nonzeros instead of positions x d_model x d_mlp
+    (measured for an 800 x 18,000 matrix with 36,000 nonzeros, 4,096 positions, one thread: 0.19 s, dense 3.4 s).
+    """
+    if W.device.type != "cpu" or W.dtype not in (torch.float32, torch.float64) or W.dim() != 2:
+        return None
+    if W.numel() < SPARSE_MIN_ENTRIES or int(torch.count_nonzero(W)) * SPARSE_DENSITY > W.numel():
+        return None
+    return scipy.sparse.csc_matrix(W.contiguous().numpy())
+
+
+def _as_matrix(W: torch.Tensor, layout: str) -> torch.Tensor:
+    """``W`` as the one matrix a product with it multiplies by (see :meth:`TorchArithmetic._sparse_matrix`)."""
+    if layout == "heads_in":  # [h, d, e] -> [d, h * e]: column h * e + k is head h's coordinate k
+        return W.permute(1, 0, 2).flatten(1)
+    if layout == "heads_out":  # [h, e, d] -> [h * e, d]
+        return W.flatten(0, 1)
+    return W
+
+
+def _sparse_product(x: torch.Tensor, sparse: scipy.sparse.csc_matrix) -> torch.Tensor:
+    """``x @ sparse`` over the last axis of a CPU tensor ``x``, as a tensor of ``x``'s leading shape."""
+    rows = x.reshape(-1, x.shape[-1]).numpy()
+    return torch.from_numpy(np.asarray(rows @ sparse)).reshape(*x.shape[:-1], sparse.shape[1])
+
+
 def _all_finite(x: torch.Tensor) -> bool:
     """Whether every entry of ``x`` is finite: one sum (finite only if every entry is), and the entrywise test
     only when the sum is not finite (a NaN or infinity, or finite entries whose sum overflows)."""
@@ -564,7 +601,7 @@ class TorchArithmetic(Arithmetic):
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._vocabularies: dict[int, tuple[Sequence[str], dict[str, int]]] = {}
         # flags computed from parameters, by the parameters' ids: (the tensors, their in-place versions, the flags)
-        self._flags: dict[tuple[int, ...], tuple[tuple[torch.Tensor, ...], tuple[int, ...], Any]] = {}
+        self._flags: dict[tuple[Any, ...], tuple[tuple[torch.Tensor, ...], tuple[int, ...], Any]] = {}
         self._rendered: dict[int, torch.Tensor] = {}  # the tensors weights() rendered, by id
 
     def _round(self, x: torch.Tensor) -> torch.Tensor:
@@ -678,12 +715,39 @@ class TorchArithmetic(Arithmetic):
         return self._round(x / torch.sqrt((x * x).sum(dim=-1, keepdim=True) + eps))
 
     def mlp(self, x: torch.Tensor, mlp: MLP, where: str) -> torch.Tensor:
-        pre = self._round(self._plus(x @ self.weights(mlp.W_in), self.weights(mlp.b_in)))
+        W_in, W_out = self.weights(mlp.W_in), self.weights(mlp.W_out)
+        rows = max(1, MLP_BLOCK_ENTRIES // max(1, W_in.shape[1]))  # positions per block: hidden <= the budget
+        flat = x.reshape(-1, x.shape[-1])
+        if flat.shape[0] > rows:  # a wide MLP on many positions: in blocks, so the hidden layer stays bounded
+            parts = [self.mlp(flat[start : start + rows], mlp, where) for start in range(0, flat.shape[0], rows)]
+            return torch.cat(parts).reshape(*x.shape[:-1], W_out.shape[1])
+        pre = self._matmul(x, W_in)  # a fresh tensor: the bias and the ReLU may overwrite it
+        b_in = self.weights(mlp.b_in)
+        if not self._is_zero(b_in):
+            pre = pre.add_(b_in) if not pre.requires_grad else pre + b_in
+        pre = self._round(pre)
         if mlp.activation == "relu":
-            hidden = torch.relu(pre)
+            hidden = pre.relu_() if not pre.requires_grad else torch.relu(pre)
         else:
             hidden = (pre >= float(mlp.threshold)).to(self.dtype)
-        return self._round(self._plus(hidden @ self.weights(mlp.W_out), self.weights(mlp.b_out)))
+        return self._round(self._plus(self._matmul(hidden, W_out), self.weights(mlp.b_out)))
+
+    def _matmul(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """``x @ W`` for a rendered weight matrix ``W``; through a compressed sparse form of ``W`` when it has one
+        (:func:`_sparse_form`: a large, mostly zero matrix on the CPU, such as a composition MLP's). The sparse
+        product sums the same nonzero terms in another order, so a result may differ from the dense one in its
+        last bits, as two BLAS builds may."""
+        sparse = self._sparse_matrix(W, "matrix", x)
+        return x @ W if sparse is None else _sparse_product(x, sparse)
+
+    def _sparse_matrix(self, W: torch.Tensor, layout: str, x: torch.Tensor) -> scipy.sparse.csc_matrix | None:
+        """The sparse form (:func:`_sparse_form`) of a rendered parameter ``W`` read as a matrix in ``layout``
+        (``"matrix"``: ``W`` itself; ``"heads_in"``: ``[h, d, e]`` as ``[d, h * e]``; ``"heads_out"``: ``[h, e, d]``
+        as ``[h * e, d]``), remembered per parameter; ``None`` for a dense product (a small or dense ``W``, a
+        transient tensor, another device, or an input that needs gradients)."""
+        if self._rendered.get(id(W)) is not W or x.requires_grad or W.requires_grad or x.device.type != "cpu":
+            return None
+        return self._remembered((W,), lambda: _sparse_form(_as_matrix(W, layout)), tag=layout)
 
     def _plus(self, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``y + bias``, or ``y`` itself when every entry of ``bias`` is 0 (most constructions are bias-free).
@@ -700,12 +764,12 @@ class TorchArithmetic(Arithmetic):
         tensor (e.g. a selection of heads) is looked at each time and not remembered."""
         if self._rendered.get(id(tensor)) is not tensor:
             return not bool(tensor.any())
-        return self._remembered((tensor,), lambda: not bool(tensor.any()))
+        return self._remembered((tensor,), lambda: not bool(tensor.any()), tag="zero")
 
-    def _remembered(self, tensors: tuple[torch.Tensor, ...], compute: Callable[[], Any]) -> Any:
-        """``compute()``, remembered per tuple of tensors and their in-place version counters (a parameter changed in
-        place is looked at again)."""
-        key = tuple(id(t) for t in tensors)
+    def _remembered(self, tensors: tuple[torch.Tensor, ...], compute: Callable[[], Any], tag: str = "") -> Any:
+        """``compute()``, remembered per tuple of tensors (and ``tag``, what is computed from them) and their
+        in-place version counters (a parameter changed in place is looked at again)."""
+        key = (tag, *(id(t) for t in tensors))
         versions = tuple(t._version for t in tensors)
         hit = self._flags.get(key)
         if hit is None or any(a is not b for a, b in zip(hit[0], tensors)) or hit[1] != versions:
@@ -716,7 +780,11 @@ class TorchArithmetic(Arithmetic):
     def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``x @ W[h] + b[h]`` for every head: ``[batch, head, position, d_head]`` from ``x`` ``[batch, position,
         d_model]``, ``W`` ``[head, d_model, d_head]`` and ``b`` ``[head, d_head]`` (the bias left out when 0)."""
-        y = torch.einsum("bnd,hde->bhne", x, W)
+        sparse = self._sparse_matrix(W, "heads_in", x)
+        if sparse is None:
+            y = torch.einsum("bnd,hde->bhne", x, W)
+        else:
+            y = _sparse_product(x, sparse).unflatten(-1, W.shape[::2]).permute(0, 2, 1, 3)
         return self._round(y if self._is_zero(b) else y + b[None, :, None, :])  # b itself: its zero flag is cached
 
     def _relative_bias(self, att: Attention, head: int, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor | None:
@@ -831,7 +899,7 @@ class TorchArithmetic(Arithmetic):
             if constant:
                 weights = weights.expand(v.shape[0], -1, -1, -1).contiguous()
             z = self._round(torch.einsum("bhqk,bhke->bhqe", weights, v))
-            out[:, start:stop] += torch.einsum("bhqe,hed->bqd", z, W_O)
+            out[:, start:stop] += self._heads_out(z, W_O)
 
     def _bias_rows(self, shape: torch.Size, att: Attention) -> torch.Tensor:
         """A fresh ``[batch, query, d_model]`` tensor holding ``b_O`` in every row, to accumulate heads into."""
@@ -840,10 +908,17 @@ class TorchArithmetic(Arithmetic):
             return torch.zeros(shape, dtype=self.dtype, device=self.device)
         return b_O.expand(shape).clone()
 
+    def _heads_out(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor:
+        """``sum_h z[:, h] @ W_O[h]``: ``[batch, query, d_model]`` from ``z`` ``[batch, head, query, d_head]``."""
+        sparse = self._sparse_matrix(W_O, "heads_out", z)
+        if sparse is None:
+            return torch.einsum("bhqe,hed->bqd", z, W_O)
+        return _sparse_product(z.permute(0, 2, 1, 3).flatten(-2), sparse)
+
     def _project(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor:
         """``sum_h z[:, h] @ W_O[h]``, ``[batch, query, d_model]``, in the general path's chunks of queries."""
         parts = [
-            torch.einsum("bhqe,hed->bqd", z[:, :, start : start + self.chunk], W_O)
+            self._heads_out(z[:, :, start : start + self.chunk], W_O)
             for start in range(0, z.shape[2], self.chunk)
         ]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
@@ -912,7 +987,7 @@ class TorchArithmetic(Arithmetic):
             return None
         if att.mask.kind == "none" and att.kind != "hard":  # one z per sequence: project it once, for every query
             z = self._uniform_values(v, counts[:1], att)
-            out = self._plus(torch.einsum("bhqe,hed->bqd", z, W_O), self.weights(att.b_O))
+            out = self._plus(self._heads_out(z, W_O), self.weights(att.b_O))
             return self._round(out).expand(xq.shape).contiguous()
         return self._round(self._plus(self._project(self._uniform_values(v, counts, att), W_O), self.weights(att.b_O)))
 

@@ -32,6 +32,9 @@ class _ParameterArithmetic(TorchArithmetic):
     def weights(self, arr: np.ndarray) -> torch.Tensor:
         param = self.params.get(id(arr))
         if param is not None:
+            # a parameter stands for its array: the evaluator's remembered flags and sparse forms (renewed when the
+            # parameter changes in place; none for one that needs gradients) apply to it as to a rendering
+            self._rendered[id(param)] = param
             return param
         return super().weights(arr).to(self._device_of_params())
 
