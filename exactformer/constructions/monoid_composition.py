@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -256,9 +257,9 @@ class ElementCode:
         """The |Q| x |Q| matrix code; ``monoid`` is optional (only used to report |M| when known)."""
         return cls("function", int(n_states), monoid)
 
-    @property
+    @cached_property
     def labels(self) -> tuple[str, ...]:
-        """Coordinate labels of one element's block."""
+        """Coordinate labels of one element's block (computed once per code: the verifier reads them per token)."""
         if self.kind == "lookup":
             return tuple(str(k) for k in range(len(self.monoid)))
         n = self.n_states
@@ -291,8 +292,8 @@ class ElementCode:
 
     def cells(self, element: Sequence[int]) -> tuple[str, ...]:
         """The labels of the coordinates that are 1 in the code of ``element``."""
-        element = tuple(int(x) for x in element)
-        if len(element) != self.n_states or any(not 0 <= x < self.n_states for x in element):
+        element = tuple(map(int, element))
+        if len(element) != self.n_states or (element and not 0 <= min(element) <= max(element) < self.n_states):
             raise InputError(f"{element} is not a map of {self.n_states} state indices")
         if self.kind == "lookup":
             return (str(self.monoid.index(element)),)
@@ -304,8 +305,15 @@ class ElementCode:
 
     def code_vector(self, element: Sequence[int]) -> list[int]:
         """The 0/1 code of ``element`` in the order of :attr:`labels`."""
-        on = set(self.cells(element))
-        return [int(label in on) for label in self.labels]
+        vector = [0] * self.dim
+        for label in self.cells(element):
+            vector[self._position[label]] = 1
+        return vector
+
+    @cached_property
+    def _position(self) -> dict[str, int]:
+        """``{label: its index in labels}``."""
+        return {label: k for k, label in enumerate(self.labels)}
 
     def decode(self, values: Sequence[Any]) -> Element | None:
         """The element whose code is ``values`` (in the order of :attr:`labels`), or ``None`` if it is no code.

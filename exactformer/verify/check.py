@@ -66,21 +66,33 @@ def invariant_holds(
     expected = np.array(invariant.expected(x, n_tokens), dtype=object)
     if expected.shape != got.shape:
         return False, f"probe shape {got.shape} differs from the expected shape {expected.shape}"
-    for index, want in np.ndenumerate(expected):
-        have = got[index]
-        if backend == "exact":
-            ok = have == want
-        elif backend == "certified":
-            lo, hi = interval_bounds(have)
-            ok = lo <= want <= hi
-        else:
-            tol = tolerance if tolerance is not None else float_tolerance(dtype or torch.float64, n_tokens)
-            ok = abs(float(have) - float(want)) <= tol * (invariant.scale + abs(float(want)))
-        if not ok:
-            coord = invariant.probe.coordinates[index[1]] if len(index) > 1 else "?"
-            pos = invariant.probe.positions[index[0]] if invariant.probe.positions else index[0]
-            return False, f"{coord} at position {pos}: expected {want}, got {have}"
-    return True, ""
+    if backend in ("exact", "certified"):
+        for index, want in np.ndenumerate(expected):
+            have = got[index]
+            if backend == "exact":
+                ok = have == want
+            else:
+                lo, hi = interval_bounds(have)
+                ok = lo <= want <= hi
+            if not ok:
+                return False, _where(invariant, index, want, have)
+        return True, ""
+    # floats: every entry at once (a NaN fails, as "<=" is false for it)
+    tol = tolerance if tolerance is not None else float_tolerance(dtype or torch.float64, n_tokens)
+    want_f = expected.astype(np.float64)
+    have_f = np.asarray(got, dtype=np.float64)
+    ok = np.abs(have_f - want_f) <= tol * (invariant.scale + np.abs(want_f))
+    if ok.all():
+        return True, ""
+    index = tuple(int(k) for k in np.argwhere(~ok)[0])
+    return False, _where(invariant, index, expected[index], got[index])
+
+
+def _where(invariant: Invariant, index: tuple[int, ...], want: Any, have: Any) -> str:
+    """``"<coordinate> at position <p>: expected <want>, got <have>"`` for the entry ``index`` of a probe."""
+    coord = invariant.probe.coordinates[index[1]] if len(index) > 1 else "?"
+    pos = invariant.probe.positions[index[0]] if invariant.probe.positions else index[0]
+    return f"{coord} at position {pos}: expected {want}, got {have}"
 
 
 def _cross_entropy_bits(construction: Construction, result: RunResult, expected: Any) -> float | None:

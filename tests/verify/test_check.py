@@ -112,3 +112,35 @@ def test_an_invariants_scale_sets_how_much_float_rounding_it_tolerates():
 
     assert not check(shifted(1.0), FIRST_IS_B, lengths=[n], backend="torch").passed
     assert check(shifted(8.0), FIRST_IS_B, lengths=[n], backend="torch").passed
+
+
+def test_a_float_invariant_is_compared_entry_by_entry_and_names_the_first_failure():
+    """``invariant_holds`` on floats: every entry within ``tol * (scale + |expected|)`` holds; the first entry (in
+    position, then coordinate order) outside it is named with its expected and read values; a NaN never holds."""
+    import numpy as np
+
+    from exactformer.core.construction import Invariant, Probe
+    from exactformer.core.evaluate import Trace
+    from exactformer.verify.check import invariant_holds
+
+    coords = ("x:a", "x:b")
+    index = {"x:a": 0, "x:b": 1}.__getitem__
+    want = [[Fraction(1, 3), Fraction(0)], [Fraction(2), Fraction(-1, 2)]]
+    inv = Invariant(name="demo", statement="x holds want", probe=Probe("final", coords), expected=lambda x, n: want)
+    exact = torch.tensor([[[float(v) for v in row] for row in want]], dtype=torch.float64)
+
+    def holds(values):
+        trace = Trace(space_names=coords, labels=["final"], residuals=[values])
+        return invariant_holds(inv, trace, 0, "ab", 2, index, "torch", torch.float64, tolerance=1e-9)
+
+    assert holds(exact) == (True, "")
+    near = exact.clone()
+    near[0, 1, 0] += 0.99e-9 * 3  # inside tol * (1 + |2|)
+    assert holds(near)[0]
+    far = exact.clone()
+    far[0, 1, 1] += 1e-6
+    far[0, 1, 0] += 1e-6
+    assert holds(far) == (False, f"x:a at position 1: expected 2, got {np.float64(2 + 1e-6)}")
+    nan = exact.clone()
+    nan[0, 0, 1] = float("nan")
+    assert holds(nan) == (False, "x:b at position 0: expected 0, got nan")
