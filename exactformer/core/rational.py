@@ -87,14 +87,14 @@ def is_rational_array(arr: object) -> bool:
     """Whether ``arr`` is an object array whose every entry is a Fraction."""
     if not isinstance(arr, np.ndarray) or arr.dtype != object:
         return False
-    return all(isinstance(v, Fraction) for v in _not_shared_zero(arr))
-
-
-def _not_shared_zero(arr: np.ndarray) -> np.ndarray:
-    """The entries of an object array that are not the shared zero of :func:`rational_zeros`, flattened (an
-    identity test per entry, ~20x cheaper than a call into Fraction: large weight matrices are mostly that zero)."""
     flat = arr.reshape(-1)
-    return flat[_IS_NOT(flat, _ZERO).astype(bool)] if flat.size else flat
+    return all(isinstance(v, Fraction) for v in flat[_not_shared_zero(flat)])
+
+
+def _not_shared_zero(flat: np.ndarray) -> np.ndarray:
+    """The indices of the entries of a flat object array that are not the shared zero of :func:`rational_zeros` (an
+    identity test per entry, ~20x cheaper than a call into Fraction: large weight matrices are mostly that zero)."""
+    return np.flatnonzero(_IS_NOT(flat, _ZERO).astype(bool)) if flat.size else np.zeros(0, dtype=np.int64)
 
 
 def to_float_array(arr: np.ndarray) -> np.ndarray:
@@ -106,10 +106,9 @@ def to_float_array(arr: np.ndarray) -> np.ndarray:
     800 x 18,000 matrix with 40,000 nonzeros: 1.6 s instead of 9.7 s).
     """
     out = np.zeros(arr.shape, dtype=np.float64)
-    if arr.size:
-        flat = arr.reshape(-1)
-        todo = np.flatnonzero(_IS_NOT(flat, _ZERO).astype(bool))
-        out.reshape(-1)[todo] = [float(v) for v in flat[todo]]
+    flat = arr.reshape(-1)
+    todo = _not_shared_zero(flat)
+    out.reshape(-1)[todo] = [float(v) for v in flat[todo]]
     return out
 
 
