@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 import exactformer.core.evaluate as evaluate
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
@@ -32,6 +32,7 @@ from exactformer.languages.dfa import DFA
 
 from .random_models import transformers
 from .random_models import words as random_words
+from .test_fast_paths import _safe
 
 torch.set_num_threads(1)
 
@@ -95,18 +96,20 @@ def test_sparse_products_give_the_dense_residuals_and_the_dfa_answers(recognizer
     assert [c.interpret(label) for label in sparse.labels] == [dfa.accepts(w) for w in batch]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(transformers(rational_only=True), random_words)
 def test_every_product_sparse_gives_the_exact_models_values(model, word):
     """Random models with several heads (the head order of the flattened per-head matrices), every weight matrix
-    forced into sparse form. Their weights have denominators <= 4, so the values are exact in float64 up to the
-    average-hard divisions: the torch values match the exact ones to within 1e-9."""
+    forced into sparse form: the torch values match the exact ones to within 1e-9 wherever the exact run makes no
+    decision within 1e-9 of flipping (the fast-path tests' rule: a weight such as 2/3 rounds, and a step whose exact
+    pre-activation sits on its threshold goes either way in floats, whichever order the sums take)."""
+    exact = classify(model, [word], ExactArithmetic())
+    assume(_safe(exact.trace) and min(exact.margins) > 1e-9)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(evaluate, "SPARSE_MIN_ENTRIES", 0)
         mp.setattr(evaluate, "SPARSE_DENSITY", 1)
         arith = TorchArithmetic(dtype=torch.float64)
         fast = classify(model, [word], arith)
-    exact = classify(model, [word], ExactArithmetic())
     for label in exact.trace.labels:
         expected = torch.tensor(to_float_array(exact.trace[label]))
         assert torch.allclose(fast.trace[label], expected, rtol=1e-9, atol=1e-9), label
