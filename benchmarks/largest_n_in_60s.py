@@ -7,6 +7,13 @@ first size whose check fails, raises, or does not finish within the limit (it is
 size is not monotone). The table gives, per construction, the largest size whose check passed within the limit, and
 that check's seconds.
 
+Three constructions are sized by a builder option rather than by the input alone (``SIZED_BY_OPTION``): the Post
+machine's ring length and the Turing machine's tape length fix the prompt's length (the queue the window holds), and
+the superposition construction's node budget fixes the largest graph. For them size n means the prompt of n
+symbols (ring length n; tape length n + 1, whose queue holds n cells) and graphs of n nodes (``max_nodes = n``,
+``max_edges = n (n - 1)``, so every random graph of the reference fits), and the doubling starts at the smallest size
+the builder accepts.
+
 Usage::
 
     python benchmarks/largest_n_in_60s.py                      # every construction, 60 s per size
@@ -23,8 +30,10 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,14 +42,32 @@ sys.path.insert(0, str(ROOT))
 
 from exactformer.constructions import registry  # noqa: E402
 
+# name -> (first size, builder options for size n): the constructions whose size is a builder option
+SIZED_BY_OPTION: dict[str, tuple[int, Callable[[int], dict[str, Any]]]] = {
+    "post-machine": (4, lambda n: {"ring_length": n}),
+    "turing-machine": (2, lambda n: {"tape_length": n + 1}),
+    "superposition": (4, lambda n: {"max_nodes": n, "max_edges": n * (n - 1)}),
+}
+
+
+def first_size(name: str) -> int:
+    """The first size the doubling tries: 1, or the smallest size a construction sized by an option accepts."""
+    return SIZED_BY_OPTION[name][0] if name in SIZED_BY_OPTION else 1
+
+
+def options_for(name: str, n: int) -> dict[str, Any]:
+    """The builder options for size ``n`` (none for the constructions whose size is the input's alone)."""
+    return SIZED_BY_OPTION[name][1](n) if name in SIZED_BY_OPTION else {}
+
+
 CHILD = """
 import json, sys, time, torch
 torch.set_num_threads(1)
 from exactformer.constructions import registry
 from exactformer.verify import check
-name, n = sys.argv[1], int(sys.argv[2])
+name, n, options = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 entry = registry.get(name)
-construction = registry.build(name)
+construction = registry.build(name, **options)
 reference = entry.reference(construction)
 start = time.perf_counter()
 report = check(construction, reference, lengths=[n], dtype=torch.float64)
@@ -53,7 +80,7 @@ def in_process(name: str, n: int, limit: float) -> tuple[str, float]:
     from exactformer.verify import check
 
     entry = registry.get(name)
-    construction = registry.build(name)
+    construction = registry.build(name, **options_for(name, n))
     start = time.perf_counter()
     try:
         report = check(construction, entry.reference(construction), lengths=[n], dtype=torch.float64)
@@ -72,7 +99,11 @@ def one_size(name: str, n: int, limit: float) -> tuple[str, float]:
     start = time.perf_counter()
     try:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, name, str(n)], capture_output=True, text=True, timeout=limit + 60, cwd=ROOT
+            [sys.executable, "-c", CHILD, name, str(n), json.dumps(options_for(name, n))],
+            capture_output=True,
+            text=True,
+            timeout=limit + 60,
+            cwd=ROOT,
         )
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - start
@@ -88,7 +119,7 @@ def one_size(name: str, n: int, limit: float) -> tuple[str, float]:
 def largest(name: str, limit: float, max_n: int, run=one_size) -> tuple[int | None, float, str]:  # noqa: ANN001
     """The largest passing size within ``limit``, its seconds, and why the doubling stopped."""
     best, best_seconds = None, float("nan")
-    n = 1
+    n = first_size(name)
     while n <= max_n:
         status, seconds = run(name, n, limit)
         if status != "passed":

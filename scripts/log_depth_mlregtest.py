@@ -16,6 +16,7 @@ Usage::
     python scripts/log_depth_mlregtest.py --quick            # a handful of files, 20 words per length
     python scripts/log_depth_mlregtest.py                    # everything (hours on 2 cores)
     python scripts/log_depth_mlregtest.py --shard 0/8        # every 8th language of counts.tsv
+    python scripts/log_depth_mlregtest.py --merge old.txt shard0.txt shard1.txt > merged.txt
 """
 
 from __future__ import annotations
@@ -84,6 +85,33 @@ def check_language(dfa: DFA, samples: int, lengths: list[int], seed: int) -> tup
     return tested, bad, first
 
 
+HEADER = f"{'language':24} {'|Q|':>4} {'|M|':>5} {'code':8} {'units':>8} {'words':>6} {'result':10} {'s':>6}"
+
+
+def merge(files: list[Path]) -> list[str]:
+    """The result lines of ``files`` merged by language, a later file's line replacing an earlier one's (a rerun,
+    e.g. of a language first skipped as too wide), sorted by name, under the first file's comment lines and
+    :data:`HEADER`; followed by the tally of results over the merged lines."""
+    comments: list[str] = []
+    by_name: dict[str, str] = {}
+    for k, path in enumerate(files):
+        for line in path.read_text().splitlines():
+            if line.startswith("# merged:"):  # an earlier merge's tally: recounted below
+                continue
+            if line.startswith("#") and k == 0:
+                comments.append(line)
+            elif line[:1].isdigit():  # a language's line (names start with the alphabet size)
+                by_name[line.split()[0]] = line
+    tally = {"ok": 0, "FAIL": 0, "too wide": 0, "skipped": 0, "missing": 0}
+    for line in by_name.values():
+        for key in ("FAIL", "too wide", "skipped", "missing", "ok"):  # "ok" last: a failure's word may contain it
+            if f" {key}" in line:
+                tally[key] += 1
+                break
+    summary = "# merged: " + ", ".join(f"{k}: {v}" for k, v in tally.items()) + f" ({len(by_name)} languages)"
+    return [*comments, summary, HEADER, *(by_name[name] for name in sorted(by_name))]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DATA)
@@ -105,7 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="skip the languages with a result in this output file (those listed as too wide are run again)",
     )
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="print the result lines of these output files merged by language (a later file's line wins), sorted",
+    )
     args = p.parse_args(argv)
+    if args.merge:
+        print("\n".join(merge(args.merge)))
+        return 0
     torch.set_num_threads(1)
     langs = [x for x in languages(args.data) if args.match in x[0]]
     lengths = LENGTHS
@@ -122,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         langs = langs[: args.limit]
     counts = {"passed": 0, "failed": 0, "monoid>max": 0, "too wide": 0, "missing": 0}
-    print(f"{'language':24} {'|Q|':>4} {'|M|':>5} {'code':8} {'units':>8} {'words':>6} {'result':10} {'s':>6}")
+    print(HEADER)
     for name, path, complement in langs:
         t0 = time.time()
         if not path.exists():

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .rational import Number, as_fraction, rational_zeros
+from .rational import SHARED_ZERO, Number, as_fraction, rational_zeros
 
 __all__ = ["Block", "Space", "linear_map", "vector", "SpaceError"]
 
@@ -183,7 +183,7 @@ def vector(space: Space, entries: Mapping[str, Number]) -> np.ndarray:
     """The exact vector of ``space`` with the given named entries and zeros elsewhere."""
     out = rational_zeros((space.dim,))
     for name, value in entries.items():
-        out[space.index(name)] += as_fraction(value)
+        _accumulate(out, space.index(name), as_fraction(value))
     return out
 
 
@@ -208,8 +208,16 @@ def linear_map(
     for src, row in action.items():
         i = source.index(src)
         for dst, value in row.items():
-            out[i, target.index(dst)] += as_fraction(value)
+            _accumulate(out, (i, target.index(dst)), as_fraction(value))
     return out
+
+
+def _accumulate(out: np.ndarray, at: int | tuple[int, int], value: Fraction) -> None:
+    """``out[at] += value``, storing ``value`` itself where the entry is still the shared zero of
+    :func:`~exactformer.core.rational.rational_zeros` (``0 + value`` is ``value``; a composition MLP's weight
+    matrices get ~10^5-10^6 such entries, each a Fraction addition otherwise)."""
+    current = out[at]
+    out[at] = value if current is SHARED_ZERO else current + value
 
 
 def identity_on(source: Space, target: Space, pairs: Iterable[tuple[str, str]]) -> np.ndarray:

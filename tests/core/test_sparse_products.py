@@ -21,12 +21,20 @@ import pytest
 import scipy.sparse
 import torch
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import exactformer.core.evaluate as evaluate
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
 from exactformer.core.architecture import MLP
 from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, _sparse_form
-from exactformer.core.rational import is_rational_array, rational_array, rational_zeros, to_float_array
+from exactformer.core.rational import (
+    _ZERO,
+    _not_shared_zero,
+    is_rational_array,
+    rational_array,
+    rational_zeros,
+    to_float_array,
+)
 from exactformer.core.runners import classify
 from exactformer.languages.dfa import DFA
 
@@ -171,6 +179,30 @@ def test_rendering_skips_only_the_shared_zero():
     assert out.dtype == np.float64 and np.array_equal(out, expected)
     assert np.array_equal(to_float_array(arr.T), expected.T)  # a non-contiguous view
     assert to_float_array(rational_zeros((0, 3))).shape == (0, 3)
+
+
+@given(
+    shape=st.tuples(st.integers(0, 30), st.integers(0, 30)),
+    marks=st.lists(st.tuples(st.integers(0, 899), st.sampled_from(["third", "zero", "int", "same"])), max_size=20),
+    transpose=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_address_comparison_finds_exactly_the_entries_that_are_not_the_shared_zero(shape, marks, transpose):
+    """The vectorised identity test (the array's memory read as addresses) against ``is not`` entry by entry, on
+    arrays holding the shared zero, other zeros, other Fractions and ints, contiguous or through a copy of a
+    transposed view; and the per-entry fallback on a non-contiguous array."""
+    arr = rational_zeros(shape)
+    flat = arr.reshape(-1)
+    for index, kind in marks:
+        if flat.size:
+            flat[index % flat.size] = {"third": Fraction(1, 3), "zero": Fraction(0), "int": 0, "same": _ZERO}[kind]
+    source = arr.T if transpose else arr
+    contiguous = source.reshape(-1)  # a copy when transposed: the same objects in another order
+    expected = [k for k, v in enumerate(contiguous) if v is not _ZERO]
+    assert _not_shared_zero(contiguous).tolist() == expected
+    strided = np.empty(2 * contiguous.size, dtype=object)
+    strided[::2] = contiguous
+    assert _not_shared_zero(strided[::2]).tolist() == expected  # not contiguous: the per-entry path
 
 
 def test_validation_looks_past_the_shared_zero():
