@@ -119,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--max-monoid", type=int, default=1000)
     p.add_argument("--max-entries", type=float, default=1e8, help="largest d_model * d_mlp compiled")
+    p.add_argument(
+        "--min-entries",
+        type=float,
+        default=0,
+        help="skip, without a line, the languages whose d_model * d_mlp is below this (to run a band of wide ones)",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N languages")
     p.add_argument("--match", default="", help="only languages whose name contains this")
     p.add_argument("--seed", type=int, default=0)
@@ -179,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         code = choose_code(dfa)
         n_states = len(monoid.states)
         d_model = 7 + 2 * code.dim + 2 * n_states
+        if d_model * (code.width() + 4) < args.min_entries:
+            continue
         if d_model * (code.width() + 4) > args.max_entries:
             counts["too wide"] += 1
             print(
