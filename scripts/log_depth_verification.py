@@ -169,8 +169,11 @@ def per_length_for(d_mlp: int, base: int, *, shrink: bool = True) -> int:
     return max(8, s - s % 2)
 
 
-def connectivity_rows(ns: Sequence[int], graphs: int, budget: float) -> list[str]:
-    """Theorem 2 against BFS on random digraphs: every (s, t) pair of ``graphs`` G(n, p) digraphs per n."""
+def connectivity_rows(
+    ns: Sequence[int], graphs: int, budget: float, dtypes: Sequence[torch.dtype] = (torch.float64, torch.float32)
+) -> list[str]:
+    """Theorem 2 against BFS on random digraphs: every (s, t) pair of ``graphs`` G(n, p) digraphs per n (the same
+    digraphs for a given n whichever other sizes run), in each of ``dtypes``."""
     rows = ["| n | graphs (p) | queries | dtype | wrong | seconds | note |", "|---|---|---|---|---|---|---|"]
     for n in ns:
         c = log_depth_connectivity(n)
@@ -178,7 +181,7 @@ def connectivity_rows(ns: Sequence[int], graphs: int, budget: float) -> list[str
         ps = [0.1, 0.2, 0.35, 0.5][:graphs]
         gs = [nx.gnp_random_graph(n, p, seed=rng.randrange(2**31), directed=True) for p in ps]
         queries = [(g, s, t) for g in gs for s in range(n) for t in range(n)]
-        for dtype in (torch.float64, torch.float32):
+        for dtype in dtypes:
             arith = arithmetic_for("torch", dtype=dtype)
             start, done, wrong, note = time.time(), 0, 0, "-"
             by_len: dict[int, list[Any]] = {}
@@ -220,6 +223,8 @@ def main() -> None:
     parser.add_argument("--languages", default="", help="semicolon-separated language names to run (default: all)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: float,long,exact,graph")
     parser.add_argument("--recognizers", default=",".join(RECOGNIZERS), help="comma-separated recognizers to run")
+    parser.add_argument("--graph-sizes", default="", help="comma-separated vertex counts (default 5..12; quick 2..4)")
+    parser.add_argument("--graph-dtypes", default="float64,float32", help="comma-separated dtypes of connectivity")
     args = parser.parse_args()
     torch.set_num_threads(1)
     skip = set(filter(None, args.skip.split(",")))
@@ -296,7 +301,9 @@ def main() -> None:
                 flush()
     if "graph" not in skip:
         out_lines += ["", "## Connectivity (Theorem 2) against BFS (networkx.has_path), every (s, t) pair", ""]
-        rows = connectivity_rows(range(2, 5) if args.quick else range(5, 13), 2, args.graph_budget)
+        sizes = [int(v) for v in args.graph_sizes.split(",") if v] or (range(2, 5) if args.quick else range(5, 13))
+        dtypes = [getattr(torch, name) for name in args.graph_dtypes.split(",")]
+        rows = connectivity_rows(sizes, 2, args.graph_budget, dtypes)
         out_lines += rows
         flush()
 
