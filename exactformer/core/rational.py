@@ -77,13 +77,12 @@ def rational_array(values: Iterable | np.ndarray, shape: tuple[int, ...] | None 
 
 SHARED_ZERO = Fraction(0)
 """The one object :func:`rational_zeros` fills with; rendering and validation skip it by identity."""
-_ZERO = SHARED_ZERO
 
 
 def rational_zeros(shape: tuple[int, ...]) -> np.ndarray:
     """An object array of ``Fraction(0)`` of the given shape (every entry the same object)."""
     out = np.empty(shape, dtype=object)
-    out.fill(_ZERO)
+    out.fill(SHARED_ZERO)
     return out
 
 
@@ -106,8 +105,8 @@ def _not_shared_zero(flat: np.ndarray) -> np.ndarray:
     if not flat.size:
         return np.zeros(0, dtype=np.int64)
     if _ADDRESSES_ARE_IDS and flat.flags.c_contiguous:
-        return np.flatnonzero(_addresses(flat) != id(_ZERO))
-    return np.flatnonzero(_IS_NOT(flat, _ZERO).astype(bool))
+        return np.flatnonzero(_addresses(flat) != id(SHARED_ZERO))
+    return np.flatnonzero(_IS_NOT(flat, SHARED_ZERO).astype(bool))
 
 
 _ADDRESSES_ARE_IDS = platform.python_implementation() == "CPython"

@@ -28,7 +28,7 @@ from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
 from exactformer.core.architecture import MLP
 from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, _sparse_form
 from exactformer.core.rational import (
-    _ZERO,
+    SHARED_ZERO,
     _not_shared_zero,
     is_rational_array,
     rational_array,
@@ -193,12 +193,13 @@ def test_the_address_comparison_finds_exactly_the_entries_that_are_not_the_share
     transposed view; and the per-entry fallback on a non-contiguous array."""
     arr = rational_zeros(shape)
     flat = arr.reshape(-1)
+    values = {"third": Fraction(1, 3), "zero": Fraction(0), "int": 0, "same": SHARED_ZERO}
     for index, kind in marks:
         if flat.size:
-            flat[index % flat.size] = {"third": Fraction(1, 3), "zero": Fraction(0), "int": 0, "same": _ZERO}[kind]
+            flat[index % flat.size] = values[kind]
     source = arr.T if transpose else arr
     contiguous = source.reshape(-1)  # a copy when transposed: the same objects in another order
-    expected = [k for k, v in enumerate(contiguous) if v is not _ZERO]
+    expected = [k for k, v in enumerate(contiguous) if v is not SHARED_ZERO]
     assert _not_shared_zero(contiguous).tolist() == expected
     strided = np.empty(2 * contiguous.size, dtype=object)
     strided[::2] = contiguous
