@@ -29,7 +29,9 @@ import argparse
 import multiprocessing
 import os
 import platform
+import queue
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,9 +99,14 @@ def parallel(name: str, n: int, count: int, batch: int, workers: int) -> tuple[f
     ]
     for proc in procs:
         proc.start()
-    ready.wait()
-    start = time.perf_counter()
-    parts = [results.get() for _ in procs]
+    try:  # a worker that dies before the barrier or before its result must not leave the parent waiting forever
+        ready.wait(timeout=600)
+        start = time.perf_counter()
+        parts = [results.get(timeout=3600) for _ in procs]
+    except (threading.BrokenBarrierError, queue.Empty):
+        for proc in procs:
+            proc.terminate()
+        raise SystemExit("a sweep worker did not report (see its traceback above)") from None
     seconds = time.perf_counter() - start
     for proc in procs:
         proc.join()
