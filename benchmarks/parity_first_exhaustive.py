@@ -56,14 +56,13 @@ def label(name: str, value: int, n: int) -> bool:
     return (value >> (n - 1)) & 1 == 1
 
 
-def batched(c, name: str, n: int, count: int, batch: int) -> tuple[float, float, int]:
-    """Wall and CPU seconds to decide ``count`` words of length n in batches of ``batch``, and the number of wrong
-    decisions."""
+def batched(c, name: str, n: int, lo: int, hi: int, batch: int, arith: TorchArithmetic) -> tuple[float, float, int]:
+    """Wall and CPU seconds to decide the words ``lo .. hi - 1`` of length n in batches of ``batch`` through one
+    arithmetic (so the weights are rendered once, by its first use), and the number of wrong decisions."""
     wrong = 0
-    arith = TorchArithmetic(torch.float64)  # one arithmetic for the sweep: the weights are rendered once
     start, cpu = time.perf_counter(), time.process_time()
-    for lo in range(0, count, batch):
-        values = range(lo, min(lo + batch, count))
+    for low in range(lo, hi, batch):
+        values = range(low, min(low + batch, hi))
         answers = c.answer_batch([word(v, n) for v in values], arith=arith)
         wrong += sum(a != label(name, v, n) for v, a in zip(values, answers))
     return time.perf_counter() - start, time.process_time() - cpu, wrong
@@ -77,13 +76,7 @@ def _sweep_part(name: str, n: int, lo: int, hi: int, batch: int, ready, results)
     arith = TorchArithmetic(torch.float64)
     c.answer_batch([word(lo, n)], arith=arith)  # renders the weights before the clock starts
     ready.wait()
-    start, cpu = time.perf_counter(), time.process_time()
-    wrong = 0
-    for low in range(lo, hi, batch):
-        values = range(low, min(low + batch, hi))
-        answers = c.answer_batch([word(v, n) for v in values], arith=arith)
-        wrong += sum(a != label(name, v, n) for v, a in zip(values, answers))
-    results.put((time.perf_counter() - start, time.process_time() - cpu, wrong))
+    results.put(batched(c, name, n, lo, hi, batch, arith))
 
 
 def parallel(name: str, n: int, count: int, batch: int, workers: int) -> tuple[float, float, int]:
@@ -175,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers > 1:
             seconds, cpu, wrong = parallel(name, args.n, count, args.batch, args.workers)
         else:
-            seconds, cpu, wrong = batched(c, name, args.n, count, args.batch)
+            seconds, cpu, wrong = batched(c, name, args.n, 0, count, args.batch, TorchArithmetic(torch.float64))
         loops = {mode: per_string(c, name, args.n, args.loop_sample, mode) for mode in ("trace", "lean", "answer")}
         loop = min(wall for wall, _, _ in loops.values())  # the fastest loop is the baseline
         loop_cpu = min(cpu_s for _, cpu_s, _ in loops.values())

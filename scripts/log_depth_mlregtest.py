@@ -184,14 +184,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         code = choose_code(dfa)
         n_states = len(monoid.states)
-        d_model = 7 + 2 * code.dim + 2 * n_states
-        if d_model * (code.width() + 4) < args.min_entries:
+        entries = (7 + 2 * code.dim + 2 * n_states) * (code.width() + 4)  # d_model x d_mlp
+        if entries < args.min_entries:
             continue
-        if d_model * (code.width() + 4) > args.max_entries:
+        if entries > args.max_entries:
             counts["too wide"] += 1
             print(
                 f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {'':>6} "
-                f"{'too wide':10} (d_model x d_mlp = {d_model * (code.width() + 4):.2e})"
+                f"{'too wide':10} (d_model x d_mlp = {entries:.2e})"
             )
             continue
         tested, bad, first = check_language(dfa, args.samples, lengths, args.seed)

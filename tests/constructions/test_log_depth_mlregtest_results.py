@@ -3,21 +3,14 @@ that the committed results file is such a merge (nothing edited by hand, every l
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from .test_parity_first import RESULTS as RESULTS_DIR
+from .test_parity_first import _script as script
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results" / "log_depth_mlregtest.txt"
+RESULTS = RESULTS_DIR / "log_depth_mlregtest.txt"
 
 
 def _script():
-    path = ROOT / "scripts" / "log_depth_mlregtest.py"
-    spec = importlib.util.spec_from_file_location("_log_depth_mlregtest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return script("log_depth_mlregtest")
 
 
 def _line(name: str, rest: str) -> str:
