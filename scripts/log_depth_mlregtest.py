@@ -5,17 +5,19 @@ as ``DFA.complement()`` of their base) whose transition monoid has at most ``--m
 ``pointer_jumping_recognizer`` and compare its answer with ``DFA.accepts`` on ``--samples`` uniformly sampled words
 (half accepted, half rejected where both exist) at every length 1..32 and at 64 and 128, in torch float64.
 
-Compilation is skipped (and reported as such) when the weight matrices would exceed ``--max-entries`` entries
-(d_model x d_mlp, default 1e8): the core stores weights as dense rational arrays (8 bytes per entry for the shared
-zero, plus a float64 rendering), so a |M| = 1,000 lookup table (10^6 units x 2,000 coordinates) cannot be built on
-this machine. Below that the torch evaluator multiplies the mostly-zero composition MLPs in sparse form, so time
-grows with the nonzero weights, not with d_model x d_mlp.
+The composition MLPs are stored as sparse rational matrices (``exactformer.core.sparse``) and multiplied in
+compressed sparse form, so memory and time grow with the units (a few nonzero weights each), not with
+d_model x d_mlp. ``--max-entries`` and ``--min-entries`` select languages by d_model x d_mlp, to run bands of wide
+ones (a language over ``--max-entries`` gets a ``not run`` line); ``--smallest-first`` orders a run by it. Before
+the sparse storage, the dense rational arrays (8 bytes per entry) limited a run to ~10^8 entries; such lines in old
+files say ``too wide``, and merging counts them as not run.
 
 Usage::
 
     python scripts/log_depth_mlregtest.py --quick            # a handful of files, 20 words per length
     python scripts/log_depth_mlregtest.py                    # everything (hours on 2 cores)
     python scripts/log_depth_mlregtest.py --shard 0/8        # every 8th language of counts.tsv
+    python scripts/log_depth_mlregtest.py --min-entries 1e8 --smallest-first --resume old.txt > wide.txt
     python scripts/log_depth_mlregtest.py --merge old.txt shard0.txt shard1.txt > merged.txt
 """
 
@@ -88,6 +90,12 @@ def check_language(dfa: DFA, samples: int, lengths: list[int], seed: int) -> tup
 HEADER = f"{'language':24} {'|Q|':>4} {'|M|':>5} {'code':8} {'units':>8} {'words':>6} {'result':10} {'s':>6}"
 
 
+def _not_run(line: str) -> bool:
+    """Whether a result line says the language was not run (``not run``; ``too wide`` in the files of sessions
+    before the weights were stored sparse, when d_model x d_mlp over ``--max-entries`` was not compiled)."""
+    return " not run " in line or " too wide " in line
+
+
 def merge(files: list[Path]) -> list[str]:
     """The result lines of ``files`` merged by language, a later file's line replacing an earlier one's (a rerun,
     e.g. of a language first skipped as too wide), sorted by name, under the first file's comment lines and
@@ -102,9 +110,12 @@ def merge(files: list[Path]) -> list[str]:
                 comments.append(line)
             elif line[:1].isdigit():  # a language's line (names start with the alphabet size)
                 by_name[line.split()[0]] = line
-    tally = {"ok": 0, "FAIL": 0, "too wide": 0, "skipped": 0, "missing": 0}
+    tally = {"ok": 0, "FAIL": 0, "not run": 0, "skipped": 0, "missing": 0}
     for line in by_name.values():
-        for key in ("FAIL", "too wide", "skipped", "missing", "ok"):  # "ok" last: a failure's word may contain it
+        if _not_run(line):
+            tally["not run"] += 1
+            continue
+        for key in ("FAIL", "skipped", "missing", "ok"):  # "ok" last: a failure's word may contain it
             if f" {key}" in line:
                 tally[key] += 1
                 break
@@ -118,12 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="6 small files, 20 words per length, lengths 1..8, 64")
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--max-monoid", type=int, default=1000)
-    p.add_argument("--max-entries", type=float, default=1e8, help="largest d_model * d_mlp compiled")
+    p.add_argument(
+        "--max-entries",
+        type=float,
+        default=None,
+        help="list the languages whose d_model * d_mlp is over this as 'not run' instead of running them",
+    )
     p.add_argument(
         "--min-entries",
         type=float,
         default=0,
         help="skip, without a line, the languages whose d_model * d_mlp is below this (to run a band of wide ones)",
+    )
+    p.add_argument(
+        "--smallest-first",
+        action="store_true",
+        help="run the languages in increasing d_model * d_mlp (after --shard and --resume)",
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N languages")
     p.add_argument("--match", default="", help="only languages whose name contains this")
@@ -137,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "--resume",
         type=Path,
         default=None,
-        help="skip the languages with a result in this output file (those listed as too wide are run again)",
+        help="skip the languages with a result in this output file (those listed as not run are run again)",
     )
     p.add_argument(
         "--merge",
@@ -161,14 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         langs = langs[k::n]
     if args.resume:
         lines = args.resume.read_text().splitlines()
-        done = {line.split()[0] for line in lines if line[:1].isdigit() and "too wide" not in line}
+        done = {line.split()[0] for line in lines if line[:1].isdigit() and not _not_run(line)}
         langs = [x for x in langs if x[0] not in done]
     if args.limit:
         langs = langs[: args.limit]
-    counts = {"passed": 0, "failed": 0, "monoid>max": 0, "too wide": 0, "missing": 0}
+    counts = {"passed": 0, "failed": 0, "monoid>max": 0, "not run": 0, "missing": 0}
     print(HEADER)
+    prepared = []
     for name, path, complement in langs:
-        t0 = time.time()
         if not path.exists():
             counts["missing"] += 1
             print(f"{name:24} missing {path.name}")
@@ -185,21 +206,22 @@ def main(argv: list[str] | None = None) -> int:
         code = choose_code(dfa)
         n_states = len(monoid.states)
         entries = (7 + 2 * code.dim + 2 * n_states) * (code.width() + 4)  # d_model x d_mlp
-        if entries < args.min_entries:
-            continue
-        if entries > args.max_entries:
-            counts["too wide"] += 1
-            print(
-                f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {'':>6} "
-                f"{'too wide':10} (d_model x d_mlp = {entries:.2e})"
-            )
+        if entries >= args.min_entries:
+            prepared.append((entries, name, dfa, n_states, len(monoid), code))
+    if args.smallest_first:
+        prepared.sort(key=lambda item: item[0])
+    for entries, name, dfa, n_states, monoid_size, code in prepared:
+        t0 = time.time()
+        described = f"{name:24} {n_states:>4} {monoid_size:>5} {code.kind:8} {code.width():>8}"
+        if args.max_entries is not None and entries > args.max_entries:
+            counts["not run"] += 1
+            print(f"{described} {'':>6} {'not run':10} (d_model x d_mlp = {entries:.2e}, over --max-entries)")
             continue
         tested, bad, first = check_language(dfa, args.samples, lengths, args.seed)
         counts["passed" if bad == 0 else "failed"] += 1
         result = "ok" if bad == 0 else f"{bad} FAIL"
         print(
-            f"{name:24} {n_states:>4} {len(monoid):>5} {code.kind:8} {code.width():>8} {tested:>6} {result:10} "
-            f"{time.time() - t0:6.1f}" + (f"  first: {first}" if first else ""),
+            f"{described} {tested:>6} {result:10} {time.time() - t0:6.1f}" + (f"  first: {first}" if first else ""),
             flush=True,
         )
     print()

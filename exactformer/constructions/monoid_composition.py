@@ -99,7 +99,12 @@ class Units:
         )
 
     def mlp(self, space: Space) -> MLP:
-        """The ReLU MLP on ``space`` with these units as its hidden layer (``d_mlp = len(self)``)."""
+        """The ReLU MLP on ``space`` with these units as its hidden layer (``d_mlp = len(self)``).
+
+        ``W_in`` and ``W_out`` are :class:`~exactformer.core.sparse.SparseRationalMatrix`: a unit reads two or three
+        coordinates and writes a few, so a composition MLP of 10^5 units on thousands of coordinates has ~10^5-10^6
+        nonzero entries among 10^8-10^9 (the dense form did not fit in memory for the widest MLRegTest automata).
+        """
         if not self.labels:
             raise ValueError("an MLP needs at least one unit")
         hidden = Space.of(Block("unit", self.labels))
@@ -110,7 +115,8 @@ class Units:
         w_out = {f"unit:{u}": dict(self.outputs.get(u, {})) for u in self.labels}
         b_in = np.empty(len(self.labels), dtype=object)
         b_in[:] = [as_fraction(self.bias.get(u, 0)) for u in self.labels]
-        return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out), b_in=b_in)
+        W_in = linear_map(space, hidden, w_in, sparse=True)
+        return MLP(W_in=W_in, W_out=linear_map(hidden, space, w_out, sparse=True), b_in=b_in)
 
 
 def lookup_units(

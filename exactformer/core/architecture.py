@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from .errors import ModelFormatError
 from .positions import PositionalFeature
 from .rational import as_fraction, is_rational_array, rational_array, rational_zeros
 from .space import Space
+from .sparse import SparseRationalMatrix
 
 __all__ = [
     "Norm",
@@ -64,7 +65,10 @@ Activation = Literal["relu", "step"]
 
 
 def _weights(name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
-    arr = value if is_rational_array(value) else rational_array(value)  # type: ignore[arg-type]
+    if isinstance(value, SparseRationalMatrix):
+        arr: Any = value
+    else:
+        arr = value if is_rational_array(value) else rational_array(value)  # type: ignore[arg-type]
     if arr.shape != shape:
         raise ModelFormatError(f"{name} has shape {arr.shape}, expected {shape}")
     return arr
@@ -296,10 +300,14 @@ class Attention:
 
 @dataclass(frozen=True, eq=False)
 class MLP:
-    """``act(x W_in + b_in) W_out + b_out`` with ``act`` = ReLU or the step ``1[x >= threshold]``."""
+    """``act(x W_in + b_in) W_out + b_out`` with ``act`` = ReLU or the step ``1[x >= threshold]``.
 
-    W_in: np.ndarray
-    W_out: np.ndarray
+    ``W_in`` and ``W_out`` are rational arrays or :class:`~exactformer.core.sparse.SparseRationalMatrix` (for the
+    wide, mostly zero MLPs of the composition constructions); the biases are rational arrays.
+    """
+
+    W_in: np.ndarray | SparseRationalMatrix
+    W_out: np.ndarray | SparseRationalMatrix
     b_in: np.ndarray | None = None
     b_out: np.ndarray | None = None
     activation: Activation = "relu"
@@ -308,7 +316,9 @@ class MLP:
     def __post_init__(self) -> None:
         if self.activation not in ("relu", "step"):
             raise ModelFormatError(f"unknown MLP activation {self.activation!r}")
-        W_in = rational_array(self.W_in) if not is_rational_array(self.W_in) else self.W_in
+        W_in = self.W_in
+        if not isinstance(W_in, SparseRationalMatrix) and not is_rational_array(W_in):
+            W_in = rational_array(W_in)
         if W_in.ndim != 2:
             raise ModelFormatError(f"W_in must have shape [d_model, d_mlp], got {W_in.shape}")
         d, w = W_in.shape

@@ -33,6 +33,7 @@ import torch
 from .architecture import MLP, Attention, Norm, Sublayer, Transformer
 from .errors import AttentionTieError, InputError, IrrationalOperation, NonFiniteError
 from .rational import as_fraction, rational_array, to_float_array
+from .sparse import SparseRationalMatrix
 
 __all__ = [
     "Item",
@@ -413,7 +414,10 @@ class CertifiedArithmetic(_ObjectArithmetic):
         key = id(arr)
         hit = self._cache.get(key)
         if hit is None or hit[0] is not arr:
-            hit = (arr, np.vectorize(self.scalar, otypes=[object])(arr) if arr.size else arr.copy())
+            if isinstance(arr, SparseRationalMatrix):
+                hit = (arr, arr.with_values(self.scalar))
+            else:
+                hit = (arr, np.vectorize(self.scalar, otypes=[object])(arr) if arr.size else arr.copy())
             self._cache[key] = hit
         return hit[1]
 
@@ -549,6 +553,14 @@ def _sparse_form(W: torch.Tensor) -> scipy.sparse.csc_matrix | None:
     """
     if W.device.type != "cpu" or W.dtype not in (torch.float32, torch.float64) or W.dim() != 2:
         return None
+    if W.layout == torch.sparse_coo:  # a sparse rendering: the same rule on the matrix it stands for
+        W = W.coalesce()
+        values = W.values()
+        nonzero = int(torch.count_nonzero(values))
+        if W.numel() < SPARSE_MIN_ENTRIES or nonzero * SPARSE_DENSITY > W.numel():
+            return None
+        rows, cols = W.indices().numpy()
+        return scipy.sparse.csc_matrix((values.numpy(), (rows, cols)), shape=tuple(W.shape))
     if W.numel() < SPARSE_MIN_ENTRIES or int(torch.count_nonzero(W)) * SPARSE_DENSITY > W.numel():
         return None
     return scipy.sparse.csc_matrix(W.contiguous().numpy())
@@ -612,11 +624,21 @@ class TorchArithmetic(Arithmetic):
         key = id(arr)
         hit = self._cache.get(key)
         if hit is None or hit[0] is not arr:
-            tensor = self._round(torch.from_numpy(to_float_array(arr)).to(device=self.device, dtype=self.dtype))
+            if isinstance(arr, SparseRationalMatrix):
+                tensor = self._sparse_tensor(arr)
+            else:
+                tensor = self._round(torch.from_numpy(to_float_array(arr)).to(device=self.device, dtype=self.dtype))
             hit = (arr, tensor)
             self._cache[key] = hit
             self._rendered[id(tensor)] = tensor
         return hit[1]
+
+    def _sparse_tensor(self, arr: SparseRationalMatrix) -> torch.Tensor:
+        """A sparse weight rendered as a sparse COO tensor: each entry rounded as a dense rendering rounds it."""
+        values = torch.tensor([float(v) for v in arr.values], dtype=torch.float64)
+        values = self._round(values.to(device=self.device, dtype=self.dtype))
+        indices = torch.from_numpy(np.stack([arr.rows, arr.cols])).to(self.device)
+        return torch.sparse_coo_tensor(indices, values, arr.shape, check_invariants=True).coalesce()
 
     def _token_lookup(self, model: Transformer) -> dict[str, int]:
         """``{token: index}`` for the model's vocabulary (the first index of a repeated token, as
@@ -736,9 +758,13 @@ class TorchArithmetic(Arithmetic):
         """``x @ W`` for a rendered weight matrix ``W``; through a compressed sparse form of ``W`` when it has one
         (:func:`_sparse_form`: a large, mostly zero matrix on the CPU, such as a composition MLP's). The sparse
         product sums the same nonzero terms in another order, so a result may differ from the dense one in its
-        last bits, as two BLAS builds may."""
+        last bits, as two BLAS builds may. A weight rendered as a sparse tensor (from a
+        :class:`~exactformer.core.sparse.SparseRationalMatrix`) takes the same path as its dense rendering would:
+        the compressed form under the same rule, else a dense copy (remembered)."""
         sparse = self._sparse_matrix(W, "matrix", x)
-        return x @ W if sparse is None else _sparse_product(x, sparse)
+        if sparse is not None:
+            return _sparse_product(x, sparse)
+        return x @ (W if W.layout == torch.strided else self._remembered((W,), W.to_dense, tag="dense"))
 
     def _sparse_matrix(self, W: torch.Tensor, layout: str, x: torch.Tensor) -> scipy.sparse.csc_matrix | None:
         """The sparse form (:func:`_sparse_form`) of a rendered parameter ``W`` read as a matrix in ``layout``

@@ -4,7 +4,9 @@ Every exact weight ``name`` is stored losslessly as two int64 tensors ``name.num
 positive denominators), next to a float64 rendering ``name`` for tools that just want numbers. A weight whose
 numerator or denominator does not fit in int64 (the superposition construction's positional constants do not) is
 stored as limbs: ``name.num`` then has one more, last axis of ``k`` int64 limbs, ``p = sum_i limb_i * 2**(62 i)``,
-every limb carrying the sign of ``p``. The architecture
+every limb carrying the sign of ``p``. A :class:`~exactformer.core.sparse.SparseRationalMatrix` weight stores its
+nonzero entries only: ``name.shape`` (rows, cols), ``name.rows`` and ``name.cols`` (one index per entry), and
+``name.num``, ``name.den`` and the float64 ``name`` as 1-d lists of its entries. The architecture
 (space, vocabulary, positional features, every sublayer's options, loop and readout) is JSON in the safetensors
 header's metadata under ``"exactformer"``. :func:`load_model` checks everything (format version, every tensor
 present with the right shape, numerators/denominators consistent with the float rendering, every option known)
@@ -42,6 +44,7 @@ from .errors import ModelFormatError
 from .positions import feature_from_json
 from .rational import to_float_array
 from .space import Space
+from .sparse import SparseRationalMatrix
 
 __all__ = ["save_model", "load_model", "model_to_json", "FORMAT_VERSION"]
 
@@ -163,10 +166,19 @@ def save_model(model: Transformer, path: str | Path, *, extra_metadata: dict[str
     meta, exact = model_to_json(model)
     tensors: dict[str, torch.Tensor] = {}
     for name, arr in exact.items():
-        values = [Fraction(v) for v in arr.flat]
-        tensors[f"{name}.num"] = _integers_to_tensor([v.numerator for v in values], arr.shape)
-        tensors[f"{name}.den"] = _integers_to_tensor([v.denominator for v in values], arr.shape)
-        tensors[name] = torch.from_numpy(to_float_array(arr))
+        if isinstance(arr, SparseRationalMatrix):
+            tensors[f"{name}.shape"] = torch.tensor(arr.shape, dtype=torch.int64)
+            tensors[f"{name}.rows"] = torch.from_numpy(arr.rows.copy())
+            tensors[f"{name}.cols"] = torch.from_numpy(arr.cols.copy())
+            values = list(arr.values)
+            floats = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        else:
+            values = [Fraction(v) for v in arr.flat]
+            floats = torch.from_numpy(to_float_array(arr))
+        shape = (len(values),) if isinstance(arr, SparseRationalMatrix) else arr.shape
+        tensors[f"{name}.num"] = _integers_to_tensor([v.numerator for v in values], shape)
+        tensors[f"{name}.den"] = _integers_to_tensor([v.denominator for v in values], shape)
+        tensors[name] = floats
     metadata = {"exactformer": json.dumps(meta, sort_keys=True)}
     metadata.update(extra_metadata or {})
     path = Path(path)
@@ -174,7 +186,7 @@ def save_model(model: Transformer, path: str | Path, *, extra_metadata: dict[str
     return path
 
 
-def _exact(tensors: dict[str, torch.Tensor], name: str) -> np.ndarray:
+def _exact(tensors: dict[str, torch.Tensor], name: str) -> np.ndarray | SparseRationalMatrix:
     for key in (f"{name}.num", f"{name}.den", name):
         if key not in tensors:
             raise ModelFormatError(f"the file has no tensor {key!r}")
@@ -191,7 +203,34 @@ def _exact(tensors: dict[str, torch.Tensor], name: str) -> np.ndarray:
         out.flat[index] = Fraction(p, q)
     if not np.array_equal(to_float_array(out), floats.to(torch.float64).numpy()):
         raise ModelFormatError(f"{name}: the float64 rendering does not match the exact weights")
+    if f"{name}.shape" in tensors:
+        return _sparse(tensors, name, out)
     return out
+
+
+def _is_sparse(arr: object) -> bool:
+    return isinstance(arr, SparseRationalMatrix)
+
+
+def _sparse(tensors: dict[str, torch.Tensor], name: str, values: np.ndarray) -> SparseRationalMatrix:
+    """The sparse weight ``name``: ``name.shape`` (rows, cols), ``name.rows`` and ``name.cols`` (one index per stored
+    entry) and the entries ``values`` read by :func:`_exact`."""
+    parts = {}
+    for part in ("shape", "rows", "cols"):
+        key = f"{name}.{part}"
+        if key not in tensors:
+            raise ModelFormatError(f"the file has no tensor {key!r}")
+        tensor = tensors[key]
+        if tensor.dtype != torch.int64 or tensor.dim() != 1:
+            raise ModelFormatError(f"{key}: must be a 1-d int64 tensor")
+        parts[part] = tensor.numpy()
+    if len(parts["shape"]) != 2 or values.ndim != 1:
+        raise ModelFormatError(f"{name}: a sparse weight has a shape of 2 sizes and a 1-d list of entries")
+    try:
+        return SparseRationalMatrix(shape=tuple(parts["shape"]), rows=parts["rows"], cols=parts["cols"],
+                                    values=values)
+    except ValueError as exc:
+        raise ModelFormatError(f"{name}: {exc}") from None
 
 
 def _sublayer_from(data: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> Sublayer:
@@ -283,7 +322,8 @@ def load_model(path: str | Path) -> Transformer:
         raise
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         raise ModelFormatError(f"{path}: malformed exactformer metadata ({type(exc).__name__}: {exc})") from None
-    expected = {f"{name}{suffix}" for name in model_to_json(model)[1] for suffix in ("", ".num", ".den")}
+    expected = {f"{name}{suffix}" for name, arr in model_to_json(model)[1].items()
+                for suffix in ("", ".num", ".den") + ((".shape", ".rows", ".cols") if _is_sparse(arr) else ())}
     unexpected = sorted(set(tensors) - expected)
     if unexpected:
         raise ModelFormatError(f"{path} holds tensors the architecture does not use: {unexpected[:5]}")

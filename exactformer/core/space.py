@@ -21,6 +21,7 @@ from fractions import Fraction
 import numpy as np
 
 from .rational import SHARED_ZERO, Number, as_fraction, rational_zeros
+from .sparse import SparseRationalMatrix
 
 __all__ = ["Block", "Space", "linear_map", "vector", "SpaceError"]
 
@@ -191,11 +192,15 @@ def linear_map(
     source: Space,
     target: Space,
     action: Mapping[str, Mapping[str, Number]],
-) -> np.ndarray:
+    *,
+    sparse: bool = False,
+) -> np.ndarray | SparseRationalMatrix:
     """The exact matrix ``W[source.dim, target.dim]`` sending each named direction where ``action`` says.
 
     ``action[src][dst] = c`` means that the unit vector of ``src`` is sent to ``c`` times the unit vector of ``dst``
     (plus whatever else ``action[src]`` lists). Unlisted directions go to zero. Repeated contributions add.
+    With ``sparse=True`` the same matrix comes as a :class:`~exactformer.core.sparse.SparseRationalMatrix` (its
+    nonzero entries only: for wide, mostly zero maps such as a composition MLP's).
 
     Examples
     --------
@@ -204,6 +209,14 @@ def linear_map(
     >>> linear_map(s, s, {"x:a": {"x:b": 2}}).tolist()
     [[Fraction(0, 1), Fraction(2, 1)], [Fraction(0, 1), Fraction(0, 1)]]
     """
+    if sparse:
+        entries: dict[tuple[int, int], Fraction] = {}
+        for src, row in action.items():
+            i = source.index(src)
+            for dst, value in row.items():
+                at = (i, target.index(dst))
+                entries[at] = entries[at] + as_fraction(value) if at in entries else as_fraction(value)
+        return SparseRationalMatrix.from_entries(shape=(source.dim, target.dim), entries=entries)
     out = rational_zeros((source.dim, target.dim))
     for src, row in action.items():
         i = source.index(src)

@@ -15,6 +15,7 @@ from exactformer.constructions import copy_first
 from exactformer.core.errors import ModelFormatError
 from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, forward
 from exactformer.core.serialize import load_model, model_to_json, save_model
+from exactformer.core.sparse import SparseRationalMatrix
 
 from .random_models import transformers
 
@@ -25,8 +26,11 @@ def same_model(a, b) -> None:
     assert meta_a == meta_b
     assert tensors_a.keys() == tensors_b.keys()
     for name in tensors_a:
-        assert tensors_a[name].shape == tensors_b[name].shape
-        assert all(x == y and type(x) is type(y) for x, y in zip(tensors_a[name].flat, tensors_b[name].flat)), name
+        a, b = tensors_a[name], tensors_b[name]
+        assert type(a) is type(b) and a.shape == b.shape, name  # a sparse weight comes back sparse
+        if isinstance(a, SparseRationalMatrix):
+            a, b = a.toarray(), b.toarray()
+        assert all(x == y and type(x) is type(y) for x, y in zip(a.flat, b.flat)), name
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
