@@ -65,7 +65,22 @@ def as_fraction(value: object) -> Fraction:
 
 
 def rational_array(values: Iterable | np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Return an object array of Fractions built from nested sequences or an array of exact numbers."""
+    """Return an object array of Fractions built from nested sequences or an array of exact numbers.
+
+    Raises
+    ------
+    TypeError
+        For an entry that is not an exact rational, and for a
+        :class:`~exactformer.core.sparse.SparseRationalMatrix` (where a dense array is wanted: an MLP's ``W_in`` and
+        ``W_out`` are the weights that may be sparse; ``.toarray()`` gives the dense form).
+    """
+    from .sparse import SparseRationalMatrix  # here, not at the top: sparse.py builds on this module
+
+    if isinstance(values, SparseRationalMatrix):
+        raise TypeError(
+            f"a dense rational array is wanted here, not {values!r}: only an MLP's W_in and W_out may be sparse "
+            "(use .toarray() for the dense form)"
+        )
     arr = np.array(values, dtype=object)
     out = _AS_FRACTION(arr) if arr.size else np.empty(arr.shape, dtype=object)
     if not isinstance(out, np.ndarray):  # a 0-d input: frompyfunc returns the bare object

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 import exactformer.core.evaluate as evaluate
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.architecture import MLP, Layer, Transformer
+from exactformer.core.architecture import MLP, Embedding, Layer, Transformer
 from exactformer.core.errors import ModelFormatError
 from exactformer.core.evaluate import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.rational import rational_array, to_float_array
@@ -209,6 +209,12 @@ def test_an_mlp_refuses_a_sparse_matrix_of_the_wrong_shape():
     W_in = SparseRationalMatrix.from_entries(shape=(4, 2), entries={(0, 0): 1})
     with pytest.raises(ModelFormatError, match=r"W_out has shape \(3, 4\), expected \(2, 4\)"):
         MLP(W_in=W_in, W_out=SparseRationalMatrix.from_entries(shape=(3, 4), entries={}))
+
+
+def test_weights_other_than_an_mlps_matrices_refuse_a_sparse_matrix():
+    W = SparseRationalMatrix.from_entries(shape=(3, 2), entries={(0, 0): 1})
+    with pytest.raises(TypeError, match="only an MLP's W_in and W_out may be sparse"):
+        Embedding(W_E=W, vocab=("a", "b", "c"))
 
 
 @pytest.fixture(scope="module")
