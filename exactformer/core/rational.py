@@ -81,8 +81,11 @@ def rational_array(values: Iterable | np.ndarray, shape: tuple[int, ...] | None 
             f"a dense rational array is wanted here, not {values!r}: only an MLP's W_in and W_out may be sparse "
             "(use .toarray() for the dense form)"
         )
-    arr = np.array(values, dtype=object)
-    out = _AS_FRACTION(arr) if arr.size else np.empty(arr.shape, dtype=object)
+    arr = np.array(values, dtype=object)  # a new array, whatever ``values`` is
+    if arr.ndim and is_rational_array(arr):  # e.g. a list of arrays made by linear_map: no entry to convert
+        out = arr
+    else:
+        out = _AS_FRACTION(arr) if arr.size else np.empty(arr.shape, dtype=object)
     if not isinstance(out, np.ndarray):  # a 0-d input: frompyfunc returns the bare object
         out = np.array(out, dtype=object)
     if shape is not None:
