@@ -743,11 +743,8 @@ class TorchArithmetic(Arithmetic):
         if flat.shape[0] > rows:  # a wide MLP on many positions: in blocks, so the hidden layer stays bounded
             parts = [self.mlp(flat[start : start + rows], mlp, where) for start in range(0, flat.shape[0], rows)]
             return torch.cat(parts).reshape(*x.shape[:-1], W_out.shape[1])
-        b_in = self.weights(mlp.b_in)
-        sparse_in, sparse_out = self._sparse_matrix(W_in, "matrix", x), self._sparse_matrix(W_out, "matrix", x)
-        if sparse_in is not None and sparse_out is not None:
-            return self._sparse_mlp(flat, mlp, sparse_in, sparse_out, b_in).reshape(*x.shape[:-1], W_out.shape[1])
         pre = self._matmul(x, W_in)  # a fresh tensor: the bias and the ReLU may overwrite it
+        b_in = self.weights(mlp.b_in)
         if not self._is_zero(b_in):
             pre = pre.add_(b_in) if not pre.requires_grad else pre + b_in
         pre = self._round(pre)
@@ -756,35 +753,6 @@ class TorchArithmetic(Arithmetic):
         else:
             hidden = (pre >= float(mlp.threshold)).to(self.dtype)
         return self._round(self._plus(self._matmul(hidden, W_out), self.weights(mlp.b_out)))
-
-    def _sparse_mlp(
-        self,
-        flat: torch.Tensor,
-        mlp: MLP,
-        sparse_in: scipy.sparse.csc_matrix,
-        sparse_out: scipy.sparse.csc_matrix,
-        b_in: torch.Tensor,
-    ) -> torch.Tensor:
-        """The MLP on ``flat`` ``[positions, d_model]`` when both its matrices multiply in sparse form, computed
-        with positions as columns: ``W_in^T x^T`` is ``[d_mlp, positions]``, the bias and activation act on it in
-        place, and ``W_out^T`` multiplies it as it is.
-
-        ``x @ W`` for a CSC matrix ``W`` is what scipy computes as ``(W^T @ x^T)^T`` (``csr_matvecs`` over a
-        contiguous copy of ``x^T``), so every entry is the same sum, term for term, as :meth:`_matmul`'s; what is
-        saved is the two copies of the hidden layer (a transposed view made contiguous for the second product, and
-        scipy's copy of it), the largest array of a composition MLP.
-        """
-        columns = np.ascontiguousarray(flat.numpy().T)  # [d_model, positions]
-        pre = torch.from_numpy(sparse_in.T @ columns)  # [d_mlp, positions], C-contiguous
-        if not self._is_zero(b_in):
-            pre.add_(b_in[:, None])
-        pre = self._round(pre)
-        if mlp.activation == "relu":
-            hidden = pre.relu_()
-        else:
-            hidden = (pre >= float(mlp.threshold)).to(self.dtype)
-        out = torch.from_numpy(sparse_out.T @ hidden.numpy()).T  # [positions, d_model]
-        return self._round(self._plus(out, self.weights(mlp.b_out)))
 
     def _matmul(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         """``x @ W`` for a rendered weight matrix ``W``; through a compressed sparse form of ``W`` when it has one

@@ -237,22 +237,3 @@ def test_an_exported_module_multiplies_sparsely_until_its_parameters_need_gradie
     for label in expected.labels:
         assert torch.allclose(live[label].detach(), frozen[label], rtol=0, atol=1e-12), label
 
-
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_the_mlp_with_positions_as_columns_gives_the_two_sparse_products_bit_for_bit(recognizer, dtype, monkeypatch):
-    """When both MLP matrices multiply in sparse form, the torch evaluator computes the MLP on ``x^T`` (positions
-    as columns, ``TorchArithmetic._sparse_mlp``); scipy computes ``x @ W`` as ``(W^T @ x^T)^T``, so every entry must
-    be the same sum as the two separate products' (random inputs: long sums whose rounding depends on the order)."""
-    _, c = recognizer
-    widest = max(mlps(c.model), key=lambda m: m.d_mlp)
-    x = torch.randn(3, 17, c.model.d_model, generator=torch.Generator().manual_seed(5)).to(dtype)
-    arith = TorchArithmetic(dtype=dtype)
-    used = []
-    fused = TorchArithmetic._sparse_mlp
-    monkeypatch.setattr(TorchArithmetic, "_sparse_mlp", lambda self, *a: used.append(1) or fused(self, *a))
-    y = arith.mlp(x, widest, "L")
-    assert used  # the columns path was taken
-    W_in, W_out = arith.weights(widest.W_in), arith.weights(widest.W_out)
-    hidden = torch.relu(arith._matmul(x, W_in) + arith.weights(widest.b_in))
-    expected = arith._matmul(hidden, W_out) + arith.weights(widest.b_out)
-    assert y.shape == expected.shape and torch.equal(y, expected)
