@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .scripts import import_script
+
 BENCHMARKS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
 
 
@@ -20,13 +22,7 @@ def test_benchmark_quick_mode_runs(script):
 
 
 def _largest_n_script():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "largest_n_in_60s.py"
-    spec = importlib.util.spec_from_file_location("_largest_n_in_60s", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_script("benchmarks", "largest_n_in_60s")
 
 
 @pytest.mark.parametrize("name", ["post-machine", "turing-machine", "superposition"])

@@ -7,14 +7,13 @@ from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
 from exactformer.core.architecture import MLP
 from exactformer.languages.dfa import DFA
 
-from .test_parity_first import RESULTS as RESULTS_DIR
-from .test_parity_first import _script as script
+from ..scripts import ROOT, import_script
 
-RESULTS = RESULTS_DIR / "log_depth_mlregtest.txt"
+RESULTS = ROOT / "benchmarks" / "results" / "log_depth_mlregtest.txt"
 
 
 def _script():
-    return script("log_depth_mlregtest")
+    return import_script("scripts", "log_depth_mlregtest")
 
 
 def _line(name: str, rest: str) -> str:

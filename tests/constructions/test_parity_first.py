@@ -8,13 +8,10 @@ without the model. The languages are re-defined here by counting, independently 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib.util
 import itertools
 import math
 import random
 import statistics
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,6 +36,8 @@ from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, interval
 from exactformer.core.runners import classify
 from exactformer.core.serialize import load_model, save_model
 from exactformer.verify import FunctionReference, check, invariant_holds
+
+from ..scripts import import_script
 
 mpmath.mp.prec = 200
 
@@ -788,17 +787,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-@functools.cache
 def _script(name: str):
-    """Import scripts/<name>.py (the scripts import their shared module from their own folder)."""
-    path = ROOT / "scripts" / f"{name}.py"
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(f"_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    """Import scripts/<name>.py."""
+    return import_script("scripts", name)
 
 
 def closed_form_z(variant: str, word: str):
