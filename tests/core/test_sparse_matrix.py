@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 import exactformer.core.evaluate as evaluate
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.architecture import MLP, Embedding, Layer, Transformer
+from exactformer.core.architecture import MLP, Embedding, Layer, Readout, Sublayer, Transformer
 from exactformer.core.errors import ModelFormatError
 from exactformer.core.evaluate import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.rational import rational_array, to_float_array
@@ -264,3 +264,20 @@ def test_a_file_with_an_out_of_range_sparse_index_is_refused(recognizer, tmp_pat
     save_file(tensors, str(path), metadata=metadata)
     with pytest.raises(ModelFormatError, match=rf"{name}: entry \(\d+, \d+\) is outside"):
         load_model(path)
+
+
+def test_sparse_entries_too_large_for_int64_are_saved_as_limbs(tmp_path):
+    space = Space.of(Block("x", ["0", "1"]))
+    big = Fraction(2**70 + 1, 3)
+    W_in = SparseRationalMatrix.from_entries(shape=(2, 3), entries={(0, 2): big, (1, 0): Fraction(-1, 2**65)})
+    W_out = SparseRationalMatrix.from_entries(shape=(3, 2), entries={(2, 1): 1})
+    model = Transformer(
+        space=space,
+        embedding=Embedding(W_E=rational_array([[1, 0], [0, 1]]), vocab=("a", "b")),
+        layers=(Layer(mlp=Sublayer(MLP(W_in=W_in, W_out=W_out))),),
+        readout=Readout(W_U=rational_array([[0], [1]]), b_U=rational_array([0]), labels=("yes",), decision="sign"),
+    )
+    loaded = load_model(save_model(model, tmp_path / "big.safetensors"))
+    mlp = loaded.layers[0].mlp.block
+    assert isinstance(mlp.W_in, SparseRationalMatrix) and mlp.W_in == W_in and mlp.W_out == W_out
+    assert run(loaded, ["a"], ExactArithmetic()).trace.final[0, 0, 1] == big
