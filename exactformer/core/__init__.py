@@ -48,5 +48,6 @@ from .rational import as_fraction, rational_array, rational_zeros, to_float_arra
 from .runners import Decoded, Output, Thoughts, classify, decode, think
 from .serialize import load_model, save_model
 from .space import Block, Space, SpaceError, linear_map, vector
+from .sparse import SparseRationalMatrix
 
 __all__ = [name for name in dir() if not name.startswith("_")]
