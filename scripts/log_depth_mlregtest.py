@@ -8,7 +8,9 @@ as ``DFA.complement()`` of their base) whose transition monoid has at most ``--m
 The composition MLPs are stored as sparse rational matrices (``exactformer.core.sparse``) and multiplied in
 compressed sparse form, so memory and time grow with the units (a few nonzero weights each), not with
 d_model x d_mlp. ``--max-entries`` and ``--min-entries`` select languages by d_model x d_mlp, to run bands of wide
-ones (a language over ``--max-entries`` gets a ``not run`` line); ``--smallest-first`` orders a run by it. Before
+ones (a language over ``--max-entries`` gets a ``not run`` line); ``--smallest-first`` runs the languages with
+the fewest MLP units first (the time of a run grows with them: a lookup unit costs about twice a function unit's
+nonzero weights, but d_model is then smaller, so d_model x d_mlp is a poor order). Before
 the sparse storage, the dense rational arrays (8 bytes per entry) limited a run to ~10^8 entries; such lines in old
 files say ``too wide``, and merging counts them as not run.
 
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--smallest-first",
         action="store_true",
-        help="run the languages in increasing d_model * d_mlp (after --shard and --resume)",
+        help="run the languages in increasing number of MLP units, the cost of a run (after --shard and --resume)",
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N languages")
     p.add_argument("--match", default="", help="only languages whose name contains this")
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if entries >= args.min_entries:
             prepared.append((entries, name, dfa, n_states, len(monoid), code))
     if args.smallest_first:
-        prepared.sort(key=lambda item: item[0])
+        prepared.sort(key=lambda item: (item[5].width(), item[0]))
     for entries, name, dfa, n_states, monoid_size, code in prepared:
         t0 = time.time()
         described = f"{name:24} {n_states:>4} {monoid_size:>5} {code.kind:8} {code.width():>8}"

@@ -75,7 +75,7 @@ def test_the_committed_results_are_a_merge_of_recorded_runs():
 
 
 def test_a_run_orders_by_size_and_lists_the_languages_over_max_entries_as_not_run(capsys):
-    """Three small languages of the quick set, smallest d_model x d_mlp first, the widest over --max-entries."""
+    """Three small languages of the quick set, fewest MLP units first, the widest over --max-entries."""
     assert _script().main(["--quick", "--limit", "3", "--smallest-first", "--max-entries", "2e4"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()]
     assert len(lines) == 3
