@@ -101,7 +101,7 @@ class Units:
     def mlp(self, space: Space) -> MLP:
         """The ReLU MLP on ``space`` with these units as its hidden layer (``d_mlp = len(self)``).
 
-        ``W_in`` and ``W_out`` are :class:`~exactformer.core.sparse.SparseRationalMatrix`: a unit reads two or three
+        ``W_in`` and ``W_out`` are :class:`~exactformer.core.sparse.SparseRationalMatrix`: a unit reads two
         coordinates and writes a few, so a composition MLP of 10^5 units on thousands of coordinates has ~10^5-10^6
         nonzero entries among 10^8-10^9 (the dense form did not fit in memory for the widest MLRegTest automata).
         """

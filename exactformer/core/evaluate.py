@@ -553,16 +553,15 @@ def _sparse_form(W: torch.Tensor) -> scipy.sparse.csc_matrix | None:
     """
     if W.device.type != "cpu" or W.dtype not in (torch.float32, torch.float64) or W.dim() != 2:
         return None
-    if W.layout == torch.sparse_coo:  # a sparse rendering: the same rule on the matrix it stands for
+    stored_sparse = W.layout == torch.sparse_coo  # a sparse rendering: the same rule on the matrix it stands for
+    if stored_sparse:
         W = W.coalesce()
-        values = W.values()
-        nonzero = int(torch.count_nonzero(values))
-        if W.numel() < SPARSE_MIN_ENTRIES or nonzero * SPARSE_DENSITY > W.numel():
-            return None
-        rows, cols = W.indices().numpy()
-        return scipy.sparse.csc_matrix((values.numpy(), (rows, cols)), shape=tuple(W.shape))
-    if W.numel() < SPARSE_MIN_ENTRIES or int(torch.count_nonzero(W)) * SPARSE_DENSITY > W.numel():
+    nonzero = int(torch.count_nonzero(W.values() if stored_sparse else W))
+    if W.numel() < SPARSE_MIN_ENTRIES or nonzero * SPARSE_DENSITY > W.numel():
         return None
+    if stored_sparse:
+        rows, cols = W.indices().numpy()
+        return scipy.sparse.csc_matrix((W.values().numpy(), (rows, cols)), shape=tuple(W.shape))
     return scipy.sparse.csc_matrix(W.contiguous().numpy())
 
 
@@ -635,8 +634,7 @@ class TorchArithmetic(Arithmetic):
 
     def _sparse_tensor(self, arr: SparseRationalMatrix) -> torch.Tensor:
         """A sparse weight rendered as a sparse COO tensor: each entry rounded as a dense rendering rounds it."""
-        values = torch.tensor([float(v) for v in arr.values], dtype=torch.float64)
-        values = self._round(values.to(device=self.device, dtype=self.dtype))
+        values = self._round(torch.from_numpy(arr.float_values()).to(device=self.device, dtype=self.dtype))
         indices = torch.from_numpy(np.stack([arr.rows, arr.cols])).to(self.device)
         return torch.sparse_coo_tensor(indices, values, arr.shape, check_invariants=True).coalesce()
 

@@ -171,11 +171,10 @@ def save_model(model: Transformer, path: str | Path, *, extra_metadata: dict[str
             tensors[f"{name}.rows"] = torch.from_numpy(arr.rows.copy())
             tensors[f"{name}.cols"] = torch.from_numpy(arr.cols.copy())
             values = list(arr.values)
-            floats = torch.tensor([float(v) for v in values], dtype=torch.float64)
+            floats, shape = torch.from_numpy(arr.float_values()), (arr.nnz,)
         else:
             values = [Fraction(v) for v in arr.flat]
-            floats = torch.from_numpy(to_float_array(arr))
-        shape = (len(values),) if isinstance(arr, SparseRationalMatrix) else arr.shape
+            floats, shape = torch.from_numpy(to_float_array(arr)), arr.shape
         tensors[f"{name}.num"] = _integers_to_tensor([v.numerator for v in values], shape)
         tensors[f"{name}.den"] = _integers_to_tensor([v.denominator for v in values], shape)
         tensors[name] = floats
