@@ -6,8 +6,9 @@ as ``DFA.complement()`` of their base) whose transition monoid has at most ``--m
 (half accepted, half rejected where both exist) at every length 1..32 and at 64 and 128, in torch float64.
 
 The composition MLPs are stored as sparse rational matrices (``exactformer.core.sparse``) and multiplied in
-compressed sparse form, so memory and time grow with the units (a few nonzero weights each), not with
-d_model x d_mlp. ``--max-entries`` and ``--min-entries`` select languages by d_model x d_mlp, to run bands of wide
+compressed sparse form over their candidate units only (``exactformer.core.sparse_products``: 2|M| lookup units or
+2|Q|^2 function-code units per position), so memory grows with the units (a few nonzero weights each) and time
+with the positions times the candidates, not with d_model x d_mlp. ``--max-entries`` and ``--min-entries`` select languages by d_model x d_mlp, to run bands of wide
 ones (a language over ``--max-entries`` gets a ``not run`` line); ``--smallest-first`` runs the languages with
 the fewest MLP units first (the time of a run grows with them: a lookup unit costs about twice a function unit's
 nonzero weights, but d_model is then smaller, so d_model x d_mlp is a poor order). Before

@@ -27,13 +27,13 @@ from typing import Any, Union
 
 import mpmath
 import numpy as np
-import scipy.sparse
 import torch
 
 from .architecture import MLP, Attention, Norm, Sublayer, Transformer
 from .errors import AttentionTieError, InputError, IrrationalOperation, NonFiniteError
 from .rational import as_fraction, rational_array, to_float_array
 from .sparse import SparseRationalMatrix
+from .sparse_products import ActiveUnitsMLP, CompressedMatrix, compress
 
 __all__ = [
     "Item",
@@ -539,32 +539,6 @@ for _name in ("embed", "norm", "mlp", "attention"):
 
 #: Largest hidden layer (positions x units) one MLP block holds in torch; wider batches are split over positions.
 MLP_BLOCK_ENTRIES = 2**20  # 8 MB in float64: 2**24 was 2.5x slower (page faults of fresh blocks)
-#: Matrices with at least this many entries, at most 1/SPARSE_DENSITY of them nonzero, multiply in sparse form.
-SPARSE_MIN_ENTRIES = 2**16
-SPARSE_DENSITY = 16
-
-
-def _sparse_form(W: torch.Tensor) -> scipy.sparse.csc_matrix | None:
-    """A CSC copy of a large, mostly zero CPU float matrix ``W``, or ``None`` when a dense product is as good.
-
-    A composition MLP (|M|^2 or |Q|^3 units, each reading two coordinates and writing a few) has a few nonzeros per
-    column of ``d_model``: ``x @ W`` in CSC form costs positions x nonzeros instead of positions x d_model x d_mlp
-    (measured for an 800 x 18,000 matrix with 36,000 nonzeros, 4,096 positions, one thread: 0.19 s, dense 3.4 s).
-    """
-    if W.device.type != "cpu" or W.dtype not in (torch.float32, torch.float64) or W.dim() != 2:
-        return None
-    stored_sparse = W.layout == torch.sparse_coo  # a sparse rendering: the same rule on the matrix it stands for
-    if stored_sparse:
-        W = W.coalesce()
-    nonzero = int(torch.count_nonzero(W.values() if stored_sparse else W))
-    if W.numel() < SPARSE_MIN_ENTRIES or nonzero * SPARSE_DENSITY > W.numel():
-        return None
-    if stored_sparse:
-        rows, cols = W.indices().numpy()
-        return scipy.sparse.csc_matrix((W.values().numpy(), (rows, cols)), shape=tuple(W.shape))
-    return scipy.sparse.csc_matrix(W.contiguous().numpy())
-
-
 def _as_matrix(W: torch.Tensor, layout: str) -> torch.Tensor:
     """``W`` as the one matrix a product with it multiplies by (see :meth:`TorchArithmetic._sparse_matrix`)."""
     if layout == "heads_in":  # [h, d, e] -> [d, h * e]: column h * e + k is head h's coordinate k
@@ -574,10 +548,10 @@ def _as_matrix(W: torch.Tensor, layout: str) -> torch.Tensor:
     return W
 
 
-def _sparse_product(x: torch.Tensor, sparse: scipy.sparse.csc_matrix) -> torch.Tensor:
+def _sparse_product(x: torch.Tensor, sparse: CompressedMatrix) -> torch.Tensor:
     """``x @ sparse`` over the last axis of a CPU tensor ``x``, as a tensor of ``x``'s leading shape."""
     rows = x.reshape(-1, x.shape[-1]).numpy()
-    return torch.from_numpy(np.asarray(rows @ sparse)).reshape(*x.shape[:-1], sparse.shape[1])
+    return torch.from_numpy(sparse.rmatmul(rows)).reshape(*x.shape[:-1], sparse.shape[1])
 
 
 def _all_finite(x: torch.Tensor) -> bool:
@@ -736,6 +710,10 @@ class TorchArithmetic(Arithmetic):
 
     def mlp(self, x: torch.Tensor, mlp: MLP, where: str) -> torch.Tensor:
         W_in, W_out = self.weights(mlp.W_in), self.weights(mlp.W_out)
+        active = self._active_units(x, mlp, W_in, W_out)
+        if active is not None:  # a sparse ReLU MLP: only the units that can fire (the same floats)
+            y = torch.from_numpy(active(x.reshape(-1, x.shape[-1]).numpy()))
+            return self._plus(y.reshape(*x.shape[:-1], W_out.shape[1]), self.weights(mlp.b_out))
         rows = max(1, MLP_BLOCK_ENTRIES // max(1, W_in.shape[1]))  # positions per block: hidden <= the budget
         flat = x.reshape(-1, x.shape[-1])
         if flat.shape[0] > rows:  # a wide MLP on many positions: in blocks, so the hidden layer stays bounded
@@ -752,11 +730,29 @@ class TorchArithmetic(Arithmetic):
             hidden = (pre >= float(mlp.threshold)).to(self.dtype)
         return self._round(self._plus(self._matmul(hidden, W_out), self.weights(mlp.b_out)))
 
+    def _active_units(
+        self, x: torch.Tensor, mlp: MLP, W_in: torch.Tensor, W_out: torch.Tensor
+    ) -> ActiveUnitsMLP | None:
+        """The :class:`~exactformer.core.sparse_products.ActiveUnitsMLP` of a ReLU MLP whose two matrices multiply
+        in sparse form (remembered per parameters), for a finite input; ``None`` for the general path (another
+        activation, a dense matrix, an arithmetic that rounds intermediate results, a NaN or infinity in ``x``)."""
+        if mlp.activation != "relu" or type(self)._round is not TorchArithmetic._round:
+            return None
+        sparse_in, sparse_out = self._sparse_matrix(W_in, "matrix", x), self._sparse_matrix(W_out, "matrix", x)
+        if sparse_in is None or sparse_out is None or not (sparse_in.finite and sparse_out.finite and _all_finite(x)):
+            return None
+        b_in = self.weights(mlp.b_in)
+        return self._remembered(
+            (W_in, W_out, b_in),
+            lambda: ActiveUnitsMLP(W_in=sparse_in, W_out=sparse_out, b_in=b_in.numpy()),
+            tag="active units",
+        )
+
     def _matmul(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         """``x @ W`` for a rendered weight matrix ``W``; through a compressed sparse form of ``W`` when it has one
-        (:func:`_sparse_form`: a large, mostly zero matrix on the CPU, such as a composition MLP's). The sparse
-        product sums the same nonzero terms in another order, so a result may differ from the dense one in its
-        last bits, as two BLAS builds may. A weight rendered as a sparse tensor (from a
+        (:func:`~exactformer.core.sparse_products.compress`: a large, mostly zero matrix on the CPU, such as a
+        composition MLP's). The sparse product sums the same nonzero terms in another order, so a result may differ
+        from the dense one in its last bits, as two BLAS builds may. A weight rendered as a sparse tensor (from a
         :class:`~exactformer.core.sparse.SparseRationalMatrix`) takes the same path as its dense rendering would:
         the compressed form under the same rule, else a dense copy (remembered)."""
         sparse = self._sparse_matrix(W, "matrix", x)
@@ -764,14 +760,15 @@ class TorchArithmetic(Arithmetic):
             return _sparse_product(x, sparse)
         return x @ (W if W.layout == torch.strided else self._remembered((W,), W.to_dense, tag="dense"))
 
-    def _sparse_matrix(self, W: torch.Tensor, layout: str, x: torch.Tensor) -> scipy.sparse.csc_matrix | None:
-        """The sparse form (:func:`_sparse_form`) of a rendered parameter ``W`` read as a matrix in ``layout``
-        (``"matrix"``: ``W`` itself; ``"heads_in"``: ``[h, d, e]`` as ``[d, h * e]``; ``"heads_out"``: ``[h, e, d]``
-        as ``[h * e, d]``), remembered per parameter; ``None`` for a dense product (a small or dense ``W``, a
-        transient tensor, another device, or an input that needs gradients)."""
+    def _sparse_matrix(self, W: torch.Tensor, layout: str, x: torch.Tensor) -> CompressedMatrix | None:
+        """The compressed forms (:func:`~exactformer.core.sparse_products.compress`) of a rendered parameter ``W``
+        read as a matrix in ``layout`` (``"matrix"``: ``W`` itself; ``"heads_in"``: ``[h, d, e]`` as
+        ``[d, h * e]``; ``"heads_out"``: ``[h, e, d]`` as ``[h * e, d]``), remembered per parameter; ``None`` for a
+        dense product (a small or dense ``W``, a transient tensor, another device, or an input that needs
+        gradients)."""
         if self._rendered.get(id(W)) is not W or x.requires_grad or W.requires_grad or x.device.type != "cpu":
             return None
-        return self._remembered((W,), lambda: _sparse_form(_as_matrix(W, layout)), tag=layout)
+        return self._remembered((W,), lambda: compress(_as_matrix(W, layout)), tag=layout)
 
     def _plus(self, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``y + bias``, or ``y`` itself when every entry of ``bias`` is 0 (most constructions are bias-free).

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-import exactformer.core.evaluate as evaluate
+import exactformer.core.sparse_products as sparse_products
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
 from exactformer.core.architecture import MLP, Embedding, Layer, Readout, Sublayer, Transformer
 from exactformer.core.errors import ModelFormatError
@@ -192,10 +192,10 @@ def test_exact_and_certified_runs_agree_with_the_dense_model(model, word):
                                                                   HealthCheck.function_scoped_fixture])
 def test_torch_runs_agree_with_the_dense_model_bit_for_bit(model, word, every_product_sparse, monkeypatch):
     """Stored sparse or dense, a matrix is multiplied the same way (dense product for a small matrix, compressed
-    sparse product under :func:`~exactformer.core.evaluate._sparse_form`'s rule), so the floats are identical."""
+    sparse product under :func:`~exactformer.core.sparse_products.compress`'s rule), so the floats are identical."""
     if every_product_sparse:
-        monkeypatch.setattr(evaluate, "SPARSE_MIN_ENTRIES", 0)
-        monkeypatch.setattr(evaluate, "SPARSE_DENSITY", 1)
+        monkeypatch.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 0)
+        monkeypatch.setattr(sparse_products, "SPARSE_DENSITY", 1)
     exact = run(model, word, ExactArithmetic())
     assume(min(exact.margins, default=1.0) > 1e-9)  # no tie that float rounding may break either way
     for dtype in (torch.float64, torch.float32, torch.bfloat16):

@@ -2,7 +2,7 @@
 
 Composition MLPs (the log-depth and pointer-jumping recognisers') have 10^4-10^5 units that each read two residual
 coordinates: their matrices are mostly zeros. The torch evaluator multiplies such matrices in compressed sparse form
-(:func:`exactformer.core.evaluate._sparse_form`), splits a wide MLP over blocks of positions
+(:func:`exactformer.core.sparse_products.compress`), splits a wide MLP over blocks of positions
 (``MLP_BLOCK_ENTRIES``), and the rational layer renders and validates only the entries that are not the shared
 zero of ``rational_zeros``. Each shortcut is checked against the path it replaces (dense products, one block, a
 ``float()`` per entry), and the model's answers against the DFA (the independent reference).
@@ -18,15 +18,15 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import scipy.sparse
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import exactformer.core.evaluate as evaluate
+import exactformer.core.sparse_products as sparse_products
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
 from exactformer.core.architecture import MLP
-from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, _sparse_form
+from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic
 from exactformer.core.rational import (
     SHARED_ZERO,
     _not_shared_zero,
@@ -36,6 +36,7 @@ from exactformer.core.rational import (
     to_float_array,
 )
 from exactformer.core.runners import classify
+from exactformer.core.sparse_products import CompressedMatrix, compress
 from exactformer.languages.dfa import DFA
 
 from .random_models import transformers
@@ -71,15 +72,15 @@ def mlps(model) -> list[MLP]:
 
 def sparse_layouts(arith: TorchArithmetic) -> set[str]:
     """The layouts (``matrix``, ``heads_in``, ``heads_out``) in which ``arith`` multiplied some weight sparsely."""
-    return {key[0] for key, (_, _, value) in arith._flags.items() if isinstance(value, scipy.sparse.csc_matrix)}
+    return {key[0] for key, (_, _, value) in arith._flags.items() if isinstance(value, CompressedMatrix)}
 
 
 def test_the_composition_mlp_is_large_and_mostly_zero(recognizer):
     _, c = recognizer
     widest = max(mlps(c.model), key=lambda m: m.W_in.size)
     dense = to_float_array(widest.W_in)
-    assert dense.size >= evaluate.SPARSE_MIN_ENTRIES
-    assert np.count_nonzero(dense) * evaluate.SPARSE_DENSITY <= dense.size
+    assert dense.size >= sparse_products.SPARSE_MIN_ENTRIES
+    assert np.count_nonzero(dense) * sparse_products.SPARSE_DENSITY <= dense.size
 
 
 @pytest.mark.parametrize("length", [2, 7, 16, 33])  # (length 1 runs no layer)
@@ -88,12 +89,12 @@ def test_sparse_products_give_the_dense_residuals_and_the_dfa_answers(recognizer
     batch = words(dfa, length, 12, seed=length)
     inputs = [c.encode(w) for w in batch]
 
-    monkeypatch.setattr(evaluate, "SPARSE_MIN_ENTRIES", 0)  # every mostly-zero matrix sparse, attention's too
+    monkeypatch.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 0)  # every mostly-zero matrix sparse, attention's too
     sparse_arith = TorchArithmetic(dtype=torch.float64)
     sparse = classify(c.model, inputs, sparse_arith)
     assert sparse_layouts(sparse_arith) == {"matrix", "heads_in", "heads_out"}
 
-    monkeypatch.setattr(evaluate, "SPARSE_MIN_ENTRIES", 10**12)  # every product dense
+    monkeypatch.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 10**12)  # every product dense
     dense_arith = TorchArithmetic(dtype=torch.float64)
     dense = classify(c.model, inputs, dense_arith)
     assert sparse_layouts(dense_arith) == set()
@@ -114,8 +115,8 @@ def test_every_product_sparse_gives_the_exact_models_values(model, word):
     exact = classify(model, [word], ExactArithmetic())
     assume(_safe(exact.trace) and min(exact.margins) > 1e-9)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(evaluate, "SPARSE_MIN_ENTRIES", 0)
-        mp.setattr(evaluate, "SPARSE_DENSITY", 1)
+        mp.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 0)
+        mp.setattr(sparse_products, "SPARSE_DENSITY", 1)
         arith = TorchArithmetic(dtype=torch.float64)
         fast = classify(model, [word], arith)
     for label in exact.trace.labels:
@@ -125,7 +126,7 @@ def test_every_product_sparse_gives_the_exact_models_values(model, word):
 
 def test_float32_takes_the_sparse_path_too(recognizer, monkeypatch):
     dfa, c = recognizer
-    monkeypatch.setattr(evaluate, "SPARSE_MIN_ENTRIES", 0)
+    monkeypatch.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 0)
     arith = TorchArithmetic(dtype=torch.float32)
     batch = words(dfa, 9, 20, seed=1)
     assert c.answer_batch(batch, arith=arith) == [dfa.accepts(w) for w in batch]
@@ -147,17 +148,17 @@ def test_wide_mlps_run_in_blocks_of_positions_with_the_same_result(recognizer, m
 def test_sparse_form_only_for_large_mostly_zero_float_matrices():
     big = torch.zeros(256, 512, dtype=torch.float64)
     big[torch.arange(256), torch.arange(256) * 2] = 1.5
-    form = _sparse_form(big)
-    assert isinstance(form, scipy.sparse.csc_matrix) and form.nnz == 256
-    assert np.array_equal(form.toarray(), big.numpy())
-    assert _sparse_form(big[:16, :16]) is None  # small: a dense product is as good
-    assert _sparse_form(torch.ones(256, 512, dtype=torch.float64)) is None  # dense
-    assert _sparse_form(big.to(torch.float16)) is None  # no sparse kernel for half precision
-    assert _sparse_form(big.to(torch.float32)).dtype == np.float32
+    form = compress(big)
+    assert isinstance(form, CompressedMatrix) and form.by_column.nnz == form.by_row.nnz == 256
+    assert np.array_equal(form.by_column.toarray(), big.numpy()) and np.array_equal(form.by_row.toarray(), big.numpy())
+    assert compress(big[:16, :16]) is None  # small: a dense product is as good
+    assert compress(torch.ones(256, 512, dtype=torch.float64)) is None  # dense
+    assert compress(big.to(torch.float16)) is None  # no sparse kernel for half precision
+    assert compress(big.to(torch.float32)).by_column.dtype == np.float32
 
 
 def test_a_product_that_needs_gradients_stays_dense(monkeypatch):
-    monkeypatch.setattr(evaluate, "SPARSE_MIN_ENTRIES", 0)
+    monkeypatch.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 0)
     arith = TorchArithmetic(dtype=torch.float64)
     W = arith.weights(rational_array([[1, 0, 0, 0]] * 2 + [[0] * 4] * 30))
     x = torch.ones(3, 32, dtype=torch.float64, requires_grad=True)
