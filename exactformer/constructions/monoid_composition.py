@@ -119,6 +119,9 @@ class Units:
         return MLP(W_in=W_in, W_out=linear_map(hidden, space, w_out, sparse=True), b_in=b_in)
 
 
+_ONE, _MINUS_ONE = Fraction(1), Fraction(-1)
+
+
 def lookup_units(
     table: np.ndarray,
     *,
@@ -168,12 +171,12 @@ def lookup_units(
             u = f"{prefix}:{a}*{b}"
             labels.append(u)
             inputs[u] = {f"{left}:{a}": s, f"{right}:{b}": s}
-            bias[u] = Fraction(-1)
-            write: dict[str, Fraction] = {f"{out}:{int(table[a, b])}": Fraction(1)}
-            if clear_left:
-                write[f"{left}:{a}"] = write.get(f"{left}:{a}", Fraction(0)) - 1
-            if clear_right:
-                write[f"{right}:{b}"] = write.get(f"{right}:{b}", Fraction(0)) - 1
+            bias[u] = _MINUS_ONE  # Fractions are immutable: one shared object for |M|^2 entries
+            write: dict[str, Fraction] = {f"{out}:{int(table[a, b])}": _ONE}
+            for block, index, clear in ((left, a, clear_left), (right, b, clear_right)):
+                if clear:
+                    cell = f"{block}:{index}"
+                    write[cell] = write[cell] - 1 if cell in write else _MINUS_ONE
             outputs[u] = write
     return Units(tuple(labels), inputs, bias, outputs)
 

@@ -199,8 +199,11 @@ def state_units(setup: _Setup, units: Units) -> Units:
     code, q0 = setup.code, setup.start
     outputs = {u: dict(w) for u, w in units.outputs.items()}
 
+    constants = {v: Fraction(v) for v in (-1, 1)}
+
     def add(u: str, coord: str, value: int) -> None:
-        outputs[u][coord] = outputs[u].get(coord, Fraction(0)) + value
+        current = outputs[u].get(coord)
+        outputs[u][coord] = constants[value] if current is None else current + value
 
     if code.kind == "lookup":
         elements, table = code.monoid.elements, code.monoid.table

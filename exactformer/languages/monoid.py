@@ -143,12 +143,20 @@ class TransitionMonoid:
         Built on first use, |M|^2 entries.
         """
         if self._table is None:
-            m = len(self.elements)
-            arr = np.array(self.elements, dtype=np.int64).reshape(m, len(self.states))
+            m, n = len(self.elements), len(self.states)
+            arr = np.array(self.elements, dtype=np.int64).reshape(m, n)
+            # An element's key: its row in base n, wrapping mod 2^64 (a hash; every lookup is checked below).
+            weights = np.full(n, n, dtype=np.uint64) ** np.arange(n, dtype=np.uint64)
+            keys = arr.astype(np.uint64) @ weights
+            order = np.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
             table = np.empty((m, m), dtype=np.int64)
             for j in range(m):
                 prods = arr[j][arr]  # rows: first elements[i], then elements[j]
-                table[:, j] = [self._index[tuple(int(x) for x in row)] for row in prods]
+                at = np.minimum(np.searchsorted(sorted_keys, prods.astype(np.uint64) @ weights), m - 1)
+                table[:, j] = order[at]
+                if not np.array_equal(arr[table[:, j]], prods):  # a key collision (or a product outside M)
+                    table[:, j] = [self._index[tuple(int(x) for x in row)] for row in prods]
             object.__setattr__(self, "_table", table)
         return self._table.copy()
 

@@ -420,3 +420,21 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(f"exactformer.languages.{module}"), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-key-colliding"])
+def test_the_table_is_checked_against_the_products_it_looks_up(collide, monkeypatch):
+    """The table is looked up by a hash of each product (its states in base |Q|, mod 2^64), and every looked-up
+    element is compared with the product: with every lookup made wrong on purpose the table is still the
+    composition table (the element-by-element fallback)."""
+    import exactformer.languages.monoid as monoid_module
+
+    d = random_dfa(7, partial=False, max_states=4)
+    m = d.transition_monoid()
+    if collide:
+        monkeypatch.setattr(monoid_module.np, "searchsorted", lambda keys, values: np.zeros(len(values), dtype=int))
+    table = m.table
+    for i, e in enumerate(m.elements):
+        for j, f in enumerate(m.elements):
+            assert m.elements[table[i, j]] == tuple(f[x] for x in e)
+    assert len(m) > 2  # so that a wrong lookup (always element 0) is wrong somewhere
