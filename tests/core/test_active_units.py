@@ -119,7 +119,9 @@ def test_chained_shapes_are_required():
 
 # -- in the torch evaluator --------------------------------------------------------------------------------------
 def without_active_units(monkeypatch) -> None:
+    """The products as before this module: every unit evaluated, every input multiplied by columns."""
     monkeypatch.setattr(TorchArithmetic, "_active_units", lambda self, *args: None)
+    monkeypatch.setattr(sparse_products, "SPARSE_INPUT_DENSITY", 10**9)  # by rows only when the input is all zero
 
 
 @pytest.mark.parametrize("dfa", [word_problem("A5", alphabet="generators"), random_dfa(3, 8)],
