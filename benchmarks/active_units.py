@@ -87,15 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         truth = [dfa.accepts(w) for w in words]
         answers = all(labels[m] == labels["full"] for m in labels)
         agree = c.answer_batch(words, arith=TorchArithmetic(dtype=torch.float64)) == truth
-        print(f"{name:18} {choose_code(dfa).kind:8} {_units(c.model):>7} {len(words):>5} "
+        print(f"{name:18} {choose_code(dfa).kind:8} {c.resources(args.length + 2).d_mlp:>7} {len(words):>5} "
               f"{seconds['full']:7.2f} {seconds['rows']:7.2f} {seconds['active']:8.2f} "
               f"{seconds['full'] / seconds['active']:7.1f}x  {same and answers}, {agree}", flush=True)
     return 0
-
-
-def _units(model) -> int:
-    return max(m.d_mlp for _, layer in model.named_layers(None) for _, sub in layer.sublayers()
-               if hasattr(m := sub.block, "d_mlp"))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ as ``DFA.complement()`` of their base) whose transition monoid has at most ``--m
 The composition MLPs are stored as sparse rational matrices (``exactformer.core.sparse``) and multiplied in
 compressed sparse form over their candidate units only (``exactformer.core.sparse_products``: 2|M| lookup units or
 2|Q|^2 function-code units per position), so memory grows with the units (a few nonzero weights each) and time
-with the positions times the candidates, not with d_model x d_mlp. ``--max-entries`` and ``--min-entries`` select languages by d_model x d_mlp, to run bands of wide
-ones (a language over ``--max-entries`` gets a ``not run`` line); ``--smallest-first`` runs the languages with
-the fewest MLP units first (the time of a run grows with them: a lookup unit costs about twice a function unit's
-nonzero weights, but d_model is then smaller, so d_model x d_mlp is a poor order). Before
+with the positions times the candidates, not with d_model x d_mlp. ``--max-entries`` and ``--min-entries`` select
+languages by d_model x d_mlp, to run bands of wide ones (a language over ``--max-entries`` gets a ``not run``
+line); ``--smallest-first`` runs the languages with the fewest MLP units first (the time of a run grows with them:
+a lookup unit costs about twice a function unit's nonzero weights, but d_model is then smaller, so d_model x d_mlp
+is a poor order). Before
 the sparse storage, the dense rational arrays (8 bytes per entry) limited a run to ~10^8 entries; such lines in old
 files say ``too wide``, and merging counts them as not run.
 

@@ -29,6 +29,7 @@ full product gives. The second product, ``hidden @ W_out``, is the CSR x CSR pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse
@@ -145,7 +146,6 @@ class ActiveUnitsMLP:
         self._negative_degree = np.diff(self._negative.indptr)
         self._degree = np.diff(self._by_row.indptr)  # units one nonzero coordinate touches
         self._always = np.flatnonzero(b_in > 0)  # units that are candidates at every position
-        self._slots = _slots(self.W_in)
         # The CSR product leaves out the units of positive bias that read no nonzero coordinate (candidates too).
         self._product = not len(self._always)
 
@@ -159,7 +159,7 @@ class ActiveUnitsMLP:
         unit's terms include a coordinate that is nonzero at every position, e.g. a constant read as a bias).
         """
         nonzero = _sparse_rows(x)  # one pass over x; every count below from its nonzero entries
-        row = np.repeat(np.arange(x.shape[0]), np.diff(nonzero.indptr))
+        row = _entry_rows(nonzero)
         column, positive = nonzero.indices, nonzero.data > 0
         degree = np.where(positive, self._positive_degree[column], self._negative_degree[column])
         bound = np.bincount(row, weights=degree, minlength=x.shape[0]) + len(self._always)  # candidates per row
@@ -200,7 +200,7 @@ class ActiveUnitsMLP:
         full product does over a sorted column (its other terms are +-0); then the bias. (A sum that is exactly 0
         is left out: its pre-activation is the bias, <= 0.)"""
         sums = x @ self._by_row
-        rows = np.repeat(np.arange(x.shape[0]), np.diff(sums.indptr))
+        rows = _entry_rows(sums)
         units = sums.indices.astype(np.int64)
         pre = sums.data + self.b_in[units] if self.b_in.any() else sums.data
         return rows, units, pre
@@ -213,8 +213,12 @@ class ActiveUnitsMLP:
             always[:, self._always] = 1
             pattern = pattern + scipy.sparse.csr_matrix(always)
         pattern = scipy.sparse.csr_matrix(pattern)
-        rows = np.repeat(np.arange(x.shape[0]), np.diff(pattern.indptr))
-        return rows, pattern.indices.astype(np.int64)
+        return _entry_rows(pattern), pattern.indices.astype(np.int64)
+
+    @cached_property
+    def _slots(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """:func:`_slots` of ``W_in``, built on the first gather (the CSR product path never needs them)."""
+        return _slots(self.W_in)
 
     def _pre_activations(self, x: np.ndarray, rows: np.ndarray, units: np.ndarray) -> np.ndarray:
         """``x[row] @ W_in[:, unit] + b_in[unit]`` per candidate, summed as SciPy's ``x @ W_in`` sums it: from 0,
@@ -265,9 +269,14 @@ def _sparse_rows(x: np.ndarray) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix((x[rows, cols], cols, indptr), shape=x.shape)
 
 
+def _entry_rows(matrix: scipy.sparse.csr_matrix) -> np.ndarray:
+    """The row of each stored entry of a CSR matrix, in storage order."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
 def _zero_one(matrix: scipy.sparse.csr_matrix, keep: np.ndarray) -> scipy.sparse.csr_matrix:
     """The 0/1 CSR matrix of ``matrix``'s stored positions where ``keep``."""
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[keep]
+    rows = _entry_rows(matrix)[keep]
     return scipy.sparse.csr_matrix(
         (np.ones(int(keep.sum()), dtype=np.float32), (rows, matrix.indices[keep])), shape=matrix.shape
     )
