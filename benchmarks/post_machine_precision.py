@@ -14,6 +14,7 @@ import torch
 
 from exactformer.constructions.post_machine import post_machine
 from exactformer.core import TorchArithmetic
+from exactformer.core.errors import ReadoutTieError
 from exactformer.core.fixed_point import FixedPointArithmetic
 from exactformer.core.runners import decode
 
@@ -38,7 +39,12 @@ def reference(L: int) -> list[str]:
 
 
 def exact_run(c, L: int, arith) -> bool:
-    out = decode(c.model, [c.encode(queue_of(L))], arith, max_new_tokens=L + 1, stop=STOP)
+    """Whether the decode reproduces the reference's tokens; a readout tie (too few bits to tell the right pair from
+    the others, as 2-bit fixed point gives) is a failure, not an answer."""
+    try:
+        out = decode(c.model, [c.encode(queue_of(L))], arith, max_new_tokens=L + 1, stop=STOP)
+    except ReadoutTieError:
+        return False
     return out.tokens[0] == reference(L)
 
 

@@ -3,25 +3,115 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import json
+import os
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import constructions
-from .core.errors import ExactformerError
+from .core.errors import ExactformerError, InputError, ModelFormatError
 from .core.serialize import save_model
 
-app = typer.Typer(
+#: Exit status of a usage error: a bad argument or option, an input the construction cannot take, an unwritable
+#: output path. The message is one line on stderr, never a traceback.
+USAGE_ERROR = 2
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``error: <message>`` as one line on stderr and exit with :data:`USAGE_ERROR`."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    raise typer.Exit(USAGE_ERROR)
+
+
+def _clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command so that what goes wrong prints one line and exits, never a traceback.
+
+    A bad parameter raised in the command, an :class:`~exactformer.core.errors.InputError` or
+    :class:`~exactformer.core.errors.ModelFormatError` (what the user gave is wrong) and an output file that cannot
+    be written exit 2; any other library error (a NaN, a tie in the model) exits 1.
+    """
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except click.exceptions.UsageError as exc:  # typer.BadParameter raised inside a command
+            _fail(exc.format_message())
+        except (InputError, ModelFormatError) as exc:
+            _fail(f"{type(exc).__name__}: {exc}")
+        except ExactformerError as exc:
+            typer.echo(f"error: {type(exc).__name__}: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # an output path that could not be written after all (disk full, removed folder)
+            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            _fail(f"cannot write{where}: {exc.strerror or exc}")
+
+    return command
+
+
+class _App(typer.Typer):
+    """A Typer app whose every command runs under :func:`_clean_errors`."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(_clean_errors(fn))
+
+
+app = _App(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Exact transformer constructions of published theorems, and a verifier that checks them.",
 )
 console = Console()
+
+BACKENDS = ("exact", "certified", "torch")
+
+
+def _backend(name: str) -> str:
+    if name not in BACKENDS:
+        _fail(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return name
+
+
+def _writable(path: Optional[Path], option: str) -> None:
+    """Refuse, before any work, an output path that cannot be written: a folder, a missing or read-only folder."""
+    if path is None:
+        return
+    if path.is_dir():
+        _fail(f"{option} {path} is a folder; give a file path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        _fail(f"{option} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        _fail(f"{option} {path}: not writable (permission denied)")
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write of ``path`` (safetensors reports its I/O errors as its own exception) into one line."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (OSError, SafetensorError) as exc:
+        _fail(f"cannot write {path}: {exc}")
+
+
+def _at_least(value: int, minimum: int, option: str) -> int:
+    if value < minimum:
+        _fail(f"{option} must be at least {minimum}, got {value}")
+    return value
 
 _DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32", "float64": "float64"}
 
@@ -32,7 +122,7 @@ def _parse_options(options: list[str]) -> dict[str, Any]:
     for item in options:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"option {item!r} must look like key=value")
+            _fail(f"--option {item!r} must look like key=value")
         try:
             out[key] = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
@@ -44,14 +134,15 @@ def _build(name: str, options: list[str]):
     try:
         return constructions.build(name, **_parse_options(options))
     except (KeyError, TypeError, ValueError) as exc:
-        raise typer.BadParameter(str(exc).strip("'\"")) from None
+        message = str(exc).strip("'\"")
+        _fail(message if name in message else f"{name}: {message}")
 
 
-def _torch_dtype(name: str):
+def _torch_dtype(name: str, option: str = "--dtype"):
     import torch
 
     if name not in _DTYPES:
-        raise typer.BadParameter(f"dtype must be one of {', '.join(_DTYPES)}")
+        _fail(f"{option} must be one of {', '.join(_DTYPES)}, got {name!r}")
     return getattr(torch, name)
 
 
@@ -79,13 +170,15 @@ def build(
     option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
 ) -> None:
     """Build a construction and save its exact weights and architecture as safetensors."""
+    _writable(out, "--out")
     construction = _build(name, option)
-    path = save_model(
-        construction.model,
-        out,
-        extra_metadata={"construction": name, "citation": str(construction.citation),
-                        "options": json.dumps(_parse_options(option), default=str)},
-    )
+    with _writing(out):
+        path = save_model(
+            construction.model,
+            out,
+            extra_metadata={"construction": name, "citation": str(construction.citation),
+                            "options": json.dumps(_parse_options(option), default=str)},
+        )
     console.print(f"wrote {path} ({construction.model.d_model} coordinates, {len(construction.weights())} tensors)")
 
 
@@ -99,6 +192,7 @@ def trace(
     all_coordinates: bool = typer.Option(False, "--all", help="Show coordinates that are zero everywhere too."),
 ) -> None:
     """Print the residual stream after every sublayer, one row per named coordinate, one column per position."""
+    _backend(backend)
     construction = _build(name, option)
     x = input if input is not None else constructions.get(name).example
     kwargs: dict[str, Any] = {"backend": backend}
@@ -107,41 +201,56 @@ def trace(
     result = construction.run(x, **kwargs)
     trace_ = result.output.trace
     tokens = [t if isinstance(t, str) else "vec" for t in construction.encode(x)]
+    # names are printed verbatim: rich.text.Text is never read as markup or emoji (state ARR:B:1 stays ARR:B:1)
     for label in trace_.labels:
-        table = Table(title=f"{name}: residual after {label}", title_justify="left")
-        table.add_column("coordinate", style="bold")
+        table = Table(title=Text(f"{name}: residual after {label}"), title_justify="left")
+        table.add_column(Text("coordinate"), style="bold")
         for i, token in enumerate(tokens):
-            table.add_column(f"{i}:{token}", justify="right")
+            table.add_column(Text(f"{i}:{token}"), justify="right")
         rows = trace_[label][0]
         for c, coord in enumerate(construction.model.space.names):
             values = [rows[i][c] for i in range(len(tokens))]
             if not all_coordinates and all(_is_zero(v) for v in values):
                 continue
-            table.add_row(coord, *[_fmt(v) for v in values])
+            table.add_row(Text(coord), *[Text(_fmt(v)) for v in values])
         console.print(table)
     status = "certified" if result.certified else "not certified"
-    console.print(f"answer: {result.answer!r}  (label {result.label!r}, margin {result.margin:.6g}, {status})")
+    console.print(f"answer: {result.answer!r}  (label {result.label!r}, margin {result.margin:.6g}, {status})",
+                  markup=False, emoji=False, highlight=False)
+
+
+_LENGTH_PART = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
 
 
 def _lengths(spec: Optional[str], default: tuple[int, ...]) -> list[int]:
-    """``"0-16"``, ``"1,2,8"`` or ``"4-64:4"`` (a step) -> a list of sizes."""
-    if not spec:
+    """``"0-16"``, ``"1,2,8"`` or ``"4-64:4"`` (a step) -> a list of sizes.
+
+    Sizes are integers >= 0; a range ``lo-hi`` needs ``lo <= hi`` and a step >= 1. Anything else (``abc``, ``-3``,
+    ``1-4:0``, ``5-1``, an empty part) is a usage error naming the part: a check over no sizes tests nothing.
+    """
+    if spec is None:
         return list(default)
     out: list[int] = []
     for part in spec.split(","):
-        rng, _, step = part.partition(":")
-        lo, dash, hi = rng.partition("-")
-        if dash:
-            out += list(range(int(lo), int(hi) + 1, int(step or 1)))
-        else:
+        m = _LENGTH_PART.fullmatch(part.strip())
+        if m is None:
+            _fail(f"--lengths {spec!r}: cannot read {part.strip()!r}; write sizes >= 0 as '0-16', '1,2,8' or '4-64:4'")
+        lo, hi, step = m.groups()
+        if hi is None:
             out.append(int(lo))
+            continue
+        if step is not None and int(step) < 1:
+            _fail(f"--lengths {spec!r}: the step of {part.strip()!r} must be at least 1")
+        if int(lo) > int(hi):
+            _fail(f"--lengths {spec!r}: the range {part.strip()!r} is empty ({lo} > {hi}); write it as {hi}-{lo}")
+        out += list(range(int(lo), int(hi) + 1, int(step or 1)))
     return out
 
 
 def _reference_for(name: str, construction: Any) -> Any:
     entry = constructions.get(name)
     if entry.reference is None:
-        raise typer.BadParameter(f"{name} has no registered reference to verify against")
+        _fail(f"{name} has no registered reference to verify against")
     return entry.reference(construction)
 
 
@@ -162,11 +271,18 @@ def verify(
     """Check a construction against its independent reference over many sizes; exit 1 if anything fails."""
     from .verify import check
 
+    _backend(backend)
+    _at_least(samples, 1, "--samples")
+    _at_least(exhaustive_up_to, 0, "--exhaustive-up-to")
+    for path, flag in ((json_out, "--json"), (markdown_out, "--markdown"), (plot, "--plot")):
+        _writable(path, flag)
+    if backend == "torch":
+        _torch_dtype(dtype)
     construction = _build(name, option)
     report = check(
         construction,
         _reference_for(name, construction),
-        lengths=_lengths(lengths, constructions.get(name).lengths),
+        lengths=_lengths(lengths, constructions.get(name).default_lengths(construction)),
         samples_per_length=samples,
         exhaustive_up_to=exhaustive_up_to,
         backend=backend,
@@ -197,12 +313,15 @@ def frontier(
     """Print the precision frontier: per dtype, the largest n that still agrees with the reference."""
     from .verify import frontier as measure
 
+    _at_least(samples, 1, "--samples")
+    _writable(plot, "--plot")
+    torch_dtypes = [_torch_dtype(d.strip(), "each of --dtypes") for d in dtypes.split(",")]
     construction = _build(name, option)
     result = measure(
         construction,
         _reference_for(name, construction),
-        lengths=_lengths(lengths, constructions.get(name).lengths),
-        dtypes=[_torch_dtype(d.strip()) for d in dtypes.split(",")],
+        lengths=_lengths(lengths, constructions.get(name).default_lengths(construction)),
+        dtypes=torch_dtypes,
         samples_per_length=samples,
         seed=seed,
     )
@@ -226,20 +345,26 @@ def export(
     from safetensors.torch import save_file
 
     if to not in ("safetensors", "transformer-lens"):
-        raise typer.BadParameter(f"unknown export target {to!r}; available: safetensors, transformer-lens")
+        _fail(f"unknown export target --to {to!r}; available: safetensors, transformer-lens")
+    if n is not None:
+        _at_least(n, 0, "--n")
+    _writable(out, "--out")
+    torch_dtype = _torch_dtype(dtype)
     construction = _build(name, option)
     if to == "transformer-lens":
         from .export.transformer_lens import to_transformer_lens
 
         if n is None:
-            raise typer.BadParameter("--to transformer-lens needs --n (the number of tokens the export runs on)")
+            _fail("--to transformer-lens needs --n (the number of tokens the export runs on)")
         exported = to_transformer_lens(construction, length=n)
-        exported.save(str(out))
+        with _writing(out):
+            exported.save(str(out))
         console.print(f"wrote {out}: HookedTransformer for {n} tokens, {len(exported.hook_notes)} hooks needed "
                       "(rebuild them with exactformer.export.to_transformer_lens)")
         return
-    tensors = {k: v.contiguous() for k, v in construction.state_dict(_torch_dtype(dtype), n=n).items()}
-    save_file(tensors, str(out), metadata={"construction": name, "citation": str(construction.citation)})
+    tensors = {k: v.contiguous() for k, v in construction.state_dict(torch_dtype, n=n).items()}
+    with _writing(out):
+        save_file(tensors, str(out), metadata={"construction": name, "citation": str(construction.citation)})
     console.print(f"wrote {out}: {len(tensors)} tensors in {dtype}")
 
 
@@ -260,6 +385,48 @@ def table(
         console.print(text, markup=False, highlight=False)
 
 
+@app.command()
+def mutate(
+    name: str = typer.Argument(..., help="Registered construction name."),
+    samples: int = typer.Option(40, help="How many single-weight mutants to sample."),
+    seed: int = typer.Option(0, help="Seeds the choice of mutants."),
+    lengths: Optional[str] = typer.Option(None, help="Sizes of the check and the oracle (default: the "
+                                          "construction's verify sizes), e.g. '0-8'."),
+    option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
+    check_equivalent: bool = typer.Option(False, help="Also check mutants the oracle finds no behaviour change in."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the mutation report as JSON here."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Also write it as markdown here."),
+) -> None:
+    """Mutation-test the verifier: break one exact weight at a time and see whether `verify` notices.
+
+    Each mutant is classified by an oracle (the reference on other inputs) as behaviour-changing or not, and each
+    behaviour-changing one as caught, caught only by invariants, or missed by the default check. Exits 1 if any
+    behaviour-changing mutant is missed.
+    """
+    from .verify.mutate import mutate as run_mutations
+
+    for path, flag in ((json_out, "--json"), (markdown_out, "--markdown")):
+        _writable(path, flag)
+    construction = _build(name, option)
+    reference = _reference_for(name, construction)
+    sizes = _lengths(lengths, constructions.get(name).default_lengths(construction))
+    if samples < 1:
+        raise typer.BadParameter(f"--samples must be at least 1, got {samples}")
+
+    def show(done: int, total: int, outcome: Any) -> None:
+        if console.is_terminal:
+            console.print(f"[{done}/{total}] {outcome.mutation}: {outcome.verdict}", markup=False, highlight=False)
+
+    report = run_mutations(construction, reference, lengths=sizes, samples=samples, seed=seed,
+                           check_equivalent=check_equivalent, progress=show, name=name)
+    console.print(report.render())
+    if json_out:
+        json_out.write_text(report.to_json())
+    if markdown_out:
+        markdown_out.write_text(report.to_markdown())
+    raise typer.Exit(0 if report.passed else 1)
+
+
 def _is_zero(v: Any) -> bool:
     try:
         return float(v.mid if hasattr(v, "mid") else v) == 0.0 and not (hasattr(v, "delta") and v.delta != 0)
@@ -276,11 +443,15 @@ def _fmt(v: Any) -> str:
 
 
 def main() -> None:
-    """Entry point of the ``exactformer`` console script: library errors print one line and exit 1."""
+    """Entry point of the ``exactformer`` console script.
+
+    Every command prints its errors as one line (see :func:`_clean_errors`: exit 2 for a usage error, 1 for other
+    library errors); a library error raised outside a command prints one line too and exits 1.
+    """
     try:
         app()
     except ExactformerError as exc:
-        console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+        typer.echo(f"error: {type(exc).__name__}: {' '.join(str(exc).split())}", err=True)
         raise SystemExit(1) from None
 
 

@@ -39,6 +39,7 @@ import torch
 from exactformer.constructions.post_machine import post_machine, token_name
 from exactformer.core import TorchArithmetic
 from exactformer.core.construction import Construction
+from exactformer.core.errors import ReadoutTieError
 from exactformer.core.evaluate import Arithmetic
 from exactformer.core.fixed_point import FixedPointArithmetic
 from exactformer.core.runners import decode
@@ -95,7 +96,10 @@ def exact_run(
         position[0] += 1
         return token != expected[i] or i + 1 == len(expected)
 
-    out = decode(c.model, [c.encode(list(queue))], arith, max_new_tokens=len(expected), stop=stop)
+    try:
+        out = decode(c.model, [c.encode(list(queue))], arith, max_new_tokens=len(expected), stop=stop)
+    except ReadoutTieError:  # too few bits to tell the right pair from the others: wrong, not an answer
+        return False
     ok = out.tokens[0] == list(expected)
     return ok and (not check_margins or all(m == 1.0 for m in out.margins[0]))
 

@@ -105,8 +105,24 @@ def test_verify_works_for_every_registered_construction(name):
     """`exactformer verify NAME` at the entry's smallest non-trivial registered size, a few samples."""
     from exactformer.constructions import REGISTRY
 
-    size = min((n for n in REGISTRY[name].lengths if n >= 2), default=max(REGISTRY[name].lengths))
+    sizes = REGISTRY[name].default_lengths()
+    size = min((n for n in sizes if n >= 2), default=max(sizes))
     result = runner.invoke(app, ["verify", name, "--lengths", str(size), "--samples", "4", "--exhaustive-up-to",
                                  "4"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "PASSED" in result.output
+
+
+def test_trace_prints_state_names_verbatim():
+    """Names such as ``ARR:B:1`` are not read as rich emoji codes (``:B:`` would print as a emoji) or markup."""
+    result = runner.invoke(app, ["trace", "turing-machine"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "state:ARR:A:0" in result.output and "out_state:ARR:B:1" in result.output
+    assert "answer: ('0', 'ARR:B:1')" in result.output
+    assert all(ord(ch) < 0x2000 or 0x2500 <= ord(ch) < 0x2600 for ch in result.output)  # text and box drawing only
+
+
+def test_a_library_error_in_a_command_is_one_line_not_a_traceback():
+    result = runner.invoke(app, ["trace", "demo", "aXb"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert result.output.strip() == "error: InputError: symbol 'X' is not in the alphabet ['a', 'b']"

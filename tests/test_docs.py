@@ -26,7 +26,7 @@ def test_docs_examples_run(page):
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {page.name}"
 
 
-@pytest.mark.parametrize("module", ["exactformer.testing", "exactformer.core.space"])
+@pytest.mark.parametrize("module", ["exactformer.testing", "exactformer.core.space", "exactformer.verify.mutate"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -42,8 +42,13 @@ def copy_first(alphabet: Sequence[str] = ("a", "b")) -> Construction:
     Construction
         Input: a non-empty word over ``alphabet``; answer: its first symbol.
     """
-    alphabet = tuple(alphabet)
-    if not alphabet or any(len(a) != 1 for a in alphabet) or len(set(alphabet)) != len(alphabet):
+    if isinstance(alphabet, (str, list, tuple)):
+        alphabet = tuple(alphabet)
+    else:
+        raise ValueError(f"alphabet must be a string or a sequence of one-character symbols, got "
+                         f"{type(alphabet).__name__} {alphabet!r}")
+    if not alphabet or any(not isinstance(a, str) or len(a) != 1 for a in alphabet) \
+            or len(set(alphabet)) != len(alphabet):
         raise ValueError(f"alphabet must be distinct one-character symbols, got {alphabet!r}")
     space = _residual_space(alphabet)
     head = Space.of(Block("h", ["x"]))

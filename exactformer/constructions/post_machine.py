@@ -35,7 +35,7 @@ import numpy as np
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, RelativeBias, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.errors import InputError
+from ..core.errors import InputError, ReadoutTieError
 from ..core.space import Block, Space, linear_map, vector
 from .registry import Entry
 
@@ -47,6 +47,7 @@ __all__ = [
     "simulate",
     "token_name",
     "parse_token",
+    "prompt_pairs",
     "turing_machine",
     "run_turing_machine",
     "turing_machines",
@@ -129,6 +130,47 @@ def parse_token(token: str, spec: PostMachineSpec) -> tuple[Hashable, Hashable]:
             if token_name(b, p) == token:
                 return b, p
     raise InputError(f"{token!r} is not a token of this Post machine")
+
+
+def prompt_pairs(
+    spec: PostMachineSpec, window: int, prompt: Sequence[Any], state: Hashable | None = None
+) -> list[tuple[Hashable, Hashable]]:
+    """The ``window`` (symbol, state) tokens of a prompt, validated.
+
+    Each item of ``prompt`` is a queue symbol (it carries ``state``, by default the start state) or an explicit
+    ``(symbol, state)`` pair. The last token's state is the machine's current state, so it must be a working
+    state; the other tokens may carry any state (after some decoding steps the window holds tokens emitted in
+    different states, and the construction reads only their symbols).
+    """
+    items = list(prompt)
+    if len(items) != window:
+        raise InputError(f"the prompt must be exactly the queue of {window} symbols, got {len(items)}")
+    default = spec.start if state is None else state
+    pairs = []
+    for i, item in enumerate(items):
+        pair = isinstance(item, (tuple, list)) and len(item) == 2
+        if _is_symbol(item, spec):
+            if default not in spec.states or default in spec.halting:
+                raise InputError(f"the start state {default!r} is not a working state of the Post machine")
+            pairs.append((item, default))
+        elif pair and _is_symbol(item[0], spec):
+            if item[1] not in spec.states:
+                raise InputError(f"prompt token {i} carries {item[1]!r}, which is not a state of the Post machine")
+            pairs.append((item[0], item[1]))
+        else:
+            bad = item[0] if pair else item
+            raise InputError(f"symbol {bad!r} is not in the Post machine's alphabet {list(spec.symbols)}")
+    last = pairs[-1][1]
+    if last not in spec.states or last in spec.halting:
+        raise InputError(f"the start state {last!r} is not a working state of the Post machine")
+    return pairs
+
+
+def _is_symbol(item: Any, spec: PostMachineSpec) -> bool:
+    try:
+        return item in spec.symbols
+    except TypeError:  # an unhashable, uncomparable item
+        return False
 
 
 def residual_space(spec: PostMachineSpec) -> Space:
@@ -220,6 +262,12 @@ class PostRun:
         The final state.
     margins
         The readout margin of each generated token (2 - 1 = 1 for the hard construction).
+    stuck
+        Whether the decode stopped because the model has no transition for the current (state, front symbol):
+        the readout had no unique maximum (margin 0: no transition unit fired, every logit is 0). The reference
+        :meth:`~exactformer.languages.post.PostMachine.run` reports the same run as stuck.
+    stuck_on
+        That (state, front symbol) pair, when ``stuck``.
     """
 
     tokens: list[tuple[Hashable, Hashable]]
@@ -227,6 +275,8 @@ class PostRun:
     queue: list[Hashable]
     state: Hashable
     margins: list[float]
+    stuck: bool = False
+    stuck_on: tuple[Hashable, Hashable] | None = None
 
     @property
     def steps(self) -> int:
@@ -235,27 +285,38 @@ class PostRun:
 
 def simulate(
     construction: Construction,
-    queue: Sequence[Hashable] | None = None,
+    queue: Sequence[Any] | None = None,
     *,
     max_tokens: int = 10_000,
     backend: str = "torch",
     dtype: Any = None,
     device: Any = None,
-    queues: Sequence[Sequence[Hashable]] | None = None,
+    queues: Sequence[Sequence[Any]] | None = None,
     state: Hashable | None = None,
     states: Sequence[Hashable] | None = None,
+    on_stuck: str = "stop",
 ) -> PostRun | list[PostRun]:
     """Decode greedily from ``queue`` (or a batch of ``queues``) until a halting state or ``max_tokens``.
 
     The machine starts in ``state`` (or ``states[k]`` for ``queues[k]``; by default the machine's start state):
-    every prompt token carries it. With torch the decoder keeps only the last L tokens' attention inputs (a KV
-    cache trimmed to the window), so each token costs O(L) work.
+    every prompt token carries it. A queue may instead be a sequence of explicit ``(symbol, state)`` tokens (see
+    :func:`prompt_pairs`); the last one's state is where the machine starts. With torch the decoder keeps only the
+    last L tokens' attention inputs (a KV cache trimmed to the window), so each token costs O(L) work; with the
+    exact and certified backends each token reruns only the window (the model has no absolute positions and a
+    window mask of L, so the last L tokens decide the next one), which costs the same O(L).
+
+    A token decided without a unique maximum (margin 0) means no transition unit fired: the model has no
+    transition for the current (state, front symbol). With ``on_stuck="stop"`` (the default) the run ends there,
+    before that token, as :class:`PostRun` ``stuck``, naming the pair in ``stuck_on``; ``on_stuck="raise"`` raises
+    :class:`~exactformer.core.errors.InputError` naming it.
     """
     import torch
 
     from ..core.evaluate import arithmetic_for
     from ..core.runners import decode
 
+    if on_stuck not in ("stop", "raise"):
+        raise InputError(f"on_stuck must be 'stop' or 'raise', not {on_stuck!r}")
     spec: PostMachineSpec = construction.extras["spec"]
     L: int = construction.extras["queue_length"]
     batch = [list(q) for q in queues] if queues is not None else [list(queue if queue is not None else ())]
@@ -265,18 +326,62 @@ def simulate(
         raise InputError("states= gives one start state per queue of queues=")
     else:
         starts = list(states)
-    prompts = [construction.encode(q, state=p) for q, p in zip(batch, starts)]
+    pairs_in = [prompt_pairs(spec, L, q, p) for q, p in zip(batch, starts)]
+    prompts = [[token_name(b, p) for b, p in pairs] for pairs in pairs_in]
     halting_tokens = {token_name(b, p) for b in spec.symbols for p in spec.halting}
     pairs_of = {token_name(b, p): (b, p) for b in spec.symbols for p in spec.states}
     arith = arithmetic_for(backend, dtype=dtype or (torch.float64 if backend == "torch" else None), device=device)
-    out = decode(construction.model, prompts, arith, max_new_tokens=max_tokens, stop=halting_tokens)
+    decoded = None
+    if backend == "torch":
+        try:
+            out = decode(construction.model, prompts, arith, max_new_tokens=max_tokens, stop=halting_tokens)
+            decoded = [(t, s, m, False) for t, s, m in zip(out.tokens, out.stopped, out.margins)]
+        except ReadoutTieError:  # some sequence has no next token: decode each in its window, stopping it there
+            decoded = None
+    if decoded is None:
+        decoded = _decode_in_window(construction, prompts, arith, max_tokens, halting_tokens, L)
     runs = []
-    for q, start, tokens, stopped, margins in zip(batch, starts, out.tokens, out.stopped, out.margins):
+    for pairs_0, (tokens, stopped, margins, stuck) in zip(pairs_in, decoded):
         pairs = [pairs_of[t] for t in tokens]
-        window = (q + [b for b, _ in pairs])[-L:]
-        last = pairs[-1][1] if pairs else start
-        runs.append(PostRun(tokens=pairs, halted=stopped, queue=window, state=last, margins=margins))
+        window = ([b for b, _ in pairs_0] + [b for b, _ in pairs])[-L:]
+        last = pairs[-1][1] if pairs else pairs_0[-1][1]
+        stuck_on = (last, window[0]) if stuck else None
+        if stuck_on is not None and on_stuck == "raise":
+            raise InputError(
+                f"the model has no transition for state {stuck_on[0]!r} on front symbol {stuck_on[1]!r} (decode step "
+                f"{len(pairs) + 1}: the readout has no unique maximum)"
+            )
+        runs.append(PostRun(tokens=pairs, halted=stopped and not stuck, queue=window, state=last,
+                            margins=list(margins), stuck=stuck, stuck_on=stuck_on))
     return runs if queues is not None else runs[0]
+
+
+def _decode_in_window(
+    construction: Construction, prompts: list[list[str]], arith: Any, max_tokens: int, stop: set[str], window: int
+) -> list[tuple[list[str], bool, list[float], bool]]:
+    """Greedy decoding that reruns only the last ``window`` tokens per step; a sequence whose readout ties (no
+    unique maximum: no transition unit fired) stops there, stuck, without that token."""
+    from ..core.runners import classify
+
+    seqs = [list(p) for p in prompts]
+    out: list[list[str]] = [[] for _ in prompts]
+    margins: list[list[float]] = [[] for _ in prompts]
+    stopped = [False] * len(prompts)
+    stuck = [False] * len(prompts)
+    for _ in range(max_tokens):
+        live = [k for k in range(len(seqs)) if not stopped[k]]
+        if not live:
+            break
+        result = classify(construction.model, [seqs[k][-window:] for k in live], arith, keep_trace=False)
+        for k, label, margin, tied in zip(live, result.labels, result.margins, result.tied):
+            if tied or not float(margin) > 0:
+                stopped[k] = stuck[k] = True
+                continue
+            seqs[k].append(label)
+            out[k].append(label)
+            margins[k].append(float(margin))
+            stopped[k] = label in stop
+    return [(o, s, m, k) for o, s, m, k in zip(out, stopped, margins, stuck)]
 
 
 def post_machine(
@@ -324,21 +429,14 @@ def post_machine(
         readout=pair_readout(spec, space),
     )
 
-    def encode(queue: Sequence[Hashable], state: Hashable | None = None) -> list[str]:
-        """The prompt: every queue symbol with the start state (``state``, by default the machine's)."""
-        queue = list(queue)
-        if len(queue) != L:
-            raise InputError(f"the prompt must be exactly the queue of {L} symbols, got {len(queue)}")
-        bad = [s for s in queue if s not in spec.symbols]
-        if bad:
-            raise InputError(f"symbol {bad[0]!r} is not in the Post machine's alphabet {list(spec.symbols)}")
-        state = spec.start if state is None else state
-        if state not in spec.states or state in spec.halting:
-            raise InputError(f"the start state {state!r} is not a working state of the Post machine")
-        return [token_name(s, state) for s in queue]
+    def encode(queue: Sequence[Any], state: Hashable | None = None) -> list[str]:
+        """The prompt of L tokens: a queue of symbols, each with the start state (``state``, by default the
+        machine's), or explicit ``(symbol, state)`` tokens (any mix, e.g. the window of a decode in progress)."""
+        return [token_name(b, p) for b, p in prompt_pairs(spec, L, queue, state)]
 
-    def front_symbol(queue: Sequence[Hashable], n_tokens: int) -> list[list[int]]:
-        return [[int(queue[0] == a) for a in spec.symbols]]
+    def front_symbol(queue: Sequence[Any], n_tokens: int) -> list[list[int]]:
+        front = prompt_pairs(spec, L, queue)[0][0]
+        return [[int(front == a) for a in spec.symbols]]
 
     return Construction(
         name="post_machine",
@@ -359,6 +457,7 @@ def post_machine(
         "the queue, the MLP is the transition table.",
         extras={
             "spec": spec,
+            "machine": pm,
             "queue_length": L,
             "attention": attention,
             "beta": Fraction(beta),
@@ -403,22 +502,35 @@ class TuringRun:
 
 
 def turing_machine(
-    tm: Any, tape_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
+    tm: Any,
+    tape_length: int | None = None,
+    *,
+    attention: str = "hard",
+    beta: Fraction | int | str = 1,
+    max_steps: int = 100_000,
 ) -> Construction:
     """The one-layer decoder running the Turing machine ``tm`` on a cyclic tape of ``tape_length`` = T cells.
 
     It composes :func:`exactformer.languages.compiler.compile_turing_machine` (tape stored cyclically in the queue
     with one held cell; queue length T - 1) with :func:`post_machine`. The prompt is the T - 1 queue cells
     (``construction.extras["queue"]`` for a blank tape); :func:`run_turing_machine` decodes to the halt and reads
-    the TM's steps and tape off the tokens. Choose T >= the width of the visited tape, or the tape wraps silently.
+    the TM's steps and tape off the tokens, and raises if the head leaves the T cells (the cyclic tape would wrap).
+    With ``tape_length=None``, T is the width the machine's blank-tape reference run visits
+    (:func:`exactformer.languages.compiler.tape_length_for`, which needs the run to halt within ``max_steps``).
     """
-    from ..languages.compiler import compile_turing_machine
+    from ..languages.compiler import compile_turing_machine, tape_length_for
+    from ..languages.errors import InvalidMachineError
     from ..languages.turing import TuringMachine
 
     if isinstance(tm, str):
         tm = TuringMachine.from_standard(tm)
     if not isinstance(tm, TuringMachine):
         raise InputError(f"expected a TuringMachine or its standard text, not {type(tm).__name__}")
+    if tape_length is None:
+        try:
+            tape_length = tape_length_for(tm, max_steps)
+        except InvalidMachineError as exc:
+            raise InputError(f"tape_length=None: {exc}") from None
     compiled = compile_turing_machine(tm, tape_length)
     c = post_machine(compiled.machine, queue_length=compiled.queue_length, attention=attention, beta=beta)
     c.extras.update(
@@ -436,16 +548,111 @@ def run_turing_machine(
     device: Any = None,
 ) -> TuringRun:
     """Decode a :func:`turing_machine` construction from its blank-tape prompt to the halt; read TM steps and the
-    final tape off the generated tokens alone."""
-    run = simulate(
-        construction, construction.extras["queue"], max_tokens=max_tokens, backend=backend, dtype=dtype, device=device
-    )
-    assert isinstance(run, PostRun)
+    final tape off the generated tokens alone.
+
+    Raises
+    ------
+    InputError
+        When the head reaches a cell that lies T or more cells from another cell the run visited: on the cyclic
+        tape of T cells it would read that other cell (the tape wraps). The message names the TM step and the
+        token; :func:`exactformer.languages.compiler.tape_length_for` gives a T that fits. The head is tracked
+        from the tokens alone: a TM step pushes a marked cell exactly when the head moves left.
+    """
+    tracker = _HeadTracker(construction.extras["tape_length"], "the Turing machine")
+    (run,) = _simulate_tracked(construction, [construction.extras["queue"]], [None], [tracker], max_tokens=max_tokens,
+                               backend=backend, dtype=dtype, device=device)
     return _read_turing(run, str(construction.extras["tm"].blank))
 
 
+def _tm_step(token: tuple[Hashable, Hashable]) -> bool:
+    """Whether a compiled TM token is a TM step (every token but a pure rotation: an unmarked cell pushed in
+    ``SEEK``)."""
+    b, p = token
+    return not (str(p).startswith("SEEK:") and not str(b).endswith("^"))
+
+
+class _HeadTracker:
+    """Follows the TM head over the tokens of a compiled run (fed chunk by chunk) and raises when it leaves the
+    cyclic tape of ``tape_length`` cells.
+
+    A TM step's token pushes a marked cell for a left move and an unmarked one for a right move. The head has left
+    the tape when the cells it has been on span more than T: the newest cell is then T cells from a visited one,
+    which the cyclic tape stores in the same place. The halting step (into ``HALT:w``) reads no further cell, so its
+    move wraps nothing.
+    """
+
+    def __init__(self, tape_length: int, machine: str, untag: Any = str) -> None:
+        self.tape_length, self.machine, self.untag = tape_length, machine, untag
+        self.head = self.lo = self.hi = self.step = self.tokens = 0
+        self.halted = False
+
+    def feed(self, tokens: Sequence[tuple[Hashable, Hashable]]) -> None:
+        for b, p in tokens:
+            self.tokens += 1
+            b, p = str(b), str(self.untag(p))
+            if self.halted or not _tm_step((b, p)):
+                continue
+            self.step += 1
+            if p.startswith("HALT:"):
+                self.halted = True
+                continue
+            self.head += -1 if b.endswith("^") else 1
+            self.lo, self.hi = min(self.lo, self.head), max(self.hi, self.head)
+            if self.hi - self.lo + 1 > self.tape_length:
+                raise InputError(
+                    f"{self.machine} leaves the cyclic tape of {self.tape_length} cells at TM step {self.step} "
+                    f"(token {self.tokens}): its head has now been on {self.hi - self.lo + 1} cells, so the tape "
+                    "would wrap; build it with a larger tape_length (tape_length=None sizes it from the reference run)"
+                )
+
+
+def _simulate_tracked(
+    construction: Construction,
+    queues: Sequence[Sequence[Any]],
+    states: Sequence[Hashable | None],
+    trackers: Sequence[_HeadTracker],
+    *,
+    max_tokens: int,
+    backend: str,
+    dtype: Any,
+    device: Any,
+) -> list[PostRun]:
+    """:func:`simulate` in chunks of ``max(64, 4L)`` tokens, each chunk's prompt the window the last one left
+    (explicit tokens), feeding every run's tokens to its tracker between chunks, so a head that leaves the tape
+    raises within a chunk of the step where it happens rather than after ``max_tokens``."""
+    spec: PostMachineSpec = construction.extras["spec"]
+    L: int = construction.extras["queue_length"]
+    windows = [prompt_pairs(spec, L, q, p) for q, p in zip(queues, states)]
+    tokens: list[list[tuple[Hashable, Hashable]]] = [[] for _ in windows]
+    margins: list[list[float]] = [[] for _ in windows]
+    last: list[PostRun | None] = [None] * len(windows)
+    used, chunk = 0, max(64, 4 * L)
+    while used < max_tokens:
+        live = [k for k in range(len(windows)) if last[k] is None]
+        if not live:
+            break
+        n = min(chunk, max_tokens - used)
+        runs = simulate(construction, queues=[windows[k] for k in live], max_tokens=n, backend=backend, dtype=dtype,
+                        device=device)
+        assert isinstance(runs, list)
+        for k, run in zip(live, runs):
+            tokens[k] += run.tokens
+            margins[k] += run.margins
+            trackers[k].feed(run.tokens)
+            windows[k] = (windows[k] + run.tokens)[-L:]
+            if run.halted or run.stuck:
+                last[k] = run
+        used += n
+    return [
+        PostRun(tokens=tokens[k], halted=bool(end and end.halted), queue=[b for b, _ in windows[k]],
+                state=windows[k][-1][1], margins=margins[k], stuck=bool(end and end.stuck),
+                stuck_on=end.stuck_on if end else None)
+        for k, end in enumerate(last)
+    ]
+
+
 def _read_turing(run: PostRun, blank: str) -> TuringRun:
-    tm_steps = sum(1 for b, p in run.tokens if not (str(p).startswith("SEEK:") and not str(b).endswith("^")))
+    tm_steps = sum(1 for t in run.tokens if _tm_step(t))
     state = str(run.state)
     halted = state.startswith("HALT:")
     held = state.split(":", 2)[-1]
@@ -513,15 +720,14 @@ def run_turing_machines(
     """Decode every machine of a :func:`turing_machines` construction from its blank tape, in one batch (the
     batch runs until every machine has halted or ``max_tokens``); one :class:`TuringRun` per machine, its states
     untagged."""
-    runs = simulate(
-        construction,
-        queues=construction.extras["queues"],
-        states=construction.extras["starts"],
-        max_tokens=max_tokens,
-        backend=backend,
-        dtype=dtype,
-        device=device,
-    )
+    T = construction.extras["tape_length"]
+
+    def untagger(k: int) -> Any:
+        return lambda p: str(p)[len(f"{k}/") :]
+
+    trackers = [_HeadTracker(T, f"machine {k} ({tm})", untagger(k)) for k, tm in enumerate(construction.extras["tms"])]
+    runs = _simulate_tracked(construction, construction.extras["queues"], construction.extras["starts"], trackers,
+                             max_tokens=max_tokens, backend=backend, dtype=dtype, device=device)
     assert isinstance(runs, list)
     out = []
     for k, (run, tm) in enumerate(zip(runs, construction.extras["tms"])):
@@ -568,15 +774,11 @@ def _collatz_builder(n: int = 3, ring_length: int = 9) -> Construction:
 
 
 def _collatz_reference(construction: Construction) -> Any:
-    from ..verify.reference import FunctionReference
+    """Every ring transition from every working state, and whole decodes from a^n (n < L), random words and random
+    configurations, against the ring Post machine (:func:`exactformer.verify.machines.tag_reference`)."""
+    from ..verify.machines import tag_reference
 
-    pm = construction.extras["ring"].machine
-
-    def first_step(queue: Any) -> Any:
-        r = pm.run(list(queue), max_steps=1, trace=True)
-        return r.trace[0] if r.trace else None
-
-    return FunctionReference(answer=first_step, alphabet=tuple(pm.symbols), name="PostMachine.run")
+    return tag_reference(construction.extras["ring"])
 
 
 def _turing_builder(tm: str = "1RB1LB_1LA1RZ", tape_length: int = 4) -> Construction:
@@ -584,17 +786,16 @@ def _turing_builder(tm: str = "1RB1LB_1LA1RZ", tape_length: int = 4) -> Construc
 
 
 def _turing_reference(construction: Construction) -> Any:
-    from ..verify.reference import FunctionReference
+    """Every compiled transition from every working state, and whole decodes from the blank tape, random tapes and
+    random configurations, against the compiled Post machine (:func:`exactformer.verify.machines.turing_reference`)."""
+    from ..verify.machines import turing_reference
 
-    pm = construction.extras["compiled"].machine
+    return turing_reference(construction.extras["compiled"])
 
-    def first_step(queue: Any) -> Any:
-        r = pm.run(list(queue), max_steps=1, trace=True)
-        return r.trace[0] if r.trace else None
 
-    # queues of unmarked cells: every one is a reachable start (marked cells never meet an ARR state)
-    unmarked = tuple(s for s in pm.symbols if not str(s).endswith("^"))
-    return FunctionReference(answer=first_step, alphabet=unmarked, name="PostMachine.run")
+def _window(construction: Construction) -> tuple[int, ...]:
+    """The one size of a Post-machine construction: its window L (see :mod:`exactformer.verify.machines`)."""
+    return (construction.extras["queue_length"],)
 
 
 ENTRIES: list[Entry] = [
@@ -606,7 +807,7 @@ ENTRIES: list[Entry] = [
         example="aaa______",
         options={"n": 3, "ring_length": 9},
         reference=_collatz_reference,
-        lengths=(9,),
+        lengths=_window,
     ),
     Entry(
         name="turing-machine",
@@ -616,6 +817,6 @@ ENTRIES: list[Entry] = [
         example=("0", "0", "0"),
         options={"tm": "1RB1LB_1LA1RZ", "tape_length": 4},
         reference=_turing_reference,
-        lengths=(3,),
+        lengths=_window,
     ),
 ]

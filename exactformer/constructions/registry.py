@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,9 @@ class Entry:
     ``example`` is an input the CLI's ``trace`` uses when none is given; ``options`` are the builder's keyword
     arguments with their defaults (what ``--option key=value`` may set). ``reference`` builds the independent
     reference that ``exactformer verify`` checks against (it may take the built construction, e.g. to read the
-    DFA it was built from); ``lengths`` are the default sizes to verify.
+    DFA it was built from); ``lengths`` are the default sizes to verify: a tuple, or a function of the built
+    construction when they depend on the builder's options (a Post machine's window, a largest graph). Read them
+    with :meth:`default_lengths`.
     """
 
     name: str
@@ -27,7 +29,15 @@ class Entry:
     example: Any
     options: dict[str, Any] = field(default_factory=dict)
     reference: Callable[[Construction], Any] | None = None
-    lengths: tuple[int, ...] = tuple(range(0, 17))
+    lengths: tuple[int, ...] | Callable[[Construction], Sequence[int]] = tuple(range(0, 17))
+
+    def default_lengths(self, construction: Construction | None = None) -> tuple[int, ...]:
+        """The default sizes to verify ``construction`` (built with the entry's default options when omitted)."""
+        if callable(self.lengths):
+            if construction is None:
+                construction = self.builder(**self.options)
+            return tuple(self.lengths(construction))
+        return tuple(self.lengths)
 
 
 REGISTRY: dict[str, Entry] = {}

@@ -377,6 +377,10 @@ def encode_query(query: Any, max_nodes: int, max_edges: int) -> list[str]:
                 f"expected a ReachabilityQuery (graph, root, candidates, answer), got {type(query).__name__}"
             )
     graph = query.graph
+    if not (hasattr(graph, "is_multigraph") and hasattr(graph, "is_directed")) or graph.is_multigraph() \
+            or not graph.is_directed():
+        raise InputError(f"the query's graph must be a simple networkx.DiGraph, not {type(graph).__name__} (a "
+                         "multigraph's parallel edges would be encoded twice: pass networkx.DiGraph(graph))")
     for v in graph.nodes:
         if not isinstance(v, (int, np.integer)) or not 0 <= int(v) < max_nodes:
             raise InputError(
@@ -761,6 +765,6 @@ ENTRIES: list[Entry] = [
         options={"max_nodes": 31, "max_edges": 60, "max_length": None, "printed_eps2": False, "activation": "step",
                  "thoughts": "eccentricity"},
         reference=lambda c: BFSReachabilityReference(max_edges=c.extras["parameters"].max_edges),
-        lengths=tuple(range(3, 13)),
+        lengths=lambda c: tuple(range(3, min(12, c.extras["parameters"].max_nodes) + 1)),  # graphs of 3..12 nodes
     ),
 ]

@@ -53,7 +53,7 @@ def _status(entry: Entry, construction: object) -> str:
 
     if entry.reference is None:
         return "no reference registered"
-    lengths = list(entry.lengths)
+    lengths = list(entry.default_lengths(construction))  # type: ignore[arg-type]
     report = check(construction, entry.reference(construction), lengths=lengths, samples_per_length=SAMPLES,
                    exhaustive_up_to=EXHAUSTIVE_UP_TO, backend="torch", dtype=torch.float64, shrink=False)
     span = f"n = {min(lengths)}..{max(lengths)}" if len(lengths) > 1 else f"n = {lengths[0]}"
@@ -68,7 +68,7 @@ def construction_rows(selected: list[str] | None = None, *, verify: bool = True)
     for name in selected or names():
         entry = get(name)
         construction = entry.builder(**entry.options)
-        n = max(entry.lengths)
+        n = max(entry.default_lengths(construction))
         r = construction.resources(n)
         c = construction.citation
         rows.append(TableRow(

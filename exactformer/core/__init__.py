@@ -24,6 +24,7 @@ from .errors import (
     IrrationalOperation,
     ModelFormatError,
     NonFiniteError,
+    ReadoutTieError,
 )
 from .evaluate import (
     Arithmetic,

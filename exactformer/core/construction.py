@@ -7,6 +7,7 @@ invariants its proof relies on (named probes and the reference quantity each mus
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +16,14 @@ import numpy as np
 import torch
 
 from .architecture import Transformer
+from .budget import require_memory
+from .errors import ExactformerError, InputError
 from .evaluate import Arithmetic, Item, arithmetic_for
 from .rational import to_float_array
 from .runners import Output, classify
 
-__all__ = ["Citation", "Probe", "Invariant", "Resources", "RunResult", "Construction", "model_weights"]
+__all__ = ["Citation", "Probe", "Invariant", "Resources", "RunResult", "Construction", "model_weights", "weights_bytes",
+           "forward_bytes"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,50 @@ class RunResult:
         return self.output.trace.named(site, self.batch_index, position)
 
 
+def _entries(arr: Any) -> int:
+    """The number of entries of a (possibly sparse) weight array, from its shape alone."""
+    return math.prod(int(k) for k in getattr(arr, "shape", ()))
+
+
+def _count(n: Any, what: str) -> int:
+    """``n`` as a non-negative integer (an input size), or an :class:`InputError` naming ``what``."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise InputError(f"{what}: the input size n must be a non-negative integer, got {type(n).__name__} {n!r}")
+    if n < 0:
+        raise InputError(f"{what}: the input size n must be a non-negative integer, got {n}")
+    return int(n)
+
+
+def weights_bytes(model: Transformer, n_tokens: int | None, itemsize: int | None = None) -> int:
+    """A lower bound of the bytes :func:`model_weights` allocates for ``n_tokens`` (8 per entry of the new
+    ``W_pos`` array, a pointer, and 48 per positional value, a ``Fraction``), plus, with ``itemsize``, the float
+    rendering of every returned tensor (one copy per unrolled layer, as :meth:`Construction.state_dict` makes)."""
+    pos = n_tokens * model.d_model if n_tokens is not None and model.embedding.positional else 0
+    total = 8 * pos + (48 * n_tokens * len(model.embedding.positional) if pos else 0)
+    if itemsize is not None:
+        rendered = _entries(model.embedding.W_E) + pos + _entries(model.readout.W_U) + _entries(model.readout.b_U)
+        for _, layer in model.named_layers(n_tokens):
+            if layer.attention is not None:
+                att = layer.attention.block
+                rendered += sum(_entries(getattr(att, k)) for k in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V",
+                                                                    "b_O"))
+            if layer.mlp is not None:
+                mlp = layer.mlp.block
+                rendered += sum(_entries(getattr(mlp, k)) for k in ("W_in", "b_in", "W_out", "b_out"))
+        total += itemsize * rendered
+    return total
+
+
+def forward_bytes(model: Transformer, batch: int, n_tokens: int, itemsize: int, *, keep_trace: bool = True) -> int:
+    """A lower bound of the bytes one forward pass of ``batch`` sequences of ``n_tokens`` allocates: the residual
+    streams it keeps (the embedding and every sublayer's with ``keep_trace``, else at least two), each entry
+    ``itemsize`` bytes (8 for exact and certified entries: a pointer). Attention scores and MLP hidden units come
+    on top (their fast paths differ by model, so they are not counted)."""
+    sublayers = sum(len(layer.sublayers()) for _, layer in model.named_layers(n_tokens))
+    residuals = (1 + sublayers) if keep_trace else 2
+    return itemsize * batch * n_tokens * residuals * model.d_model
+
+
 def model_weights(model: Transformer, n_tokens: int | None = None) -> dict[str, np.ndarray]:
     """The model's exact weights by TransformerLens-style name.
 
@@ -139,6 +187,12 @@ def model_weights(model: Transformer, n_tokens: int | None = None) -> dict[str, 
     ``n_tokens`` the positional encoding is materialised as ``pos_embed.W_pos[n_tokens, d_model]``.
     """
     out: dict[str, np.ndarray] = {"embed.W_E": model.embedding.W_E}
+    if n_tokens is not None:
+        if model.max_length is not None and n_tokens > model.max_length:
+            raise InputError(f"weights for {n_tokens:,} tokens: the model is built for at most {model.max_length:,} "
+                             "tokens (a longer input is refused by every run)")
+        require_memory(weights_bytes(model, n_tokens), f"the exact weights for {n_tokens:,} tokens (W_pos is "
+                       f"{n_tokens:,} x {model.d_model})")
     if n_tokens is not None and model.embedding.positional:
         from .rational import rational_zeros
 
@@ -225,8 +279,9 @@ class Construction:
         fewer rows may round its last bit differently), and a trace holding only the readout position's final
         residual. Pass one ``arith`` to many calls to render the weights once.
         """
+        seqs = self._encode_batch(xs, backend, dtype, keep_trace)
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
-        output = classify(self.model, [self.encode(x) for x in xs], arith, keep_trace=keep_trace)
+        output = classify(self.model, seqs, arith, keep_trace=keep_trace, on_tie="raise")
         rows = output.logits.unbind(0) if isinstance(output.logits, torch.Tensor) else output.logits
         return [
             RunResult(
@@ -262,9 +317,41 @@ class Construction:
         if type(self).run_batch is not Construction.run_batch:
             options = {"backend": backend, "dtype": dtype, "device": device, "precision": precision, "arith": arith}
             return [r.answer for r in self.run_batch(xs, **options)]
+        seqs = self._encode_batch(xs, backend, dtype, False)
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
-        output = classify(self.model, [self.encode(x) for x in xs], arith, keep_trace=False)
+        output = classify(self.model, seqs, arith, keep_trace=False, on_tie="raise")
         return [self.interpret(label) for label in output.labels]
+
+    def _encode_batch(self, xs: Sequence[Any], backend: str, dtype: torch.dtype | None,
+                      keep_trace: bool) -> list[list[Item]]:
+        """Encode a batch, with clear errors: no input or ``None``, an input ``encode`` cannot read (its
+        ``TypeError``/``AttributeError``/``KeyError``/``IndexError`` becomes an :class:`InputError` naming the
+        construction and the input), and a forward pass over the memory budget."""
+        if isinstance(xs, (str, bytes)) or not hasattr(xs, "__iter__"):
+            raise InputError(f"{self.name}: run_batch takes a list of inputs, got {type(xs).__name__} {_short(xs)}"
+                             "; for one input use run()")
+        seqs = []
+        for x in xs:
+            try:
+                seqs.append(self.encode(x))
+            except ExactformerError:
+                raise
+            except (TypeError, AttributeError, KeyError, IndexError) as exc:
+                if x is None:
+                    raise InputError(f"{self.name}: the input is None; pass an input the construction encodes (a "
+                                     "word, a query, a queue: see its docs or `exactformer list`)") from exc
+                raise InputError(f"{self.name} cannot encode the input {type(x).__name__} {_short(x)}: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+        floating = isinstance(dtype, torch.dtype) and dtype.is_floating_point
+        if backend == "torch" and dtype is not None and not floating:
+            raise InputError(f"dtype must be a floating torch dtype (torch.float16, bfloat16, float32, float64), got "
+                             f"{dtype!r}")
+        if seqs:
+            lengths = [len(q) for q in seqs]
+            itemsize = torch.finfo(dtype or torch.float64).bits // 8 if backend == "torch" else 8
+            require_memory(forward_bytes(self.model, len(seqs), max(lengths), itemsize, keep_trace=keep_trace),
+                           f"{self.name}: a forward pass over {len(seqs)} input(s) of {max(lengths):,} tokens")
+        return seqs
 
     def run(
         self,
@@ -275,7 +362,15 @@ class Construction:
         device: str | torch.device | None = None,
         precision: int = 128,
     ) -> RunResult:
-        """Run the model on one input; ``backend`` is ``"exact"``, ``"certified"`` or ``"torch"``."""
+        """Run the model on one input; ``backend`` is ``"exact"``, ``"certified"`` or ``"torch"``.
+
+        A model that decides nothing raises rather than answer by accident: a readout tie (two equal largest
+        logits, or a sign logit of exactly 0) raises :class:`~exactformer.core.errors.ReadoutTieError`, a hard
+        attention tie without a tie rule :class:`~exactformer.core.errors.AttentionTieError`, and a NaN or an
+        infinity in a weight, a residual, an attention score or a logit
+        :class:`~exactformer.core.errors.NonFiniteError` (so do :meth:`run_batch` and :meth:`answer_batch`). A
+        certified run whose decisions the intervals do not separate returns ``certified=False``.
+        """
         return self.run_batch([x], backend=backend, dtype=dtype, device=device, precision=precision)[0]
 
     def simulate(self, *args: Any, **kwargs: Any) -> Any:
@@ -296,7 +391,14 @@ class Construction:
 
     # -- description ---------------------------------------------------------------------------------------
     def resources(self, n: int) -> Resources:
-        """Layers (the loop unrolled), heads, widths, parameters and kinds used on inputs of size ``n``."""
+        """Layers (the loop unrolled), heads, widths, parameters and kinds used on inputs of size ``n``.
+
+        Raises
+        ------
+        InputError
+            If ``n`` is not a non-negative integer.
+        """
+        n = _count(n, f"{self.name}.resources(n)")
         tokens = self.tokens_for(n)
         layers = self.model.named_layers(tokens)
         heads = [layer.attention.block.n_heads for _, layer in layers if layer.attention is not None]  # type: ignore
@@ -322,11 +424,28 @@ class Construction:
         )
 
     def weights(self, n: int | None = None) -> dict[str, np.ndarray]:
-        """Exact weights by TransformerLens-style name; with ``n`` the loop is unrolled and W_pos materialised."""
-        return model_weights(self.model, None if n is None else self.tokens_for(n))
+        """Exact weights by TransformerLens-style name; with ``n`` the loop is unrolled and W_pos materialised.
+
+        Raises
+        ------
+        InputError
+            If ``n`` is not ``None`` or a non-negative integer.
+        MemoryBudgetError
+            If ``W_pos`` for ``n`` would take more than :data:`~exactformer.core.budget.MEMORY_BUDGET` (the message
+            says how much it needs).
+        """
+        if n is None:
+            return model_weights(self.model, None)
+        return model_weights(self.model, self.tokens_for(_count(n, f"{self.name}.weights(n)")))
 
     def state_dict(self, dtype: torch.dtype = torch.float32, n: int | None = None) -> dict[str, torch.Tensor]:
-        """:meth:`weights` rendered as torch tensors of ``dtype``."""
+        """:meth:`weights` rendered as torch tensors of ``dtype`` (refused like :meth:`weights` over the memory
+        budget, counting the rendered tensors too)."""
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise InputError(f"state_dict needs a floating torch dtype such as torch.float32, got {dtype!r}")
+        tokens = None if n is None else self.tokens_for(_count(n, f"{self.name}.state_dict(n)"))
+        require_memory(weights_bytes(self.model, tokens, torch.finfo(dtype).bits // 8),
+                       f"{self.name}.state_dict({dtype}, n={n})")
         return {k: torch.from_numpy(to_float_array(v)).to(dtype) for k, v in self.weights(n).items()}
 
     def __repr__(self) -> str:
@@ -335,3 +454,8 @@ class Construction:
         if self.invariants:
             lines.append("  invariants: " + ", ".join(inv.name for inv in self.invariants))
         return "\n".join(lines)
+
+
+def _short(x: Any, limit: int = 60) -> str:
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

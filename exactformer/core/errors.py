@@ -7,8 +7,10 @@ __all__ = [
     "IrrationalOperation",
     "NonFiniteError",
     "AttentionTieError",
+    "ReadoutTieError",
     "InputError",
     "ModelFormatError",
+    "MemoryBudgetError",
 ]
 
 
@@ -31,9 +33,23 @@ class AttentionTieError(ExactformerError):
     """Hard attention found several maximal scores where the model states no tie rule."""
 
 
+class ReadoutTieError(ExactformerError):
+    """The readout decided nothing: its two largest logits are equal (``argmax``) or its logit is exactly 0
+    (``sign``), so the answer would be an accident of the evaluation order. The message names the sequence, the tied
+    labels and their logit."""
+
+
 class InputError(ExactformerError, ValueError):
     """An input the model cannot take: a symbol outside the vocabulary, a length beyond what it was built for."""
 
 
 class ModelFormatError(ExactformerError, ValueError):
     """A malformed, truncated or inconsistent model description or weights file."""
+
+
+class MemoryBudgetError(InputError, MemoryError):
+    """A request would allocate more than the memory budget (:data:`exactformer.core.budget.MEMORY_BUDGET`).
+
+    The message says how many bytes the request needs and what the budget is; raise the budget (or set the
+    ``EXACTFORMER_MEMORY_BUDGET`` environment variable) to allow it.
+    """

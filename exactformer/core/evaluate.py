@@ -18,6 +18,8 @@ Arrays are ``[batch, position, coordinate]`` in all three.
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,8 +32,8 @@ import numpy as np
 import torch
 
 from .architecture import MLP, Attention, Norm, Sublayer, Transformer
-from .errors import AttentionTieError, InputError, IrrationalOperation, NonFiniteError
-from .rational import as_fraction, rational_array, to_float_array
+from .errors import AttentionTieError, InputError, IrrationalOperation, ModelFormatError, NonFiniteError
+from .rational import _not_shared_zero, as_fraction, rational_array, to_float_array
 from .sparse import SparseRationalMatrix
 from .sparse_products import ActiveUnitsMLP, CompressedMatrix, compress
 
@@ -44,8 +46,12 @@ __all__ = [
     "CertifiedArithmetic",
     "TorchArithmetic",
     "arithmetic_for",
+    "available_devices",
+    "torch_device",
     "forward",
     "interval_bounds",
+    "named_weights",
+    "check_exact_weight",
 ]
 
 #: One input position: a token of the vocabulary, or a vector of the residual space (a continuous input).
@@ -103,6 +109,85 @@ class Trace:
         return all(d.certified for d in self.decisions)
 
 
+def named_weights(model: Transformer) -> list[tuple[str, Any]]:
+    """Every distinct weight array of ``model`` with the name the evaluators' errors use for it.
+
+    Names follow the trace labels: ``"embed.W_E"``, ``"L0.attn.W_Q"``, ``"loop0.B1.mlp.b_in"`` (a looped block is
+    listed once, as its first repetition), ``"S0.mlp.W_out"``, ``"readout.W_U"``, ``"readout.b_U"``. An array
+    shared by several sublayers is listed once, under its first name.
+    """
+    out: list[tuple[str, Any]] = [("embed.W_E", model.embedding.W_E)]
+    for label, layer in model.named_layers(None):
+        for kind, sub in layer.sublayers():
+            names = ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O") if kind == "attn" else (
+                "W_in", "b_in", "W_out", "b_out")
+            out += [(f"{label}.{kind}.{name}", getattr(sub.block, name)) for name in names]
+    out += [("readout.W_U", model.readout.W_U), ("readout.b_U", model.readout.b_U)]
+    seen: set[int] = set()
+    unique = []
+    for name, arr in out:
+        if id(arr) not in seen:
+            seen.add(id(arr))
+            unique.append((name, arr))
+    return unique
+
+
+def _entry_index(arr: Any, flat_index: int) -> tuple[int, ...]:
+    """The index of the ``flat_index``-th entry of a weight (the ``k``-th stored entry of a sparse matrix)."""
+    if isinstance(arr, SparseRationalMatrix):
+        return int(arr.rows[flat_index]), int(arr.cols[flat_index])
+    return tuple(int(i) for i in np.unravel_index(flat_index, arr.shape))
+
+
+def _is_finite_number(v: Any) -> bool:
+    """Whether ``v`` (an entry of a weight or an input) is not a float NaN or infinity."""
+    if isinstance(v, (float, np.floating)):
+        return math.isfinite(float(v))
+    if isinstance(v, torch.Tensor):
+        return bool(torch.isfinite(v).all())
+    return True
+
+
+def check_exact_weight(name: str, arr: Any, user: str = "the exact evaluator") -> None:
+    """Refuse a weight with an entry that is not an exact rational (a Fraction, or an int).
+
+    Parameters
+    ----------
+    name
+        The weight's name, for the message (e.g. ``"L0.attn.W_Q"``).
+    arr
+        A rational array or a :class:`~exactformer.core.sparse.SparseRationalMatrix`.
+    user
+        Who needs exact entries, for the message (``"the certified evaluator"``, ``"save_model"``).
+
+    Raises
+    ------
+    NonFiniteError
+        For a float NaN or infinity, naming the weight and the entry's index.
+    ModelFormatError
+        For any other entry that is not an exact rational (a finite float, ``None``...).
+    """
+    if isinstance(arr, SparseRationalMatrix):
+        values = arr.values
+        flat_indices = None
+    else:
+        flat = np.asarray(arr, dtype=object).reshape(-1)
+        flat_indices = _not_shared_zero(flat)
+        values = flat[flat_indices]
+    if all(isinstance(v, Fraction) for v in values):
+        return
+    for k, v in enumerate(values):
+        if isinstance(v, numbers.Rational) and not isinstance(v, bool):
+            continue
+        index = _entry_index(arr, k if flat_indices is None else int(flat_indices[k]))
+        where = f"weight {name}{list(index)}"
+        if not _is_finite_number(v):
+            raise NonFiniteError(f"{where} is {v!r}: a NaN or an infinity is not an exact rational, which {user} "
+                                 "needs")
+        raise ModelFormatError(f"{where} is {v!r} ({type(v).__name__}), not an exact rational, which {user} "
+                               "needs (write it as a Fraction or a string like '1/3')")
+
+
 class Arithmetic(ABC):
     """The operations :func:`forward` needs. Subclasses implement them for one kind of number."""
 
@@ -110,6 +195,29 @@ class Arithmetic(ABC):
 
     def __init__(self) -> None:
         self.trace: Trace | None = None
+
+    # -- the weights ----------------------------------------------------------------------------------------
+    def check_weights(self, model: Transformer) -> None:
+        """Refuse a model with a weight this arithmetic cannot compute with: every runner calls this before its
+        first sublayer.
+
+        A weight holding a NaN or an infinity raises :class:`NonFiniteError`, and (exact and certified) an entry
+        that is not an exact rational raises :class:`ModelFormatError`, each naming the weight (see
+        :func:`named_weights`) and the entry's index. Weights are rational arrays built from exact numbers, which
+        refuse floats; such an entry can only come from writing into an array after the model was built. Each array
+        is looked at once per arithmetic (as :meth:`TorchArithmetic.weights` renders it once).
+        """
+        checked: dict[int, Any] = self.__dict__.setdefault("_checked_weights", {})
+        if checked.get(id(model)) is model:
+            return
+        for name, arr in named_weights(model):
+            if checked.get(id(arr)) is not arr:
+                self._check_weight(name, arr)
+                checked[id(arr)] = arr
+        checked[id(model)] = model
+
+    def _check_weight(self, name: str, arr: Any) -> None:  # noqa: B027 (each arithmetic says what it can take)
+        """Raise if the weight ``name`` holds an entry this arithmetic cannot compute with."""
 
     # -- set-up ---------------------------------------------------------------------------------------------
     @abstractmethod
@@ -188,6 +296,7 @@ def forward(model: Transformer, inputs: Sequence[Sequence[Item]], arith: Arithme
         ``"embed"`` and one entry per sublayer, ``"<layer>.attn"`` / ``"<layer>.mlp"``.
     """
     length = batch_length(model, inputs)
+    arith.check_weights(model)
     trace = Trace(space_names=model.space.names)
     arith.trace = trace
     x = arith.embed(model, inputs)
@@ -210,6 +319,16 @@ def _is_vector(item: Item) -> bool:
     return not isinstance(item, str)
 
 
+def _refuse_non_finite_input(item: Item, batch: int, position: int) -> None:
+    """Raise :class:`NonFiniteError` for a continuous input with a float NaN or infinity (the exact and certified
+    evaluators would otherwise fail on it with an unrelated error)."""
+    entries = item.detach().cpu().reshape(-1).tolist() if isinstance(item, torch.Tensor) else list(np.ravel(
+        np.asarray(item, dtype=object)))
+    for j, v in enumerate(entries):
+        if not _is_finite_number(v):
+            raise NonFiniteError(f"{v!r} in the continuous input at batch {batch}, position {position}, entry {j}")
+
+
 class _ObjectArithmetic(Arithmetic):
     """Shared code of the exact and certified evaluators: numpy object arrays, one scalar type."""
 
@@ -219,6 +338,9 @@ class _ObjectArithmetic(Arithmetic):
 
     def weights(self, arr: np.ndarray) -> np.ndarray:
         return arr
+
+    def _check_weight(self, name: str, arr: Any) -> None:
+        check_exact_weight(name, arr, f"the {self.name} evaluator")
 
     @abstractmethod
     def vector_input(self, item: Item, d: int) -> np.ndarray:
@@ -240,7 +362,11 @@ class _ObjectArithmetic(Arithmetic):
         out = np.empty((len(inputs), length, d), dtype=object)
         for b, seq in enumerate(inputs):
             for i, item in enumerate(seq):
-                out[b, i] = self.vector_input(item, d) if _is_vector(item) else W_E[model.token_index(item)]
+                if _is_vector(item):
+                    _refuse_non_finite_input(item, b, i)
+                    out[b, i] = self.vector_input(item, d)
+                else:
+                    out[b, i] = W_E[model.token_index(item)]
         for coord, feature in model.embedding.positional:
             c = model.space.index(coord)
             for i in range(length):
@@ -322,11 +448,15 @@ class _ObjectArithmetic(Arithmetic):
             share = self.scalar(Fraction(1, len(winners)))
             return [share if j in winners else zero for j in range(len(scores))]
         if len(winners) > 1:
-            if att.tie_rule == "error":
+            if att.tie_rule == "error" and certain:
                 raise AttentionTieError(
                     f"hard attention tie in {what}: keys {winners} share the maximal score and no tie rule is set"
                 )
-            winners = [min(winners)] if att.tie_rule == "leftmost" else [max(winners)]
+            if att.tie_rule == "error":  # overlapping intervals, not a tie: the likeliest key, not certified
+                mids = [_midpoint(scores[j]) for j in winners]
+                winners = [winners[mids.index(max(mids))]]
+            else:
+                winners = [min(winners)] if att.tie_rule == "leftmost" else [max(winners)]
         self.decide(where, f"argmax of {detail}: key {winners[0]}", certain, gap)
         return [one if j == winners[0] else zero for j in range(len(scores))]
 
@@ -554,6 +684,35 @@ def _sparse_product(x: torch.Tensor, sparse: CompressedMatrix) -> torch.Tensor:
     return torch.from_numpy(sparse.rmatmul(rows)).reshape(*x.shape[:-1], sparse.shape[1])
 
 
+def _safe_float(v: Fraction) -> float:
+    """``float(v)``, or an infinity of its sign where ``v`` is beyond float64."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
+#: Up to this many scores an attention call tests its scores directly (one sum) rather than bound them.
+_FEW_SCORES = 4096
+
+
+def _peak(x: torch.Tensor) -> float:
+    """``max |x|``, NaN if ``x`` holds a NaN (one min-max pass, no copy); 0 for an empty tensor."""
+    if not x.numel():
+        return 0.0
+    lo, hi = (float(v) for v in torch.aminmax(x))
+    return math.nan if math.isnan(lo) or math.isnan(hi) else max(-lo, hi)
+
+
+def _all_finite_small(x: torch.Tensor) -> bool:
+    """:func:`_all_finite` for a small tensor: on the CPU through numpy, whose sum of a few entries costs a fraction
+    of a torch call's dispatch (17 us against 4 us per decoding step, measured)."""
+    if x.device.type != "cpu" or x.dtype == torch.bfloat16 or x.requires_grad:
+        return _all_finite(x)
+    values = x.numpy()
+    return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())
+
+
 def _all_finite(x: torch.Tensor) -> bool:
     """Whether every entry of ``x`` is finite: one sum (finite only if every entry is), and the entrywise test
     only when the sum is not finite (a NaN or infinity, or finite entries whose sum overflows)."""
@@ -581,7 +740,7 @@ class TorchArithmetic(Arithmetic):
         if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise ValueError(f"unsupported dtype {dtype}; use float16, bfloat16, float32 or float64")
         self.dtype = dtype
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.chunk = int(chunk)
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._vocabularies: dict[int, tuple[Sequence[str], dict[str, int]]] = {}
@@ -605,6 +764,27 @@ class TorchArithmetic(Arithmetic):
             self._cache[key] = hit
             self._rendered[id(tensor)] = tensor
         return hit[1]
+
+    def _check_weight(self, name: str, arr: Any) -> None:
+        """The rendering of every weight must be finite: an entry that is a NaN or an infinity, or an exact value too
+        large for the dtype (it renders as an infinity), raises :class:`NonFiniteError` naming it."""
+        tensor = self.weights(arr)
+        values = tensor._values() if tensor.layout == torch.sparse_coo else tensor
+        if _all_finite(values):
+            return
+        bad = (~torch.isfinite(values)).nonzero()[0].tolist()
+        if tensor.layout == torch.sparse_coo:
+            index = tuple(int(i) for i in tensor._indices()[:, bad[0]].tolist())
+            exact = arr.entries().get(index) if isinstance(arr, SparseRationalMatrix) else None
+        else:
+            index = tuple(bad)
+            exact = arr[index] if isinstance(arr, np.ndarray) else None
+        value = values[tuple(bad)].item()
+        if exact is not None and _is_finite_number(exact):
+            raise NonFiniteError(f"weight {name}{list(index)} = {exact} is too large for {self.dtype}: it renders as "
+                                 f"{value}")
+        raise NonFiniteError(f"weight {name}{list(index)} is {value} in {self.dtype}: a NaN or an infinity is not a "
+                             "number the model can compute with")
 
     def _sparse_tensor(self, arr: SparseRationalMatrix) -> torch.Tensor:
         """A sparse weight rendered as a sparse COO tensor: each entry rounded as a dense rendering rounds it."""
@@ -898,6 +1078,12 @@ class TorchArithmetic(Arithmetic):
         With ``constant`` the scores are all 0 (``q`` and ``k`` may be ``None``); ``v is None`` (zero values)
         computes the weights only, so that a hard-attention tie is still reported."""
         scale = att.scale.value(length) if att.kind == "softmax" else 1.0
+        # Scores are tested for a NaN or an infinity: hard attention's by _weights, from the maxima it computes
+        # anyway; the others directly when there are few (decoding: one query), else through a bound from the
+        # queries and keys (O(N d_head) instead of the O(N^2) scores)
+        few = out.shape[0] * att.n_heads * out.shape[1] * len(key_pos) <= _FEW_SCORES
+        bounded = constant or att.kind == "hard" or (
+            not few and self._scores_bounded(q, k, query_pos, key_pos, att, scale, where))
         for start in range(0, out.shape[1], self.chunk):
             stop = min(start + self.chunk, out.shape[1])
             qpos = query_pos[start:stop]
@@ -913,6 +1099,8 @@ class TorchArithmetic(Arithmetic):
             if any(b is not None for b in biases):
                 zeros = torch.zeros(len(qpos), len(key_pos), dtype=self.dtype, device=self.device)
                 scores = self._round(scores + torch.stack([zeros if b is None else b for b in biases])[None])
+            if not bounded:
+                self._check_scores(scores, qpos, key_pos, where)
             allowed = self._allowed(att, qpos, key_pos)[None, None]
             weights = self._round(self._weights(scores, allowed, att, where, start))
             if v is None:
@@ -921,6 +1109,56 @@ class TorchArithmetic(Arithmetic):
                 weights = weights.expand(v.shape[0], -1, -1, -1).contiguous()
             z = self._round(torch.einsum("bhqk,bhke->bhqe", weights, v))
             out[:, start:stop] += self._heads_out(z, W_O)
+
+    def _scores_bounded(
+        self,
+        q: torch.Tensor | None,
+        k: torch.Tensor | None,
+        query_pos: torch.Tensor,
+        key_pos: torch.Tensor,
+        att: Attention,
+        scale: float,
+        where: str,
+    ) -> bool:
+        """Raise :class:`NonFiniteError` if a query or key holds a NaN or an infinity (an overflow of ``x W_Q``);
+        return whether every score is then certainly finite, so the score blocks need no test of their own.
+
+        ``|scale <q, k> + bias| <= scale * d_head * max|q| * max|k| + max|bias|``; when that bound (in float64) is
+        below half the dtype's largest number, no product, partial sum, scaling or bias addition can overflow
+        (rounding adds a relative ``d_head * eps``). The test reads the queries and keys once, O(N d_head), where
+        testing the scores would read O(N^2) of them. When the bound fails, :meth:`_check_scores` tests each block.
+        """
+        assert q is not None and k is not None
+        q_peak, k_peak = _peak(q), _peak(k)
+        if not (math.isfinite(q_peak) and math.isfinite(k_peak)):
+            name, t, pos = ("queries", q, query_pos) if not math.isfinite(q_peak) else ("keys", k, key_pos)
+            b, h, p, e = (~torch.isfinite(t)).nonzero()[0].tolist()
+            kind = "NaN" if bool(torch.isnan(t).any()) else "infinity"
+            raise NonFiniteError(f"{kind} in the {name} of {where} head {h} at position {int(pos[p])} (batch {b}, "
+                                 f"entry {e}) in {self.dtype}")
+        bound = abs(scale) * q.shape[-1] * q_peak * k_peak + self._bias_peak(att)
+        return bound <= torch.finfo(self.dtype).max / 2
+
+    def _bias_peak(self, att: Attention) -> float:
+        """The largest ``|relative bias|`` of any head of ``att`` (0 without one), remembered per sublayer."""
+        peaks: dict[int, tuple[Attention, float]] = self.__dict__.setdefault("_bias_peaks", {})
+        hit = peaks.get(id(att))
+        if hit is None or hit[0] is not att:
+            biases = [b for b in (att.relative_bias or ()) if b is not None]
+            hit = (att, max((abs(_safe_float(v)) for b in biases for v in (b.default, *b.values.values())),
+                            default=0.0))
+            peaks[id(att)] = hit
+        return hit[1]
+
+    def _check_scores(self, scores: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, where: str) -> None:
+        """Raise :class:`NonFiniteError` if a block of scores ``[batch, head, query, key]`` holds a NaN or an
+        infinity (an overflow of ``scale <q, k>``), naming the head, the query and the key."""
+        if _all_finite_small(scores) if scores.numel() <= _FEW_SCORES else _all_finite(scores):
+            return
+        b, h, i, j = (~torch.isfinite(scores)).nonzero()[0].tolist()
+        value = scores[b, h, i, j].item()
+        raise NonFiniteError(f"attention score {value} in {where} head {h}, query {int(query_pos[i])}, key "
+                             f"{int(key_pos[j])} (batch {b}) in {self.dtype}")
 
     def _bias_rows(self, shape: torch.Size, att: Attention) -> torch.Tensor:
         """A fresh ``[batch, query, d_model]`` tensor holding ``b_O`` in every row, to accumulate heads into."""
@@ -1127,6 +1365,15 @@ class TorchArithmetic(Arithmetic):
             k = k if k is not None else self._per_head(xk, W_K, b_K)
         return q, k, constant
 
+    def _check_maxima(self, best: torch.Tensor, any_key: torch.Tensor, where: str, offset: int) -> None:
+        """Raise :class:`NonFiniteError` if the largest score ``best`` ``[batch, head, query, 1]`` of a query that
+        has keys is a NaN or an infinity."""
+        bad = ~torch.isfinite(best) & any_key
+        if bool(bad.any()):
+            b, h, i, _ = bad.nonzero()[0].tolist()
+            raise NonFiniteError(f"attention score {best[b, h, i, 0].item()} in {where} head {h}, query {i + offset} "
+                                 f"(batch {b}) in {self.dtype}: the largest score over the keys is not finite")
+
     def _weights(
         self, scores: torch.Tensor, allowed: torch.Tensor, att: Attention, where: str, offset: int
     ) -> torch.Tensor:
@@ -1143,6 +1390,10 @@ class TorchArithmetic(Arithmetic):
         count = winners.sum(dim=-1, keepdim=True)
         if att.kind == "average_hard":
             return winners.to(self.dtype) / count.clamp(min=1).to(self.dtype)
+        # one test for the rare cases: a tie (count > 1), a query without keys, a maximum that is infinite or NaN
+        # (then no key equals it: count 0); only then are the maxima looked at
+        if ((count != 1) | best.isinf()).any():
+            self._check_maxima(best, any_key, where, offset)
         if (count > 1).any():
             if att.tie_rule == "error":
                 b, h, q, _ = (count > 1).nonzero()[0].tolist()
@@ -1167,11 +1418,66 @@ def arithmetic_for(
     precision: int = 128,
     chunk: int = 1024,
 ) -> Arithmetic:
-    """The arithmetic called ``backend`` (``"exact"``, ``"certified"`` or ``"torch"``) with its options."""
+    """The arithmetic called ``backend`` (``"exact"``, ``"certified"`` or ``"torch"``) with its options.
+
+    Raises
+    ------
+    InputError
+        For an unknown backend, and (torch) for a device that is not a torch device name or is not available here
+        (see :func:`torch_device`). The exact and certified evaluators compute in Python and ignore ``device``.
+    """
     if backend == "exact":
         return ExactArithmetic()
     if backend == "certified":
         return CertifiedArithmetic(precision=precision)
     if backend == "torch":
         return TorchArithmetic(dtype=dtype or torch.float64, device=device or "cpu", chunk=chunk)
-    raise ValueError(f"unknown backend {backend!r}; choose 'exact', 'certified' or 'torch'")
+    raise InputError(f"unknown backend {backend!r}; choose 'exact', 'certified' or 'torch'")
+
+
+def available_devices() -> list[str]:
+    """The torch devices this machine can compute on: ``"cpu"``, then ``"cuda:0"``... and ``"mps"`` when present."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += [f"cuda:{k}" for k in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
+def torch_device(device: str | torch.device) -> torch.device:
+    """``device`` as a :class:`torch.device`, refusing one that cannot be used here.
+
+    Raises
+    ------
+    InputError
+        For a name torch does not know (``"gpu"``), and for a device this machine does not have (``"cuda"`` without
+        a CUDA GPU or a CUDA build of torch, ``"cuda:3"`` with fewer GPUs, ``"mps"`` off Apple silicon); the message
+        lists the devices that are available.
+    """
+    try:
+        dev = device if isinstance(device, torch.device) else torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"unknown device {device!r} (not a torch device name); available here: "
+                         f"{', '.join(available_devices())}") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise InputError(f"device {str(device)!r} is not available: {why}; available here: "
+                             f"{', '.join(available_devices())}")
+        if dev.index is not None and dev.index >= count:
+            raise InputError(f"device {str(device)!r} is not available: this machine has {count} CUDA GPU(s); "
+                             f"available here: {', '.join(available_devices())}")
+        return dev
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InputError(f"device {str(device)!r} is not available (no Apple MPS device); available here: "
+                             f"{', '.join(available_devices())}")
+        return dev
+    raise InputError(f"device {str(device)!r} is not supported by the torch evaluator; available here: "
+                     f"{', '.join(available_devices())}")

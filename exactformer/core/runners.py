@@ -10,16 +10,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from .architecture import Attention, Readout, Transformer
-from .errors import InputError
-from .evaluate import Arithmetic, Item, TorchArithmetic, Trace, _sublayer, batch_length, forward, interval_bounds
+from .errors import InputError, NonFiniteError, ReadoutTieError
+from .evaluate import (
+    Arithmetic,
+    Item,
+    TorchArithmetic,
+    Trace,
+    _sublayer,
+    batch_length,
+    forward,
+    interval_bounds,
+)
 
 __all__ = ["Output", "classify", "decode", "think", "Decoded", "Thoughts", "read_out", "forward_to_readout"]
 
@@ -40,6 +49,11 @@ class Output:
         Per sequence, whether the decision and every decision inside the forward pass are certain.
     trace
         Every residual stream.
+    tied
+        Per sequence, whether the readout decided nothing: the two largest logits are equal (``argmax``) or the logit
+        is exactly 0 (``sign``), compared exactly by the exact evaluator, as point intervals by the certified one and
+        as floats by torch. The label of a tied sequence is an accident of the evaluation order, its margin is 0, and
+        it is never certified.
     """
 
     labels: list[Any]
@@ -47,6 +61,13 @@ class Output:
     margins: list[float]
     certified: list[bool]
     trace: Trace
+    tied: list[bool] = field(default_factory=list)
+
+    def raise_on_ties(self, readout: Readout, *, where: str = "") -> None:
+        """Raise :class:`~exactformer.core.errors.ReadoutTieError` if some sequence's readout is a tie (see
+        :attr:`tied`), naming the first one, its tied labels and their logit."""
+        if any(self.tied):
+            raise ReadoutTieError(_tie_message(readout, self.logits, self.tied.index(True), where))
 
 
 def _float(v: Any) -> float:
@@ -60,9 +81,32 @@ def _interval_bounds(v: Any) -> tuple[Fraction, Fraction] | None:
     return interval_bounds(v) if hasattr(v, "_mpi_") else None
 
 
+def _tie_message(readout: Readout, logits: Any, b: int, where: str = "") -> str:
+    """``"readout tie (batch 0): the logits of 'a', 'b' are all 1/2, so the argmax decides nothing"`` for the tied
+    sequence ``b`` (``where`` goes after "readout tie", e.g. "at decoding step 3")."""
+    row = logits[b]
+    if isinstance(row, torch.Tensor):
+        row = row.detach().to(torch.float64).cpu().tolist()
+    values = list(row)
+    at = f" {where}" if where else ""
+    if readout.decision == "sign":
+        return (f"readout tie{at} (batch {b}): the sign readout's logit is exactly {values[0]}, so the model "
+                "answers neither yes nor no")
+    mids = [_float(v) for v in values]
+    top = max(mids)
+    tied = [readout.labels[j] for j, m in enumerate(mids) if m == top]
+    shown = values[mids.index(top)]
+    return (f"readout tie{at} (batch {b}): the logits of {', '.join(repr(t) for t in tied)} are all {shown}, so the "
+            "argmax decides nothing")
+
+
 def _read_out_floats(readout: Readout, logits: torch.Tensor) -> tuple[list[Any], list[float], list[bool]]:
     """The decisions and margins of a batch of float logits, computed for the whole batch at once."""
-    values = logits.detach().to(torch.float64).cpu().numpy()
+    return _decide_floats(readout, logits.detach().to(torch.float64).cpu().numpy())
+
+
+def _decide_floats(readout: Readout, values: np.ndarray) -> tuple[list[Any], list[float], list[bool]]:
+    """:func:`_read_out_floats` of the logits as a float64 array ``[batch, n_out]``."""
     certified = [False] * values.shape[0]
     if readout.decision == "sign":
         z = values[:, 0]
@@ -77,54 +121,76 @@ def _read_out_floats(readout: Readout, logits: torch.Tensor) -> tuple[list[Any],
 
 def _read_out_torch(
     readout: Readout, row: torch.Tensor, arith: TorchArithmetic
-) -> tuple[torch.Tensor, list[Any], list[float], list[bool]]:
-    """Logits of the readout rows ``[batch, d_model]`` and the decision for each sequence."""
+) -> tuple[torch.Tensor, list[Any], list[float], list[bool], list[bool]]:
+    """Logits of the readout rows ``[batch, d_model]``, the decision for each sequence and whether it is a tie.
+
+    Raises :class:`~exactformer.core.errors.NonFiniteError` for a NaN or infinite logit. A tie is a margin of
+    exactly 0 (the logits are finite, so ``best - second == 0`` iff they are equal, and ``|z| == 0`` iff ``z`` is
+    +-0)."""
     logits = arith._round(row @ arith.weights(readout.W_U) + arith.weights(readout.b_U))
-    return (logits, *_read_out_floats(readout, logits))
+    values = logits.detach().to(torch.float64).cpu().numpy()
+    if not (np.isfinite(values.sum()) or np.isfinite(values).all()):  # one sum first, as evaluate._all_finite
+        b, j = (int(i) for i in np.argwhere(~np.isfinite(values))[0])
+        raise NonFiniteError(f"readout logit {logits[b, j].item()} for label {readout.labels[j]!r} (batch {b}) in "
+                             f"{arith.dtype}")
+    labels, margins, certified = _decide_floats(readout, values)
+    tied = (np.asarray(margins) == 0).tolist() if 0.0 in margins else [False] * len(margins)  # C-speed test first
+    return logits, labels, margins, certified, tied
 
 
-def read_out(readout: Readout, final: Any, arith: Arithmetic) -> tuple[Any, list[Any], list[float], list[bool]]:
-    """Logits at the readout position of ``final`` and the decision for each sequence."""
+def read_out(
+    readout: Readout, final: Any, arith: Arithmetic
+) -> tuple[Any, list[Any], list[float], list[bool], list[bool]]:
+    """Logits at the readout position of ``final``, and per sequence the decision, its margin, whether it is
+    certified and whether it is a tie (see :attr:`Output.tied`).
+
+    ``sign``: the label is ``z > 0``, the margin ``|z|``; exactly ``z == 0`` is a tie (an interval that holds 0 and
+    something else is not certified). ``argmax``: the label of the largest logit, the margin top minus runner-up;
+    two equal largest logits are a tie (overlapping intervals are not certified). Floats are certified never.
+    """
     if isinstance(arith, TorchArithmetic):
         return _read_out_torch(readout, final[:, readout.position], arith)
-    else:
-        row = final[:, readout.position]
-        logits = row @ arith.weights(readout.W_U) + arith.weights(readout.b_U)  # type: ignore[attr-defined]
-        values = logits
-    labels, margins, certified = [], [], []
-    exact = not isinstance(arith, TorchArithmetic)
+    row = final[:, readout.position]
+    logits = row @ arith.weights(readout.W_U) + arith.weights(readout.b_U)  # type: ignore[attr-defined]
+    values = logits
+    labels, margins, certified, tied = [], [], [], []
     for b in range(values.shape[0]):
         if readout.decision == "sign":
             z = values[b, 0]
-            bounds = _interval_bounds(z)
+            lo, hi = _bounds(z)
+            tie = lo == hi == 0
             labels.append(_float(z) > 0)
-            margins.append(abs(_float(z)))
-            certified.append(exact and (bounds is None or bounds[0] > 0 or bounds[1] <= 0))
+            margins.append(0.0 if tie else abs(_float(z)))
+            certified.append(lo > 0 or hi < 0)
+            tied.append(tie)
             continue
         row_values = [_float(v) for v in values[b]]
         order = np.argsort(row_values)[::-1]
         top = int(order[0])
         second = row_values[int(order[1])] if len(order) > 1 else float("-inf")
         labels.append(readout.labels[top])
-        margins.append(row_values[top] - second)
-        if not exact:
-            certified.append(False)
-        else:
-            lower_top = _interval_bounds(values[b, top])
-            if lower_top is None:
-                unique = all(values[b, j] < values[b, top] for j in range(len(row_values)) if j != top)
-            else:
-                unique = all(
-                    _interval_bounds(values[b, j])[1] < lower_top[0]  # type: ignore[index]
-                    for j in range(len(row_values))
-                    if j != top
-                )
-            certified.append(unique)
-    return logits, labels, margins, certified
+        top_lo, top_hi = _bounds(values[b, top])
+        others = [_bounds(values[b, j]) for j in range(len(row_values)) if j != top]
+        unique = all(hi < top_lo for _, hi in others)
+        tie = top_lo == top_hi and any(o == (top_lo, top_hi) for o in others)
+        margins.append(0.0 if tie else row_values[top] - second)
+        certified.append(unique)
+        tied.append(tie)
+    return logits, labels, margins, certified, tied
+
+
+def _bounds(v: Any) -> tuple[Fraction, Fraction]:
+    """The exact endpoints of an interval, ``(v, v)`` for an exact value."""
+    return _interval_bounds(v) or (v, v)
 
 
 def classify(
-    model: Transformer, inputs: Sequence[Sequence[Item]], arith: Arithmetic, *, keep_trace: bool = True
+    model: Transformer,
+    inputs: Sequence[Sequence[Item]],
+    arith: Arithmetic,
+    *,
+    keep_trace: bool = True,
+    on_tie: Literal["report", "raise"] = "report",
 ) -> Output:
     """Run ``model`` on a batch of equally long sequences and read the answer at the readout position.
 
@@ -132,6 +198,11 @@ def classify(
     ----------
     model, inputs, arith
         The transformer, a batch of equally long input sequences, and the arithmetic.
+    on_tie
+        What a readout tie does (the two largest logits equal, or a sign logit of exactly 0: see
+        :attr:`Output.tied`): ``"report"`` (the default) flags it in ``Output.tied`` with margin 0; ``"raise"``
+        raises :class:`~exactformer.core.errors.ReadoutTieError` naming the first tied sequence.
+        :meth:`Construction.run <exactformer.core.construction.Construction.run>` raises.
     keep_trace
         ``True`` (the default): every residual stream at every position is kept in ``Output.trace``.
         ``False``, with a torch arithmetic: the answer alone is computed, by :func:`forward_to_readout` (the last
@@ -142,14 +213,20 @@ def classify(
         another position after the last attention layer is not reported). With the exact and certified
         arithmetics the full pass runs either way.
     """
+    if on_tie not in ("report", "raise"):
+        raise InputError(f"on_tie must be 'report' or 'raise', not {on_tie!r}")
     if not keep_trace and isinstance(arith, TorchArithmetic):
         trace = forward_to_readout(model, inputs, arith)
-        logits, labels, margins, certified = _read_out_torch(model.readout, trace.final[:, 0], arith)
-        return Output(labels, logits, margins, certified, trace)
-    trace = forward(model, inputs, arith)
-    logits, labels, margins, certified = read_out(model.readout, trace.final, arith)
-    inner = trace.certified and not isinstance(arith, TorchArithmetic)
-    return Output(labels, logits, margins, [c and inner for c in certified], trace)
+        logits, labels, margins, certified, tied = _read_out_torch(model.readout, trace.final[:, 0], arith)
+        output = Output(labels, logits, margins, certified, trace, tied)
+    else:
+        trace = forward(model, inputs, arith)
+        logits, labels, margins, certified, tied = read_out(model.readout, trace.final, arith)
+        inner = trace.certified and not isinstance(arith, TorchArithmetic)
+        output = Output(labels, logits, margins, [c and inner for c in certified], trace, tied)
+    if on_tie == "raise":
+        output.raise_on_ties(model.readout)
+    return output
 
 
 def forward_to_readout(model: Transformer, inputs: Sequence[Sequence[Item]], arith: TorchArithmetic) -> Trace:
@@ -177,6 +254,7 @@ def forward_to_readout(model: Transformer, inputs: Sequence[Sequence[Item]], ari
     ]
     attentions = [k for k, (_, sub) in enumerate(sublayers) if isinstance(sub.block, Attention)]
     last = attentions[-1] if attentions else -1
+    arith.check_weights(model)
     trace = Trace(space_names=model.space.names)
     arith.trace = trace
     x = arith.embed(model, inputs)
@@ -232,6 +310,14 @@ def decode(
     With torch (and ``cache=True``) the pass is incremental (cached attention inputs, trimmed to the window); with
     the exact and certified arithmetics, or ``cache=False``, each step reruns the whole sequence.
     A sequence that has stopped keeps its tokens; the batch runs until all have stopped.
+
+    Raises
+    ------
+    ReadoutTieError
+        When the next token of a sequence that has not stopped is a readout tie (two equal largest logits: greedy
+        decoding has no next token), naming the step and the sequence.
+    NonFiniteError
+        For a NaN or an infinity in a weight, a residual, an attention score or a logit.
     """
     if model.readout.decision != "argmax":
         raise InputError("decoding needs an argmax readout whose labels are vocabulary tokens")
@@ -247,10 +333,11 @@ def decode(
     out: list[list[str]] = [[] for _ in prompts]
     margins: list[list[float]] = [[] for _ in prompts]
     stopped = [False] * len(prompts)
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         if all(stopped):
             break
         result = classify(model, seqs, arith)
+        _refuse_live_ties(model.readout, result.logits, result.tied, stopped, step)
         for b, label in enumerate(result.labels):
             seqs[b].append(label)
             if not stopped[b]:
@@ -258,6 +345,14 @@ def decode(
                 margins[b].append(result.margins[b])
                 stopped[b] = is_stop(label)
     return Decoded(out, stopped, margins)
+
+
+def _refuse_live_ties(readout: Readout, logits: Any, tied: list[bool], stopped: list[bool], step: int) -> None:
+    """Raise :class:`~exactformer.core.errors.ReadoutTieError` for a tie in a sequence that has not stopped (a
+    stopped sequence's further tokens are not used)."""
+    for b, (tie, done) in enumerate(zip(tied, stopped)):
+        if tie and not done:
+            raise ReadoutTieError(_tie_message(readout, logits, b, where=f"at decoding step {step}"))
 
 
 class _Cached(Arithmetic):
@@ -296,6 +391,9 @@ class _Cached(Arithmetic):
 
     def check(self, x: Any, where: str) -> None:
         self.base.check(x, where)
+
+    def check_weights(self, model: Transformer) -> None:
+        self.base.check_weights(model)
 
     def attention(self, x: torch.Tensor, att: Attention, length: int, where: str) -> torch.Tensor:
         qpos = torch.arange(self.start, self.start + x.shape[1], device=self.device)
@@ -339,13 +437,17 @@ def _decode_cached(
     margins: list[list[float]] = [[] for _ in range(batch)]
     stopped = [False] * batch
     items: Sequence[Sequence[str]] = prompts
-    for _ in range(max_new_tokens):
+    cached.check_weights(model)
+    for step in range(max_new_tokens):
         x = cached.embed(model, items)
+        if model.embedding.positional:  # the token rows are finite (check_weights); a position feature may overflow
+            cached.check(x, "embed")
         for label, layer in model.named_layers(None):
             for kind, sub in layer.sublayers():
                 x = _sublayer(cached, x, sub, model, cached.start + x.shape[1], f"{label}.{kind}")
         cached.start += len(items[0])
-        _, labels, step_margins, _ = read_out(model.readout, x, cached.base)
+        logits, labels, step_margins, _, tied = read_out(model.readout, x, cached.base)
+        _refuse_live_ties(model.readout, logits, tied, stopped, step)
         for b, label in enumerate(labels):
             if not stopped[b]:
                 out[b].append(label)
@@ -372,9 +474,10 @@ def think(
     *,
     num_thoughts: int,
     then: Sequence[str] = (),
+    on_tie: Literal["report", "raise"] = "report",
 ) -> Thoughts:
     """Continuous chain of thought: append the last position's final residual ``num_thoughts`` times as an input
-    vector, then append the tokens ``then`` and read the answer."""
+    vector, then append the tokens ``then`` and read the answer (``on_tie`` as for :func:`classify`)."""
     seqs: list[list[Item]] = [list(p) for p in prompts]
     thoughts: list[list[Any]] = [[] for _ in prompts]
     for _ in range(num_thoughts):
@@ -386,4 +489,4 @@ def think(
     for token in then:
         for seq in seqs:
             seq.append(token)
-    return Thoughts(thoughts, classify(model, seqs, arith))
+    return Thoughts(thoughts, classify(model, seqs, arith, on_tie=on_tie))

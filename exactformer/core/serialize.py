@@ -41,6 +41,7 @@ from .architecture import (
     Transformer,
 )
 from .errors import ModelFormatError
+from .evaluate import check_exact_weight
 from .positions import feature_from_json
 from .rational import to_float_array
 from .space import Space
@@ -162,10 +163,19 @@ def _tensor_to_integers(tensor: torch.Tensor, shape: tuple[int, ...], name: str)
 
 
 def save_model(model: Transformer, path: str | Path, *, extra_metadata: dict[str, str] | None = None) -> Path:
-    """Write ``model`` to a safetensors file (exact weights as int64 numerator/denominator pairs, or limbs)."""
+    """Write ``model`` to a safetensors file (exact weights as int64 numerator/denominator pairs, or limbs).
+
+    Raises
+    ------
+    NonFiniteError
+        For a weight entry that is a NaN or an infinity (named by its storage name and index).
+    ModelFormatError
+        For any other entry that is not an exact rational.
+    """
     meta, exact = model_to_json(model)
     tensors: dict[str, torch.Tensor] = {}
     for name, arr in exact.items():
+        check_exact_weight(name, arr, "save_model")  # a NaN: NonFiniteError naming it (not fractions' ValueError)
         if isinstance(arr, SparseRationalMatrix):
             tensors[f"{name}.shape"] = torch.tensor(arr.shape, dtype=torch.int64)
             tensors[f"{name}.rows"] = torch.from_numpy(arr.rows.copy())
@@ -268,6 +278,14 @@ def _layers_from(data: list[dict[str, Any]], prefix: str, tensors: dict[str, tor
     return tuple(layers)
 
 
+def _max_length(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelFormatError(f"max_length must be a positive integer or null, found {value!r}")
+    return value
+
+
 def load_model(path: str | Path) -> Transformer:
     """Read a model written by :func:`save_model`, validating every shape and option.
 
@@ -291,6 +309,9 @@ def load_model(path: str | Path) -> Transformer:
         raise ModelFormatError(f"{path} has no exactformer metadata: it was not written by save_model")
     try:
         meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise ModelFormatError(f"{path}: the exactformer metadata must be a JSON object, found "
+                                   f"{type(meta).__name__}")
         if meta.get("format_version") != FORMAT_VERSION:
             raise ModelFormatError(f"unsupported format version {meta.get('format_version')!r}")
         space = Space.from_names(meta["space"])
@@ -315,7 +336,7 @@ def load_model(path: str | Path) -> Transformer:
             readout=readout,
             loop=loop,
             suffix=_layers_from(meta["suffix"], "suffix.S", tensors),
-            max_length=meta["max_length"],
+            max_length=_max_length(meta["max_length"]),
         )
     except ModelFormatError:
         raise

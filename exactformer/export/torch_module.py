@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from ..core.architecture import MLP, Attention, Sublayer, Transformer
-from ..core.evaluate import TorchArithmetic
+from ..core.errors import NonFiniteError
+from ..core.evaluate import TorchArithmetic, _all_finite
 from ..core.rational import to_float_array
 
 __all__ = ["ExactformerModule", "to_torch_module"]
@@ -77,6 +78,10 @@ class ExactformerModule(nn.Module):
     ``forward(tokens)`` takes token ids ``[batch, N]`` (or token strings, one list per sequence) and returns the
     readout logits ``[batch, n_out]``; ``residuals(tokens)`` returns every residual stream. A looped model is
     unrolled for ``length`` tokens at construction (loops repeat the same parameters).
+
+    As in ``backend="torch"``, a NaN or an infinity raises :class:`~exactformer.core.errors.NonFiniteError` naming
+    where it is: in a parameter (looked at on every call, since parameters may be changed in place), the
+    embedding, a sublayer's output, an attention score, or a logit.
     """
 
     def __init__(self, model: Transformer, *, dtype: torch.dtype = torch.float32, length: int | None = None) -> None:
@@ -125,7 +130,10 @@ class ExactformerModule(nn.Module):
         if self.length is not None and self.model.loop is not None and length != self.length:
             raise ValueError(f"this module was unrolled for {self.length} tokens, got {length}")
         device = self.embed.W_E.device
-        x = self._arith(device).embed(self.model, seqs)
+        self._check_parameters()
+        arith = self._arith(device)
+        x = arith.embed(self.model, seqs)
+        arith.check(x, "embed")
         out = {"embed": x}
         for where, module in self._schedule:
             x = module(x, length)
@@ -135,7 +143,21 @@ class ExactformerModule(nn.Module):
     def forward(self, tokens: Any) -> torch.Tensor:
         final = list(self.residuals(tokens).values())[-1]
         row = final[:, self.model.readout.position]
-        return row @ self.unembed.W_U + self.unembed.b_U
+        logits = row @ self.unembed.W_U + self.unembed.b_U
+        if not _all_finite(logits):
+            b, j = (~torch.isfinite(logits)).nonzero()[0].tolist()
+            raise NonFiniteError(f"readout logit {logits[b, j].item()} for label {self.model.readout.labels[j]!r} "
+                                 f"(batch {b}) in {logits.dtype}")
+        return logits
+
+    def _check_parameters(self) -> None:
+        """Raise :class:`~exactformer.core.errors.NonFiniteError` naming the first parameter entry that is a NaN or
+        an infinity (an exact weight too large for the dtype renders as one)."""
+        for name, param in self.named_parameters():
+            values = param.detach()
+            if not _all_finite(values):
+                index = (~torch.isfinite(values)).nonzero()[0].tolist()
+                raise NonFiniteError(f"parameter {name}{index} is {values[tuple(index)].item()} in {values.dtype}")
 
 
 def _render(arr: np.ndarray, dtype: torch.dtype) -> torch.Tensor:

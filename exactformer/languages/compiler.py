@@ -25,7 +25,7 @@ from .errors import InvalidMachineError
 from .post import PMResult, PostMachine
 from .turing import TMResult, TuringMachine
 
-__all__ = ["CompiledTM", "compile_turing_machine", "predicted_post_steps"]
+__all__ = ["CompiledTM", "compile_turing_machine", "predicted_post_steps", "tape_length_for"]
 
 
 def _sym(a: Hashable, marked: bool = False) -> str:
@@ -93,6 +93,32 @@ def predicted_post_steps(result: TMResult, tape_length: int) -> int:
     """The exact Post-step count of a halted TM run: t + (T - 2)·(non-halting left moves)."""
     non_halting_left = result.left_moves - (1 if result.halting_move == "L" else 0)
     return result.steps + (tape_length - 2) * non_halting_left
+
+
+def tape_length_for(
+    tm: TuringMachine, max_steps: int = 100_000, tape: Sequence[Hashable] = (), *, head: int = 0
+) -> int:
+    """The cyclic tape length T a compiled run of ``tm`` needs: the width of the cells its reference run visits
+    (the input's cells included), at least 3 (:func:`compile_turing_machine`'s minimum).
+
+    On T cells the cyclic tape aliases cell c and c + T; a run stays faithful exactly while the cells it has
+    visited (and the input) span at most T cells, so this width is the smallest T that never wraps.
+
+    Raises
+    ------
+    InvalidMachineError
+        If the machine does not halt within ``max_steps`` (the width of a run that goes on is unknown).
+    """
+    result = tm.run(max_steps, tape, head=head)
+    if not result.halted:
+        raise InvalidMachineError(
+            f"the machine does not halt within {max_steps} steps, so the tape it needs is unknown; "
+            "give the tape length (or a larger max_steps)"
+        )
+    lo, hi = result.visited
+    if len(tuple(tape)):
+        lo, hi = min(lo, 0), max(hi, len(tuple(tape)) - 1)
+    return max(hi - lo + 1, 3)
 
 
 def compile_turing_machine(tm: TuringMachine, tape_length: int) -> CompiledTM:

@@ -38,6 +38,16 @@ __all__ = ["DFA"]
 State = Hashable
 Symbol = Hashable
 
+_MISSING = object()
+
+
+def _check_length(length: Any) -> None:
+    """A word length is a non-negative integer (``ValueError`` naming the value otherwise)."""
+    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (int, np.integer)):
+        raise ValueError(f"length must be a non-negative integer, got {type(length).__name__} {length!r}")
+    if length < 0:
+        raise ValueError(f"length must be non-negative, got {length}")
+
 
 class DFA:
     """A deterministic finite automaton, possibly partial.
@@ -49,8 +59,9 @@ class DFA:
     alphabet
         The finite set of input symbols. Use one-character strings to write words as plain ``str``.
     transitions
-        ``{(state, symbol): next_state}``; the nested form ``{state: {symbol: next_state}}`` is accepted too.
-        Missing pairs make the DFA partial: a word that needs a missing transition is rejected.
+        ``{(state, symbol): next_state}``; the nested form ``{state: {symbol: next_state}}`` and a list of
+        ``(state, symbol, next_state)`` triples are accepted too. Missing pairs make the DFA partial: a word that
+        needs a missing transition is rejected.
     start
         The start state.
     accepting
@@ -59,8 +70,9 @@ class DFA:
     Raises
     ------
     InvalidAutomatonError
-        If a transition, the start state or an accepting state names an unknown state, or a transition reads a symbol
-        outside the alphabet.
+        If a transition, the start state or an accepting state names an unknown state, a transition reads a symbol
+        outside the alphabet, or one (state, symbol) is given two different next states (in a list of triples, or
+        in the flat and the nested form at once).
 
     Notes
     -----
@@ -89,26 +101,55 @@ class DFA:
         *,
         states: Iterable[State],
         alphabet: Iterable[Symbol],
-        transitions: Mapping[Any, Any],
+        transitions: Mapping[Any, Any] | Iterable[tuple[Any, ...]],
         start: State,
         accepting: Iterable[State],
     ) -> None:
-        states_f = frozenset(states)
-        alphabet_f = frozenset(alphabet)
+        try:
+            states_f = frozenset(states)
+            alphabet_f = frozenset(alphabet)
+        except TypeError as exc:
+            raise InvalidAutomatonError(f"states and symbols must be hashable (e.g. ints or strings): {exc}") from None
         if not states_f:
             raise InvalidAutomatonError("a DFA needs at least one state (the start state)")
         if None in states_f:
             raise InvalidAutomatonError("None cannot be a state: it marks a missing transition in run() and in "
                                         "product automata")
         flat: dict[tuple[State, Symbol], State] = {}
-        for key, value in dict(transitions).items():
+
+        def add(q: State, a: Symbol, q2: State) -> None:
+            try:
+                previous = flat.get((q, a), _MISSING)
+            except TypeError:
+                raise InvalidAutomatonError(f"transition ({q!r}, {a!r}) -> {q2!r}: states and symbols must be "
+                                            "hashable") from None
+            if previous is not _MISSING and previous != q2:
+                raise InvalidAutomatonError(f"transition ({q!r}, {a!r}) is given twice, to {previous!r} and to "
+                                            f"{q2!r}; a DFA has one next state per (state, symbol)")
+            flat[(q, a)] = q2
+
+        if isinstance(transitions, Mapping):
+            items: Iterable[Any] = transitions.items()
+        elif isinstance(transitions, (str, bytes)) or not isinstance(transitions, Iterable):
+            raise InvalidAutomatonError(f"transitions must be a mapping {{(state, symbol): next_state}} or a list of "
+                                        f"(state, symbol, next_state) triples, not {type(transitions).__name__}")
+        else:
+            items = []
+            for entry in transitions:
+                if isinstance(entry, tuple) and len(entry) == 3:
+                    items.append(((entry[0], entry[1]), entry[2]))
+                elif isinstance(entry, tuple) and len(entry) == 2:
+                    items.append(entry)
+                else:
+                    raise InvalidAutomatonError(f"transition {entry!r} is not a (state, symbol, next_state) triple")
+        for key, value in items:
             if isinstance(value, Mapping):  # nested {q: {a: q2}}
                 for a, q2 in value.items():
-                    flat[(key, a)] = q2
+                    add(key, a, q2)
             else:
                 if not (isinstance(key, tuple) and len(key) == 2):
                     raise InvalidAutomatonError(f"transition key {key!r} is not a (state, symbol) pair")
-                flat[key] = value
+                add(key[0], key[1], value)
         for (q, a), q2 in flat.items():
             if q not in states_f:
                 raise InvalidAutomatonError(f"transition ({q!r}, {a!r}) -> {q2!r} leaves {q!r}, which is not a state")
@@ -583,8 +624,7 @@ class DFA:
         ``count(n, True) + count(n, False) == len(alphabet) ** n``. Computed by dynamic programming over the states
         with Python integers (no overflow).
         """
-        if length < 0:
-            raise ValueError(f"length must be non-negative, got {length}")
+        _check_length(length)
         return int(self._suffix_counts(length, accepted)[length][self._index[self._start]])
 
     def sample(self, length: int, accepted: bool = True, rng: RandomSource = None) -> str | tuple[Symbol, ...]:
@@ -609,8 +649,7 @@ class DFA:
         NoSuchWordError
             If there is no such word.
         """
-        if length < 0:
-            raise ValueError(f"length must be non-negative, got {length}")
+        _check_length(length)
         counts = self._suffix_counts(length, accepted)
         ext, _ = self._cache[bool(accepted)]
         q = self._index[self._start]
@@ -636,8 +675,7 @@ class DFA:
     def words(self, length: int, accepted: bool | None = True) -> Iterator[str | tuple[Symbol, ...]]:
         """Every word of ``length`` symbols that is accepted (``True``), rejected (``False``) or either (``None``),
         in lexicographic order of :attr:`ordered_alphabet`."""
-        if length < 0:
-            raise ValueError(f"length must be non-negative, got {length}")
+        _check_length(length)
         if accepted is None:
             for w in itertools.product(self._symbols, repeat=length):
                 yield render_word(w, self._alphabet)
@@ -725,15 +763,20 @@ class DFA:
         """Read a DFA drawn in Graphviz DOT (a path or the text itself).
 
         ``shape=doublecircle`` marks accepting states; the start state is the target of the edge from a marker node
-        (``shape=none``/``point``, or named ``__start*``); an edge label is a symbol, or an interval ``[lo , hi]``
-        of numeric symbols. States are the node names (strings). See
+        (``shape=none``/``point``, or named ``__start*``); an edge label is a symbol, several separated by commas
+        (``"a,b"``), or an interval ``[lo , hi]`` of numeric symbols; a label that cannot be read is a
+        :class:`~exactformer.languages.errors.ParseError`. States are the node names (strings). See
         :func:`exactformer.languages.formats.parse_dot`.
         """
         text, name = read_source(path_or_text, suffixes=(".dot", ".gv"))
         return cls(**parse_dot(text, name=name, alphabet=alphabet, start=start))
 
     def to_dot(self) -> str:
-        """The DFA in Graphviz DOT (accepting states drawn as double circles; readable by :meth:`from_dot`)."""
+        """The DFA in Graphviz DOT (accepting states drawn as double circles; readable by :meth:`from_dot`).
+
+        One edge per transition, labelled with its symbol. A symbol containing a comma reads back as one symbol only
+        when :meth:`from_dot` is given the alphabet (``"a,b"`` otherwise means two symbols).
+        """
         ids = {q: f"q{i}" for i, q in enumerate(self._order)}
         lines = ["digraph DFA {", "  rankdir=LR;", '  __start [label="", shape=none];']
         for q in self._order:

@@ -191,6 +191,19 @@ def _interval_symbols(label: str, alphabet: list[str]) -> list[str] | None:
     return out
 
 
+def _label_symbols(label: str, alphabet: set[str] | None, where: str) -> list[str]:
+    """The symbols of a plain edge label: ``"a,b"`` is the two symbols ``a`` and ``b`` (spaces around each are
+    dropped), the convention of automata drawings. A label that is itself a symbol of an explicitly given alphabet
+    is kept whole (so a symbol may contain a comma). An empty label or an empty symbol is an error."""
+    if alphabet is not None and label in alphabet:
+        return [label]
+    parts = [p.strip() for p in label.split(",")]
+    if not label.strip() or any(not p for p in parts):
+        raise ParseError(f"{where} has the label {label!r}, which cannot be read as symbols (an empty label, or an "
+                         "empty symbol between commas; 'a,b' means the two symbols a and b)")
+    return parts
+
+
 def parse_dot(text: str, *, name: str = "<text>", alphabet: Iterable[Hashable] | None = None,
               start: Hashable | None = None) -> dict[str, Any]:
     """Parse a DFA drawn in Graphviz DOT.
@@ -201,8 +214,12 @@ def parse_dot(text: str, *, name: str = "<text>", alphabet: Iterable[Hashable] |
       the nodes first mentioned after them;
     * the start state is the target of the edge leaving a start marker: a node whose shape is ``none``, ``point``,
       ``plaintext`` or ``plain``, or whose name starts with ``__start``; the marker is not a state;
-    * an edge label is one symbol; a label written as an interval ``[lo , hi]`` (with ``∞``/``-∞``/``inf``; the
-      symbolic automata of pythautomata) stands for every numeric symbol of the alphabet in that range;
+    * an edge label is a symbol, or several separated by commas (``"a,b"`` is the two symbols ``a`` and ``b``, as
+      in AALpy and most automata tools; a label equal to a symbol of an explicit ``alphabet`` is kept whole); a
+      label written as an interval ``[lo , hi]`` (with ``∞``/``-∞``/``inf``; the symbolic automata of
+      pythautomata) stands for every numeric symbol of the alphabet in that range;
+    * a label that cannot be read (empty, an empty symbol between commas, an interval with a bound that is not a
+      number, or one that holds no symbol of the alphabet) raises :class:`ParseError`: no edge is dropped;
     * subgraphs are flattened; graph attributes are ignored.
 
     Parameters
@@ -333,7 +350,8 @@ def parse_dot(text: str, *, name: str = "<text>", alphabet: Iterable[Hashable] |
         start = next(iter(start_targets))
     plain_labels: set[str] = set()
     interval_bounds: set[str] = set()
-    for u, _v, attrs in edges:
+    given = {str(a) for a in alphabet} if alphabet is not None else None
+    for u, v, attrs in edges:
         if u in markers:
             continue
         label = attrs.get("label")
@@ -342,18 +360,25 @@ def parse_dot(text: str, *, name: str = "<text>", alphabet: Iterable[Hashable] |
         m = re.fullmatch(r"\s*\[\s*([^,\]]+?)\s*,\s*([^,\]]+?)\s*\]\s*", label)
         if m:
             for b in m.groups():
+                if not re.fullmatch(r"[-+]?(?:∞|inf|infinity|\d+(?:\.\d*)?)", b.strip(), re.IGNORECASE):
+                    raise ParseError(f"{name}: edge {u!r} -> {v!r} has the interval label {label!r}, whose bound {b!r} "
+                                     "is not a number or ∞")
                 if "∞" not in b and "inf" not in b.lower():
                     interval_bounds.add(str(int(float(b))) if re.fullmatch(r"[-+]?\d+(\.0*)?", b) else b)
         else:
-            plain_labels.add(label)
-    symbols = sorted(str(a) for a in alphabet) if alphabet is not None else sorted(plain_labels | interval_bounds)
+            plain_labels.update(_label_symbols(label, given, f"{name}: edge {u!r} -> {v!r}"))
+    symbols = sorted(given) if given is not None else sorted(plain_labels | interval_bounds)
     transitions: dict[tuple[Hashable, Hashable], Hashable] = {}
     for u, v, attrs in edges:
         if u in markers:
             continue
         label = attrs["label"]
         expanded = _interval_symbols(label, symbols)
-        for a in (expanded if expanded is not None else [label]):
+        if expanded == []:
+            raise ParseError(f"{name}: edge {u!r} -> {v!r} has the interval label {label!r}, which holds no symbol "
+                             f"of the alphabet {symbols}")
+        where = f"{name}: edge {u!r} -> {v!r}"
+        for a in (expanded if expanded is not None else _label_symbols(label, given, where)):
             previous = transitions.get((u, a))
             if previous is not None and previous != v:
                 raise InvalidAutomatonError(f"{name}: state {u!r} has two edges on {a!r} (to {previous!r} and "

@@ -48,6 +48,17 @@ Node = Hashable
 # reachability
 
 
+def _check_graph(graph: Any, what: str = "graph") -> None:
+    """Refuse anything but a simple directed graph: an undirected graph has no edge direction to follow, and a
+    multigraph's parallel edges would be counted (and encoded) twice."""
+    if isinstance(graph, nx.MultiGraph):
+        raise InvalidQueryError(f"the {what} is a networkx.{type(graph).__name__}, whose parallel edges reachability "
+                                f"would count twice; pass a simple graph: networkx.DiGraph(graph)")
+    if not isinstance(graph, nx.DiGraph):
+        hint = " (an undirected graph: use graph.to_directed())" if isinstance(graph, nx.Graph) else ""
+        raise InvalidQueryError(f"the {what} must be a networkx.DiGraph, not {type(graph).__name__}{hint}")
+
+
 def _check_node(graph: nx.DiGraph, node: Node, what: str) -> None:
     if node not in graph:
         raise InvalidQueryError(f"the {what} {node!r} is not a node of the graph ({graph.number_of_nodes()} nodes)")
@@ -73,7 +84,8 @@ def bfs_layers(graph: nx.DiGraph, root: Node, hops: int | None = None) -> list[f
     Raises
     ------
     InvalidQueryError
-        If ``root`` is not a node of ``graph``.
+        If ``graph`` is not a simple directed graph (a ``MultiDiGraph`` or an undirected graph) or ``root`` is not
+        one of its nodes.
     ValueError
         If ``hops`` is negative.
 
@@ -86,7 +98,10 @@ def bfs_layers(graph: nx.DiGraph, root: Node, hops: int | None = None) -> list[f
     >>> [sorted(v) for v in bfs_layers(g, 3, hops=1)]
     [[3], [0, 3]]
     """
+    _check_graph(graph)
     _check_node(graph, root, "root")
+    if hops is not None and (isinstance(hops, bool) or not isinstance(hops, (int, np.integer))):
+        raise TypeError(f"hops must be an integer or None, got {type(hops).__name__} {hops!r}")
     if hops is not None and hops < 0:
         raise ValueError(f"hops must be non-negative, got {hops}")
     layers = [frozenset([root])]
@@ -102,7 +117,15 @@ def bfs_layers(graph: nx.DiGraph, root: Node, hops: int | None = None) -> list[f
 
 
 def reachable_from(graph: nx.DiGraph, root: Node) -> frozenset:
-    """Every node reachable from ``root`` (``root`` included), by breadth-first search."""
+    """Every node reachable from ``root`` (``root`` included), by breadth-first search.
+
+    Raises
+    ------
+    InvalidQueryError
+        If ``graph`` is not a simple directed graph (a ``MultiDiGraph`` or an undirected graph) or ``root`` is not
+        one of its nodes.
+    """
+    _check_graph(graph)
     _check_node(graph, root, "root")
     return frozenset(nx.descendants(graph, root) | {root})
 
@@ -126,9 +149,10 @@ class ReachabilityQuery:
     Raises
     ------
     InvalidQueryError
-        If a node is not in the graph, ``candidates`` is not two distinct nodes, ``answer`` is not a candidate, or not
-        exactly one candidate is reachable from ``root`` (the root itself counts as reachable), or the reachable one
-        is not ``answer``.
+        If ``graph`` is not a simple directed graph (a ``MultiDiGraph`` is refused: convert it with
+        ``networkx.DiGraph(graph)``), a node is not in the graph, ``candidates`` is not two distinct nodes,
+        ``answer`` is not a candidate, or not exactly one candidate is reachable from ``root`` (the root itself
+        counts as reachable), or the reachable one is not ``answer``.
 
     Examples
     --------
@@ -144,8 +168,7 @@ class ReachabilityQuery:
     answer: Node
 
     def __post_init__(self) -> None:
-        if not isinstance(self.graph, nx.DiGraph):
-            raise InvalidQueryError(f"graph must be a networkx.DiGraph, not {type(self.graph).__name__}")
+        _check_graph(self.graph)
         try:
             candidates = tuple(self.candidates)
         except TypeError:

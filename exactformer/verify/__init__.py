@@ -1,11 +1,13 @@
 """The verifier: the only place where constructions meet their independent references.
 
 ``check(construction, reference, ...)`` returns a :class:`Report`; ``frontier(...)`` measures how far each float
-dtype carries a construction; ``strategies`` has hypothesis strategies for words, graphs and machines.
+dtype carries a construction; ``mutate(...)`` measures how many single-weight mutants the check catches;
+``strategies`` has hypothesis strategies for words, graphs and machines.
 """
 
 from .check import check, diagnose, float_tolerance, invariant_holds
 from .frontier import DTYPES, Frontier, FrontierRow, frontier
+from .mutate import CheckOracle, Mutation, MutationReport, apply_mutation, mutate, sample_mutations, weight_sites
 from .reference import CorpusReference, FunctionReference, LanguageReference, Reference, as_reference
 from .report import Failure, InvariantTally, LengthReport, Report
 
@@ -15,6 +17,13 @@ __all__ = [
     "float_tolerance",
     "invariant_holds",
     "frontier",
+    "mutate",
+    "Mutation",
+    "MutationReport",
+    "CheckOracle",
+    "apply_mutation",
+    "sample_mutations",
+    "weight_sites",
     "Frontier",
     "FrontierRow",
     "DTYPES",

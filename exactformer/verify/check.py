@@ -11,10 +11,15 @@ On a failure the input is shrunk to a smaller failing one (deleting and lowering
 the minimal input is diagnosed: the first invariant that breaks, and for a float run whether the exact model agrees
 with the reference (then the cause is precision, and the first sublayer where the float residual leaves the exact
 one is named) or not (a construction error).
+
+A reference with a ``decodes(size, rng)`` method (a machine reference, :mod:`exactformer.verify.machines`) also has
+whole decodes run through ``construction.simulate`` at every size and compared token by token; a decode that
+differs is a failure of kind ``"decode"`` naming the first differing step.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 import random
@@ -25,8 +30,9 @@ import numpy as np
 import torch
 
 from ..core.construction import Construction, Invariant, RunResult
-from ..core.errors import ExactformerError, InputError, IrrationalOperation
+from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
 from ..core.evaluate import Arithmetic, Trace, arithmetic_for, interval_bounds
+from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
 from .reference import Reference, as_reference
 from .report import Failure, InvariantTally, LengthReport, Report
 
@@ -95,6 +101,16 @@ def _where(invariant: Invariant, index: tuple[int, ...], want: Any, have: Any) -
     return f"{coord} at position {pos}: expected {want}, got {have}"
 
 
+_TIES = (ReadoutTieError, AttentionTieError)
+
+
+def _tied(result: RunResult) -> bool:
+    """Whether ``result``'s readout is a tie (:attr:`~exactformer.core.runners.Output.tied`; a runner that does not
+    say counts as no tie)."""
+    tied = getattr(result.output, "tied", None)
+    return bool(tied[result.batch_index]) if tied else False
+
+
 def _cross_entropy_bits(construction: Construction, result: RunResult, expected: Any) -> float | None:
     if construction.model.readout.decision != "sign" or not isinstance(expected, bool):
         return None
@@ -108,15 +124,22 @@ def _cross_entropy_bits(construction: Construction, result: RunResult, expected:
 _SHARED_ARITHMETICS: list[dict[tuple[str, str, str], Arithmetic]] = []
 
 
+# Whether the check running now stops at its first failing size and records failures undiagnosed (``fail_fast``).
+_FAIL_FAST: contextvars.ContextVar[bool] = contextvars.ContextVar("exactformer_fail_fast", default=False)
+
+
 def _sharing_arithmetics(fn: Callable[..., Report]) -> Callable[..., Report]:
-    """Run ``fn`` with one arithmetic per (backend, dtype, device) shared by every :func:`_run` inside it."""
+    """Run ``fn`` with one arithmetic per (backend, dtype, device) shared by every :func:`_run` inside it (and
+    with its ``fail_fast`` option visible to :func:`_record`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Report:
         _SHARED_ARITHMETICS.append({})
+        token = _FAIL_FAST.set(bool(kwargs.get("fail_fast", False)))
         try:
             return fn(*args, **kwargs)
         finally:
+            _FAIL_FAST.reset(token)
             _SHARED_ARITHMETICS.pop()
 
     return wrapper
@@ -147,7 +170,7 @@ def _fails(construction: Construction, reference: Reference, x: Any, backend: st
         expected = reference.expected(x)
     except Exception:
         return False
-    if result.answer != expected:
+    if result.answer != expected or _tied(result) or (backend == "certified" and not result.certified):
         return True
     n_tokens = len(construction.encode(x))
     return any(
@@ -188,11 +211,23 @@ def _first_divergence(float_trace: Trace, exact_trace: Trace, dtype: torch.dtype
 
 def diagnose(construction: Construction, reference: Reference, x: Any, *, backend: str, dtype: Any = None,
              device: Any = None, tolerance: float | None = None) -> tuple[str, str, Any]:
-    """Where and why ``x`` fails: ``(where, reason, got)``."""
+    """Where and why ``x`` fails: ``(where, reason, got)``.
+
+    A tie (a readout whose two largest logits are equal, or a hard-attention tie without a tie rule) gives a reason
+    that starts with ``"tie:"``; an answer the certified evaluator cannot separate from another one that starts with
+    ``"uncertified"``.
+    """
     try:
         result = _run(construction, [x], backend, dtype, device)[0]
+    except ReadoutTieError as exc:
+        return "the readout", f"tie: {exc}", None
+    except AttentionTieError as exc:
+        return str(exc).split(":")[0], f"tie: {exc}", None
     except ExactformerError as exc:
         return str(exc).split(":")[0], f"{type(exc).__name__}: {exc}", None
+    if _tied(result):
+        return "the readout", "tie: the two largest logits are equal (margin 0), so the model decides nothing", \
+            result.answer
     n_tokens = len(construction.encode(x))
     where = "the answer"
     for inv in construction.invariants:
@@ -205,6 +240,9 @@ def diagnose(construction: Construction, reference: Reference, x: Any, *, backen
         uncertain = [d for d in result.output.trace.decisions if not d.certified]
         if uncertain:
             return where, f"uncertified decision at {uncertain[0].where}: {uncertain[0].what}", result.answer
+        if not result.certified:
+            return where, ("uncertified readout: the logit intervals overlap (the answer is not verified; try a "
+                           "higher precision)"), result.answer
         return where, "construction error (the model disagrees with the reference in exact/certified arithmetic)", \
             result.answer
     exact = None
@@ -243,6 +281,7 @@ def check(
     check_invariants: bool = True,
     shrink: bool = True,
     progress: bool = False,
+    fail_fast: bool = False,
 ) -> Report:
     """Check ``construction`` against ``reference`` at every size in ``lengths``.
 
@@ -270,7 +309,32 @@ def check(
         Turn off invariant checks or counterexample shrinking (for speed).
     progress
         Show a progress bar.
+    fail_fast
+        Stop after the first size with a failure, and record failures as found (not shrunk, not diagnosed): for
+        callers that only need to know *whether* the check fails, such as :func:`~exactformer.verify.mutate`.
+
+    Raises
+    ------
+    TypeError
+        If ``construction`` is not a construction, or an argument has the wrong type (``lengths=5``).
+    InputError
+        Before anything runs, on an argument that would make the check test nothing or cannot run: ``lengths``
+        empty or holding a negative size, ``samples_per_length < 1``, ``batch_size < 1``, ``exhaustive_up_to < 0``,
+        an unknown ``backend``, a non-float ``dtype``, a negative ``tolerance``. After the run, if the reference gave
+        no input at any of the sizes (a check that tested nothing is not a pass; a single size without inputs shows
+        as ``tested 0`` in the report).
     """
+    # -- arguments: a check that would test nothing, or cannot run, is refused before anything runs --
+    for attr in ("name", "model", "encode", "run_batch"):
+        if not hasattr(construction, attr):
+            raise TypeError(f"check() needs a Construction as its first argument, got {type(construction).__name__}")
+    sizes = validated_sizes(lengths)
+    samples_per_length = validated_count(samples_per_length, "samples_per_length")
+    exhaustive_up_to = validated_count(exhaustive_up_to, "exhaustive_up_to", minimum=0)
+    batch_size = validated_count(batch_size, "batch_size")
+    backend = validated_backend(backend)
+    dtype = validated_dtype(dtype)
+    tolerance = validated_tolerance(tolerance)
     ref = as_reference(reference)
     dtype = dtype if dtype is not None else (torch.float64 if backend == "torch" else None)
     report = Report(
@@ -280,7 +344,6 @@ def check(
         dtype=str(dtype).replace("torch.", "") if dtype is not None else "-",
         seed=seed,
     )
-    sizes = list(lengths)
     bar = _progress(progress, len(sizes), construction.name)
     for size in sizes:
         rng = random.Random(f"{seed}:{size}")
@@ -296,17 +359,27 @@ def check(
                     expected = ref.expected(x)
                     lr.tested += 1
                     if isinstance(outcome, ExactformerError):
-                        _record(lr, construction, ref, x, expected, None, "error", backend, dtype, device,
-                                tolerance, shrink, reason=f"{type(outcome).__name__}: {outcome}")
+                        tie = isinstance(outcome, _TIES)  # the model decides nothing: a decision margin of 0
+                        if tie:
+                            lr.ties += 1
+                            lr.min_margin = 0.0
+                        _record(lr, construction, ref, x, expected, None, "tie" if tie else "error", backend, dtype,
+                                device, tolerance, shrink, reason=f"{type(outcome).__name__}: {outcome}")
                         continue
                     result: RunResult = outcome
+                    # a tie (margin 0) or, in the certified backend, a decision the intervals do not separate is a
+                    # failure whatever the answer: the answer is an accident of the arithmetic, not verified
+                    tied = _tied(result)
+                    uncertified = backend == "certified" and not result.certified and not tied
+                    lr.ties += int(tied)
+                    lr.uncertified += int(uncertified)
                     lr.certified += int(result.certified)
-                    lr.min_margin = min(lr.min_margin, result.margin)
+                    lr.min_margin = min(lr.min_margin, 0.0 if tied else result.margin)
                     ce = _cross_entropy_bits(construction, result, expected)
                     if ce is not None:
                         ce_total, ce_count = ce_total + ce, ce_count + 1
                     answer_ok = result.answer == expected
-                    lr.passed += int(answer_ok)
+                    lr.passed += int(answer_ok and not tied and not uncertified)
                     broken = []
                     if check_invariants:
                         n_tokens = len(construction.encode(x))
@@ -318,22 +391,41 @@ def check(
                             tally.held += int(held)
                             if not held:
                                 broken.append(inv.name)
-                    if not answer_ok or broken:
-                        _record(lr, construction, ref, x, expected, result.answer,
-                                "answer" if not answer_ok else "invariant", backend, dtype, device, tolerance, shrink)
+                    if tied or not answer_ok or uncertified or broken:
+                        kind = ("tie" if tied else "answer" if not answer_ok else "uncertified" if uncertified
+                                else "invariant")
+                        _record(lr, construction, ref, x, expected, result.answer, kind, backend, dtype, device,
+                                tolerance, shrink)
         lr.cross_entropy_bits = ce_total / ce_count if ce_count else None
+        if hasattr(ref, "decodes"):  # a machine reference: whole decodes too, token by token (verify/machines.py)
+            from .machines import record_decodes
+
+            record_decodes(lr, construction, ref, backend=backend, dtype=dtype, device=device, rng=rng)
         report.lengths.append(lr)
+        if fail_fast and not lr.ok:
+            break
         if bar is not None:
             bar[0].advance(bar[1])
     if bar is not None:
         bar[0].stop()
+    if report.tested == 0:  # every size gave no input (e.g. a corpus with nothing of these sizes): not a pass
+        raise InputError(f"the check tested no inputs: the reference {report.reference!r} has none at sizes "
+                         f"{_short_sizes(sizes)}; choose sizes it has inputs for")
     return report
+
+
+def _short_sizes(sizes: list[int]) -> str:
+    return str(sizes) if len(sizes) <= 8 else f"[{', '.join(map(str, sizes[:8]))}, ...] ({len(sizes)} sizes)"
 
 
 def _record(lr: LengthReport, construction: Construction, ref: Reference, x: Any, expected: Any, got: Any,
             kind: str, backend: str, dtype: Any, device: Any, tolerance: float | None, shrink: bool,
             reason: str | None = None) -> None:
     if len(lr.failures) >= _MAX_FAILURES_PER_SIZE:
+        return
+    if _FAIL_FAST.get():  # the caller wants to know whether the check fails, not why: record the failure as found
+        lr.failures.append(Failure(kind=kind, input=x, minimal_input=x, expected=expected, got=got,
+                                   where="(not diagnosed: fail_fast)", reason=reason or kind))
         return
     minimal = _shrink(construction, ref, x, backend, dtype, device, tolerance) if shrink else x
     where, why, got_min = diagnose(construction, ref, minimal, backend=backend, dtype=dtype, device=device,

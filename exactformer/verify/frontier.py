@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from ..core.construction import Construction
+from ..core.errors import InputError
+from .arguments import validated_count, validated_dtypes, validated_sizes
 from .check import check
 
 __all__ = ["FrontierRow", "Frontier", "frontier", "DTYPES"]
@@ -115,9 +117,20 @@ def frontier(
 
     Every size in ``lengths`` is checked in increasing order with :func:`~exactformer.verify.check` in each dtype;
     with ``stop_at_first_failure`` a (variant, dtype) stops at its first failing size.
+
+    Raises
+    ------
+    TypeError, InputError
+        Before anything runs, as :func:`~exactformer.verify.check` does: ``lengths`` or ``dtypes`` empty, a
+        negative size, ``samples_per_length < 1``, a non-float dtype, no variant.
     """
     variants = dict(construction) if isinstance(construction, Mapping) else {construction.name: construction}
-    sizes = sorted(set(lengths))
+    if not variants:
+        raise InputError("no construction to measure: the mapping of variants is empty")
+    sizes = sorted(set(validated_sizes(lengths)))
+    dtypes = validated_dtypes(dtypes)
+    samples_per_length = validated_count(samples_per_length, "samples_per_length")
+    exhaustive_up_to = validated_count(exhaustive_up_to, "exhaustive_up_to", minimum=0)
     rows = []
     for label, c in variants.items():
         for dtype in dtypes:

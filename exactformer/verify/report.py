@@ -23,7 +23,10 @@ class Failure:
     ----------
     kind
         ``"answer"`` (the model's answer differs from the reference), ``"invariant"`` (a proof invariant does not
-        hold), or ``"error"`` (the forward pass raised: NaN, an attention tie, an irrational operation...).
+        hold), ``"tie"`` (the model decided nothing: two equal largest readout logits, a sign logit of exactly 0, or
+        a hard-attention tie without a tie rule; whatever label came out is not an answer), ``"uncertified"`` (the
+        certified backend's intervals do not separate a decision, so the answer is not verified), or ``"error"``
+        (the forward pass raised: a NaN or an infinity, an irrational operation...).
     input, minimal_input
         The failing input as found, and after shrinking (the smallest failing input the shrinker reached).
     expected, got
@@ -63,7 +66,12 @@ class InvariantTally:
 
 @dataclass
 class LengthReport:
-    """Results for one input size."""
+    """Results for one input size.
+
+    ``passed`` counts the inputs answered as the reference does by a decision that is not a tie (and, with the
+    certified backend, is certified); ``ties`` counts the inputs whose readout or hard attention tied (margin 0),
+    ``uncertified`` those the certified backend could not verify. Both are failures.
+    """
 
     size: int
     mode: str
@@ -71,6 +79,8 @@ class LengthReport:
     passed: int = 0
     certified: int = 0
     min_margin: float = math.inf
+    ties: int = 0
+    uncertified: int = 0
     cross_entropy_bits: float | None = None
     invariants: dict[str, InvariantTally] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
@@ -114,10 +124,14 @@ class Report:
 
     def summary(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
-        fails = sum(r.failed for r in self.lengths)
+        ties = sum(r.ties for r in self.lengths)
+        uncertified = sum(r.uncertified for r in self.lengths)
+        fails = sum(r.failed for r in self.lengths) - ties - uncertified
+        undecided = (f", {ties} ties" if ties else "") + (f", {uncertified} not verified (uncertified)"
+                                                            if uncertified else "")
         return (
             f"{verdict}: {self.construction} vs {self.reference} ({self.backend}, {self.dtype}, seed {self.seed}): "
-            f"{self.tested} inputs over {len(self.lengths)} sizes, {fails} wrong answers, "
+            f"{self.tested} inputs over {len(self.lengths)} sizes, {fails} wrong answers{undecided}, "
             f"{len(self.failures)} failure reports"
         )
 
@@ -138,6 +152,8 @@ class Report:
                     "passed": r.passed,
                     "failed": r.failed,
                     "certified": r.certified,
+                    "ties": r.ties,
+                    "uncertified": r.uncertified,
                     "min_margin": _jsonable(r.min_margin),
                     "cross_entropy_bits": _jsonable(r.cross_entropy_bits),
                     "invariants": {k: {"checked": t.checked, "held": t.held} for k, t in r.invariants.items()},

@@ -145,8 +145,11 @@ def test_two_bits_are_not_enough():
     queue = _rotation_queue(6)
     c = post_machine(ROTATE_THEN_HALT, queue_length=6)
     steps, _, _, _ = reference_run(ROTATE_THEN_HALT, queue, 6)
-    out = decode(c.model, [c.encode(queue)], FixedPointArithmetic(int_bits=1, frac_bits=0), max_new_tokens=6)
-    assert [tuple(t.split("|")) for t in out.tokens[0]] != steps
+    from exactformer.core.errors import ReadoutTieError
+
+    assert steps  # the reference has a next token; the 2-bit decoder has none (greedy decoding refuses the tie)
+    with pytest.raises(ReadoutTieError, match="decoding step 0"):
+        decode(c.model, [c.encode(queue)], FixedPointArithmetic(int_bits=1, frac_bits=0), max_new_tokens=6)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -195,3 +198,66 @@ def test_softmax_needs_beta_of_order_log_L():
     )
     assert weak.simulate(queue, max_tokens=L + 2).tokens != steps
     assert strong.simulate(queue, max_tokens=L + 2).tokens == steps
+
+
+KEEP_STUCK = {
+    # "keep" copies 0 and 1 and has no transition on 2: the reference is stuck there
+    "states": ["run", "keep", "stop"],
+    "symbols": ["0", "1", "2"],
+    "delta": {("run", "0"): ("1", "run"), ("run", "1"): ("0", "keep"), ("run", "2"): ("2", "stop"),
+              ("keep", "0"): ("0", "keep"), ("keep", "1"): ("1", "keep")},
+    "start": "run",
+    "halting": {"stop"},
+}
+
+
+def test_a_prompt_may_be_explicit_tokens_in_mixed_states():
+    """After some steps the window holds tokens emitted in different states: the next token is delta(state of the
+    newest token, symbol of the oldest), whatever the other tokens' states."""
+    c = post_machine(KEEP_STUCK, queue_length=4)
+    prompt = [("1", "keep"), ("0", "run"), ("2", "keep"), ("0", "run")]
+    assert c.encode(prompt) == ["1|keep", "0|run", "2|keep", "0|run"]
+    assert c.run(prompt, backend="exact").answer == KEEP_STUCK["delta"][("run", "1")]
+    assert c.run([("1", "run"), ("0", "keep"), ("2", "run"), ("0", "keep")], backend="exact").answer == ("1", "keep")
+    assert c.encode(["1", ("0", "keep"), "2", "0"], state="keep") == ["1|keep", "0|keep", "2|keep", "0|keep"]
+    with pytest.raises(InputError, match="not a working state"):
+        c.encode([("1", "run"), ("0", "run"), ("2", "run"), ("0", "stop")])
+    with pytest.raises(InputError, match="'nowhere', which is not a state"):
+        c.encode([("1", "nowhere"), ("0", "run"), ("2", "run"), ("0", "run")])
+
+
+@pytest.mark.parametrize("backend", ["torch", "exact"])
+def test_an_undefined_transition_stops_the_decode_as_the_reference_does(backend):
+    """run on 1 -> keep, keep copies 0 0, then meets 2: undefined. The model has no unit for (keep, 2), so its
+    readout has no unique maximum there: the decode stops, stuck, naming the pair, after the reference's tokens."""
+    from exactformer.languages.post import PostMachine
+
+    queue = list("1002")
+    pm = PostMachine(symbols=KEEP_STUCK["symbols"], states=KEEP_STUCK["states"], transitions=KEEP_STUCK["delta"],
+                     start="run", halting=["stop"])
+    ref = pm.run(queue, 50, trace=True)
+    assert ref.stuck and not ref.halted and ref.state == "keep" and ref.queue[0] == "2"
+    c = post_machine(KEEP_STUCK, queue_length=4)
+    run = c.simulate(queue, max_tokens=50, backend=backend)
+    assert run.tokens == list(ref.trace) and run.stuck and not run.halted
+    assert run.stuck_on == ("keep", "2") and run.queue == list(ref.queue)
+    with pytest.raises(InputError, match="no transition for state 'keep' on front symbol '2' .*decode step 4"):
+        c.simulate(queue, max_tokens=50, backend=backend, on_stuck="raise")
+    # in a batch, only the stuck queue stops; the other one runs to its halt
+    stuck, halts = c.simulate(queues=[queue, list("0002")], max_tokens=50, backend=backend)
+    assert stuck.stuck and not halts.stuck and halts.halted and halts.tokens == list(pm.run(list("0002"),
+                                                                                               trace=True).trace)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pm=post_machines())
+def test_random_post_machines_pass_the_machine_check(pm):
+    """Every transition from every working state and the whole decodes, at the machine's own window."""
+    from exactformer.verify import check
+    from exactformer.verify.machines import post_machine_reference
+
+    L = len(pm["queue"])
+    c = post_machine(pm, queue_length=L)
+    ref = post_machine_reference(pm, L, starts=[(pm["queue"], None, "the drawn queue")], max_tokens=200)
+    report = check(c, ref, lengths=[L], samples_per_length=40)
+    assert report.passed, report.failures

@@ -20,7 +20,7 @@ from exactformer.constructions.post_machine import (
     turing_machines,
 )
 from exactformer.core.errors import InputError
-from exactformer.languages.compiler import compile_turing_machine, predicted_post_steps
+from exactformer.languages.compiler import compile_turing_machine, predicted_post_steps, tape_length_for
 from exactformer.languages.tag import TagRing, collatz_tag_system, post_tag_system
 from exactformer.languages.turing import TuringMachine
 from exactformer.verify.strategies import turing_machines as random_turing_machines
@@ -286,10 +286,35 @@ def test_collatz_batched():
         assert run.halted and run.steps == ring.post_steps(collatz_tag_system().run("a" * n).steps)
 
 
-def test_tape_too_narrow_is_a_wrong_answer_not_silence():
-    # BB(2) visits 4 cells; on 3 cyclic cells the tape wraps (the note's caveat) and the count of ones differs
-    run = run_turing_machine(turing_machine("1RB1LB_1LA1RZ", 3), max_tokens=100)
-    assert run.ones != 4 or run.tm_steps != 6
+def test_a_head_leaving_the_cyclic_tape_raises_naming_the_step():
+    """BB(2) visits 4 cells; on 3 cyclic cells the tape would wrap (3 ones instead of 4): the run raises at the TM
+    step where the head first reaches a 4th cell, counted here from the reference TM's own configurations."""
+    tm = TuringMachine.from_standard("1RB1LB_1LA1RZ")
+    lo = hi = 0
+    for config in tm.configurations(100):
+        lo, hi = min(lo, config.head), max(hi, config.head)
+        if hi - lo + 1 > 3:
+            first_wrap = config.steps
+            break
+    with pytest.raises(InputError, match=f"leaves the cyclic tape of 3 cells at TM step {first_wrap} "):
+        run_turing_machine(turing_machine(tm, 3), max_tokens=100)
+    with pytest.raises(InputError, match="machine 0 .* leaves the cyclic tape of 3 cells"):
+        run_turing_machines(turing_machines([tm], 3), max_tokens=100)
+    assert run_turing_machine(turing_machine(tm, 4)).ones == 4
+
+
+@pytest.mark.parametrize("text", ["1RB1LB_1LA1RZ", "1RB1RZ_1LB0RC_1LC1LA", "1RB1RZ_0RC1RB_1LC1LA"])
+def test_tape_length_none_sizes_the_tape_from_the_reference_run(text):
+    tm = TuringMachine.from_standard(text)
+    ref = tm.run(1000)
+    c = turing_machine(tm)  # tape_length=None
+    assert c.extras["tape_length"] == tape_length_for(tm) == max(ref.width, 3)
+    run = run_turing_machine(c)
+    assert (run.tm_steps, run.ones) == (ref.steps, ref.ones)
+    with pytest.raises(InputError, match="leaves the cyclic tape"):  # one cell fewer is too few
+        run_turing_machine(turing_machine(tm, c.extras["tape_length"] - 1))
+    with pytest.raises(InputError, match="does not halt within 10 steps"):
+        turing_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", max_steps=10)  # BB(4) takes 107
 
 
 def test_errors():
@@ -301,11 +326,15 @@ def test_errors():
 
 
 def test_entries_build_and_verify():
+    """The registered defaults pass their default check: one size, the window L; every transition and the
+    decodes."""
     from exactformer.verify import check
 
     names = {e.name for e in ENTRIES}
     assert names == {"post-machine", "turing-machine"}
     for e in ENTRIES:
         c = e.builder()
-        report = check(c, e.reference(c), lengths=e.lengths, samples_per_length=20, exhaustive_up_to=100, seed=0)
-        assert report.passed, e.name
+        assert e.default_lengths(c) == (c.extras["queue_length"],)
+        report = check(c, e.reference(c), lengths=e.default_lengths(c), seed=0)
+        assert report.passed, (e.name, report.failures)
+        assert "decodes" in report.lengths[0].mode

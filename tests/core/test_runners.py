@@ -148,7 +148,7 @@ def test_the_prompt_pass_gives_every_prompt_position_its_own_window():
 def test_cached_decoding_equals_full_recomputation_on_random_causal_models(model, prompt):
     from dataclasses import replace
 
-    from exactformer.core.errors import AttentionTieError, NonFiniteError
+    from exactformer.core.errors import AttentionTieError, NonFiniteError, ReadoutTieError
 
     assume(not model.embedding.depends_on_length)
     readout = model.readout
@@ -157,7 +157,7 @@ def test_cached_decoding_equals_full_recomputation_on_random_causal_models(model
                                                _column_mix(model.d_model), labels=VOCAB))
     try:
         full = decode(model, [prompt], TorchArithmetic(torch.float64), max_new_tokens=5, cache=False)
-    except (AttentionTieError, NonFiniteError):
+    except (AttentionTieError, NonFiniteError, ReadoutTieError):  # no next token: nothing to compare
         return
     assume(all(m > 1e-9 for m in full.margins[0]))
     cached = decode(model, [prompt], TorchArithmetic(torch.float64), max_new_tokens=5)

@@ -63,6 +63,13 @@ def test_malformed_automata_are_rejected_with_a_message_naming_the_problem(kwarg
     assert fragment in str(info.value)
 
 
+def test_a_list_of_triples_is_the_same_automaton_and_repeats_must_agree():
+    triples = [(0, "0", 0), (0, "1", 1), (1, "0", 1), (1, "1", 0), (0, "1", 1)]  # a repeat with the same target
+    assert DFA(states={0, 1}, alphabet="01", start=0, accepting={1}, transitions=triples) == odd_ones()
+    with pytest.raises(InvalidAutomatonError, match=r"\(1, '1'\) is given twice, to 0 and to 1"):
+        DFA(states={0, 1}, alphabet="01", start=0, accepting={1}, transitions=triples + [(1, "1", 1)])
+
+
 def test_nested_transition_form_is_the_same_automaton():
     nested = DFA(states={0, 1}, alphabet="01", start=0, accepting={1},
                  transitions={0: {"0": 0, "1": 1}, 1: {"0": 1, "1": 0}})

@@ -104,3 +104,19 @@ def test_dot_errors(text, fragment):
 def test_dot_start_argument_when_there_is_no_marker():
     d = DFA.from_dot("digraph { a -> a [label=x]; }", start="a")
     assert d.start == "a" and d.accepting == frozenset()
+
+
+def test_dot_comma_label_is_several_symbols_as_in_automata_tools():
+    """``label="0,1"`` is two parallel edges, one per symbol (spaces around a symbol are dropped)."""
+    text = 'digraph { __start [shape=none]; __start -> s; s [shape=doublecircle]; s -> t [label="0, 1"]; ' \
+           't -> s [label="0,1"]; }'
+    d = DFA.from_dot(text)
+    assert d.alphabet == {"0", "1"} and d.is_complete
+    for w in ["", "0", "01", "110", "1111"]:
+        assert d.accepts(w) == (len(w) % 2 == 0)
+
+
+def test_dot_label_equal_to_a_given_symbol_is_kept_whole():
+    d = DFA.from_dot('digraph { __start -> s; s -> s [label="a,b"]; }', alphabet=["a,b", "c"])
+    assert d.transitions == {("s", "a,b"): "s"}
+    assert DFA.from_dot(d.to_dot(), alphabet=d.alphabet).equivalent(d)
