@@ -184,15 +184,31 @@ class PostMachineReference:
         symbols = [front] + [rng.choice(self.symbols) for _ in range(L - 1)]
         return tuple(zip(symbols, states))
 
+    def _framed(self, front: Token, last: Token, rng: random.Random) -> tuple[Token, ...]:
+        """A prompt of L tokens with the given first and last tokens and random ones (random working states)
+        between them."""
+        middle = [(rng.choice(self.symbols), rng.choice(self.working)) for _ in range(self.queue_length - 2)]
+        return (front, *middle, last)
+
+    def _every_frame(self, p: Hashable, a: Hashable, rng: random.Random) -> list[tuple[Token, ...]]:
+        """For the pair (p, a): one prompt per front token (a, q) and last token (b, p), over every working state q
+        and every symbol b. The next token is a function of a and p alone, but the model reads both tokens whole
+        (each is one row of the embedding), so a weight that only one such token uses is seen only here."""
+        return [self._framed((a, q), (b, p), rng) for q in self.working for b in self.symbols]
+
     def inputs(self, size: int, *, count: int, exhaustive_limit: int, rng: random.Random) -> tuple[list[Any], str]:
-        """For every defined (working p, a): ``ceil(count / #defined)`` prompts of front a and last state p, the
-        first with every token in p, the others with random symbols and random working states."""
+        """For every defined (working p, a): every front token (a, q) with every last token (b, p) (q over the
+        working states, b over the symbols; :meth:`_every_frame`), then ``ceil(count / #defined)`` more prompts of
+        front a and last state p, the first with every token in p, the others with random symbols and random
+        working states."""
         self._size(size)
         if not self.defined:
             return [], "no defined transition"
         per = max(1, math.ceil(count / len(self.defined)))
-        xs = [self._prompt(a, p, rng, mixed=k > 0) for p, a in self.defined for k in range(per)]
-        return xs, f"{len(self.defined)} transitions x {per}, mixed windows"
+        xs = [x for p, a in self.defined for x in self._every_frame(p, a, rng)]
+        xs += [self._prompt(a, p, rng, mixed=k > 0) for p, a in self.defined for k in range(per)]
+        frames = len(self.working) * len(self.symbols)
+        return xs, f"{len(self.defined)} transitions x ({frames} first/last tokens + {per}), mixed windows"
 
     def shrink(self, x: Sequence[Token]) -> Iterator[tuple[Token, ...]]:
         """The same symbols with every token in the last token's state, then one token's state at a time."""
@@ -213,8 +229,8 @@ class PostMachineReference:
         return MachineDecode(prompt=prompt, tokens=tuple(r.trace or ()), outcome=outcome, budget=budget, label=label)
 
     def decodes(self, size: int, rng: random.Random, *, max_tokens: int | None = None) -> list[MachineDecode]:
-        """The decode corpus at ``size`` (which must be L): the given starts, random starts, one stuck prompt per
-        undefined working pair."""
+        """The decode corpus at ``size`` (which must be L): the given starts, random starts, and for every undefined
+        working pair (p, a) a stuck prompt per front token (a, q) and last token (b, p) (:meth:`_every_frame`)."""
         self._size(size)
         budget = self.max_tokens if max_tokens is None else max_tokens
         out = []
@@ -225,9 +241,9 @@ class PostMachineReference:
             prompt = self._prompt(rng.choice(self.symbols), state, rng, mixed=k % 2 == 1)
             out.append(self._reference_decode(prompt, f"random queue in {state!r}" + (", mixed" if k % 2 else ""),
                                               budget))
-        for p, a in self.undefined:
-            out.append(self._reference_decode(self._prompt(a, p, rng, mixed=True),
-                                              f"undefined ({p!r}, {a!r})", budget))
+        for p, a in self.undefined:  # stuck at once, whatever the first and last tokens are
+            for prompt in self._every_frame(p, a, rng):
+                out.append(self._reference_decode(prompt, f"undefined ({p!r}, {a!r})", budget))
         return out
 
 

@@ -99,6 +99,37 @@ def test_the_decode_corpus_has_the_machines_own_starts_random_starts_and_every_u
     assert any(d.label.startswith("tape ") for d in corpus) and any(d.label.startswith("random") for d in corpus)
 
 
+def test_every_first_token_meets_every_last_token_for_every_pair_defined_or_not():
+    """The model reads the first and the last token whole (one embedding row each), so for every working pair (p, a)
+    the check holds every front token (a, q) against every last token (b, p): defined pairs as one-step inputs,
+    undefined ones as decodes that must be stuck at once."""
+    pm = compile_turing_machine(TuringMachine.from_standard("1RB1LB_1LA1RZ"), 4).machine
+    ref = PostMachineReference(pm, 3)
+    working = [p for p in pm.states if p not in pm.halting]
+    frames = {(p, a, q, b) for p in working for a in pm.symbols for q in working for b in pm.symbols}
+    xs, _ = ref.inputs(3, count=10, exhaustive_limit=0, rng=random.Random(1))
+    stuck = [d.prompt for d in ref.decodes(3, random.Random(1)) if d.outcome == "stuck" and not d.tokens]
+    seen = {(x[-1][1], x[0][0], x[0][1], x[-1][0]) for x in (*xs, *stuck)}
+    assert seen == frames
+    assert {(x[-1][1], x[0][0]) for x in stuck} == {(p, a) for p, a, _, _ in frames} - set(pm.transitions)
+
+
+def test_a_mutant_only_one_last_token_exposes_is_caught():
+    """The mutant the 200-mutant run of benchmarks/mutation.py found missed before the frames above: one entry of
+    one token's embedding row (W_E[16, 7] from 1 to 2) makes the model emit a token where the reference is stuck,
+    but only when that token is the newest of the window and the front symbol has no transition."""
+    entry = REGISTRY["post-machine"]
+    c = entry.builder(**entry.options)
+    W_E = c.model.embedding.W_E.copy()
+    assert W_E[16, 7] == 1
+    W_E[16, 7] = Fraction(2)
+    mutant = dataclasses.replace(c, model=dataclasses.replace(
+        c.model, embedding=dataclasses.replace(c.model.embedding, W_E=W_E)))
+    report = default_check("post-machine", mutant)
+    assert not report.passed
+    assert any(f.kind == "decode" and "stuck" in f.reason + f.where for f in report.failures), report.failures
+
+
 def test_a_machine_construction_has_one_size_its_window():
     c = post_machine(machine(), queue_length=5)
     ref = post_machine_reference(machine(), 5)
