@@ -405,13 +405,12 @@ def mutate(
     """
     from .verify.mutate import mutate as run_mutations
 
+    _at_least(samples, 1, "--samples")
     for path, flag in ((json_out, "--json"), (markdown_out, "--markdown")):
         _writable(path, flag)
     construction = _build(name, option)
     reference = _reference_for(name, construction)
     sizes = _lengths(lengths, constructions.get(name).default_lengths(construction))
-    if samples < 1:
-        raise typer.BadParameter(f"--samples must be at least 1, got {samples}")
 
     def show(done: int, total: int, outcome: Any) -> None:
         if console.is_terminal:

@@ -355,6 +355,8 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("cli-dtype-unknown", ["verify", "demo", "--dtype", "float8"], "--dtype must be one of"),
     ("cli-frontier-dtype-unknown", ["frontier", "demo", "--dtypes", "float32,int8"], "got 'int8'"),
     ("cli-samples-zero", ["verify", "demo", "--samples", "0"], "--samples must be at least 1, got 0"),
+    ("cli-mutate-samples-zero", ["mutate", "demo", "--samples", "0"], "--samples must be at least 1, got 0"),
+    ("cli-mutate-empty-range", ["mutate", "demo", "--lengths", "4-2"], "the range '4-2' is empty"),
     ("cli-frontier-samples-negative", ["frontier", "demo", "--samples=-2"], "--samples must be at least 1"),
     ("cli-exhaustive-negative", ["verify", "demo", "--exhaustive-up-to=-1"], "--exhaustive-up-to must be at least 0"),
     ("cli-json-missing-folder", ["verify", "demo", "--json", "{tmp}/no/such/dir/r.json"], "does not exist"),
