@@ -475,13 +475,15 @@ class MutationReport:
     def render(self) -> Any:
         """A rich renderable: the tallies, then one row per mutant (missed ones in red)."""
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=self.summary(), title_justify="left")
+        table = Table(title=Text(self.summary()), title_justify="left")
         for h in ("mutation", "verdict", "witness", "caught by"):
             table.add_column(h)
-        for o in self.outcomes:
+        for o in self.outcomes:  # Text cells: names and witnesses print verbatim, never as rich markup
             style = "red" if o.verdict == "missed" else ("dim" if o.verdict == "equivalent" else None)
-            table.add_row(str(o.mutation), o.verdict, o.witness or "-", o.caught_by or "-", style=style)
+            cells = (str(o.mutation), o.verdict, o.witness or "-", o.caught_by or "-")
+            table.add_row(*(Text(c) for c in cells), style=style)
         return table
 
     def __repr__(self) -> str:

@@ -196,11 +196,13 @@ class Report:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=self.summary(), title_justify="left")
+        # every string is a Text: names such as ``connectivity[printed_and]`` or state ``ARR:B:1`` print verbatim,
+        # never read as rich markup or emoji codes
+        table = Table(title=Text(self.summary()), title_justify="left")
         for h in self._HEADER:
             table.add_column(h, justify="right" if h not in ("inputs", "invariants held/checked") else "left")
         for row, r in zip(self._rows(), self.lengths):
-            table.add_row(*row, style=None if r.ok else "red")
+            table.add_row(*(Text(cell) for cell in row), style=None if r.ok else "red")
         parts: list[Any] = [table]
         for f in self.failures:
             parts.append(Text(

@@ -170,3 +170,18 @@ def _constant_decoder() -> Transformer:
 def test_decoding_raises_at_a_tied_step(cache):
     with pytest.raises(ReadoutTieError, match=r"at decoding step 0 \(batch 0\)"):
         decode(_constant_decoder(), [list("ab")], TorchArithmetic(torch.float64), max_new_tokens=3, cache=cache)
+
+
+def test_a_report_prints_names_and_inputs_verbatim_not_as_rich_markup():
+    """``[printed_and]`` and ``:B:`` are rich markup and emoji syntax; the terminal report must show them as they
+    are (a construction named like a builder option, a Turing-machine state such as ``ARR:B:1``)."""
+    from rich.console import Console
+
+    from exactformer.verify.report import LengthReport, Report
+
+    report = Report(construction="connectivity[printed_and]", reference="ARR:B:1", backend="torch",
+                    dtype="float64", seed=0, lengths=[LengthReport(size=3, mode="[bold]x[/bold]", tested=1, passed=1)])
+    console = Console(record=True, width=200, emoji=True)
+    console.print(report.render())
+    text = console.export_text()
+    assert "connectivity[printed_and]" in text and "ARR:B:1" in text and "[bold]x[/bold]" in text
