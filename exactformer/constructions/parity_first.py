@@ -398,6 +398,10 @@ def cls_to_first_bit_head(stream: Stream, d_head: int, big: Fraction, log_length
     Hence ``a_1 = e^b / (e^b + n)`` (``N^b / (N^b + n)`` when length-scaled). The value ``gate - pos:[i=1]/2`` is
     ``+-1/2`` at position 1 and 0 elsewhere, so ``answer = a_1 ([w_1 = 1] - 1/2)``: positive iff the first bit is 1,
     with ``|answer| = a_1 / 2``, Theta(1/n) unscaled.
+
+    Deviation from the authors' ``first_exact*.py``: their value sits in head coordinate 5 (``W_V[5, :]``,
+    ``W_O[5, :]``), here in coordinate 0 (the first named coordinate of the head space). The products ``W_V W_O``
+    and ``W_Q W_K^T``, and so every output, are the same.
     """
     qk = _head_space(d_head, ["CLS?[j=1]"])
     values = _head_space(d_head, ["[w_j=1]-1/2"])
@@ -889,7 +893,8 @@ def first(
             venue=CITATION_VENUE,
             theorem="exact FIRST transformer" + (" with layer normalisation" if layer_norm else "")
             + (" and log-length-scaled attention" if scaled else "")
-            + " (weights of the authors' first_exact" + ("_layernorm" if layer_norm else "") + ".py)",
+            + " (weights of the authors' first_exact" + ("_layernorm" if layer_norm else "") + ".py, layer 2's value "
+            "in head coordinate 0 instead of 5)",
             arxiv=ARXIV,
         ),
         invariants=invariants,
