@@ -35,7 +35,7 @@ import numpy as np
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, RelativeBias, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.errors import InputError, ReadoutTieError
+from ..core.errors import InputError
 from ..core.space import Block, Space, linear_map, vector
 from .registry import Entry
 
@@ -331,17 +331,12 @@ def simulate(
     halting_tokens = {token_name(b, p) for b in spec.symbols for p in spec.halting}
     pairs_of = {token_name(b, p): (b, p) for b in spec.symbols for p in spec.states}
     arith = arithmetic_for(backend, dtype=dtype or (torch.float64 if backend == "torch" else None), device=device)
-    decoded = None
-    if backend == "torch":
-        try:
-            out = decode(construction.model, prompts, arith, max_new_tokens=max_tokens, stop=halting_tokens)
-            decoded = [(t, s, m, False) for t, s, m in zip(out.tokens, out.stopped, out.margins)]
-        except ReadoutTieError:  # some sequence has no next token: decode each in its window, stopping it there
-            decoded = None
-    if decoded is None:
-        decoded = _decode_in_window(construction, prompts, arith, max_tokens, halting_tokens, L)
+    # a tie (no transition unit fired) stops that run, stuck; the last L tokens decide the next one (window mask,
+    # no positions), so the uncached (exact, certified) path reruns only those
+    out = decode(construction.model, prompts, arith, max_new_tokens=max_tokens, stop=halting_tokens, on_tie="stop",
+                 context=L)
     runs = []
-    for pairs_0, (tokens, stopped, margins, stuck) in zip(pairs_in, decoded):
+    for pairs_0, tokens, stopped, margins, stuck in zip(pairs_in, out.tokens, out.stopped, out.margins, out.tied):
         pairs = [pairs_of[t] for t in tokens]
         window = ([b for b, _ in pairs_0] + [b for b, _ in pairs])[-L:]
         last = pairs[-1][1] if pairs else pairs_0[-1][1]
@@ -354,34 +349,6 @@ def simulate(
         runs.append(PostRun(tokens=pairs, halted=stopped and not stuck, queue=window, state=last,
                             margins=list(margins), stuck=stuck, stuck_on=stuck_on))
     return runs if queues is not None else runs[0]
-
-
-def _decode_in_window(
-    construction: Construction, prompts: list[list[str]], arith: Any, max_tokens: int, stop: set[str], window: int
-) -> list[tuple[list[str], bool, list[float], bool]]:
-    """Greedy decoding that reruns only the last ``window`` tokens per step; a sequence whose readout ties (no
-    unique maximum: no transition unit fired) stops there, stuck, without that token."""
-    from ..core.runners import classify
-
-    seqs = [list(p) for p in prompts]
-    out: list[list[str]] = [[] for _ in prompts]
-    margins: list[list[float]] = [[] for _ in prompts]
-    stopped = [False] * len(prompts)
-    stuck = [False] * len(prompts)
-    for _ in range(max_tokens):
-        live = [k for k in range(len(seqs)) if not stopped[k]]
-        if not live:
-            break
-        result = classify(construction.model, [seqs[k][-window:] for k in live], arith, keep_trace=False)
-        for k, label, margin, tied in zip(live, result.labels, result.margins, result.tied):
-            if tied or not float(margin) > 0:
-                stopped[k] = stuck[k] = True
-                continue
-            seqs[k].append(label)
-            out[k].append(label)
-            margins[k].append(float(margin))
-            stopped[k] = label in stop
-    return [(o, s, m, k) for o, s, m, k in zip(out, stopped, margins, stuck)]
 
 
 def post_machine(
