@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -250,6 +250,9 @@ class Attention:
     tie_rule: TieRule = "error"
     relative_bias: tuple[RelativeBias | None, ...] | None = None
 
+    #: The weight arrays of an attention sublayer, in TransformerLens order (what ``weights()`` and files name).
+    WEIGHTS: ClassVar[tuple[str, ...]] = ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")
+
     def __post_init__(self) -> None:
         if self.kind not in ("softmax", "hard", "average_hard"):
             raise ModelFormatError(f"unknown attention kind {self.kind!r}")
@@ -312,6 +315,9 @@ class MLP:
     b_out: np.ndarray | None = None
     activation: Activation = "relu"
     threshold: Fraction = Fraction(0)
+
+    #: The weight arrays of an MLP sublayer, in TransformerLens order.
+    WEIGHTS: ClassVar[tuple[str, ...]] = ("W_in", "b_in", "W_out", "b_out")
 
     def __post_init__(self) -> None:
         if self.activation not in ("relu", "step"):

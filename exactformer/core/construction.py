@@ -160,11 +160,10 @@ def weights_bytes(model: Transformer, n_tokens: int | None, itemsize: int | None
         for _, layer in model.named_layers(n_tokens):
             if layer.attention is not None:
                 att = layer.attention.block
-                rendered += sum(_entries(getattr(att, k)) for k in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V",
-                                                                    "b_O"))
+                rendered += sum(_entries(getattr(att, k)) for k in att.WEIGHTS)
             if layer.mlp is not None:
                 mlp = layer.mlp.block
-                rendered += sum(_entries(getattr(mlp, k)) for k in ("W_in", "b_in", "W_out", "b_out"))
+                rendered += sum(_entries(getattr(mlp, k)) for k in mlp.WEIGHTS)
         total += itemsize * rendered
     return total
 
@@ -208,11 +207,11 @@ def model_weights(model: Transformer, n_tokens: int | None = None) -> dict[str, 
         prefix = f"blocks.{k if unrolled else label}"
         if layer.attention is not None:
             att = layer.attention.block
-            for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
+            for name in att.WEIGHTS:
                 out[f"{prefix}.attn.{name}"] = getattr(att, name)
         if layer.mlp is not None:
             mlp = layer.mlp.block
-            for name in ("W_in", "b_in", "W_out", "b_out"):
+            for name in mlp.WEIGHTS:
                 out[f"{prefix}.mlp.{name}"] = getattr(mlp, name)
     out["unembed.W_U"] = model.readout.W_U
     out["unembed.b_U"] = model.readout.b_U

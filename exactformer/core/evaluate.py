@@ -119,9 +119,7 @@ def named_weights(model: Transformer) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("embed.W_E", model.embedding.W_E)]
     for label, layer in model.named_layers(None):
         for kind, sub in layer.sublayers():
-            names = ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O") if kind == "attn" else (
-                "W_in", "b_in", "W_out", "b_out")
-            out += [(f"{label}.{kind}.{name}", getattr(sub.block, name)) for name in names]
+            out += [(f"{label}.{kind}.{name}", getattr(sub.block, name)) for name in sub.block.WEIGHTS]
     out += [("readout.W_U", model.readout.W_U), ("readout.b_U", model.readout.b_U)]
     seen: set[int] = set()
     unique = []

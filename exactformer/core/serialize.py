@@ -70,7 +70,6 @@ def _sublayer_json(sub: Sublayer, prefix: str, tensors: dict[str, np.ndarray]) -
         "output_norm": _norm_json(sub.output_norm),
     }
     if isinstance(block, Attention):
-        names = ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")
         s = block.scale
         out["attention"] = {
             "kind": block.kind,
@@ -87,9 +86,8 @@ def _sublayer_json(sub: Sublayer, prefix: str, tensors: dict[str, np.ndarray]) -
             ],
         }
     else:
-        names = ("W_in", "b_in", "W_out", "b_out")
         out["mlp"] = {"activation": block.activation, "threshold": str(block.threshold)}
-    for name in names:
+    for name in block.WEIGHTS:
         tensors[f"{prefix}.{name}"] = getattr(block, name)
     return out
 
@@ -245,7 +243,7 @@ def _sparse(tensors: dict[str, torch.Tensor], name: str, values: np.ndarray) -> 
 def _sublayer_from(data: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> Sublayer:
     if "attention" in data:
         a = data["attention"]
-        w = {n: _exact(tensors, f"{prefix}.{n}") for n in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")}
+        w = {n: _exact(tensors, f"{prefix}.{n}") for n in Attention.WEIGHTS}
         rb = a.get("relative_bias")
         block: Attention | MLP = Attention(
             **w,
@@ -264,7 +262,7 @@ def _sublayer_from(data: dict[str, Any], prefix: str, tensors: dict[str, torch.T
         )
     else:
         m = data["mlp"]
-        w = {n: _exact(tensors, f"{prefix}.{n}") for n in ("W_in", "b_in", "W_out", "b_out")}
+        w = {n: _exact(tensors, f"{prefix}.{n}") for n in MLP.WEIGHTS}
         block = MLP(**w, activation=m["activation"], threshold=Fraction(m["threshold"]))
     return Sublayer(block, _norm_from(data["input_norm"]), bool(data["residual"]), _norm_from(data["output_norm"]))
 

@@ -51,9 +51,7 @@ class SublayerModule(nn.Module):
         self.sub = sub
         self.where = where
         self._owner = [owner]  # a list, so the parent is not registered as a child module
-        names = (("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O") if isinstance(sub.block, Attention)
-                 else ("W_in", "b_in", "W_out", "b_out"))
-        for name in names:
+        for name in sub.block.WEIGHTS:
             arr = getattr(sub.block, name)
             self.register_parameter(name, nn.Parameter(_render(arr, owner.dtype), requires_grad=False))
             owner._by_array[id(arr)] = getattr(self, name)

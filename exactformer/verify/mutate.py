@@ -153,12 +153,12 @@ def weight_sites(model: Transformer) -> list[WeightSite]:
     for label, layer in _layer_slots(model):
         if layer.attention is not None:
             att = layer.attention.block
-            names += [f"{label}.attn.{p}" for p in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")]
+            names += [f"{label}.attn.{p}" for p in att.WEIGHTS]
             for h, bias in enumerate(att.relative_bias or ()):  # type: ignore[union-attr]
                 if bias is not None:
                     names.append(f"{label}.attn.rel_bias.h{h}")
         if layer.mlp is not None:
-            names += [f"{label}.mlp.{p}" for p in ("W_in", "b_in", "W_out", "b_out")]
+            names += [f"{label}.mlp.{p}" for p in layer.mlp.block.WEIGHTS]
     names += ["unembed.W_U", "unembed.b_U"]
     sites = []
     for name in names:
