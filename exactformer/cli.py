@@ -21,6 +21,7 @@ from rich.text import Text
 from . import constructions
 from .core.errors import ExactformerError, InputError, ModelFormatError
 from .core.serialize import save_model
+from .verify.arguments import BACKENDS
 
 #: Exit status of a usage error: a bad argument or option, an input the construction cannot take, an unwritable
 #: output path. The message is one line on stderr, never a traceback.
@@ -74,9 +75,6 @@ app = _App(
     help="Exact transformer constructions of published theorems, and a verifier that checks them.",
 )
 console = Console()
-
-BACKENDS = ("exact", "certified", "torch")
-
 
 def _backend(name: str) -> str:
     if name not in BACKENDS:
@@ -290,14 +288,19 @@ def verify(
         seed=seed,
         progress=console.is_terminal,
     )
+    _show_and_write(report, json_out, markdown_out)
+    if plot:
+        report.plot_margins(plot)
+    raise typer.Exit(0 if report.passed else 1)
+
+
+def _show_and_write(report: Any, json_out: Optional[Path], markdown_out: Optional[Path]) -> None:
+    """Print a report (a verify or mutation report) and write it as JSON and markdown where asked."""
     console.print(report.render())
     if json_out:
         json_out.write_text(report.to_json())
     if markdown_out:
         markdown_out.write_text(report.to_markdown())
-    if plot:
-        report.plot_margins(plot)
-    raise typer.Exit(0 if report.passed else 1)
 
 
 @app.command()
@@ -418,11 +421,7 @@ def mutate(
 
     report = run_mutations(construction, reference, lengths=sizes, samples=samples, seed=seed,
                            check_equivalent=check_equivalent, progress=show, name=name)
-    console.print(report.render())
-    if json_out:
-        json_out.write_text(report.to_json())
-    if markdown_out:
-        markdown_out.write_text(report.to_markdown())
+    _show_and_write(report, json_out, markdown_out)
     raise typer.Exit(0 if report.passed else 1)
 
 

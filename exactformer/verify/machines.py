@@ -29,6 +29,7 @@ from the machine object the construction was built from, not from the weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Hashable, Iterator, Sequence
@@ -365,11 +366,11 @@ def check_decodes(
         err = f"{type(exc).__name__}: {exc}"
         return [DecodeOutcome(d, False, 1, None, None, f"the decode raised {err}") for d in corpus], \
             f"{len(corpus)} decodes (raised)"
-    outcomes = []
-    for d, run in zip(corpus, runs):
-        o = _compare(d, run.tokens, bool(run.halted), bool(getattr(run, "stuck", False)))
-        outcomes.append(DecodeOutcome(o.decode, o.ok, o.step, o.expected, o.got, o.message,
-                                      tuple(run.margins[: len(d.tokens)])))
+    outcomes = [
+        dataclasses.replace(_compare(d, run.tokens, bool(run.halted), bool(getattr(run, "stuck", False))),
+                            margins=tuple(run.margins[: len(d.tokens)]))
+        for d, run in zip(corpus, runs)
+    ]
     tokens = sum(len(d.tokens) for d in corpus)
     cut = f", cut at {SLOW_BACKEND_TOKENS}" if slow else ""
     return outcomes, f"{len(corpus)} decodes ({tokens} tokens{cut})"
