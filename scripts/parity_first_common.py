@@ -33,7 +33,7 @@ from exactformer.constructions.parity_first import first, parity  # noqa: E402
 from exactformer.core.construction import Construction  # noqa: E402
 
 DOCS = ROOT / "docs" / "parity_first.md"
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "scripts" / "results"
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,

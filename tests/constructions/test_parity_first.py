@@ -784,7 +784,7 @@ def test_the_exact_backend_also_refuses_the_layer_norm_square_root(build):
 # -- the scripts and their results files ----------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "scripts" / "results"
 
 
 def _script(name: str):
