@@ -1,7 +1,7 @@
 """Shared pieces of the PARITY / FIRST scripts (sweep, frontier, certified table): variants, closed forms, words,
 per-string measurements, the results-file format and the generated blocks of docs/parity_first.md.
 
-The closed forms are the note's (../shared/notes/parity_first.md, Sections 5, 6, 7.3 and 8.2), evaluated in mpmath
+The closed forms are the notes' (docs/notes/parity_first.md, Sections 5, 6, 7.3 and 8.2), evaluated in mpmath
 from the formulas alone, never from the model:
 
 * PARITY, no LN: ``z = (e^{-b}/Z2 - e^{b}/Z1)/N`` (k even) or ``(e^{b}/Z2 - e^{-b}/Z1)/N`` (k odd), with
