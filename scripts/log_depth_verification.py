@@ -19,7 +19,7 @@ Connectivity (Theorem 2): random ``G(n, p)`` digraphs, n = 5..12, every ``(s, t)
 
 Usage::
 
-    nice python scripts/log_depth_verification.py [--quick] [--out benchmarks/results/log_depth_verification.txt]
+    nice python scripts/log_depth_verification.py [--quick] [--out scripts/results/log_depth_verification.txt]
 
 The models are run with one shared torch arithmetic per cell (weights rendered once) and one CPU thread.
 """
@@ -207,7 +207,7 @@ def connectivity_rows(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="no A5/S5, n <= 16, few words, small graphs")
-    parser.add_argument("--out", default="benchmarks/results/log_depth_verification.txt")
+    parser.add_argument("--out", default="scripts/results/log_depth_verification.txt")
     parser.add_argument("--base-words", type=int, default=400, help="words per length for narrow models")
     parser.add_argument("--invariant-words", type=int, default=20, help="words per length whose invariants are checked")
     parser.add_argument("--budget", type=float, default=150.0, help="seconds per float64 0..64 cell")

@@ -12,7 +12,7 @@ also take square roots, so the exact backend refuses all five: its error names t
 meets. The certified backend (``mpmath.iv`` intervals, 128 bits) encloses every value; a decision is *certified*
 when the interval of z lies strictly on one side of 0. Per variant and n the script records how many words were
 run, how many answers agree with the language, how many decisions are certified, the smallest certified lower bound
-of ``abs(z)``, and the widest interval of z. Writes ``benchmarks/results/parity_first_certified.txt``.
+of ``abs(z)``, and the widest interval of z. Writes ``scripts/results/parity_first_certified.txt``.
 """
 
 from __future__ import annotations

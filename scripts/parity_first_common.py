@@ -1,7 +1,7 @@
 """Shared pieces of the PARITY / FIRST scripts (sweep, frontier, certified table): variants, closed forms, words,
 per-string measurements, the results-file format and the generated blocks of docs/parity_first.md.
 
-The closed forms are the note's (../shared/notes/parity_first.md, Sections 5, 6, 7.3 and 8.2), evaluated in mpmath
+The closed forms are the notes' (docs/notes/parity_first.md, Sections 5, 6, 7.3 and 8.2), evaluated in mpmath
 from the formulas alone, never from the model:
 
 * PARITY, no LN: ``z = (e^{-b}/Z2 - e^{b}/Z1)/N`` (k even) or ``(e^{b}/Z2 - e^{-b}/Z1)/N`` (k odd), with
@@ -33,7 +33,7 @@ from exactformer.constructions.parity_first import first, parity  # noqa: E402
 from exactformer.core.construction import Construction  # noqa: E402
 
 DOCS = ROOT / "docs" / "parity_first.md"
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "scripts" / "results"
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,

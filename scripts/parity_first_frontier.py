@@ -19,8 +19,8 @@ non-finite value, the mean square of the CLS vector entering the final LayerNorm
 dtype's smallest subnormal. Where nothing fails, the measured quantity is the largest relative error of z against the
 note's closed form at the largest n: a decision can flip only once it reaches 1.
 
-Writes ``benchmarks/results/parity_first_frontier.txt`` (one row per variant and dtype) and
-``benchmarks/results/parity_first_frontier_cells.txt`` (every tested length).
+Writes ``scripts/results/parity_first_frontier.txt`` (one row per variant and dtype) and
+``scripts/results/parity_first_frontier_cells.txt`` (every tested length).
 """
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ def write_results(
         + f", bisected after the first failure; <= {args.samples} words per length (extremes, uniform words, "
         f"uniform-k words), "
         f"<= {args.cell_seconds:g} s per length (but at least {MIN_WORDS} words)",
-        "# float64 rows: read from benchmarks/results/parity_first_sweep.txt (scripts/parity_first_sweep.py)",
+        "# float64 rows: read from scripts/results/parity_first_sweep.txt (scripts/parity_first_sweep.py)",
         f"# last run: {machine_line(args.threads)}, seed {args.seed}",
     ]
     write_table(args.out, header, COLUMNS, rows)

@@ -16,7 +16,7 @@ Every (variant, n) cell runs the model (batched torch backend, float64 by defaul
 ``0 1^(n-1)`` and uniform random words) and records: how many words, how many wrong answers (against the language,
 computed by counting), the smallest ``|z|``, the largest relative deviation of z from the note's closed form, and the
 cross-entropy in bits per string (stratified by label: exactly half of all words are members), with its standard
-error. Cells are written to ``benchmarks/results/parity_first_sweep.txt`` as they finish (an existing file is
+error. Cells are written to ``scripts/results/parity_first_sweep.txt`` as they finish (an existing file is
 updated, so a long run can be resumed or extended: ``--skip-done`` leaves cells that already have enough words).
 """
 

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lists", nargs="+", default=["2x2", "3x2", "4x2", "champions"])
     ap.add_argument(
         "--out",
-        default=str(Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "post_machine_bb_sweep.txt"),
+        default=str(Path(__file__).resolve().parents[1] / "scripts" / "results" / "post_machine_bb_sweep.txt"),
     )
     ap.add_argument("--limit", type=int, default=0, help="machines per list (0 = all)")
     ap.add_argument("--batch", type=int, default=4, help="machines of the same T decoded together")

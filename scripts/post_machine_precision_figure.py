@@ -3,7 +3,7 @@
 Two measurements on the one-layer Post-machine decoder (:func:`exactformer.constructions.post_machine`):
 
 1. **Hard attention, the same weights for every window L** (only the relative bias at offset L - 1 moves). The
-   workload is the rotating machine of ``benchmarks/post_machine_precision.py``: the queue is L - 1 alternating
+   workload is a rotating machine (``ROTATE``): the queue is L - 1 alternating
    ``0``/``1`` then a ``2``; each symbol comes out flipped and the ``2`` halts the machine, so a *whole round* is
    exactly L tokens and every one of them reads the queue front at offset L - 1. For every L and every arithmetic
    (float16, bfloat16, signed fixed point with 3 bits = sign + 2 integer bits, and 2 bits as a control), a run is
@@ -18,7 +18,7 @@ Two measurements on the one-layer Post-machine decoder (:func:`exactformer.const
    and the *whole round* of the rotating machine (every token of the run must match) for L up to
    ``--softmax-round-max``.
 
-Writes benchmarks/results/post_machine_precision_figure.txt and docs/figures/post_machine_precision.png.
+Writes scripts/results/post_machine_precision_figure.txt and docs/figures/post_machine_precision.png.
 
 Run: python scripts/post_machine_precision_figure.py [--quick] [--no-plot] [--out FILE] [--figure FILE]
 (--quick: L <= 1000, a few seconds; the full run takes about 10 minutes on one loaded CPU core.)
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--softmax-round-max", type=int, default=1000, help="largest L of the whole-round beta search")
     ap.add_argument("--resolution", type=float, default=0.01)
     ap.add_argument("--no-plot", action="store_true")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "post_machine_precision_figure.txt"))
+    ap.add_argument("--out", default=str(ROOT / "scripts" / "results" / "post_machine_precision_figure.txt"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "post_machine_precision.png"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

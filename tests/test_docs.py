@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 # pages that are generated or pure prose: they may hold no examples
 WITHOUT_EXAMPLES = {"api.md"}
+# the project's notes on the papers and data sets the package cites (prose and formulas, no examples)
+NOTES = sorted((ROOT / "docs" / "notes").glob("*.md"))
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
@@ -58,7 +60,7 @@ def test_every_docs_page_is_in_the_site_navigation():
             else:
                 yield value
 
-    assert {p.name for p in DOCS} == set(pages(nav))
+    assert {p.relative_to(ROOT / "docs").as_posix() for p in DOCS + NOTES} == set(pages(nav))
 
 
 def test_the_site_builds_with_warnings_as_errors(tmp_path):

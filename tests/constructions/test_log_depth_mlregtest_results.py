@@ -9,7 +9,7 @@ from exactformer.languages.dfa import DFA
 
 from ..scripts import ROOT, import_script
 
-RESULTS = ROOT / "benchmarks" / "results" / "log_depth_mlregtest.txt"
+RESULTS = ROOT / "scripts" / "results" / "log_depth_mlregtest.txt"
 
 
 def _script():

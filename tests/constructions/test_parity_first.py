@@ -1,6 +1,6 @@
 """Chiang & Cholak's PARITY and FIRST transformers against the note's numbers and independent closed forms.
 
-Expected values come from /work/shared/notes/parity_first.md (the worked example, the CE tables of Sections 8.1 and
+Expected values come from docs/notes/parity_first.md (the worked example, the CE tables of Sections 8.1 and
 8.2, the output-scale table of 7.3) or from the closed forms derived there (Sections 5-7), evaluated here in mpmath
 without the model. The languages are re-defined here by counting, independently of the construction module.
 """
@@ -784,7 +784,7 @@ def test_the_exact_backend_also_refuses_the_layer_norm_square_root(build):
 # -- the scripts and their results files ----------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "scripts" / "results"
 
 
 def _script(name: str):

@@ -109,7 +109,7 @@ def batched_through_the_transformer(rows: list[tuple[str, int, int]], batch: int
 @pytest.mark.parametrize("name", ["2x2", "3x2", "4x2"])
 def test_every_listed_machine(name):
     """The whole lists (2394 machines; 4x2 took 251 s and 3x2 92 s on one loaded core): see also
-    scripts/post_machine_bb_sweep.py and benchmarks/results/post_machine_bb_sweep.txt."""
+    scripts/post_machine_bb_sweep.py and scripts/results/post_machine_bb_sweep.txt."""
     batched_through_the_transformer(listed(name))
 
 

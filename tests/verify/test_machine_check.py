@@ -115,7 +115,7 @@ def test_every_first_token_meets_every_last_token_for_every_pair_defined_or_not(
 
 
 def test_a_mutant_only_one_last_token_exposes_is_caught():
-    """The mutant the 200-mutant run of benchmarks/mutation.py found missed before the frames above: one entry of
+    """The mutant the 200-mutant run of scripts/mutation.py found missed before the frames above: one entry of
     one token's embedding row (W_E[16, 7] from 1 to 2) makes the model emit a token where the reference is stuck,
     but only when that token is the newest of the window and the front symbol has no transition."""
     entry = REGISTRY["post-machine"]

@@ -171,7 +171,7 @@ def test_the_cli_mutates_and_exits_by_the_verdict(tmp_path):
 
 
 # CI-sized samples: a few mutants of every registered construction, at sizes where its check takes well under a
-# second; the full run (benchmarks/mutation.py's sizes, 40 mutants each) is the slow test below.
+# second; the full run (scripts/mutation.py's sizes, 40 mutants each) is the slow test below.
 CI_SIZES = {
     "connectivity": range(1, 4),
     "log-depth-a5": range(0, 2),
@@ -208,7 +208,30 @@ def test_every_registered_constructions_behaviour_changing_mutants_are_caught(na
 def test_every_registered_construction_full_mutation_run(name):
     from ..scripts import import_script
 
-    bench = import_script("benchmarks", "mutation")
+    script = import_script("scripts", "mutation")
     c = constructions.build(name)
-    report = _mutation_run(name, bench.sizes_for(name, c), samples=40, seed=0)
+    report = _mutation_run(name, script.sizes_for(name, c), samples=40, seed=0)
     assert not report.missed, "\n".join(f"{o.mutation}: witness {o.witness}" for o in report.missed)
+
+
+def test_the_mutation_script_runs_in_its_quick_mode():
+    """``scripts/mutation.py --quick`` (three mutants each of two constructions) runs and prints one row per
+    construction and no missed mutant (the full run is the slow test above and ``scripts/results/mutation.txt``)."""
+    import os
+    import subprocess
+    import sys
+
+    from ..scripts import ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "mutation.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == ["demo", "post-machine"], done.stdout
+    assert "missed:" not in done.stdout, done.stdout

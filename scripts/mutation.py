@@ -7,9 +7,9 @@ at the sizes in :data:`SIZES` (the constructions' small sizes: the full verify s
 fewer where it takes minutes). Prints one row per construction and, with ``--out``, writes the table and every
 missed mutant to a file.
 
-    python benchmarks/mutation.py                       # every construction, 40 mutants each
-    python benchmarks/mutation.py --only parity,demo --samples 100
-    python benchmarks/mutation.py --quick               # two constructions, 3 mutants each (the test suite)
+    python scripts/mutation.py                       # every construction, 40 mutants each
+    python scripts/mutation.py --only parity,demo --samples 100
+    python scripts/mutation.py --quick               # two constructions, 3 mutants each (the test suite)
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nmissed:\n" + "\n".join(missed_lines))
     if args.out is not None:
         text = "\n".join(lines) + ("\n\nmissed:\n" + "\n".join(missed_lines) if missed_lines else "\n\nmissed: none")
-        args.out.write_text(f"# python benchmarks/mutation.py --samples {samples} --seed {args.seed}\n\n{text}\n")
+        args.out.write_text(f"# python scripts/mutation.py --samples {samples} --seed {args.seed}\n\n{text}\n")
     return 0
 
 
