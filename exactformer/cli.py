@@ -378,7 +378,7 @@ def table(
     verify_: bool = typer.Option(True, "--verify/--no-verify", help="Run each entry's quick verification."),
 ) -> None:
     """The table of constructions: theorem, measured resources, verification status (generated, never typed)."""
-    from .constructions.table import construction_table, write_readme_table
+    from .catalog import construction_table, write_readme_table
 
     text = construction_table(verify=verify_)
     if write is not None:

@@ -56,7 +56,6 @@ from ..core.evaluate import Trace, interval_bounds
 from ..core.positions import AlternatingSign, IndexOverLength, IndicatorAt, PositionalFeature, ScaledFeature
 from ..core.rational import Number, as_fraction
 from ..core.space import Block, Space, linear_map, vector
-from .registry import Entry
 
 __all__ = [
     "parity",
@@ -84,7 +83,6 @@ __all__ = [
     "negation_residue",
     "string_cross_entropy_bits",
     "CITATION",
-    "ENTRIES",
 ]
 
 CITATION_AUTHORS = "David Chiang and Peter Cholak"
@@ -1001,43 +999,3 @@ def check_relations(
             if not ok:
                 failures.append((rel.name, w, why))
     return failures
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Registry entries (the lead registers them); the references are the public named DFAs, built lazily.
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _parity_reference(construction: Construction) -> Any:
-    from ..languages.named import parity as parity_dfa
-
-    return parity_dfa()
-
-
-def _first_reference(construction: Construction) -> Any:
-    from ..languages.named import first as first_dfa
-
-    return first_dfa()
-
-
-_LENGTHS = tuple(range(1, 13))  # n >= 1 (the empty word is outside the domain); exhaustive up to 2^12 words
-
-ENTRIES: list[Entry] = [
-    Entry(name="parity", builder=lambda big=1: parity(big=big),
-          summary="Chiang & Cholak 2022: two-layer softmax PARITY, accuracy 1, |z| ~ 2 tanh(b)/N^2 (CE -> 1 bit)",
-          example="1011", options={"big": 1}, reference=_parity_reference, lengths=_LENGTHS),
-    Entry(name="parity-ln", builder=lambda eps=0, output_scale=1: parity(layer_norm=True, eps=eps,
-                                                                          output_scale=output_scale),
-          summary="Chiang & Cholak 2022: PARITY with post-LayerNorm on [x, -x]; eps = 0 gives z = +-c sqrt(10)",
-          example="1011", options={"eps": 0, "output_scale": 1}, reference=_parity_reference, lengths=_LENGTHS),
-    Entry(name="first", builder=lambda big=1: first(big=big),
-          summary="Chiang & Cholak 2022: two-layer softmax FIRST, accuracy 1, |z| = e^b/(2(e^b + n)) (CE -> 1 bit)",
-          example="1011", options={"big": 1}, reference=_first_reference, lengths=_LENGTHS),
-    Entry(name="first-ln", builder=lambda eps=0, output_scale=1: first(layer_norm=True, eps=eps,
-                                                                        output_scale=output_scale),
-          summary="Chiang & Cholak 2022: FIRST with post-LayerNorm on [x, -x]; eps = 0 gives z = +-c sqrt(6)",
-          example="1011", options={"eps": 0, "output_scale": 1}, reference=_first_reference, lengths=_LENGTHS),
-    Entry(name="first-scaled", builder=lambda big=1: first(scaled=True, big=big),
-          summary="Chiang & Cholak 2022: FIRST with logits times ln N, a_1 = N^b/(N^b + n) (sharp for b > 1)",
-          example="1011", options={"big": 1}, reference=_first_reference, lengths=_LENGTHS),
-]

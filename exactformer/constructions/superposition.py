@@ -51,7 +51,6 @@ from ..core.evaluate import Arithmetic, arithmetic_for
 from ..core.positions import Sinusoid
 from ..core.runners import Thoughts, think
 from ..core.space import Block, Space, linear_map
-from .registry import Entry
 
 __all__ = [
     "CITATION",
@@ -72,10 +71,8 @@ __all__ = [
     "ThoughtRun",
     "ThinkingConstruction",
     "num_thoughts_for",
-    "BFSReachabilityReference",
     "run_thoughts",
     "expected_thought",
-    "ENTRIES",
 ]
 
 CITATION = Citation(
@@ -701,70 +698,3 @@ class ThinkingConstruction(Construction):
                     batch_index=b,
                 )
         return out  # type: ignore[return-value]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# registry
-# ---------------------------------------------------------------------------------------------------------------
-
-
-class BFSReachabilityReference:
-    """The verifier's view: inputs are ReachabilityQuery objects (random digraphs, size = number of nodes), the
-    answer is the candidate BFS reaches from the root (:func:`exactformer.languages.graphs.reachable_from`)."""
-
-    name = "BFS reachability (candidate choice)"
-
-    def __init__(self, kinds: Sequence[str] = ("dag", "cyclic", "dense"), per_kind: int = 3,
-                 max_edges: int | None = None) -> None:
-        self.kinds = tuple(kinds)
-        self.per_kind = per_kind
-        self.max_edges = max_edges
-
-    def expected(self, x: Any) -> Any:
-        from ..languages.graphs import reachable_from  # noqa: PLC0415
-
-        reach = reachable_from(x.graph, x.root)
-        found = [c for c in x.candidates if c in reach]
-        return found[0] if len(found) == 1 else None
-
-    def inputs(self, size: int, *, count: int, exhaustive_limit: int, rng: Any) -> tuple[list[Any], str]:
-        from ..languages.graphs import random_reachability_query  # noqa: PLC0415
-
-        out = []
-        for kind in self.kinds:
-            made = 0
-            for _ in range(50 * self.per_kind):
-                if made >= min(count, self.per_kind):
-                    break
-                q = random_reachability_query(size, kind=kind, rng=rng.randrange(2**32))
-                small = self.max_edges is None or q.graph.number_of_edges() <= self.max_edges
-                if q.graph.out_degree(q.root) > 0 and small:
-                    out.append(q)
-                    made += 1
-        return out, "random"
-
-    def shrink(self, x: Any) -> Any:
-        return iter(())
-
-
-def _example() -> Any:
-    import networkx as nx  # noqa: PLC0415
-
-    from ..languages.graphs import ReachabilityQuery  # noqa: PLC0415
-
-    return ReachabilityQuery(graph=nx.DiGraph([(0, 1), (1, 2), (2, 3), (4, 3), (0, 5)]), root=0, candidates=(4, 3),
-                             answer=3)
-
-
-ENTRIES: list[Entry] = [
-    Entry(
-        name="superposition",
-        builder=superposition_reachability,
-        summary="Zhu et al. Thm 1: reachability by continuous thoughts in superposition (2 layers, 5+1 heads)",
-        example=_example(),
-        options={"max_nodes": 31, "max_edges": 60, "max_length": None, "printed_eps2": False, "activation": "step",
-                 "thoughts": "eccentricity"},
-        reference=lambda c: BFSReachabilityReference(max_edges=c.extras["parameters"].max_edges),
-        lengths=lambda c: tuple(range(3, min(12, c.extras["parameters"].max_nodes) + 1)),  # graphs of 3..12 nodes
-    ),
-]

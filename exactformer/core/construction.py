@@ -113,7 +113,11 @@ class Resources:
 
 @dataclass
 class RunResult:
-    """One input's run: the decoded answer, the raw readout, and the residual stream by coordinate name."""
+    """One input's run: the decoded answer, the raw readout, and the residual stream by coordinate name.
+
+    ``position`` is where the readout reads in ``output.trace`` (the model's :attr:`Readout.position
+    <exactformer.core.architecture.Readout.position>`; -1 for a readout-only trace, which holds that one row).
+    """
 
     answer: Any
     label: Any
@@ -122,13 +126,13 @@ class RunResult:
     certified: bool
     output: Output
     batch_index: int = 0
+    position: int = -1
 
     @property
     def residuals(self) -> dict[str, dict[str, Any]]:
         """Per sublayer label, the residual at the readout position by coordinate name."""
         trace = self.output.trace
-        pos = -1
-        return {label: trace.named(label, self.batch_index, pos) for label in trace.labels}
+        return {label: trace.named(label, self.batch_index, self.position) for label in trace.labels}
 
     def residual(self, site: str, position: int) -> dict[str, Any]:
         """The residual after ``site`` at ``position``, by coordinate name."""
@@ -291,6 +295,7 @@ class Construction:
                 certified=output.certified[b],
                 output=output,
                 batch_index=b,
+                position=self.model.readout.position if keep_trace else -1,
             )
             for b, label in enumerate(output.labels)
         ]
