@@ -369,7 +369,10 @@ def post_machine(
     spec = PostMachineSpec.of(pm)
     if queue_length is None:
         queue_length = getattr(pm, "queue_length", None) or len(getattr(pm, "queue", ()) or ())
-    if not queue_length or queue_length < 2:
+    if not queue_length:
+        raise InputError("post_machine(pm): give the window as queue_length= (the machine has no queue_length or "
+                         "queue attribute to take it from)")
+    if queue_length < 2:
         raise InputError(f"the queue length must be at least 2, got {queue_length!r}")
     if attention not in ("hard", "softmax"):
         raise InputError(f"attention must be 'hard' or 'softmax', not {attention!r}")

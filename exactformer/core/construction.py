@@ -23,7 +23,7 @@ from .rational import to_float_array
 from .runners import Output, classify
 
 __all__ = ["Citation", "Probe", "Invariant", "Resources", "RunResult", "Construction", "model_weights", "weights_bytes",
-           "forward_bytes"]
+           "forward_bytes", "run_results"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,17 @@ class RunResult:
     def residual(self, site: str, position: int) -> dict[str, Any]:
         """The residual after ``site`` at ``position``, by coordinate name."""
         return self.output.trace.named(site, self.batch_index, position)
+
+
+def run_results(output: Output, interpret: Callable[[Any], Any], position: int = -1) -> list[RunResult]:
+    """One :class:`RunResult` per sequence of a classification pass's ``output``, answers by ``interpret``; the
+    readout reads ``position`` of the trace."""
+    rows = output.logits.unbind(0) if isinstance(output.logits, torch.Tensor) else output.logits
+    return [
+        RunResult(answer=interpret(label), label=label, logits=rows[b], margin=output.margins[b],
+                  certified=output.certified[b], output=output, batch_index=b, position=position)
+        for b, label in enumerate(output.labels)
+    ]
 
 
 def _entries(arr: Any) -> int:
@@ -285,20 +296,7 @@ class Construction:
         seqs = self._encode_batch(xs, backend, dtype, keep_trace)
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
         output = classify(self.model, seqs, arith, keep_trace=keep_trace, on_tie="raise")
-        rows = output.logits.unbind(0) if isinstance(output.logits, torch.Tensor) else output.logits
-        return [
-            RunResult(
-                answer=self.interpret(label),
-                label=label,
-                logits=rows[b],
-                margin=output.margins[b],
-                certified=output.certified[b],
-                output=output,
-                batch_index=b,
-                position=self.model.readout.position if keep_trace else -1,
-            )
-            for b, label in enumerate(output.labels)
-        ]
+        return run_results(output, self.interpret, self.model.readout.position if keep_trace else -1)
 
     def answer_batch(
         self,

@@ -33,6 +33,7 @@ from ..core.construction import Construction, Invariant, RunResult
 from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
 from ..core.evaluate import Arithmetic, Trace, arithmetic_for, interval_bounds
 from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
+from .cross_entropy import logit, string_cross_entropy_bits
 from .reference import Reference, as_reference
 from .report import Failure, InvariantTally, LengthReport, Report
 
@@ -114,9 +115,7 @@ def _tied(result: RunResult) -> bool:
 def _cross_entropy_bits(construction: Construction, result: RunResult, expected: Any) -> float | None:
     if construction.model.readout.decision != "sign" or not isinstance(expected, bool):
         return None
-    z = float(result.logits[0].mid) if hasattr(result.logits[0], "mid") else float(result.logits[0])
-    t = z if expected else -z
-    return (max(-t, 0.0) + math.log1p(math.exp(-abs(t)))) / math.log(2)
+    return string_cross_entropy_bits(logit(result), expected)
 
 
 # One arithmetic per (backend, dtype, device) for the duration of a check() call, so the model's weights are rendered
