@@ -17,6 +17,7 @@ models and the status is a fresh :func:`~exactformer.verify.check` run against e
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,17 @@ def _dfa(construction: Construction) -> Any:
     return construction.extras["dfa"]
 
 
+def _a5() -> Any:
+    return named.word_problem("A5")
+
+
+def _recognizer(name: str, recognizer: Callable[..., Construction], language: Callable[[], Any],
+                options: dict[str, Any], example: str, longest: int, summary: str) -> Entry:
+    """An entry for ``recognizer(language(), name=name, **options)``, checked against that DFA on n = 0..longest."""
+    return Entry(name=name, builder=lambda **o: recognizer(language(), name=name, **o), summary=summary,
+                 example=example, options=options, reference=_dfa, lengths=tuple(range(0, longest + 1)))
+
+
 def _collatz(n: int = 3, ring_length: int = 9) -> Construction:
     c = C.tag_system(collatz_tag_system(), ring_length)
     c.extras["example_word"] = "a" * n
@@ -84,15 +96,17 @@ def _reachability_example() -> ReachabilityQuery:
                              answer=3)
 
 
-_CHIANG_CHOLAK_LENGTHS = tuple(range(1, 13))  # n >= 1 (the empty word is outside the domain); exhaustive to 2^12
+def _layer_norm(build: Callable[..., Construction]) -> Callable[..., Construction]:
+    """The layer-norm variant's builder: its options are the epsilon and the output scale."""
+    return lambda eps=0, output_scale=1: build(layer_norm=True, eps=eps, output_scale=output_scale)
 
 
-def _parity(c: Construction) -> Any:
-    return named.parity()
-
-
-def _first(c: Construction) -> Any:
-    return named.first()
+def _chiang_cholak(name: str, builder: Callable[..., Construction], language: Callable[[], Any],
+                   options: dict[str, Any], summary: str) -> Entry:
+    """A PARITY or FIRST model, checked against the named DFA on n = 1..12 (the empty word is outside the domain;
+    exhaustive up to 2^12 words)."""
+    return Entry(name=name, builder=builder, summary=summary, example="1011", options=options,
+                 reference=lambda c: language(), lengths=tuple(range(1, 13)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -104,45 +118,29 @@ ENTRIES: tuple[Entry, ...] = (
           summary="one hard-attention layer copies the first symbol to the last position",
           example="abba", options={"alphabet": ("a", "b")}, reference=_first_symbol, lengths=tuple(range(1, 17))),
     # Chiang & Cholak 2022
-    Entry(name="parity", builder=lambda big=1: C.parity(big=big),
-          summary="Chiang & Cholak 2022: two-layer softmax PARITY, accuracy 1, |z| ~ 2 tanh(b)/N^2 (CE -> 1 bit)",
-          example="1011", options={"big": 1}, reference=_parity, lengths=_CHIANG_CHOLAK_LENGTHS),
-    Entry(name="parity-ln", builder=lambda eps=0, output_scale=1: C.parity(layer_norm=True, eps=eps,
-                                                                            output_scale=output_scale),
-          summary="Chiang & Cholak 2022: PARITY with post-LayerNorm on [x, -x]; eps = 0 gives z = +-c sqrt(10)",
-          example="1011", options={"eps": 0, "output_scale": 1}, reference=_parity, lengths=_CHIANG_CHOLAK_LENGTHS),
-    Entry(name="first", builder=lambda big=1: C.first(big=big),
-          summary="Chiang & Cholak 2022: two-layer softmax FIRST, accuracy 1, |z| = e^b/(2(e^b + n)) (CE -> 1 bit)",
-          example="1011", options={"big": 1}, reference=_first, lengths=_CHIANG_CHOLAK_LENGTHS),
-    Entry(name="first-ln", builder=lambda eps=0, output_scale=1: C.first(layer_norm=True, eps=eps,
-                                                                          output_scale=output_scale),
-          summary="Chiang & Cholak 2022: FIRST with post-LayerNorm on [x, -x]; eps = 0 gives z = +-c sqrt(6)",
-          example="1011", options={"eps": 0, "output_scale": 1}, reference=_first, lengths=_CHIANG_CHOLAK_LENGTHS),
-    Entry(name="first-scaled", builder=lambda big=1: C.first(scaled=True, big=big),
-          summary="Chiang & Cholak 2022: FIRST with logits times ln N, a_1 = N^b/(N^b + n) (sharp for b > 1)",
-          example="1011", options={"big": 1}, reference=_first, lengths=_CHIANG_CHOLAK_LENGTHS),
-    # Merrill & Sabharwal, Theorem 1
-    Entry(name="log-depth-parity",
-          builder=lambda **o: C.log_depth_recognizer(named.parity(), name="log-depth-parity", **o),
-          summary="Merrill & Sabharwal Thm 1: PARITY by the looped activeness tree, answer at $",
-          example="0110", options={"erratum_fixes": True}, reference=_dfa, lengths=tuple(range(0, 65))),
-    Entry(name="log-depth-a5",
-          builder=lambda **o: C.log_depth_recognizer(named.word_problem("A5"), name="log-depth-a5", **o),
-          summary="Merrill & Sabharwal Thm 1: the A5 word problem by the looped activeness tree, answer at $",
-          example="0123", options={"erratum_fixes": True}, reference=_dfa, lengths=tuple(range(0, 33))),
-    Entry(name="log-depth-paper-parity",
-          builder=lambda **o: C.paper_tree_recognizer(named.parity(), name="log-depth-paper-parity", **o),
-          summary="Merrill & Sabharwal Thm 1 as stated: PARITY with BOS-only positions, the layer-norm hash, "
-                  "average-hard attention and masked pre-norm",
-          example="0110", options={}, reference=_dfa, lengths=tuple(range(0, 33))),
-    Entry(name="pointer-jumping-parity",
-          builder=lambda **o: C.pointer_jumping_recognizer(named.parity(), name="pointer-jumping-parity", **o),
-          summary="log-depth pointer jumping (note's Path B): PARITY in ⌈log2 n⌉ looped layers, state at every token",
-          example="0110", options={"composition": None}, reference=_dfa, lengths=tuple(range(0, 65))),
-    Entry(name="pointer-jumping-a5",
-          builder=lambda **o: C.pointer_jumping_recognizer(named.word_problem("A5"), name="pointer-jumping-a5", **o),
-          summary="log-depth pointer jumping: the A5 word problem, the running product at every token",
-          example="0123", options={"composition": None}, reference=_dfa, lengths=tuple(range(0, 33))),
+    _chiang_cholak("parity", lambda big=1: C.parity(big=big), named.parity, {"big": 1},
+                   "Chiang & Cholak 2022: two-layer softmax PARITY, accuracy 1, |z| ~ 2 tanh(b)/N^2 (CE -> 1 bit)"),
+    _chiang_cholak("parity-ln", _layer_norm(C.parity), named.parity, {"eps": 0, "output_scale": 1},
+                   "Chiang & Cholak 2022: PARITY with post-LayerNorm on [x, -x]; eps = 0 gives z = +-c sqrt(10)"),
+    _chiang_cholak("first", lambda big=1: C.first(big=big), named.first, {"big": 1},
+                   "Chiang & Cholak 2022: two-layer softmax FIRST, accuracy 1, |z| = e^b/(2(e^b + n)) (CE -> 1 bit)"),
+    _chiang_cholak("first-ln", _layer_norm(C.first), named.first, {"eps": 0, "output_scale": 1},
+                   "Chiang & Cholak 2022: FIRST with post-LayerNorm on [x, -x]; eps = 0 gives z = +-c sqrt(6)"),
+    _chiang_cholak("first-scaled", lambda big=1: C.first(scaled=True, big=big), named.first, {"big": 1},
+                   "Chiang & Cholak 2022: FIRST with logits times ln N, a_1 = N^b/(N^b + n) (sharp for b > 1)"),
+    # Merrill & Sabharwal, Theorem 1, and pointer jumping: recognizers built from a DFA, checked against that DFA
+    _recognizer("log-depth-parity", C.log_depth_recognizer, named.parity, {"erratum_fixes": True}, "0110", 64,
+                "Merrill & Sabharwal Thm 1: PARITY by the looped activeness tree, answer at $"),
+    _recognizer("log-depth-a5", C.log_depth_recognizer, _a5, {"erratum_fixes": True}, "0123", 32,
+                "Merrill & Sabharwal Thm 1: the A5 word problem by the looped activeness tree, answer at $"),
+    _recognizer("log-depth-paper-parity", C.paper_tree_recognizer, named.parity, {}, "0110", 32,
+                "Merrill & Sabharwal Thm 1 as stated: PARITY with BOS-only positions, the layer-norm hash, "
+                "average-hard attention and masked pre-norm"),
+    _recognizer("pointer-jumping-parity", C.pointer_jumping_recognizer, named.parity, {"composition": None}, "0110",
+                64, "log-depth pointer jumping (note's Path B): PARITY in ⌈log2 n⌉ looped layers, state at every "
+                "token"),
+    _recognizer("pointer-jumping-a5", C.pointer_jumping_recognizer, _a5, {"composition": None}, "0123", 32,
+                "log-depth pointer jumping: the A5 word problem, the running product at every token"),
     # Merrill & Sabharwal, Theorem 2
     Entry(name="connectivity", builder=C.log_depth_connectivity,
           summary="Merrill & Sabharwal Thm 2: s-t reachability by a looped log-depth transformer (repeated squaring)",

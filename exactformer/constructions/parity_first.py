@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 from ..core.architecture import NO_NORM, Embedding, Layer, Norm, Readout, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
@@ -96,6 +98,34 @@ def _check_options(eps: Number, output_scale: Number, big: Number, layer_norm: b
     if big <= 0:
         raise ValueError(f"big (the query scale) must be > 0, got {big}")
     return eps, c, big
+
+
+def _ln_eraser_invariant(space: Space, erased: tuple[str, ...], kept: str) -> Invariant:
+    """The eraser's lemma in the layer-norm models: after layer 2 only ``kept`` is nonzero."""
+    return Invariant(
+        name="ln.eraser",
+        statement=f"after layer 2, every coordinate except {kept} is 0 at every position",
+        probe=Probe(site="L1.mlp", coordinates=erased),
+        expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
+        scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
+    )
+
+
+def _construction(name: str, model: Transformer, encode: Callable[[object], list[str]], theorem: str,
+                  invariants: tuple[Invariant, ...], description: str, relations: tuple[Relation, ...], stream: Stream,
+                  d_head: int, **extras: Any) -> Construction:
+    """A Chiang & Cholak construction: a word of n >= 1 bits is N = n + 1 tokens; the sign readout accepts."""
+    return Construction(
+        name=name,
+        model=model,
+        encode=encode,
+        interpret=lambda label: bool(label),
+        tokens_for=lambda n: n + 1,
+        citation=dataclasses.replace(CITATION, theorem=theorem),
+        invariants=invariants,
+        description=description,
+        extras={"relations": relations, **extras, "half_width": stream.half, "d_head": d_head},
+    )
 
 
 def parity(
@@ -196,16 +226,7 @@ def parity(
         erased = tuple(n for n in space.names if n not in {"answer", "-answer", "tok:0", "-tok:0", "tok:1", "-tok:1"})
         if faithful_eraser:
             erased = tuple(n for n in space.names if n not in {"answer", "-answer"})
-        invariants: tuple[Invariant, ...] = (
-            Invariant(
-                name="ln.eraser",
-                statement="after layer 2, every coordinate except the answer (and the bit tokens) is 0 at every "
-                "position",
-                probe=Probe(site="L1.mlp", coordinates=erased),
-                expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
-                scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
-            ),
-        )
+        invariants: tuple[Invariant, ...] = (_ln_eraser_invariant(space, erased, "the answer (and the bit tokens)"),)
         relations: tuple[Relation, ...] = (sign, *negation_relations(stream, _SITES))
     else:
         invariants = (
@@ -244,26 +265,13 @@ def parity(
             "the hat FFN must resolve (k - i)/N to better than 1/N and the answer is Theta(1/N^2): float16 / bfloat16 "
             "lose the hat once their spacing near 1 (2^-10 / 2^-7) is comparable to 1/N"
         )
-    return Construction(
-        name=variant,
-        model=model,
-        encode=encode,
-        interpret=lambda label: bool(label),
-        tokens_for=lambda n: n + 1,
-        citation=dataclasses.replace(
-            CITATION, theorem="exact PARITY transformer" + (" with layer normalisation" if layer_norm else "")
-            + " (weights of the authors' parity_exact" + ("_layernorm" if layer_norm else "") + ".py)",
-        ),
-        invariants=invariants,
-        description=description,
-        extras={
-            "relations": relations,
-            "precision_prediction": prediction,
-            "options": {"layer_norm": layer_norm, "eps": eps, "output_scale": c, "big": big},
-            "answer_decay_power": 2,
-            "half_width": stream.half,
-            "d_head": d_head,
-        },
+    theorem = ("exact PARITY transformer" + (" with layer normalisation" if layer_norm else "")
+               + " (weights of the authors' parity_exact" + ("_layernorm" if layer_norm else "") + ".py)")
+    return _construction(
+        variant, model, encode, theorem, invariants, description, relations, stream, d_head,
+        precision_prediction=prediction,
+        options={"layer_norm": layer_norm, "eps": eps, "output_scale": c, "big": big},
+        answer_decay_power=2,
     )
 
 
@@ -347,15 +355,7 @@ def first(
     )
     if layer_norm:
         erased = tuple(n for n in space.names if n not in {"answer", "-answer"})
-        invariants: tuple[Invariant, ...] = (
-            Invariant(
-                name="ln.eraser",
-                statement="after layer 2, every coordinate except the answer is 0 at every position",
-                probe=Probe(site="L1.mlp", coordinates=erased),
-                expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
-                scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
-            ),
-        )
+        invariants: tuple[Invariant, ...] = (_ln_eraser_invariant(space, erased, "the answer"),)
         relations: tuple[Relation, ...] = (sign, *negation_relations(stream, _SITES))
     else:
         invariants = (
@@ -380,29 +380,14 @@ def first(
             f"FIRST by a two-layer softmax transformer{scaled_text}: a gate FFN marks position 1 when w_1 = 1 and CLS "
             "attends to position 1; |z| = a_1/2 = Theta(1/n) unscaled, so CE -> 1 (Hahn)."
         )
-    return Construction(
-        name=name,
-        model=model,
-        encode=encode,
-        interpret=lambda label: bool(label),
-        tokens_for=lambda n: n + 1,
-        citation=dataclasses.replace(
-            CITATION, theorem="exact FIRST transformer" + (" with layer normalisation" if layer_norm else "")
-            + (" and log-length-scaled attention" if scaled else "")
-            + " (weights of the authors' first_exact" + ("_layernorm" if layer_norm else "") + ".py, layer 2's value "
-            "in head coordinate 0 instead of 5)",
-        ),
-        invariants=invariants,
-        description=description,
-        extras={
-            "relations": relations,
-            "precision_prediction": (
-                "the signal is Theta(1/n) (constant with scaling and b > 1): robust in float32; float16 / bfloat16 "
-                "lose it when a_1/2 falls below the rounding of the softmax weights"
-            ),
-            "options": {"layer_norm": layer_norm, "eps": eps, "scaled": scaled, "output_scale": c, "big": big},
-            "answer_decay_power": 0 if scaled and big / math.sqrt(d_head) > 1 else 1,
-            "half_width": stream.half,
-            "d_head": d_head,
-        },
+    theorem = ("exact FIRST transformer" + (" with layer normalisation" if layer_norm else "")
+               + (" and log-length-scaled attention" if scaled else "")
+               + " (weights of the authors' first_exact" + ("_layernorm" if layer_norm else "")
+               + ".py, layer 2's value in head coordinate 0 instead of 5)")
+    return _construction(
+        name, model, encode, theorem, invariants, description, relations, stream, d_head,
+        precision_prediction="the signal is Theta(1/n) (constant with scaling and b > 1): robust in float32; float16 / "
+        "bfloat16 lose it when a_1/2 falls below the rounding of the softmax weights",
+        options={"layer_norm": layer_norm, "eps": eps, "scaled": scaled, "output_scale": c, "big": big},
+        answer_decay_power=0 if scaled and big / math.sqrt(d_head) > 1 else 1,
     )

@@ -37,6 +37,7 @@ from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout,
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.space import Block, Space, linear_map, vector
+from ..languages.post import machine_fields
 
 __all__ = [
     "PostMachineSpec",
@@ -75,22 +76,11 @@ class PostMachineSpec:
     @classmethod
     def of(cls, pm: Any) -> PostMachineSpec:
         """Read a Post machine's public attributes (``symbols`` or ``alphabet``; ``transitions`` or ``delta``;
-        ``states``; ``start``; ``halting``), validating them."""
+        ``states``; ``start``; ``halting``: :func:`exactformer.languages.post.machine_fields`), validating them."""
 
-        def attr(*names: str) -> Any:
-            for name in names:
-                if isinstance(pm, Mapping) and name in pm:
-                    return pm[name]
-                if hasattr(pm, name):
-                    return getattr(pm, name)
-            raise InputError(f"the Post machine has none of the attributes {names}")
-
-        symbols = tuple(sorted(attr("symbols", "alphabet"), key=str))
-        states = tuple(sorted(attr("states"), key=str))
-        transitions = dict(attr("transitions", "delta"))
-        start = attr("start", "start_state", "initial_state")
-        halting = frozenset(attr("halting", "halting_states", "halt_states"))
-        spec = cls(symbols, states, transitions, start, halting)
+        f = machine_fields(pm, error=InputError)
+        spec = cls(tuple(sorted(f["symbols"], key=str)), tuple(sorted(f["states"], key=str)), f["transitions"],
+                   f["start"], frozenset(f["halting"]))
         spec.validate()
         return spec
 

@@ -318,7 +318,7 @@ class Construction:
         """
         if type(self).run_batch is not Construction.run_batch:
             options = {"backend": backend, "dtype": dtype, "device": device, "precision": precision, "arith": arith}
-            return [r.answer for r in self.run_batch(xs, **options)]
+            return [r.answer for r in self.run_batch(xs, **options, keep_trace=False)]
         seqs = self._encode_batch(xs, backend, dtype, False)
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
         output = classify(self.model, seqs, arith, keep_trace=False, on_tie="raise")
