@@ -20,7 +20,7 @@ import torch
 from ..core.construction import Construction, RunResult
 from ..core.evaluate import Trace, interval_bounds
 
-__all__ = ["relation_holds", "check_relations", "negation_residue"]
+__all__ = ["applicable_relations", "relation_holds", "check_relations", "negation_residue"]
 
 
 def _float_tolerance(dtype: torch.dtype, n_tokens: int) -> float:
@@ -40,6 +40,13 @@ def _sign_holds(relation: Any, got: np.ndarray, x: Any, n_tokens: int, backend: 
             coord = relation.probe.coordinates[index[1]]
             return False, f"{coord} at probed row {index[0]}: want sign {sign}, got {v}"
     return True, ""
+
+
+def applicable_relations(construction: Construction, backend: str) -> list[Any]:
+    """The relations of ``construction`` (``extras["relations"]``) that are stated for ``backend``: in floats
+    (torch) the ``exact_only`` ones are left out."""
+    return [r for r in construction.extras.get("relations", ())
+            if not (backend == "torch" and getattr(r, "exact_only", False))]
 
 
 def relation_holds(
@@ -88,11 +95,11 @@ def check_relations(
 ) -> list[tuple[str, Any, str]]:
     """The relations (``extras["relations"]``) that fail on a batch run: ``[(relation name, word, why)]``.
 
-    On ``backend="torch"`` the exact-only relations are left out.
+    On ``backend="torch"`` the exact-only relations are left out. :func:`~exactformer.verify.check` checks the same
+    relations beside the invariants.
     """
     failures = []
-    relations = [r for r in construction.extras.get("relations", ())
-                 if not (backend == "torch" and getattr(r, "exact_only", False))]
+    relations = applicable_relations(construction, backend)
     for w, r in zip(words, results):
         n_tokens = len(construction.encode(w))
         for rel in relations:
