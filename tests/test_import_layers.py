@@ -126,6 +126,15 @@ def test_constructions_import_no_verifier_and_no_catalog():
     assert forbidden_imports(GRAPH, [CONSTRUCTIONS], [VERIFY, CATALOG]) == []
 
 
+def test_constructions_import_only_input_types_from_languages():
+    """Machines, graphs, DFAs and their compilers are what a construction is built from; the named languages are
+    references (the catalog pairs them with the constructions)."""
+    inputs = [f"{LANGUAGES}.{m}" for m in ("dfa", "monoid", "groups", "graphs", "post", "turing", "tag", "compiler",
+                                           "errors")]
+    used = {b for _, b in forbidden_imports(GRAPH, [CONSTRUCTIONS], [LANGUAGES])}
+    assert used <= set(inputs), sorted(used - set(inputs))
+
+
 def test_references_import_no_construction_and_no_catalog():
     assert forbidden_imports(GRAPH, [LANGUAGES, VERIFY], [CONSTRUCTIONS, CATALOG]) == []
 
