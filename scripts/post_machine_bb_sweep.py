@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from exactformer.constructions.turing_tag import run_turing_machines, turing_machines
+from exactformer.constructions import run_turing_machines, turing_machines
 from exactformer.languages.compiler import compile_turing_machine, predicted_post_steps
 from exactformer.languages.turing import TuringMachine
 
