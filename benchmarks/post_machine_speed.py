@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from exactformer.constructions.post_machine import post_machine, turing_machine
+from exactformer.constructions import post_machine, turing_machine
 from exactformer.languages.post import PostMachine
 
 ROTATE = PostMachine(

@@ -88,8 +88,8 @@ def evaluate(construction, queries, dtype, device, batch, group="edges+distance"
 
 def random_frontier() -> None:
     """verify.frontier (answers and both invariants) on random DAG / cyclic / dense digraphs of 3..10 nodes."""
-    from exactformer.constructions.superposition import BFSReachabilityReference  # noqa: PLC0415
     from exactformer.verify import frontier  # noqa: PLC0415
+    from exactformer.verify.graphs import BFSReachabilityReference  # noqa: PLC0415
 
     variants = {f"tau={t}": superposition_reachability(10, 90, tau=t) for t in (5, 10, 20)}
     variants = {"derived tau": superposition_reachability(10, 90), **variants}

@@ -2,7 +2,9 @@
 independent property-based verifier.
 
 Subpackages: :mod:`exactformer.core` (the one transformer), :mod:`exactformer.languages` (independent references),
-:mod:`exactformer.constructions` (weights from papers), :mod:`exactformer.verify` (the verifier).
+:mod:`exactformer.constructions` (weights from papers), :mod:`exactformer.verify` (the verifier), and
+:mod:`exactformer.catalog` (each registered construction paired with its reference; imported here, so the registry
+``ef.constructions.get/build/names`` is filled whenever the package is).
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import constructions, core
+from . import catalog, constructions, core, languages, verify
 
 __version__ = "0.1.0"
-__all__ = ["core", "constructions", "languages", "verify", "export", "__version__"]
+__all__ = ["core", "constructions", "catalog", "languages", "verify", "export", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    # languages, verify and export are imported on first use, keeping `import exactformer` light
-    if name in ("languages", "verify", "export"):
+    # export is imported on first use (languages and verify come with the catalog)
+    if name == "export":
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'exactformer' has no attribute {name!r}")

@@ -245,11 +245,14 @@ def _lengths(spec: Optional[str], default: tuple[int, ...]) -> list[int]:
     return out
 
 
-def _reference_for(name: str, construction: Any) -> Any:
+def _subject(name: str, options: list[str], lengths: Optional[str]) -> tuple[Any, Any, list[int]]:
+    """The construction ``name`` built with ``options``, its registered reference, and the sizes to check (``lengths``
+    or the registry's default)."""
+    construction = _build(name, options)
     entry = constructions.get(name)
     if entry.reference is None:
         _fail(f"{name} has no registered reference to verify against")
-    return entry.reference(construction)
+    return construction, entry.reference(construction), _lengths(lengths, entry.default_lengths(construction))
 
 
 @app.command()
@@ -276,18 +279,10 @@ def verify(
         _writable(path, flag)
     if backend == "torch":
         _torch_dtype(dtype)
-    construction = _build(name, option)
-    report = check(
-        construction,
-        _reference_for(name, construction),
-        lengths=_lengths(lengths, constructions.get(name).default_lengths(construction)),
-        samples_per_length=samples,
-        exhaustive_up_to=exhaustive_up_to,
-        backend=backend,
-        dtype=_torch_dtype(dtype) if backend == "torch" else None,
-        seed=seed,
-        progress=console.is_terminal,
-    )
+    construction, reference, sizes = _subject(name, option, lengths)
+    report = check(construction, reference, lengths=sizes, samples_per_length=samples,
+                   exhaustive_up_to=exhaustive_up_to, backend=backend,
+                   dtype=_torch_dtype(dtype) if backend == "torch" else None, seed=seed, progress=console.is_terminal)
     _show_and_write(report, json_out, markdown_out)
     if plot:
         report.plot_margins(plot)
@@ -319,15 +314,9 @@ def frontier(
     _at_least(samples, 1, "--samples")
     _writable(plot, "--plot")
     torch_dtypes = [_torch_dtype(d.strip(), "each of --dtypes") for d in dtypes.split(",")]
-    construction = _build(name, option)
-    result = measure(
-        construction,
-        _reference_for(name, construction),
-        lengths=_lengths(lengths, constructions.get(name).default_lengths(construction)),
-        dtypes=torch_dtypes,
-        samples_per_length=samples,
-        seed=seed,
-    )
+    construction, reference, sizes = _subject(name, option, lengths)
+    result = measure(construction, reference, lengths=sizes, dtypes=torch_dtypes, samples_per_length=samples,
+                     seed=seed)
     console.print(result.to_markdown())
     if plot:
         result.plot(plot)
@@ -378,7 +367,7 @@ def table(
     verify_: bool = typer.Option(True, "--verify/--no-verify", help="Run each entry's quick verification."),
 ) -> None:
     """The table of constructions: theorem, measured resources, verification status (generated, never typed)."""
-    from .constructions.table import construction_table, write_readme_table
+    from .catalog import construction_table, write_readme_table
 
     text = construction_table(verify=verify_)
     if write is not None:
@@ -411,9 +400,7 @@ def mutate(
     _at_least(samples, 1, "--samples")
     for path, flag in ((json_out, "--json"), (markdown_out, "--markdown")):
         _writable(path, flag)
-    construction = _build(name, option)
-    reference = _reference_for(name, construction)
-    sizes = _lengths(lengths, constructions.get(name).default_lengths(construction))
+    construction, reference, sizes = _subject(name, option, lengths)
 
     def show(done: int, total: int, outcome: Any) -> None:
         if console.is_terminal:

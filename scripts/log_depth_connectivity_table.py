@@ -15,12 +15,12 @@ import argparse
 import torch
 
 from exactformer.constructions.log_depth_connectivity import (
-    BFSConnectivityReference,
     levels_for,
     log_depth_connectivity,
     paper_depth,
 )
 from exactformer.verify.frontier import frontier
+from exactformer.verify.graphs import BFSConnectivityReference
 
 
 def depth_table(ns: list[int]) -> str:

@@ -21,6 +21,7 @@ import math
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -31,10 +32,19 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exactformer.constructions.parity_first import cross_entropy_bits, first, parity  # noqa: E402
+from exactformer.constructions.parity_first import first, parity  # noqa: E402
 from exactformer.core.construction import Construction  # noqa: E402
+from exactformer.languages import named  # noqa: E402
+from exactformer.verify.cross_entropy import CrossEntropy  # noqa: E402
+from exactformer.verify.cross_entropy import cross_entropy_bits as _cross_entropy_bits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cross_entropy_bits(c: Construction, words: list[str], **options: Any) -> CrossEntropy:
+    """Cross-entropy with the labels of the named language (PARITY or FIRST) the model is named after."""
+    language = named.parity() if c.name.startswith("parity") else named.first()
+    return _cross_entropy_bits(c, words, language.accepts, **options)
 
 
 def ce_closed(z: float) -> float:

@@ -12,7 +12,7 @@ states in champions.json. For each machine, three independent runs are compared:
   listed ones.
 
 Machines with the same T are decoded ``--batch`` at a time through one decoder
-(:func:`exactformer.constructions.post_machine.turing_machines`, the disjoint union of their Post machines); the
+(:func:`exactformer.constructions.turing_tag.turing_machines`, the disjoint union of their Post machines); the
 per-machine seconds are the batch's decoding time divided by its size. One line per machine, then a summary per
 list and in all (machines, matches, generated tokens, decoding seconds, wall seconds).
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from exactformer.constructions.post_machine import run_turing_machines, turing_machines
+from exactformer.constructions import run_turing_machines, turing_machines
 from exactformer.languages.compiler import compile_turing_machine, predicted_post_steps
 from exactformer.languages.turing import TuringMachine
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from exactformer.constructions.post_machine import run_turing_machine, turing_machine
+from exactformer.constructions import run_turing_machine, turing_machine
 from exactformer.languages.compiler import predicted_post_steps
 from exactformer.languages.turing import TuringMachine
 

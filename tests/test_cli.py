@@ -75,7 +75,7 @@ def test_readme_table_is_generated_from_the_code_and_up_to_date():
     (the status column, a fresh verification of every construction, is compared by the slow test below)."""
     from pathlib import Path
 
-    from exactformer.constructions.table import construction_table, readme_table
+    from exactformer.catalog import construction_table, readme_table
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     assert _without_status(readme_table(readme)) == _without_status(construction_table(verify=False)), (
@@ -86,7 +86,7 @@ def test_readme_table_is_generated_from_the_code_and_up_to_date():
 def test_readme_table_status_is_a_fresh_verification():
     from pathlib import Path
 
-    from exactformer.constructions.table import construction_table, readme_table
+    from exactformer.catalog import construction_table, readme_table
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     assert readme_table(readme) == construction_table(), "run `exactformer table --write README.md`"

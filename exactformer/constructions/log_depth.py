@@ -68,7 +68,6 @@ from ..core.positions import Index, PositionalFeature
 from ..core.rational import as_fraction
 from ..core.space import Block, Space, linear_map, vector
 from .pointer_jumping import IndexSquared
-from .registry import Entry
 
 __all__ = [
     "CITATION",
@@ -489,41 +488,3 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
                                     "(float32), see log_depth_gadgets.hash_frontier",
         },
     )
-
-
-def _dfa_reference(construction: Construction) -> Any:
-    return construction.extras["dfa"]
-
-
-def _parity_builder(**options: Any) -> Construction:
-    from ..languages import named
-
-    return log_depth_recognizer(named.parity(), name="log-depth-parity", **options)
-
-
-def _a5_builder(**options: Any) -> Construction:
-    from ..languages import named
-
-    return log_depth_recognizer(named.word_problem("A5"), name="log-depth-a5", **options)
-
-
-ENTRIES: list[Entry] = [
-    Entry(
-        name="log-depth-parity",
-        builder=_parity_builder,
-        summary="Merrill & Sabharwal Thm 1: PARITY by the looped activeness tree, answer at $",
-        example="0110",
-        options={"erratum_fixes": True},
-        reference=_dfa_reference,
-        lengths=tuple(range(0, 65)),
-    ),
-    Entry(
-        name="log-depth-a5",
-        builder=_a5_builder,
-        summary="Merrill & Sabharwal Thm 1: the A5 word problem by the looped activeness tree, answer at $",
-        example="0123",
-        options={"erratum_fixes": True},
-        reference=_dfa_reference,
-        lengths=tuple(range(0, 33)),
-    ),
-]

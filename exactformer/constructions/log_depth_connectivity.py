@@ -75,7 +75,6 @@ from ..core.errors import InputError
 from ..core.positions import FEATURE_KINDS, IndicatorAt, PositionalFeature
 from ..core.rational import rational_array
 from ..core.space import Block, Space, linear_map
-from .registry import Entry
 
 __all__ = [
     "GraphCoordinate",
@@ -92,9 +91,7 @@ __all__ = [
     "encode_graph",
     "reachability_levels",
     "log_depth_connectivity",
-    "BFSConnectivityReference",
     "DEVIATIONS",
-    "ENTRIES",
 ]
 
 HALF = Fraction(1, 2)
@@ -634,62 +631,3 @@ def log_depth_connectivity(
             ),
         },
     )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# registry
-# ---------------------------------------------------------------------------------------------------------------
-
-
-class BFSConnectivityReference:
-    """The verifier's view of s-t reachability: inputs ``(graph, s, t)`` and answers from
-    :func:`exactformer.languages.graphs.reachable_from` (BFS, independent of the model).
-
-    ``inputs(size)``: graphs on ``size`` vertices (random ``G(n, p)`` digraphs, ``p`` cycling through 0.1 .. 0.5,
-    plus the directed path), every ``(s, t)`` pair of each graph while the count allows (exhaustive over pairs).
-    """
-
-    name = "BFS reachability"
-
-    def __init__(self, graphs_per_size: int = 4) -> None:
-        self.graphs_per_size = graphs_per_size
-
-    def expected(self, x: Any) -> bool:
-        from ..languages.graphs import reachable_from  # noqa: PLC0415
-
-        graph, s, t = x
-        g = graph if graph.is_directed() else graph.to_directed()
-        return t == s or (s in g and t in reachable_from(g, s))
-
-    def inputs(self, size: int, *, count: int, exhaustive_limit: int, rng: Any) -> tuple[list[Any], str]:
-        if size < 1:
-            return [], "none"
-        graphs = [nx.path_graph(size, create_using=nx.DiGraph)]
-        for m in range(self.graphs_per_size - 1):
-            g = nx.gnp_random_graph(size, 0.1 + 0.1 * (m % 5), seed=rng.randrange(2**31), directed=True)
-            graphs.append(g)
-        pairs = [(s, t) for s in range(size) for t in range(size)]
-        out = [(g, s, t) for g in graphs for s, t in pairs]
-        if len(out) <= max(count, exhaustive_limit):
-            return out, "random graphs, all (s, t)"
-        return rng.sample(out, count), "random graphs, sampled (s, t)"
-
-    def shrink(self, x: Any) -> Any:
-        graph, s, t = x
-        for edge in list(graph.edges):
-            smaller = graph.copy()
-            smaller.remove_edge(*edge)
-            yield (smaller, s, t)
-
-
-ENTRIES: list[Entry] = [
-    Entry(
-        name="connectivity",
-        builder=log_depth_connectivity,
-        summary="Merrill & Sabharwal Thm 2: s-t reachability by a looped log-depth transformer (repeated squaring)",
-        example=(nx.DiGraph([(0, 1), (1, 2), (2, 3)]), 0, 3),
-        options={"num_vertices": 8, "printed_base_case": False, "printed_flip": False, "printed_threshold": False},
-        reference=lambda c: BFSConnectivityReference(),
-        lengths=lambda c: tuple(range(1, c.extras["num_vertices"] + 1)),
-    ),
-]

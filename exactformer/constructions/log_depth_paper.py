@@ -100,8 +100,7 @@ from ..core.architecture import (
 )
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.space import Block, Space, linear_map, vector
-from .log_depth import BOS, END, _dfa_reference, _mlp, dfa_symbols, end_marked_encoder, levels_for
-from .registry import Entry
+from .log_depth import BOS, END, _mlp, dfa_symbols, end_marked_encoder, levels_for
 
 __all__ = [
     "CITATION",
@@ -763,23 +762,3 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
                                     "float32, less inside the model: reads of several blocks add rounding)",
         },
     )
-
-
-def _parity_builder(**options: Any) -> Construction:
-    from ..languages import named
-
-    return paper_tree_recognizer(named.parity(), name="log-depth-paper-parity", **options)
-
-
-ENTRIES: list[Entry] = [
-    Entry(
-        name="log-depth-paper-parity",
-        builder=_parity_builder,
-        summary="Merrill & Sabharwal Thm 1 as stated: PARITY with BOS-only positions, the layer-norm hash, "
-                "average-hard attention and masked pre-norm",
-        example="0110",
-        options={},
-        reference=_dfa_reference,
-        lengths=tuple(range(0, 33)),
-    ),
-]

@@ -58,7 +58,6 @@ from ..core.errors import InputError
 from ..core.positions import FEATURE_KINDS, Index, PositionalFeature, ScaledFeature
 from ..core.space import Block, Space, linear_map, vector
 from .monoid_composition import ElementCode, Units, choose_code
-from .registry import Entry
 
 __all__ = [
     "CITATION",
@@ -460,42 +459,3 @@ def prefix_states(
                 states.append(names[best] if best < len(names) else None)
             out[k] = tuple(states)
     return [out[k] for k in range(len(words))]
-
-
-def _dfa_reference(construction: Construction) -> Any:
-    """The reference of the registry entries: the very DFA the construction was built from."""
-    return construction.extras["dfa"]
-
-
-def _parity_builder(**options: Any) -> Construction:
-    from ..languages import named
-
-    return pointer_jumping_recognizer(named.parity(), name="pointer-jumping-parity", **options)
-
-
-def _a5_builder(**options: Any) -> Construction:
-    from ..languages import named
-
-    return pointer_jumping_recognizer(named.word_problem("A5"), name="pointer-jumping-a5", **options)
-
-
-ENTRIES: list[Entry] = [
-    Entry(
-        name="pointer-jumping-parity",
-        builder=_parity_builder,
-        summary="log-depth pointer jumping (note's Path B): PARITY in ⌈log2 n⌉ looped layers, state at every token",
-        example="0110",
-        options={"composition": None},
-        reference=_dfa_reference,
-        lengths=tuple(range(0, 65)),
-    ),
-    Entry(
-        name="pointer-jumping-a5",
-        builder=_a5_builder,
-        summary="log-depth pointer jumping: the A5 word problem, the running product at every token",
-        example="0123",
-        options={"composition": None},
-        reference=_dfa_reference,
-        lengths=tuple(range(0, 33)),
-    ),
-]

@@ -37,24 +37,17 @@ from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout,
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.space import Block, Space, linear_map, vector
-from .registry import Entry
+from ..languages.post import machine_fields
 
 __all__ = [
     "PostMachineSpec",
     "PostRun",
-    "TuringRun",
     "post_machine",
     "simulate",
     "token_name",
     "parse_token",
     "prompt_pairs",
-    "turing_machine",
-    "run_turing_machine",
-    "turing_machines",
-    "run_turing_machines",
-    "tag_system",
     "CITATION",
-    "ENTRIES",
 ]
 
 CITATION = Citation(
@@ -83,22 +76,11 @@ class PostMachineSpec:
     @classmethod
     def of(cls, pm: Any) -> PostMachineSpec:
         """Read a Post machine's public attributes (``symbols`` or ``alphabet``; ``transitions`` or ``delta``;
-        ``states``; ``start``; ``halting``), validating them."""
+        ``states``; ``start``; ``halting``: :func:`exactformer.languages.post.machine_fields`), validating them."""
 
-        def attr(*names: str) -> Any:
-            for name in names:
-                if isinstance(pm, Mapping) and name in pm:
-                    return pm[name]
-                if hasattr(pm, name):
-                    return getattr(pm, name)
-            raise InputError(f"the Post machine has none of the attributes {names}")
-
-        symbols = tuple(sorted(attr("symbols", "alphabet"), key=str))
-        states = tuple(sorted(attr("states"), key=str))
-        transitions = dict(attr("transitions", "delta"))
-        start = attr("start", "start_state", "initial_state")
-        halting = frozenset(attr("halting", "halting_states", "halt_states"))
-        spec = cls(symbols, states, transitions, start, halting)
+        f = machine_fields(pm, error=InputError)
+        spec = cls(tuple(sorted(f["symbols"], key=str)), tuple(sorted(f["states"], key=str)), f["transitions"],
+                   f["start"], frozenset(f["halting"]))
         spec.validate()
         return spec
 
@@ -377,7 +359,10 @@ def post_machine(
     spec = PostMachineSpec.of(pm)
     if queue_length is None:
         queue_length = getattr(pm, "queue_length", None) or len(getattr(pm, "queue", ()) or ())
-    if not queue_length or queue_length < 2:
+    if not queue_length:
+        raise InputError("post_machine(pm): give the window as queue_length= (the machine has no queue_length or "
+                         "queue attribute to take it from)")
+    if queue_length < 2:
         raise InputError(f"the queue length must be at least 2, got {queue_length!r}")
     if attention not in ("hard", "softmax"):
         raise InputError(f"attention must be 'hard' or 'softmax', not {attention!r}")
@@ -434,356 +419,3 @@ def post_machine(
         simulator=simulate,
     )
 
-
-# ------------------------------------------------------------------------------------------------------------------
-# Turing machines and tag systems through the transformer
-
-
-@dataclass
-class TuringRun:
-    """A Turing machine's run read off the transformer's tokens (see :func:`run_turing_machine`).
-
-    Attributes
-    ----------
-    post
-        The transformer's Post-machine run (one token per Post step).
-    halted
-        Whether the last token's state is a ``HALT:w`` state.
-    tm_steps
-        TM steps: every token except the pure rotations (an unmarked symbol pushed in a ``SEEK`` state).
-    tape
-        The final cyclic tape, starting at the cell of the halting transition (held cell, then the window).
-    ones
-        Non-blank cells of ``tape``.
-    """
-
-    post: PostRun
-    halted: bool
-    tm_steps: int
-    tape: tuple[str, ...]
-    ones: int
-
-    @property
-    def tokens(self) -> int:
-        return self.post.steps
-
-
-def turing_machine(
-    tm: Any,
-    tape_length: int | None = None,
-    *,
-    attention: str = "hard",
-    beta: Fraction | int | str = 1,
-    max_steps: int = 100_000,
-) -> Construction:
-    """The one-layer decoder running the Turing machine ``tm`` on a cyclic tape of ``tape_length`` = T cells.
-
-    It composes :func:`exactformer.languages.compiler.compile_turing_machine` (tape stored cyclically in the queue
-    with one held cell; queue length T - 1) with :func:`post_machine`. The prompt is the T - 1 queue cells
-    (``construction.extras["queue"]`` for a blank tape); :func:`run_turing_machine` decodes to the halt and reads
-    the TM's steps and tape off the tokens, and raises if the head leaves the T cells (the cyclic tape would wrap).
-    With ``tape_length=None``, T is the width the machine's blank-tape reference run visits
-    (:func:`exactformer.languages.compiler.tape_length_for`, which needs the run to halt within ``max_steps``).
-    """
-    from ..languages.compiler import compile_turing_machine, tape_length_for
-    from ..languages.errors import InvalidMachineError
-    from ..languages.turing import TuringMachine
-
-    if isinstance(tm, str):
-        tm = TuringMachine.from_standard(tm)
-    if not isinstance(tm, TuringMachine):
-        raise InputError(f"expected a TuringMachine or its standard text, not {type(tm).__name__}")
-    if tape_length is None:
-        try:
-            tape_length = tape_length_for(tm, max_steps)
-        except InvalidMachineError as exc:
-            raise InputError(f"tape_length=None: {exc}") from None
-    compiled = compile_turing_machine(tm, tape_length)
-    c = post_machine(compiled.machine, queue_length=compiled.queue_length, attention=attention, beta=beta)
-    c.extras.update(
-        {"tm": tm, "compiled": compiled, "tape_length": tape_length, "queue": tuple(compiled.initial_queue())}
-    )
-    return c
-
-
-def run_turing_machine(
-    construction: Construction,
-    *,
-    max_tokens: int = 100_000,
-    backend: str = "torch",
-    dtype: Any = None,
-    device: Any = None,
-) -> TuringRun:
-    """Decode a :func:`turing_machine` construction from its blank-tape prompt to the halt; read TM steps and the
-    final tape off the generated tokens alone.
-
-    Raises
-    ------
-    InputError
-        When the head reaches a cell that lies T or more cells from another cell the run visited: on the cyclic
-        tape of T cells it would read that other cell (the tape wraps). The message names the TM step and the
-        token; :func:`exactformer.languages.compiler.tape_length_for` gives a T that fits. The head is tracked
-        from the tokens alone: a TM step pushes a marked cell exactly when the head moves left.
-    """
-    tracker = _HeadTracker(construction.extras["tape_length"], "the Turing machine")
-    (run,) = _simulate_tracked(construction, [construction.extras["queue"]], [None], [tracker], max_tokens=max_tokens,
-                               backend=backend, dtype=dtype, device=device)
-    return _read_turing(run, str(construction.extras["tm"].blank))
-
-
-def _tm_step(token: tuple[Hashable, Hashable]) -> bool:
-    """Whether a compiled TM token is a TM step (every token but a pure rotation: an unmarked cell pushed in
-    ``SEEK``)."""
-    b, p = token
-    return not (str(p).startswith("SEEK:") and not str(b).endswith("^"))
-
-
-class _HeadTracker:
-    """Follows the TM head over the tokens of a compiled run (fed chunk by chunk) and raises when it leaves the
-    cyclic tape of ``tape_length`` cells.
-
-    A TM step's token pushes a marked cell for a left move and an unmarked one for a right move. The head has left
-    the tape when the cells it has been on span more than T: the newest cell is then T cells from a visited one,
-    which the cyclic tape stores in the same place. The halting step (into ``HALT:w``) reads no further cell, so its
-    move wraps nothing.
-    """
-
-    def __init__(self, tape_length: int, machine: str, untag: Any = str) -> None:
-        self.tape_length, self.machine, self.untag = tape_length, machine, untag
-        self.head = self.lo = self.hi = self.step = self.tokens = 0
-        self.halted = False
-
-    def feed(self, tokens: Sequence[tuple[Hashable, Hashable]]) -> None:
-        for b, p in tokens:
-            self.tokens += 1
-            b, p = str(b), str(self.untag(p))
-            if self.halted or not _tm_step((b, p)):
-                continue
-            self.step += 1
-            if p.startswith("HALT:"):
-                self.halted = True
-                continue
-            self.head += -1 if b.endswith("^") else 1
-            self.lo, self.hi = min(self.lo, self.head), max(self.hi, self.head)
-            if self.hi - self.lo + 1 > self.tape_length:
-                raise InputError(
-                    f"{self.machine} leaves the cyclic tape of {self.tape_length} cells at TM step {self.step} "
-                    f"(token {self.tokens}): its head has now been on {self.hi - self.lo + 1} cells, so the tape "
-                    "would wrap; build it with a larger tape_length (tape_length=None sizes it from the reference run)"
-                )
-
-
-def _simulate_tracked(
-    construction: Construction,
-    queues: Sequence[Sequence[Any]],
-    states: Sequence[Hashable | None],
-    trackers: Sequence[_HeadTracker],
-    *,
-    max_tokens: int,
-    backend: str,
-    dtype: Any,
-    device: Any,
-) -> list[PostRun]:
-    """:func:`simulate` in chunks of ``max(64, 4L)`` tokens, each chunk's prompt the window the last one left
-    (explicit tokens), feeding every run's tokens to its tracker between chunks, so a head that leaves the tape
-    raises within a chunk of the step where it happens rather than after ``max_tokens``."""
-    spec: PostMachineSpec = construction.extras["spec"]
-    L: int = construction.extras["queue_length"]
-    windows = [prompt_pairs(spec, L, q, p) for q, p in zip(queues, states)]
-    tokens: list[list[tuple[Hashable, Hashable]]] = [[] for _ in windows]
-    margins: list[list[float]] = [[] for _ in windows]
-    last: list[PostRun | None] = [None] * len(windows)
-    used, chunk = 0, max(64, 4 * L)
-    while used < max_tokens:
-        live = [k for k in range(len(windows)) if last[k] is None]
-        if not live:
-            break
-        n = min(chunk, max_tokens - used)
-        runs = simulate(construction, queues=[windows[k] for k in live], max_tokens=n, backend=backend, dtype=dtype,
-                        device=device)
-        assert isinstance(runs, list)
-        for k, run in zip(live, runs):
-            tokens[k] += run.tokens
-            margins[k] += run.margins
-            trackers[k].feed(run.tokens)
-            windows[k] = (windows[k] + run.tokens)[-L:]
-            if run.halted or run.stuck:
-                last[k] = run
-        used += n
-    return [
-        PostRun(tokens=tokens[k], halted=bool(end and end.halted), queue=[b for b, _ in windows[k]],
-                state=windows[k][-1][1], margins=margins[k], stuck=bool(end and end.stuck),
-                stuck_on=end.stuck_on if end else None)
-        for k, end in enumerate(last)
-    ]
-
-
-def _read_turing(run: PostRun, blank: str) -> TuringRun:
-    tm_steps = sum(1 for t in run.tokens if _tm_step(t))
-    state = str(run.state)
-    halted = state.startswith("HALT:")
-    held = state.split(":", 2)[-1]
-    tape = (held, *(str(b).rstrip("^") for b in run.queue))
-    return TuringRun(post=run, halted=halted, tm_steps=tm_steps, tape=tape, ones=sum(1 for x in tape if x != blank))
-
-
-def turing_machines(
-    tms: Sequence[Any], tape_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
-) -> Construction:
-    """One decoder for a batch of Turing machines on the same cyclic tape of ``tape_length`` cells.
-
-    Each machine is compiled as in :func:`turing_machine`; the decoder runs the *disjoint union* of the Post
-    machines: the queue symbols are shared, every state is tagged ``"k/"`` with its machine's index k, so the
-    transition table (the MLP) is the union of the tables and the state block of the embedding grows with the
-    batch. Only the start state differs between the machines' prompts; :func:`run_turing_machines` decodes them in
-    one batch (one cached forward pass per generated token for the whole batch).
-    """
-    from ..languages.compiler import compile_turing_machine
-    from ..languages.post import PostMachine
-    from ..languages.turing import TuringMachine
-
-    machines = [TuringMachine.from_standard(tm) if isinstance(tm, str) else tm for tm in tms]
-    if not machines:
-        raise InputError("turing_machines needs at least one machine")
-    bad = [type(tm).__name__ for tm in machines if not isinstance(tm, TuringMachine)]
-    if bad:
-        raise InputError(f"expected TuringMachines or their standard text, not {bad[0]}")
-    if len({tm.blank for tm in machines}) != 1:
-        raise InputError("the machines of one batch must share the blank symbol")
-    compiled = [compile_turing_machine(tm, tape_length) for tm in machines]
-    symbols = sorted({a for c in compiled for a in c.machine.symbols}, key=str)
-    union = PostMachine(
-        symbols=symbols,
-        states=[f"{k}/{p}" for k, c in enumerate(compiled) for p in c.machine.states],
-        transitions={
-            (f"{k}/{p}", a): (b, f"{k}/{p2}")
-            for k, c in enumerate(compiled)
-            for (p, a), (b, p2) in c.machine.transitions.items()
-        },
-        start=f"0/{compiled[0].machine.start}",
-        halting=[f"{k}/{p}" for k, c in enumerate(compiled) for p in c.machine.halting],
-    )
-    con = post_machine(union, queue_length=tape_length - 1, attention=attention, beta=beta)
-    con.extras.update(
-        {
-            "tms": machines,
-            "compiled_all": compiled,
-            "tape_length": tape_length,
-            "starts": [f"{k}/{c.machine.start}" for k, c in enumerate(compiled)],
-            "queues": [tuple(c.initial_queue()) for c in compiled],
-        }
-    )
-    return con
-
-
-def run_turing_machines(
-    construction: Construction,
-    *,
-    max_tokens: int = 100_000,
-    backend: str = "torch",
-    dtype: Any = None,
-    device: Any = None,
-) -> list[TuringRun]:
-    """Decode every machine of a :func:`turing_machines` construction from its blank tape, in one batch (the
-    batch runs until every machine has halted or ``max_tokens``); one :class:`TuringRun` per machine, its states
-    untagged."""
-    T = construction.extras["tape_length"]
-
-    def untagger(k: int) -> Any:
-        return lambda p: str(p)[len(f"{k}/") :]
-
-    trackers = [_HeadTracker(T, f"machine {k} ({tm})", untagger(k)) for k, tm in enumerate(construction.extras["tms"])]
-    runs = _simulate_tracked(construction, construction.extras["queues"], construction.extras["starts"], trackers,
-                             max_tokens=max_tokens, backend=backend, dtype=dtype, device=device)
-    assert isinstance(runs, list)
-    out = []
-    for k, (run, tm) in enumerate(zip(runs, construction.extras["tms"])):
-
-        def untag(p: Hashable, k: int = k) -> str:
-            name, tag = str(p), f"{k}/"
-            if not name.startswith(tag):
-                raise AssertionError(f"machine {k} entered {name!r}, a state of another machine")
-            return name[len(tag) :]
-
-        plain = PostRun(
-            tokens=[(b, untag(p)) for b, p in run.tokens],
-            halted=run.halted,
-            queue=run.queue,
-            state=untag(run.state),
-            margins=run.margins,
-        )
-        out.append(_read_turing(plain, str(tm.blank)))
-    return out
-
-
-def tag_system(
-    system: Any, ring_length: int, *, attention: str = "hard", beta: Fraction | int | str = 1
-) -> Construction:
-    """The one-layer decoder running a tag system on a ring of ``ring_length`` = L cells (the queue length).
-
-    Composes :func:`exactformer.languages.tag.tag_post_machine` with :func:`post_machine`; the prompt is
-    ``extras["ring"].queue(word)``, the word followed by blanks. L must exceed every word length of the run.
-    """
-    from ..languages.tag import tag_post_machine
-
-    ring = tag_post_machine(system, ring_length)
-    c = post_machine(ring.machine, queue_length=ring_length, attention=attention, beta=beta)
-    c.extras.update({"ring": ring, "system": system})
-    return c
-
-
-def _collatz_builder(n: int = 3, ring_length: int = 9) -> Construction:
-    from ..languages.tag import collatz_tag_system
-
-    c = tag_system(collatz_tag_system(), ring_length)
-    c.extras["example_word"] = "a" * n
-    return c
-
-
-def _collatz_reference(construction: Construction) -> Any:
-    """Every ring transition from every working state, and whole decodes from a^n (n < L), random words and random
-    configurations, against the ring Post machine (:func:`exactformer.verify.machines.tag_reference`)."""
-    from ..verify.machines import tag_reference
-
-    return tag_reference(construction.extras["ring"])
-
-
-def _turing_builder(tm: str = "1RB1LB_1LA1RZ", tape_length: int = 4) -> Construction:
-    return turing_machine(tm, tape_length)
-
-
-def _turing_reference(construction: Construction) -> Any:
-    """Every compiled transition from every working state, and whole decodes from the blank tape, random tapes and
-    random configurations, against the compiled Post machine (:func:`exactformer.verify.machines.turing_reference`)."""
-    from ..verify.machines import turing_reference
-
-    return turing_reference(construction.extras["compiled"])
-
-
-def _window(construction: Construction) -> tuple[int, ...]:
-    """The one size of a Post-machine construction: its window L (see :mod:`exactformer.verify.machines`)."""
-    return (construction.extras["queue_length"],)
-
-
-ENTRIES: list[Entry] = [
-    Entry(
-        name="post-machine",
-        builder=_collatz_builder,
-        summary="Li & Wang 2025: one layer, one hard head over a window of L; De Mol's Collatz 2-tag system on a "
-        "ring Post machine (next token = next Post step)",
-        example="aaa______",
-        options={"n": 3, "ring_length": 9},
-        reference=_collatz_reference,
-        lengths=_window,
-    ),
-    Entry(
-        name="turing-machine",
-        builder=_turing_builder,
-        summary="Li & Wang 2025: a Turing machine compiled to a Post machine (cyclic tape, held cell) and run by the "
-        "one-layer window decoder; BB(2) by default",
-        example=("0", "0", "0"),
-        options={"tm": "1RB1LB_1LA1RZ", "tape_length": 4},
-        reference=_turing_reference,
-        lengths=_window,
-    ),
-]

@@ -1,4 +1,8 @@
-"""The registry of constructions: a name, a builder, its citation and an example input, for the CLI and docs."""
+"""The registry of constructions: a name, a builder, its default options and sizes, an example input and a reference.
+
+A plain table that imports only the core: which reference checks which construction is written in
+:mod:`exactformer.catalog`, which registers every entry (importing :mod:`exactformer` imports it).
+"""
 
 from __future__ import annotations
 

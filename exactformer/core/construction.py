@@ -23,7 +23,7 @@ from .rational import to_float_array
 from .runners import Output, classify
 
 __all__ = ["Citation", "Probe", "Invariant", "Resources", "RunResult", "Construction", "model_weights", "weights_bytes",
-           "forward_bytes"]
+           "forward_bytes", "run_results"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,11 @@ class Resources:
 
 @dataclass
 class RunResult:
-    """One input's run: the decoded answer, the raw readout, and the residual stream by coordinate name."""
+    """One input's run: the decoded answer, the raw readout, and the residual stream by coordinate name.
+
+    ``position`` is where the readout reads in ``output.trace`` (the model's :attr:`Readout.position
+    <exactformer.core.architecture.Readout.position>`; -1 for a readout-only trace, which holds that one row).
+    """
 
     answer: Any
     label: Any
@@ -122,17 +126,28 @@ class RunResult:
     certified: bool
     output: Output
     batch_index: int = 0
+    position: int = -1
 
     @property
     def residuals(self) -> dict[str, dict[str, Any]]:
         """Per sublayer label, the residual at the readout position by coordinate name."""
         trace = self.output.trace
-        pos = -1
-        return {label: trace.named(label, self.batch_index, pos) for label in trace.labels}
+        return {label: trace.named(label, self.batch_index, self.position) for label in trace.labels}
 
     def residual(self, site: str, position: int) -> dict[str, Any]:
         """The residual after ``site`` at ``position``, by coordinate name."""
         return self.output.trace.named(site, self.batch_index, position)
+
+
+def run_results(output: Output, interpret: Callable[[Any], Any], position: int = -1) -> list[RunResult]:
+    """One :class:`RunResult` per sequence of a classification pass's ``output``, answers by ``interpret``; the
+    readout reads ``position`` of the trace."""
+    rows = output.logits.unbind(0) if isinstance(output.logits, torch.Tensor) else output.logits
+    return [
+        RunResult(answer=interpret(label), label=label, logits=rows[b], margin=output.margins[b],
+                  certified=output.certified[b], output=output, batch_index=b, position=position)
+        for b, label in enumerate(output.labels)
+    ]
 
 
 def _entries(arr: Any) -> int:
@@ -281,19 +296,7 @@ class Construction:
         seqs = self._encode_batch(xs, backend, dtype, keep_trace)
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
         output = classify(self.model, seqs, arith, keep_trace=keep_trace, on_tie="raise")
-        rows = output.logits.unbind(0) if isinstance(output.logits, torch.Tensor) else output.logits
-        return [
-            RunResult(
-                answer=self.interpret(label),
-                label=label,
-                logits=rows[b],
-                margin=output.margins[b],
-                certified=output.certified[b],
-                output=output,
-                batch_index=b,
-            )
-            for b, label in enumerate(output.labels)
-        ]
+        return run_results(output, self.interpret, self.model.readout.position if keep_trace else -1)
 
     def answer_batch(
         self,
@@ -315,7 +318,7 @@ class Construction:
         """
         if type(self).run_batch is not Construction.run_batch:
             options = {"backend": backend, "dtype": dtype, "device": device, "precision": precision, "arith": arith}
-            return [r.answer for r in self.run_batch(xs, **options)]
+            return [r.answer for r in self.run_batch(xs, **options, keep_trace=False)]
         seqs = self._encode_batch(xs, backend, dtype, False)
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
         output = classify(self.model, seqs, arith, keep_trace=False, on_tie="raise")

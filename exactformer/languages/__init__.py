@@ -15,18 +15,11 @@ Every error is a :class:`LanguagesError` (a :class:`ValueError`) naming what is 
 
 from __future__ import annotations
 
+from . import errors as _errors
 from . import turing as _turing
 from ._common import data_dir
 from .dfa import DFA
-from .errors import (
-    InvalidAutomatonError,
-    InvalidMachineError,
-    InvalidQueryError,
-    LanguagesError,
-    NoSuchWordError,
-    ParseError,
-    SymbolNotInAlphabetError,
-)
+from .errors import *  # noqa: F403  (LanguagesError and its subclasses)
 from .formats import parse_att, parse_dot
 from .graphs import (
     ReachabilityQuery,
@@ -75,17 +68,11 @@ __all__ = [
     "random_cyclic_digraph",
     "random_dense_digraph",
     "random_reachability_query",
-    # errors
-    "LanguagesError",
-    "SymbolNotInAlphabetError",
-    "InvalidAutomatonError",
-    "InvalidMachineError",
-    "InvalidQueryError",
-    "ParseError",
-    "NoSuchWordError",
     # data
     "data_dir",
 ]
 
-# machines: everything turing.py exports (TuringMachine, TMAction, TMResult, TMConfiguration, ...)
+# errors: LanguagesError and its subclasses (errors.py); machines: everything turing.py exports (TuringMachine,
+# TMAction, TMResult, TMConfiguration, ...)
+__all__ += _errors.__all__
 __all__ += [name for name in _turing.__all__ if name not in __all__]

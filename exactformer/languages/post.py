@@ -18,7 +18,35 @@ from typing import Any
 from ._common import canonical_order, freeze_mapping
 from .errors import InvalidMachineError, SymbolNotInAlphabetError
 
-__all__ = ["PostMachine", "PMConfiguration", "PMResult"]
+__all__ = ["PostMachine", "PMConfiguration", "PMResult", "machine_fields"]
+
+#: The attributes (or mapping keys) that name each field of a Post machine given as some other object.
+FIELD_NAMES: dict[str, tuple[str, ...]] = {
+    "symbols": ("symbols", "alphabet"),
+    "states": ("states",),
+    "transitions": ("transitions", "delta"),
+    "start": ("start", "start_state", "initial_state"),
+    "halting": ("halting", "halting_states", "halt_states"),
+}
+
+
+def machine_fields(machine: Any, error: type[Exception] = InvalidMachineError) -> dict[str, Any]:
+    """The fields of a Post machine given as a :class:`PostMachine`, another object or a mapping: per field of
+    :data:`FIELD_NAMES`, the first of its names that ``machine`` has (``transitions`` as a dict). Unvalidated; a
+    missing field raises ``error`` naming the attributes looked for."""
+    out = {}
+    for field_name, names in FIELD_NAMES.items():
+        for name in names:
+            if isinstance(machine, Mapping) and name in machine:
+                out[field_name] = machine[name]
+                break
+            if hasattr(machine, name):
+                out[field_name] = getattr(machine, name)
+                break
+        else:
+            raise error(f"the Post machine has none of the attributes {names}")
+    out["transitions"] = dict(out["transitions"])
+    return out
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import contextvars
 import functools
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,9 @@ from ..core.construction import Construction, Invariant, RunResult
 from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
 from ..core.evaluate import Arithmetic, Trace, arithmetic_for, interval_bounds
 from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
+from .cross_entropy import logit, string_cross_entropy_bits
 from .reference import Reference, as_reference
+from .relations import applicable_relations, relation_holds
 from .report import Failure, InvariantTally, LengthReport, Report
 
 __all__ = ["check", "float_tolerance", "invariant_holds", "diagnose"]
@@ -104,6 +106,20 @@ def _where(invariant: Invariant, index: tuple[int, ...], want: Any, have: Any) -
 _TIES = (ReadoutTieError, AttentionTieError)
 
 
+def _proof_statements(construction: Construction, result: RunResult, x: Any, backend: str, dtype: Any,
+                      tolerance: float | None) -> Iterator[tuple[str, str, str, bool, str]]:
+    """``(kind, name, site, held, detail)`` of every invariant, then of every relation stated for ``backend``
+    (:mod:`exactformer.verify.relations`), on one input's run."""
+    n_tokens = len(construction.encode(x))
+    trace, b, index = result.output.trace, result.batch_index, construction.model.space.index
+    for inv in construction.invariants:
+        held, detail = invariant_holds(inv, trace, b, x, n_tokens, index, backend, dtype, tolerance)
+        yield "invariant", inv.name, inv.probe.site, held, detail
+    for rel in applicable_relations(construction, backend):
+        held, detail = relation_holds(rel, trace, b, x, n_tokens, index, backend, dtype)
+        yield "relation", rel.name, rel.probe.site, held, detail
+
+
 def _tied(result: RunResult) -> bool:
     """Whether ``result``'s readout is a tie (:attr:`~exactformer.core.runners.Output.tied`; a runner that does not
     say counts as no tie)."""
@@ -114,9 +130,7 @@ def _tied(result: RunResult) -> bool:
 def _cross_entropy_bits(construction: Construction, result: RunResult, expected: Any) -> float | None:
     if construction.model.readout.decision != "sign" or not isinstance(expected, bool):
         return None
-    z = float(result.logits[0].mid) if hasattr(result.logits[0], "mid") else float(result.logits[0])
-    t = z if expected else -z
-    return (max(-t, 0.0) + math.log1p(math.exp(-abs(t)))) / math.log(2)
+    return string_cross_entropy_bits(logit(result), expected)
 
 
 # One arithmetic per (backend, dtype, device) for the duration of a check() call, so the model's weights are rendered
@@ -172,12 +186,7 @@ def _fails(construction: Construction, reference: Reference, x: Any, backend: st
         return False
     if result.answer != expected or _tied(result) or (backend == "certified" and not result.certified):
         return True
-    n_tokens = len(construction.encode(x))
-    return any(
-        not invariant_holds(inv, result.output.trace, 0, x, n_tokens, construction.model.space.index, backend,
-                            dtype, tolerance)[0]
-        for inv in construction.invariants
-    )
+    return not all(held for _, _, _, held, _ in _proof_statements(construction, result, x, backend, dtype, tolerance))
 
 
 def _shrink(construction: Construction, reference: Reference, x: Any, backend: str, dtype: Any, device: Any,
@@ -230,11 +239,9 @@ def diagnose(construction: Construction, reference: Reference, x: Any, *, backen
             result.answer
     n_tokens = len(construction.encode(x))
     where = "the answer"
-    for inv in construction.invariants:
-        held, detail = invariant_holds(inv, result.output.trace, 0, x, n_tokens, construction.model.space.index,
-                                       backend, dtype, tolerance)
+    for kind, name, site, held, detail in _proof_statements(construction, result, x, backend, dtype, tolerance):
         if not held:
-            where = f"invariant {inv.name!r} after {inv.probe.site} ({detail})"
+            where = f"{kind} {name!r} after {site} ({detail})"
             break
     if backend != "torch":
         uncertain = [d for d in result.output.trace.decisions if not d.certified]
@@ -349,8 +356,9 @@ def check(
         rng = random.Random(f"{seed}:{size}")
         xs, mode = ref.inputs(size, count=samples_per_length, exhaustive_limit=exhaustive_up_to, rng=rng)
         lr = LengthReport(size=size, mode=mode)
-        lr.invariants = {inv.name: InvariantTally(inv.name) for inv in construction.invariants} if check_invariants \
-            else {}
+        statements = [inv.name for inv in construction.invariants] + [
+            r.name for r in applicable_relations(construction, backend)]
+        lr.invariants = {name: InvariantTally(name) for name in statements} if check_invariants else {}
         ce_total, ce_count = 0.0, 0
         for group in _by_encoded_length(construction, xs):
             for start in range(0, len(group), batch_size):
@@ -382,15 +390,13 @@ def check(
                     lr.passed += int(answer_ok and not tied and not uncertified)
                     broken = []
                     if check_invariants:
-                        n_tokens = len(construction.encode(x))
-                        for inv in construction.invariants:
-                            held, _ = invariant_holds(inv, result.output.trace, result.batch_index, x, n_tokens,
-                                                      construction.model.space.index, backend, dtype, tolerance)
-                            tally = lr.invariants[inv.name]
+                        for _, name, _, held, _ in _proof_statements(construction, result, x, backend, dtype,
+                                                                     tolerance):
+                            tally = lr.invariants[name]
                             tally.checked += 1
                             tally.held += int(held)
                             if not held:
-                                broken.append(inv.name)
+                                broken.append(name)
                     if tied or not answer_ok or uncertified or broken:
                         kind = ("tie" if tied else "answer" if not answer_ok else "uncertified" if uncertified
                                 else "invariant")

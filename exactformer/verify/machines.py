@@ -100,26 +100,11 @@ class DecodeOutcome:
 def _as_post_machine(machine: Any) -> Any:
     """A :class:`~exactformer.languages.post.PostMachine` from a PostMachine or the attributes of one (a mapping
     with ``symbols``, ``states``, ``delta`` or ``transitions``, ``start``, ``halting``)."""
-    from ..languages.post import PostMachine
+    from ..languages.post import PostMachine, machine_fields
 
     if isinstance(machine, PostMachine):
         return machine
-
-    def attr(*names: str) -> Any:
-        for name in names:
-            if isinstance(machine, dict) and name in machine:
-                return machine[name]
-            if hasattr(machine, name):
-                return getattr(machine, name)
-        raise InputError(f"the Post machine has none of the attributes {names}")
-
-    return PostMachine(
-        symbols=attr("symbols", "alphabet"),
-        states=attr("states"),
-        transitions=dict(attr("transitions", "delta")),
-        start=attr("start", "start_state", "initial_state"),
-        halting=attr("halting", "halting_states", "halt_states"),
-    )
+    return PostMachine(**machine_fields(machine, error=InputError))
 
 
 class PostMachineReference:

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from exactformer.constructions.log_depth_connectivity import (
-    BFSConnectivityReference,
     GraphCoordinate,
     encode_graph,
     levels_for,
@@ -24,6 +23,7 @@ from exactformer.core.errors import InputError
 from exactformer.core.evaluate import arithmetic_for
 from exactformer.verify import check
 from exactformer.verify.check import invariant_holds
+from exactformer.verify.graphs import BFSConnectivityReference
 from exactformer.verify.reference import CorpusReference
 
 
@@ -284,9 +284,9 @@ def test_float64_random_digraphs_up_to_12(n: int) -> None:
 
 
 def test_registry_entry_and_reference() -> None:
-    from exactformer.constructions.log_depth_connectivity import ENTRIES
+    from exactformer.catalog import get
 
-    (entry,) = ENTRIES
+    entry = get("connectivity")
     assert entry.name == "connectivity"
     c = entry.builder()
     ref = entry.reference(c)

@@ -16,8 +16,8 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from exactformer.catalog import get
 from exactformer.constructions.superposition import (
-    ENTRIES,
     run_thoughts,
     superposition_reachability,
 )
@@ -223,7 +223,7 @@ def test_random_digraphs_every_thought(q):
 
 def test_verifier_check_with_the_bfs_reference():
     c = superposition_reachability(6, 30)
-    report = check(c, ENTRIES[0].reference(c), lengths=range(3, 6))
+    report = check(c, get("superposition").reference(c), lengths=range(3, 6))
     assert report.passed, str(report)
 
 
@@ -337,7 +337,7 @@ def test_bad_inputs(model):
 
 
 def test_entry():
-    (entry,) = ENTRIES
+    entry = get("superposition")
     assert entry.name == "superposition"
     c = entry.builder(**entry.options)
     ref = entry.reference(c)

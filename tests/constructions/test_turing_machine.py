@@ -10,12 +10,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 
-from exactformer.constructions.post_machine import (
-    ENTRIES,
+from exactformer.constructions.post_machine import token_name
+from exactformer.constructions.turing_tag import (
     run_turing_machine,
     run_turing_machines,
     tag_system,
-    token_name,
     turing_machine,
     turing_machines,
 )
@@ -328,8 +327,10 @@ def test_errors():
 def test_entries_build_and_verify():
     """The registered defaults pass their default check: one size, the window L; every transition and the
     decodes."""
+    from exactformer.catalog import get
     from exactformer.verify import check
 
+    ENTRIES = [get("post-machine"), get("turing-machine")]
     names = {e.name for e in ENTRIES}
     assert names == {"post-machine", "turing-machine"}
     for e in ENTRIES:

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from exactformer.cli import app
 from exactformer.constructions import REGISTRY
-from exactformer.constructions.post_machine import post_machine, tag_system, turing_machine
+from exactformer.constructions.post_machine import post_machine
+from exactformer.constructions.turing_tag import tag_system, turing_machine
 from exactformer.core.errors import InputError
 from exactformer.languages.compiler import compile_turing_machine
 from exactformer.languages.post import PostMachine
