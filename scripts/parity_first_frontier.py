@@ -54,9 +54,10 @@ from parity_first_common import (  # noqa: E402
 )
 
 from exactformer.constructions.parity_first import negation_residue  # noqa: E402
+from exactformer.core.arith import TorchArithmetic  # noqa: E402
 from exactformer.core.construction import Construction  # noqa: E402
 from exactformer.core.errors import ExactformerError  # noqa: E402
-from exactformer.core.evaluate import TorchArithmetic, forward  # noqa: E402
+from exactformer.core.forward import forward  # noqa: E402
 
 OUT = RESULTS / "parity_first_frontier.txt"
 CELLS = RESULTS / "parity_first_frontier_cells.txt"

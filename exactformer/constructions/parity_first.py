@@ -50,9 +50,9 @@ from ..core.architecture import (
     Sublayer,
     Transformer,
 )
+from ..core.arith import Trace, interval_bounds
 from ..core.construction import Citation, Construction, Invariant, Probe, RunResult
 from ..core.errors import InputError
-from ..core.evaluate import Trace, interval_bounds
 from ..core.positions import AlternatingSign, IndexOverLength, IndicatorAt, PositionalFeature, ScaledFeature
 from ..core.rational import Number, as_fraction
 from ..core.space import Block, Space, linear_map, vector

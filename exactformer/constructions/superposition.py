@@ -45,9 +45,9 @@ import numpy as np
 import torch
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Norm, Readout, Sublayer, Transformer
+from ..core.arith import Arithmetic, arithmetic_for
 from ..core.construction import Citation, Construction, Invariant, Probe, RunResult
 from ..core.errors import InputError
-from ..core.evaluate import Arithmetic, arithmetic_for
 from ..core.positions import Sinusoid
 from ..core.runners import Thoughts, think
 from ..core.space import Block, Space, linear_map

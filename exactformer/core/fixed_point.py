@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .evaluate import TorchArithmetic
+from .arith import TorchArithmetic
 
 __all__ = ["FixedPointArithmetic"]
 

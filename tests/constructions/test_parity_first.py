@@ -31,8 +31,8 @@ from exactformer.constructions.parity_first import (
     string_cross_entropy_bits,
 )
 from exactformer.core import MLP, Layer, Sublayer
+from exactformer.core.arith import ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.errors import InputError, IrrationalOperation, NonFiniteError
-from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.runners import classify
 from exactformer.core.serialize import load_model, save_model
 from exactformer.verify import FunctionReference, check, invariant_holds

@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import exactformer.core.sparse_products as sparse_products
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic
+from exactformer.core.arith import ExactArithmetic, TorchArithmetic
 from exactformer.core.runners import classify
 from exactformer.core.sparse_products import ActiveUnitsMLP, CompressedMatrix
 from exactformer.languages.named import word_problem

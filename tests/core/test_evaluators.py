@@ -16,14 +16,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 
+from exactformer.core.arith import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.errors import AttentionTieError, IrrationalOperation, NonFiniteError
-from exactformer.core.evaluate import (
-    CertifiedArithmetic,
-    ExactArithmetic,
-    TorchArithmetic,
-    forward,
-    interval_bounds,
-)
+from exactformer.core.forward import forward
 from exactformer.core.runners import classify
 
 from .random_models import transformers, words
