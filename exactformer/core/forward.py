@@ -180,8 +180,10 @@ def forward(
         trace.record(where, x)
     for k, (where, sub) in enumerate(sublayers):
         answer = rows if k == last else None
-        compute = partial(_sublayer, arith, model, sub, where, length, positions, cache, answer)
-        x = compute(x) if step is None else step(where, compute, x)
+        if step is None:
+            x = _sublayer(arith, model, sub, where, length, positions, cache, answer, x)
+        else:
+            x = step(where, partial(_sublayer, arith, model, sub, where, length, positions, cache, answer), x)
         if answer is not None:
             positions = positions[answer]
         if rows is None:
