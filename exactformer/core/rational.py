@@ -64,6 +64,12 @@ def as_fraction(value: object) -> Fraction:
     raise TypeError(f"cannot read {value!r} ({type(value).__name__}) as an exact rational number")
 
 
+def _is_sparse(values: object) -> bool:
+    """Whether ``values`` is a :class:`~exactformer.core.sparse.SparseRationalMatrix` (recognised by its
+    ``to_scipy`` method: sparse.py builds on this module, which therefore does not import it)."""
+    return hasattr(values, "to_scipy")
+
+
 def rational_array(values: Iterable | np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return an object array of Fractions built from nested sequences or an array of exact numbers.
 
@@ -74,9 +80,7 @@ def rational_array(values: Iterable | np.ndarray, shape: tuple[int, ...] | None 
         :class:`~exactformer.core.sparse.SparseRationalMatrix` (where a dense array is wanted: an MLP's ``W_in`` and
         ``W_out`` are the weights that may be sparse; ``.toarray()`` gives the dense form).
     """
-    from .sparse import SparseRationalMatrix  # here, not at the top: sparse.py builds on this module
-
-    if isinstance(values, SparseRationalMatrix):
+    if _is_sparse(values):
         raise TypeError(
             f"a dense rational array is wanted here, not {values!r}: only an MLP's W_in and W_out may be sparse "
             "(use .toarray() for the dense form)"
@@ -148,9 +152,7 @@ def to_float_array(arr: np.ndarray) -> np.ndarray:
     800 x 18,000 matrix with 40,000 nonzeros: 1.6 s instead of 9.7 s). A
     :class:`~exactformer.core.sparse.SparseRationalMatrix` is rendered densely.
     """
-    from .sparse import SparseRationalMatrix  # here, not at the top: sparse.py builds on this module
-
-    if isinstance(arr, SparseRationalMatrix):
+    if _is_sparse(arr):
         return arr.to_scipy().toarray()
     out = np.zeros(arr.shape, dtype=np.float64)
     flat = arr.reshape(-1)
