@@ -171,14 +171,8 @@ class PlainTorchArithmetic(Arithmetic):
         return self._round(hidden @ self._dense(mlp.W_out) + self.weights(mlp.b_out))
 
     def attend(
-        self,
-        xq: torch.Tensor,
-        xk: torch.Tensor,
-        query_pos: torch.Tensor,
-        key_pos: torch.Tensor,
-        att: Attention,
-        length: int,
-        where: str,
+        self, xq: torch.Tensor, xk: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention,
+        length: int, where: str,
     ) -> torch.Tensor:
         W_Q, W_K, W_V, W_O = (self.weights(w) for w in (att.W_Q, att.W_K, att.W_V, att.W_O))
         b_Q, b_K, b_V = (self.weights(b) for b in (att.b_Q, att.b_K, att.b_V))

@@ -255,14 +255,8 @@ class TorchArithmetic(UniformAttention, PlainTorchArithmetic):
         return self._round(y if self._is_zero(b) else y + b[None, :, None, :])  # b itself: its zero flag is cached
 
     def attend(
-        self,
-        xq: torch.Tensor,
-        xk: torch.Tensor,
-        query_pos: torch.Tensor,
-        key_pos: torch.Tensor,
-        att: Attention,
-        length: int,
-        where: str,
+        self, xq: torch.Tensor, xk: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention,
+        length: int, where: str,
     ) -> torch.Tensor:
         """Attention of the queries at ``query_pos`` (rows of ``xq``) over the keys at ``key_pos`` (rows of ``xk``).
 

@@ -24,18 +24,10 @@ class UniformAttention:
 
     dtype: torch.dtype
     device: torch.device
+
     def _constant_attention(
-        self,
-        xq: torch.Tensor,
-        xk: torch.Tensor,
-        query_pos: torch.Tensor,
-        key_pos: torch.Tensor,
-        att: Attention,
-        W_V: torch.Tensor,
-        b_V: torch.Tensor,
-        W_O: torch.Tensor,
-        idle: bool,
-        where: str,
+        self, xq: torch.Tensor, xk: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention,
+        W_V: torch.Tensor, b_V: torch.Tensor, W_O: torch.Tensor, idle: bool, where: str,
     ) -> torch.Tensor | None:
         """Attention whose scores are all +-0, in O(N): the output of :meth:`attend`, or ``None`` to take the
         general path.
