@@ -54,11 +54,12 @@ def chosen_keys(winners: A, kind: str, tie_rule: str) -> A:
     return winners & (rank == rank[..., -1:])  # type: ignore[operator]
 
 
-def tie_error(where: str, head: int, query: int, batch: int, count: int, number: str = "") -> AttentionTieError:
-    """The error of a hard-attention tie without a tie rule: ``count`` keys share the maximal score."""
+def tie_error(where: str, head: int, query: int, batch: int, keys: str, number: str = "") -> AttentionTieError:
+    """The error of a hard-attention tie without a tie rule: ``keys`` (``"2 keys"``, ``"keys [0, 3]"``) share the
+    maximal score; ``number`` names the float type, if any."""
     within = f" in {number}" if number else ""
     return AttentionTieError(f"hard attention tie in {where} head {head} query {query} (batch {batch}){within}: "
-                             f"{count} keys share the maximal score and no tie rule is set")
+                             f"{keys} share the maximal score and no tie rule is set")
 
 
 def norm_parts(x: A, norm: Norm, mean: Callable[[A], A], total: Callable[[A], A], eps: Any) -> tuple[A, A]:

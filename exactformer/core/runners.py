@@ -145,7 +145,10 @@ def read_out(
     row = final[:, readout.position]
     logits = row @ arith.weights(readout.W_U) + arith.weights(readout.b_U)  # type: ignore[attr-defined]
     values = logits
-    labels, margins, certified, tied = [], [], [], []
+    labels: list[Any] = []
+    margins: list[float] = []
+    certified: list[bool] = []
+    tied: list[bool] = []
     for b in range(values.shape[0]):
         if readout.decision == "sign":
             z = values[b, 0]

@@ -10,7 +10,7 @@ parameters, each sublayer run inside its module, so the module and ``backend="to
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -83,12 +83,12 @@ class ExactformerModule(nn.Module):
         self._by_array: dict[int, torch.Tensor] = {}
         self.embed = nn.Module()
         self.embed.register_parameter("W_E", nn.Parameter(_render(model.embedding.W_E, dtype), requires_grad=False))
-        self._by_array[id(model.embedding.W_E)] = self.embed.W_E
+        self._by_array[id(model.embedding.W_E)] = cast(torch.Tensor, self.embed.W_E)
         self.unembed = nn.Module()
         for name in ("W_U", "b_U"):
             arr = getattr(model.readout, name)
             self.unembed.register_parameter(name, nn.Parameter(_render(arr, dtype), requires_grad=False))
-            self._by_array[id(arr)] = getattr(self.unembed, name)
+            self._by_array[id(arr)] = cast(torch.Tensor, getattr(self.unembed, name))
         if model.loop is not None and length is None:
             raise ValueError("a looped model needs `length` (the number of tokens) to fix its depth")
         self.length = length
@@ -123,14 +123,15 @@ class ExactformerModule(nn.Module):
             raise ValueError(f"this module was unrolled for {self.length} tokens, got {length}")
         self._check_parameters()
         modules = dict(self._schedule)
-        trace = forward(self.model, seqs, self._arith(self.embed.W_E.device),
+        trace = forward(self.model, seqs, self._arith(cast(torch.Tensor, self.embed.W_E).device),
                         step=lambda where, compute, x: modules[where](x, compute))
         return dict(zip(trace.labels, trace.residuals))
 
     def forward(self, tokens: Any) -> torch.Tensor:
         final = list(self.residuals(tokens).values())[-1]
         row = final[:, self.model.readout.position]
-        logits = row @ self.unembed.W_U + self.unembed.b_U
+        W_U, b_U = (cast(torch.Tensor, getattr(self.unembed, name)) for name in ("W_U", "b_U"))
+        logits = row @ W_U + b_U
         if not _all_finite(logits):
             b, j = (~torch.isfinite(logits)).nonzero()[0].tolist()
             raise NonFiniteError(f"readout logit {logits[b, j].item()} for label {self.model.readout.labels[j]!r} "

@@ -24,9 +24,6 @@ from .base import Arithmetic, Item, _is_finite_number, check_exact_weight
 __all__ = ["ExactArithmetic", "ObjectArithmetic"]
 
 
-def _is_vector(item: Item) -> bool:
-    return not isinstance(item, str)
-
 
 def _refuse_non_finite_input(item: Item, batch: int, position: int) -> None:
     """Raise :class:`NonFiniteError` for a continuous input with a float NaN or infinity (the exact and certified
@@ -45,7 +42,7 @@ class ObjectArithmetic(Arithmetic):
     def scalar(self, value: Fraction) -> Any:
         """Implemented by each arithmetic."""
 
-    def weights(self, arr: np.ndarray) -> np.ndarray:
+    def weights(self, arr: Any) -> Any:
         return arr
 
     def _check_weight(self, name: str, arr: Any) -> None:
@@ -71,11 +68,11 @@ class ObjectArithmetic(Arithmetic):
         out = np.empty((len(inputs), length, d), dtype=object)
         for b, seq in enumerate(inputs):
             for i, item in enumerate(seq):
-                if _is_vector(item):
+                if isinstance(item, str):
+                    out[b, i] = W_E[model.token_index(item)]
+                else:
                     _refuse_non_finite_input(item, b, i)
                     out[b, i] = self.vector_input(item, d)
-                else:
-                    out[b, i] = W_E[model.token_index(item)]
         for coord, feature in model.embedding.positional:
             c = model.space.index(coord)
             for i in range(start, length):
@@ -118,9 +115,9 @@ class ObjectArithmetic(Arithmetic):
         for b in range(xq.shape[0]):
             total = np.tile(self.weights(att.b_O), (xq.shape[1], 1))
             for h in range(att.n_heads):
-                q = xq[b] @ self.weights(att.W_Q[h]) + self.weights(att.b_Q[h])
-                k = xk[b] @ self.weights(att.W_K[h]) + self.weights(att.b_K[h])
-                v = xk[b] @ self.weights(att.W_V[h]) + self.weights(att.b_V[h])
+                q = xq[b] @ self.weights(att.W_Q)[h] + self.weights(att.b_Q)[h]
+                k = xk[b] @ self.weights(att.W_K)[h] + self.weights(att.b_K)[h]
+                v = xk[b] @ self.weights(att.W_V)[h] + self.weights(att.b_V)[h]
                 scores = (q @ k.T) * scale
                 bias = att.bias_for(h)
                 if bias is not None:
@@ -134,7 +131,7 @@ class ObjectArithmetic(Arithmetic):
                     what = f"{where} head {h} query {int(query_pos[i])}"
                     weights = self.attention_weights(att, list(scores[i, keys]), what, b)
                     z[i] = sum((v[j] * w for w, j in zip(weights, keys) if not _is_zero(w)), start=v[0] * 0)
-                total = total + z @ self.weights(att.W_O[h])
+                total = total + z @ self.weights(att.W_O)[h]
             out[b] = total
         return out
 

@@ -44,12 +44,12 @@ class CertifiedArithmetic(ObjectArithmetic):
     def __init__(self, precision: int = 128) -> None:
         super().__init__()
         self.precision = precision
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: dict[int, tuple[Any, Any]] = {}  # the intervals of each weight array, by its id
 
     def scalar(self, value: Fraction) -> Any:
         return mpmath.iv.mpf(value.numerator) / value.denominator
 
-    def weights(self, arr: np.ndarray) -> np.ndarray:
+    def weights(self, arr: Any) -> Any:
         key = id(arr)
         hit = self._cache.get(key)
         if hit is None or hit[0] is not arr:

@@ -89,8 +89,9 @@ class PlainTorchArithmetic(Arithmetic):
             return
         bad = (~torch.isfinite(values)).nonzero()[0].tolist()
         if tensor.layout == torch.sparse_coo:
-            index = tuple(int(i) for i in tensor._indices()[:, bad[0]].tolist())
-            exact = arr.entries().get(index) if isinstance(arr, SparseRationalMatrix) else None
+            row, col = (int(i) for i in tensor._indices()[:, bad[0]].tolist())
+            index: tuple[int, ...] = (row, col)
+            exact = arr.entries().get((row, col)) if isinstance(arr, SparseRationalMatrix) else None
         else:
             index = tuple(bad)
             exact = arr[index] if isinstance(arr, np.ndarray) else None
@@ -125,7 +126,7 @@ class PlainTorchArithmetic(Arithmetic):
         rows = []
         for seq in inputs:
             if all(isinstance(item, str) for item in seq):
-                index = torch.tensor([model.token_index(t) for t in seq], device=self.device)
+                index = torch.tensor([model.token_index(t) for t in seq if isinstance(t, str)], device=self.device)
                 rows.append(W_E[index])
                 continue
             parts = [W_E[model.token_index(item)] if isinstance(item, str) else self._vector(item, model.d_model)

@@ -143,7 +143,8 @@ class TorchArithmetic(UniformAttention, PlainTorchArithmetic):
         lookup = self._token_lookup(model)
         try:
             # np.fromiter over a map: ~20% less per token than a list comprehension (torch.tensor of a list: ~4x more)
-            flat = np.fromiter(map(lookup.__getitem__, itertools.chain.from_iterable(inputs)), dtype=np.int64)
+            items = itertools.chain.from_iterable(inputs)
+            flat = np.fromiter(map(lookup.__getitem__, items), dtype=np.int64)  # type: ignore[arg-type]
         except (KeyError, TypeError):  # a vector (unhashable or not a key) or a token outside the vocabulary
             return None
         return torch.from_numpy(flat).to(self.device).view(len(inputs), -1)

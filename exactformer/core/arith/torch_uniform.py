@@ -10,6 +10,9 @@ it uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import torch
 
 from ..architecture import Attention
@@ -24,6 +27,16 @@ class UniformAttention:
 
     dtype: torch.dtype
     device: torch.device
+
+    if TYPE_CHECKING:  # provided by TorchArithmetic
+        def weights(self, arr: Any) -> torch.Tensor: ...
+        def _round(self, x: torch.Tensor) -> torch.Tensor: ...
+        def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor: ...
+        def _heads_out(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor: ...
+        def _project(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor: ...
+        def _plus(self, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor: ...
+        def _bias_rows(self, shape: torch.Size, att: Attention) -> torch.Tensor: ...
+        def _remembered(self, tensors: tuple[torch.Tensor, ...], compute: Callable[[], Any], tag: str = "") -> Any: ...
 
     def _constant_attention(
         self, xq: torch.Tensor, xk: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention,
