@@ -32,7 +32,7 @@ import torch
 import exactformer.core.sparse_products as sparse_products
 from exactformer.constructions.monoid_composition import choose_code
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.evaluate import TorchArithmetic
+from exactformer.core.arith import TorchArithmetic
 from exactformer.core.runners import classify
 from exactformer.languages.dfa import DFA
 

@@ -28,7 +28,7 @@ import psutil
 import torch
 
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.evaluate import TorchArithmetic
+from exactformer.core.arith import TorchArithmetic
 from exactformer.core.runners import classify
 from exactformer.languages import named
 

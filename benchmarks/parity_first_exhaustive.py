@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exactformer.constructions.parity_first import first, parity  # noqa: E402
-from exactformer.core.evaluate import TorchArithmetic  # noqa: E402
+from exactformer.core.arith import TorchArithmetic  # noqa: E402
 from exactformer.languages import named  # noqa: E402
 
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from exactformer.constructions.superposition import run_thoughts, superposition_reachability  # noqa: E402
-from exactformer.core.evaluate import arithmetic_for  # noqa: E402
+from exactformer.core.arith import arithmetic_for  # noqa: E402
 from exactformer.languages.graphs import load_prosqa  # noqa: E402
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

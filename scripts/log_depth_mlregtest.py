@@ -38,7 +38,7 @@ import torch
 
 from exactformer.constructions.monoid_composition import choose_code
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.evaluate import arithmetic_for
+from exactformer.core.arith import arithmetic_for
 from exactformer.languages.dfa import DFA
 from exactformer.languages.errors import LanguagesError
 

@@ -41,8 +41,8 @@ from exactformer.constructions.log_depth import log_depth_recognizer
 from exactformer.constructions.log_depth_connectivity import log_depth_connectivity
 from exactformer.constructions.log_depth_paper import paper_tree_recognizer
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
+from exactformer.core.arith import arithmetic_for
 from exactformer.core.construction import Construction
-from exactformer.core.evaluate import arithmetic_for
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA
 from exactformer.verify.check import invariant_holds

@@ -38,8 +38,8 @@ from parity_first_common import (  # noqa: E402
     write_table,
 )
 
+from exactformer.core.arith import interval_bounds  # noqa: E402
 from exactformer.core.errors import IrrationalOperation  # noqa: E402
-from exactformer.core.evaluate import interval_bounds  # noqa: E402
 
 OUT = RESULTS / "parity_first_certified.txt"
 COLUMNS = [

@@ -53,9 +53,10 @@ from parity_first_common import (  # noqa: E402
     z_of,
 )
 
+from exactformer.core.arith import TorchArithmetic  # noqa: E402
 from exactformer.core.construction import Construction  # noqa: E402
 from exactformer.core.errors import ExactformerError  # noqa: E402
-from exactformer.core.evaluate import TorchArithmetic, forward  # noqa: E402
+from exactformer.core.forward import forward  # noqa: E402
 from exactformer.verify.relations import negation_residue  # noqa: E402
 
 OUT = RESULTS / "parity_first_frontier.txt"

@@ -38,9 +38,9 @@ import torch
 
 from exactformer.constructions.post_machine import post_machine, token_name
 from exactformer.core import TorchArithmetic
+from exactformer.core.arith import Arithmetic
 from exactformer.core.construction import Construction
 from exactformer.core.errors import ReadoutTieError
-from exactformer.core.evaluate import Arithmetic
 from exactformer.core.fixed_point import FixedPointArithmetic
 from exactformer.core.runners import decode
 from exactformer.languages.post import PostMachine

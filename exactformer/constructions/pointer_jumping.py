@@ -433,7 +433,7 @@ def prefix_states(
 
     The result for a word of length n has n + 1 entries (the start state at BOS first), in the format of
     ``DFA.run`` except that a run that fell off a partial DFA reports ``None`` at every later position. Words of
-    different lengths are run in separate batches; pass one ``arith`` (``exactformer.core.evaluate.arithmetic_for``)
+    different lengths are run in separate batches; pass one ``arith`` (``exactformer.core.arith.arithmetic_for``)
     to render the weights once for all of them (it overrides ``backend``, ``dtype`` and ``device``).
     """
     dfa = construction.extras["dfa"]

@@ -294,7 +294,7 @@ def simulate(
     """
     import torch
 
-    from ..core.evaluate import arithmetic_for
+    from ..core.arith import arithmetic_for
     from ..core.runners import decode
 
     if on_stuck not in ("stop", "raise"):

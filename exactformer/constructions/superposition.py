@@ -46,9 +46,9 @@ import numpy as np
 import torch
 
 from ..core.architecture import Embedding, Layer, Norm, Sublayer, Transformer
+from ..core.arith import Arithmetic, Trace, arithmetic_for
 from ..core.construction import Construction, Invariant, Probe, RunResult, run_results
 from ..core.errors import InputError
-from ..core.evaluate import Arithmetic, Trace, arithmetic_for
 from ..core.positions import Sinusoid
 from ..core.runners import Output, Thoughts, think
 from ..core.space import Block, Space, linear_map

@@ -16,6 +16,7 @@ from .architecture import (
     Sublayer,
     Transformer,
 )
+from .arith import Arithmetic, CertifiedArithmetic, Decision, ExactArithmetic, TorchArithmetic, Trace, arithmetic_for
 from .construction import Citation, Construction, Invariant, Probe, Resources, RunResult, model_weights
 from .errors import (
     AttentionTieError,
@@ -26,16 +27,7 @@ from .errors import (
     NonFiniteError,
     ReadoutTieError,
 )
-from .evaluate import (
-    Arithmetic,
-    CertifiedArithmetic,
-    Decision,
-    ExactArithmetic,
-    TorchArithmetic,
-    Trace,
-    arithmetic_for,
-    forward,
-)
+from .forward import forward
 from .positions import (
     AlternatingSign,
     Index,

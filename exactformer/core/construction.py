@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from .architecture import Transformer
+from .arith import Arithmetic, Item, arithmetic_for
 from .budget import require_memory
 from .errors import ExactformerError, InputError
-from .evaluate import Arithmetic, Item, arithmetic_for
 from .rational import to_float_array
 from .runners import Output, classify
 

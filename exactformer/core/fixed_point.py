@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .evaluate import TorchArithmetic
+from .arith import TorchArithmetic
 
 __all__ = ["FixedPointArithmetic"]
 
@@ -23,6 +23,7 @@ class FixedPointArithmetic(TorchArithmetic):
     """
 
     name = "fixed_point"
+    rounds_intermediate_results = True
 
     def __init__(self, int_bits: int, frac_bits: int, device: str | torch.device = "cpu", chunk: int = 1024):
         super().__init__(dtype=torch.float64, device=device, chunk=chunk)

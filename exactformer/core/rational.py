@@ -13,10 +13,13 @@ import platform
 from collections.abc import Iterable
 from fractions import Fraction
 from numbers import Rational
-from typing import Union
+from typing import TYPE_CHECKING, TypeGuard, Union
 
 import numpy as np
 import sympy
+
+if TYPE_CHECKING:  # only for the type checker: sparse.py builds on this module
+    from .sparse import SparseRationalMatrix
 
 Number = Union[int, Fraction, "sympy.Rational", str]
 
@@ -54,7 +57,7 @@ def as_fraction(value: object) -> Fraction:
     if isinstance(value, sympy.Basic):
         raise TypeError(f"{value!r} is not an exact rational number (sympy {type(value).__name__})")
     if isinstance(value, Rational):
-        return Fraction(value.numerator, value.denominator)
+        return Fraction(int(value.numerator), int(value.denominator))
     if isinstance(value, str):
         return Fraction(value)
     if isinstance(value, (float, np.floating)):
@@ -62,6 +65,12 @@ def as_fraction(value: object) -> Fraction:
             f"float {value!r} is not accepted as an exact weight; write it as a Fraction or a string like '1/3'"
         )
     raise TypeError(f"cannot read {value!r} ({type(value).__name__}) as an exact rational number")
+
+
+def _is_sparse(values: object) -> TypeGuard[SparseRationalMatrix]:
+    """Whether ``values`` is a :class:`~exactformer.core.sparse.SparseRationalMatrix` (recognised by its
+    ``to_scipy`` method: sparse.py builds on this module, which therefore does not import it)."""
+    return hasattr(values, "to_scipy")
 
 
 def rational_array(values: Iterable | np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -74,9 +83,7 @@ def rational_array(values: Iterable | np.ndarray, shape: tuple[int, ...] | None 
         :class:`~exactformer.core.sparse.SparseRationalMatrix` (where a dense array is wanted: an MLP's ``W_in`` and
         ``W_out`` are the weights that may be sparse; ``.toarray()`` gives the dense form).
     """
-    from .sparse import SparseRationalMatrix  # here, not at the top: sparse.py builds on this module
-
-    if isinstance(values, SparseRationalMatrix):
+    if _is_sparse(values):
         raise TypeError(
             f"a dense rational array is wanted here, not {values!r}: only an MLP's W_in and W_out may be sparse "
             "(use .toarray() for the dense form)"
@@ -124,7 +131,7 @@ def _not_shared_zero(flat: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if _ADDRESSES_ARE_IDS and flat.flags.c_contiguous:
         return np.flatnonzero(_addresses(flat) != id(SHARED_ZERO))
-    return np.flatnonzero(_IS_NOT(flat, SHARED_ZERO).astype(bool))
+    return np.flatnonzero(np.asarray(_IS_NOT(flat, np.asarray(SHARED_ZERO, dtype=object)), dtype=bool))
 
 
 _ADDRESSES_ARE_IDS = platform.python_implementation() == "CPython"
@@ -134,7 +141,7 @@ def _addresses(flat: np.ndarray) -> np.ndarray:
     """The object addresses a contiguous 1-d object array stores, as a read-only ``uintp`` view of its memory (valid
     while ``flat`` lives and is not resized; the objects themselves are not touched)."""
     buffer = (ctypes.c_size_t * flat.size).from_address(flat.ctypes.data)
-    view = np.frombuffer(buffer, dtype=np.uintp)
+    view = np.frombuffer(memoryview(buffer), dtype=np.uintp)
     view.flags.writeable = False
     return view
 
@@ -148,9 +155,7 @@ def to_float_array(arr: np.ndarray) -> np.ndarray:
     800 x 18,000 matrix with 40,000 nonzeros: 1.6 s instead of 9.7 s). A
     :class:`~exactformer.core.sparse.SparseRationalMatrix` is rendered densely.
     """
-    from .sparse import SparseRationalMatrix  # here, not at the top: sparse.py builds on this module
-
-    if isinstance(arr, SparseRationalMatrix):
+    if _is_sparse(arr):
         return arr.to_scipy().toarray()
     out = np.zeros(arr.shape, dtype=np.float64)
     flat = arr.reshape(-1)

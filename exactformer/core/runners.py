@@ -17,18 +17,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .architecture import Attention, Readout, Transformer
+from .architecture import Readout, Transformer
+from .arith import Arithmetic, Item, TorchArithmetic, Trace, interval_bounds
 from .errors import InputError, NonFiniteError, ReadoutTieError
-from .evaluate import (
-    Arithmetic,
-    Item,
-    TorchArithmetic,
-    Trace,
-    _sublayer,
-    batch_length,
-    forward,
-    interval_bounds,
-)
+from .forward import KVCache, batch_length, forward
 
 __all__ = ["Output", "classify", "decode", "think", "Decoded", "Thoughts", "read_out", "forward_to_readout"]
 
@@ -129,7 +121,7 @@ def _read_out_torch(
     +-0)."""
     logits = arith._round(row @ arith.weights(readout.W_U) + arith.weights(readout.b_U))
     values = logits.detach().to(torch.float64).cpu().numpy()
-    if not (np.isfinite(values.sum()) or np.isfinite(values).all()):  # one sum first, as evaluate._all_finite
+    if not (np.isfinite(values.sum()) or np.isfinite(values).all()):  # one sum first, as arith.torch._all_finite
         b, j = (int(i) for i in np.argwhere(~np.isfinite(values))[0])
         raise NonFiniteError(f"readout logit {logits[b, j].item()} for label {readout.labels[j]!r} (batch {b}) in "
                              f"{arith.dtype}")
@@ -153,7 +145,10 @@ def read_out(
     row = final[:, readout.position]
     logits = row @ arith.weights(readout.W_U) + arith.weights(readout.b_U)  # type: ignore[attr-defined]
     values = logits
-    labels, margins, certified, tied = [], [], [], []
+    labels: list[Any] = []
+    margins: list[float] = []
+    certified: list[bool] = []
+    tied: list[bool] = []
     for b in range(values.shape[0]):
         if readout.decision == "sign":
             z = values[b, 0]
@@ -230,14 +225,14 @@ def classify(
 
 
 def forward_to_readout(model: Transformer, inputs: Sequence[Sequence[Item]], arith: TorchArithmetic) -> Trace:
-    """The forward pass of :func:`~exactformer.core.evaluate.forward`, computing only what reaches the readout.
+    """The forward pass of :func:`~exactformer.core.forward.forward`, computing only what reaches the readout.
 
     MLPs and norms act position by position, so after the model's last attention sublayer only the readout
     position matters: that sublayer answers the readout position's query alone (its keys and values are still
-    every position), and the rest of the pass continues on that one row. Every value computed is computed by the
-    same operations as in the full pass (a constant-score attention by the same O(N) path, see
-    :meth:`~exactformer.core.evaluate.TorchArithmetic._constant_attention`), on fewer rows: a matrix product over
-    fewer rows may round its last bit differently, so the final row equals the full pass's row up to rounding.
+    every position), and the rest of the pass continues on that one row (``forward``'s ``queries``). Every value
+    computed is computed by the same operations as in the full pass (a constant-score attention by the same O(N)
+    path), on fewer rows: a matrix product over fewer rows may round its last bit differently, so the final row
+    equals the full pass's row up to rounding.
 
     Returns
     -------
@@ -248,34 +243,7 @@ def forward_to_readout(model: Transformer, inputs: Sequence[Sequence[Item]], ari
     position = model.readout.position
     if not -length <= position < length:
         raise InputError(f"the readout position {position} is outside a sequence of {length} tokens")
-    position %= length
-    sublayers = [
-        (f"{label}.{kind}", sub) for label, layer in model.named_layers(length) for kind, sub in layer.sublayers()
-    ]
-    attentions = [k for k, (_, sub) in enumerate(sublayers) if isinstance(sub.block, Attention)]
-    last = attentions[-1] if attentions else -1
-    arith.check_weights(model)
-    trace = Trace(space_names=model.space.names)
-    arith.trace = trace
-    x = arith.embed(model, inputs)
-    arith.check(x, "embed")
-    where = "embed"
-    if last < 0:  # no attention at all: every sublayer acts position by position
-        x = x[:, position : position + 1]
-    for k, (where, sub) in enumerate(sublayers):
-        if k != last:
-            x = _sublayer(arith, x, sub, model, length, where)
-            continue
-        h = arith.norm(x, sub.input_norm, model, where + ".input_norm")
-        positions = torch.arange(length, device=arith.device)
-        query = slice(position, position + 1)
-        delta = arith.attend(h[:, query], h, positions[query], positions, sub.block, length, where)  # type: ignore
-        x = x[:, query]
-        y = arith.add(x, delta) if sub.residual else delta
-        x = arith.norm(y, sub.output_norm, model, where + ".output_norm")
-        arith.check(x, where)
-    trace.record(where, x)
-    return trace
+    return forward(model, inputs, arith, queries=[position])
 
 
 @dataclass
@@ -384,65 +352,6 @@ def decode(
     return progress.result()
 
 
-class _Cached(Arithmetic):
-    """Incremental decoding around a torch arithmetic: new positions attend to cached earlier inputs.
-
-    The cache of an attention sublayer holds its normalised inputs at the positions a future query may still
-    see (all earlier positions, or only the last ``width - 1`` under a window mask). Every other operation is the
-    base arithmetic's own (so a fixed-point or half-precision arithmetic rounds exactly as it does elsewhere).
-
-    After the model's last attention sublayer only the last position can reach the readout (MLPs and norms act
-    position by position), so that sublayer answers the last query alone and the residual continues as that one
-    row.
-    """
-
-    name = "cached"
-
-    def __init__(self, base: TorchArithmetic, last_attention: str | None) -> None:
-        super().__init__()
-        self.base = base
-        self.device = base.device
-        self.kv: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.start = 0
-        self.last_attention = last_attention
-
-    def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]]) -> torch.Tensor:
-        return self.base.embed(model, inputs, start=self.start)
-
-    def weights(self, arr: Any) -> torch.Tensor:
-        return self.base.weights(arr)
-
-    def norm(self, x: Any, norm: Any, model: Transformer, where: str) -> Any:
-        return self.base.norm(x, norm, model, where)
-
-    def mlp(self, x: Any, mlp: Any, where: str) -> Any:
-        return self.base.mlp(x, mlp, where)
-
-    def check(self, x: Any, where: str) -> None:
-        self.base.check(x, where)
-
-    def check_weights(self, model: Transformer) -> None:
-        self.base.check_weights(model)
-
-    def attention(self, x: torch.Tensor, att: Attention, length: int, where: str) -> torch.Tensor:
-        qpos = torch.arange(self.start, self.start + x.shape[1], device=self.device)
-        if where in self.kv:
-            old_x, old_pos = self.kv[where]
-            keys, kpos = torch.cat([old_x, x], dim=1), torch.cat([old_pos, qpos])
-        else:
-            keys, kpos = x, qpos
-        if att.mask.kind == "window":
-            # store only what a future query (position > qpos[-1]) may see; this step's queries attend to all
-            # keys (several new queries during the prompt pass: the earlier ones need keys the trim drops)
-            keep = kpos > int(qpos[-1]) - att.mask.width  # type: ignore[operator]
-            self.kv[where] = (keys[:, keep], kpos[keep])
-        else:
-            self.kv[where] = (keys, kpos)
-        if where == self.last_attention:
-            return self.base.attend(x[:, -1:], keys, qpos[-1:], kpos, att, length, where)
-        return self.base.attend(x, keys, qpos, kpos, att, length, where)
-
-
 def _decode_cached(
     model: Transformer,
     prompts: Sequence[Sequence[str]],
@@ -450,6 +359,8 @@ def _decode_cached(
     max_new_tokens: int,
     progress: _Progress,
 ) -> Decoded:
+    """Greedy decoding with a :class:`~exactformer.core.forward.KVCache`: each step runs only the new tokens (the
+    prompt, then one token per sequence), answering only the newest position's query."""
     if model.embedding.depends_on_length:
         raise InputError("cached decoding needs positional features that do not depend on the sequence length")
     if model.loop is not None:
@@ -459,19 +370,11 @@ def _decode_cached(
     for label, layer in model.named_layers(None):
         if layer.attention is not None and not layer.attention.block.mask.is_causal:  # type: ignore[union-attr]
             raise InputError(f"cached decoding needs causal attention masks; {label}.attn has none")
-    attentions = [f"{label}.attn" for label, layer in model.named_layers(None) if layer.attention is not None]
-    cached = _Cached(arith, attentions[-1] if attentions else None)
+    cache = KVCache()
     items: Sequence[Sequence[str]] = prompts
-    cached.check_weights(model)
     for step in range(max_new_tokens):
-        x = cached.embed(model, items)
-        if model.embedding.positional:  # the token rows are finite (check_weights); a position feature may overflow
-            cached.check(x, "embed")
-        for label, layer in model.named_layers(None):
-            for kind, sub in layer.sublayers():
-                x = _sublayer(cached, x, sub, model, cached.start + x.shape[1], f"{label}.{kind}")
-        cached.start += len(items[0])
-        logits, labels, step_margins, _, tied = read_out(model.readout, x, cached.base)
+        final = forward(model, items, arith, queries=[-1], cache=cache).final
+        logits, labels, step_margins, _, tied = read_out(model.readout, final, arith)
         progress.advance(model.readout, logits, labels, step_margins, tied, step)
         if all(progress.stopped):
             break

@@ -40,8 +40,8 @@ from .architecture import (
     Sublayer,
     Transformer,
 )
+from .arith import check_exact_weight
 from .errors import ModelFormatError
-from .evaluate import check_exact_weight
 from .positions import feature_from_json
 from .rational import to_float_array
 from .space import Space

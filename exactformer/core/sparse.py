@@ -23,7 +23,7 @@ Examples
 >>> W = SparseRationalMatrix.from_entries(shape=(3, 2), entries={(0, 1): 2, (2, 0): "1/3"})
 >>> W.nnz, W.shape
 (2, (3, 2))
->>> x = np.array([[Fraction(1), Fraction(5), Fraction(3)]], dtype=object)
+>>> x = np.array([[Fraction(1), Fraction(5), Fraction(3)]], dtype=np.object_)
 >>> (x @ W).tolist()
 [[Fraction(1, 1), Fraction(2, 1)]]
 """
@@ -71,15 +71,21 @@ class SparseRationalMatrix:
     """
 
     __slots__ = ("_shape", "_rows", "_cols", "_values", "_zero")
+    _shape: tuple[int, int]
+    _rows: np.ndarray
+    _cols: np.ndarray
+    _values: np.ndarray
+    _zero: Any
     __array_ufunc__ = None  # numpy leaves ``x @ W`` to :meth:`__rmatmul__`
     __hash__ = None  # type: ignore[assignment]  # equality is by entries, and the object is not a dict key
     ndim = 2
     dtype = np.dtype(object)
 
     def __init__(self, *, shape: tuple[int, int], rows: Any, cols: Any, values: Any) -> None:
-        shape = tuple(int(s) for s in shape)
-        if len(shape) != 2 or min(shape) < 0:
-            raise ValueError(f"a sparse matrix needs a shape (rows, cols) of non-negative sizes, got {shape}")
+        dims = tuple(int(s) for s in shape)
+        if len(dims) != 2 or min(dims) < 0:
+            raise ValueError(f"a sparse matrix needs a shape (rows, cols) of non-negative sizes, got {dims}")
+        shape = (dims[0], dims[1])
         r = np.asarray(rows, dtype=np.int64).reshape(-1)
         c = np.asarray(cols, dtype=np.int64).reshape(-1)
         v = list(values)
@@ -88,7 +94,7 @@ class SparseRationalMatrix:
         if len(r) and (r.min() < 0 or r.max() >= shape[0] or c.min() < 0 or c.max() >= shape[1]):
             bad = int(np.flatnonzero((r < 0) | (r >= shape[0]) | (c < 0) | (c >= shape[1]))[0])
             raise ValueError(f"entry ({r[bad]}, {c[bad]}) is outside a {shape[0]} x {shape[1]} matrix")
-        fractions = np.empty(len(v), dtype=object)
+        fractions = np.empty(len(v), dtype=np.object_)
         fractions[:] = [as_fraction(x) for x in v]
         keep = np.flatnonzero([x != 0 for x in fractions]) if len(v) else np.zeros(0, dtype=np.int64)
         r, c, fractions = r[keep], c[keep], fractions[keep]
@@ -131,7 +137,7 @@ class SparseRationalMatrix:
         """The same pattern with each entry ``v`` replaced by ``convert(v)`` (e.g. an interval enclosing it: the
         certified evaluator's copy of a weight), and ``convert(0)`` as the value of the other entries."""
         out = object.__new__(SparseRationalMatrix)
-        values = np.empty(len(self._values), dtype=object)
+        values = np.empty(len(self._values), dtype=np.object_)
         values[:] = [convert(v) for v in self._values]
         out._set(self._shape, self._rows, self._cols, values, convert(Fraction(0)))
         return out
@@ -193,7 +199,7 @@ class SparseRationalMatrix:
             raise ValueError(f"cannot multiply an array of shape {x.shape} by a {self._shape[0]} x "
                              f"{self._shape[1]} matrix")
         flat = x.reshape(int(np.prod(x.shape[:-1])), self._shape[0])
-        out = np.empty((flat.shape[0], self._shape[1]), dtype=object)
+        out = np.empty((flat.shape[0], self._shape[1]), dtype=np.object_)
         out.fill(self._zero)
         if self.nnz:
             by_column = np.argsort(self._cols, kind="stable")  # within a column, rows stay in increasing order

@@ -2,22 +2,25 @@
 
 The module's parameters are the float renderings of the exact weights, named like TransformerLens parameters
 (``blocks.0.attn.W_Q``...), and every attention and MLP sublayer is a submodule whose forward returns that
-sublayer's output, so hooks and nnsight see each step. The computation is the library's own torch forward pass
-(:class:`~exactformer.core.evaluate.TorchArithmetic`) reading these parameters, so the module and
-``backend="torch"`` agree to the bit.
+sublayer's output, so hooks and nnsight see each step. The computation is the library's one forward pass
+(:func:`~exactformer.core.forward.forward`, in :class:`~exactformer.core.arith.TorchArithmetic`) reading these
+parameters, each sublayer run inside its module, so the module and ``backend="torch"`` agree to the bit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..core.architecture import MLP, Attention, Sublayer, Transformer
+from ..core.architecture import Sublayer, Transformer
+from ..core.arith import TorchArithmetic
+from ..core.arith.torch import _all_finite
 from ..core.errors import NonFiniteError
-from ..core.evaluate import TorchArithmetic, _all_finite
+from ..core.forward import forward
 from ..core.rational import to_float_array
 
 __all__ = ["ExactformerModule", "to_torch_module"]
@@ -50,24 +53,15 @@ class SublayerModule(nn.Module):
         super().__init__()
         self.sub = sub
         self.where = where
-        self._owner = [owner]  # a list, so the parent is not registered as a child module
         for name in sub.block.WEIGHTS:
             arr = getattr(sub.block, name)
             self.register_parameter(name, nn.Parameter(_render(arr, owner.dtype), requires_grad=False))
             owner._by_array[id(arr)] = getattr(self, name)
 
-    def forward(self, x: torch.Tensor, length: int) -> torch.Tensor:
-        arith = self._owner[0]._arith(x.device)
-        h = arith.norm(x, self.sub.input_norm, self._owner[0].model, self.where + ".input_norm")
-        if isinstance(self.sub.block, Attention):
-            delta = arith.attention(h, self.sub.block, length, self.where)
-        else:
-            assert isinstance(self.sub.block, MLP)
-            delta = arith.mlp(h, self.sub.block, self.where)
-        y = x + delta if self.sub.residual else delta
-        y = arith.norm(y, self.sub.output_norm, self._owner[0].model, self.where + ".output_norm")
-        arith.check(y, self.where)
-        return y
+    def forward(self, x: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The sublayer's output for its input ``x``: ``compute(x)``, the one forward pass's step (see
+        :func:`~exactformer.core.forward.forward`), run here so that hooks see it."""
+        return compute(x)
 
 
 class ExactformerModule(nn.Module):
@@ -89,12 +83,12 @@ class ExactformerModule(nn.Module):
         self._by_array: dict[int, torch.Tensor] = {}
         self.embed = nn.Module()
         self.embed.register_parameter("W_E", nn.Parameter(_render(model.embedding.W_E, dtype), requires_grad=False))
-        self._by_array[id(model.embedding.W_E)] = self.embed.W_E
+        self._by_array[id(model.embedding.W_E)] = cast(torch.Tensor, self.embed.W_E)
         self.unembed = nn.Module()
         for name in ("W_U", "b_U"):
             arr = getattr(model.readout, name)
             self.unembed.register_parameter(name, nn.Parameter(_render(arr, dtype), requires_grad=False))
-            self._by_array[id(arr)] = getattr(self.unembed, name)
+            self._by_array[id(arr)] = cast(torch.Tensor, getattr(self.unembed, name))
         if model.loop is not None and length is None:
             raise ValueError("a looped model needs `length` (the number of tokens) to fix its depth")
         self.length = length
@@ -127,21 +121,17 @@ class ExactformerModule(nn.Module):
         length = len(seqs[0])
         if self.length is not None and self.model.loop is not None and length != self.length:
             raise ValueError(f"this module was unrolled for {self.length} tokens, got {length}")
-        device = self.embed.W_E.device
         self._check_parameters()
-        arith = self._arith(device)
-        x = arith.embed(self.model, seqs)
-        arith.check(x, "embed")
-        out = {"embed": x}
-        for where, module in self._schedule:
-            x = module(x, length)
-            out[where] = x
-        return out
+        modules = dict(self._schedule)
+        trace = forward(self.model, seqs, self._arith(cast(torch.Tensor, self.embed.W_E).device),
+                        step=lambda where, compute, x: modules[where](x, compute))
+        return dict(zip(trace.labels, trace.residuals))
 
     def forward(self, tokens: Any) -> torch.Tensor:
         final = list(self.residuals(tokens).values())[-1]
         row = final[:, self.model.readout.position]
-        logits = row @ self.unembed.W_U + self.unembed.b_U
+        W_U, b_U = (cast(torch.Tensor, getattr(self.unembed, name)) for name in ("W_U", "b_U"))
+        logits = row @ W_U + b_U
         if not _all_finite(logits):
             b, j = (~torch.isfinite(logits)).nonzero()[0].tolist()
             raise NonFiniteError(f"readout logit {logits[b, j].item()} for label {self.model.readout.labels[j]!r} "

@@ -42,10 +42,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core import attention_rules
 from ..core.architecture import MLP, Attention, Layer, Sublayer, Transformer
+from ..core.arith import TorchArithmetic
 from ..core.construction import Construction
 from ..core.errors import AttentionTieError, ExactformerError
-from ..core.evaluate import TorchArithmetic
 from ..core.rational import to_float_array
 
 __all__ = ["ExportError", "TransformerLensExport", "to_transformer_lens", "exportable", "PINNED_VERSION"]
@@ -177,10 +178,10 @@ def _attention_hooks(
     """Hooks for masks and relative biases (on the scores) and hard attention (on the pattern)."""
     arith = TorchArithmetic(dtype=torch.float64)
     pos = torch.arange(length)
-    allowed = arith._allowed(att, pos, pos)  # [q, k]
+    allowed = attention_rules.allowed(att.mask, pos, pos)  # [q, k]
     bias = torch.zeros(n_heads, length, length, dtype=torch.float64)
     for h in range(att.n_heads):
-        b = arith._relative_bias(att, h, pos, pos)
+        b = arith.relative_bias(att, h, pos, pos)
         if b is not None:
             bias[h] = b
     needs_scores_hook = att.mask.kind not in ("none", "causal") or bool(bias.abs().sum() > 0)
@@ -219,12 +220,7 @@ def _attention_hooks(
             if tied.any() and att.tie_rule == "error":
                 b, h, q, _ = tied.nonzero()[0].tolist()
                 raise AttentionTieError(f"hard attention tie in blocks.{layer_index} head {h} query {q} (batch {b})")
-            idx = torch.arange(length)
-            if att.tie_rule == "rightmost":
-                pick = torch.where(winners, idx, -1).max(dim=-1, keepdim=True).values
-            else:
-                pick = torch.where(winners, idx, length).min(dim=-1, keepdim=True).values
-            hard = ((idx == pick) & winners).to(pattern.dtype)
+            hard = attention_rules.chosen_keys(winners, att.kind, att.tie_rule).to(pattern.dtype)
         # padded heads (zero W_O) keep TransformerLens's pattern: their output is 0 either way
         return torch.where(real[None, :, None, None], hard, pattern)
 

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.arith import Arithmetic, Trace, arithmetic_for, interval_bounds
 from ..core.construction import Construction, Invariant, RunResult
 from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
-from ..core.evaluate import Arithmetic, Trace, arithmetic_for, interval_bounds
 from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
 from .cross_entropy import logit, string_cross_entropy_bits
 from .reference import Reference, as_reference

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.arith import Trace, interval_bounds
 from ..core.construction import Construction, RunResult
-from ..core.evaluate import Trace, interval_bounds
 
 __all__ = ["applicable_relations", "relation_holds", "check_relations", "negation_residue"]
 

@@ -19,8 +19,8 @@ from exactformer.constructions.log_depth import (
     log_depth_recognizer,
     paper_depth,
 )
+from exactformer.core.arith import arithmetic_for
 from exactformer.core.errors import InputError
-from exactformer.core.evaluate import arithmetic_for
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA
 from exactformer.verify import check

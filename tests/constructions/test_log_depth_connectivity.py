@@ -19,8 +19,8 @@ from exactformer.constructions.log_depth_connectivity import (
     tokens_for,
     vertices_for_length,
 )
+from exactformer.core.arith import arithmetic_for
 from exactformer.core.errors import InputError
-from exactformer.core.evaluate import arithmetic_for
 from exactformer.verify import check
 from exactformer.verify.check import invariant_holds
 from exactformer.verify.graphs import BFSConnectivityReference

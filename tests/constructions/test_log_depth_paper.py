@@ -22,8 +22,8 @@ from exactformer.constructions.log_depth_paper import (
     paper_depth_of,
     paper_tree_recognizer,
 )
+from exactformer.core.arith import arithmetic_for
 from exactformer.core.errors import InputError, IrrationalOperation, NonFiniteError
-from exactformer.core.evaluate import arithmetic_for
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA
 from exactformer.verify import check

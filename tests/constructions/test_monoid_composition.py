@@ -20,7 +20,7 @@ from exactformer.constructions.monoid_composition import (
     function_units,
     lookup_units,
 )
-from exactformer.core.evaluate import ExactArithmetic
+from exactformer.core.arith import ExactArithmetic
 from exactformer.core.space import Block, Space, vector
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA

@@ -22,8 +22,8 @@ import torch
 
 from exactformer.constructions.parity_first import first, parity
 from exactformer.core import MLP, Layer, Sublayer
+from exactformer.core.arith import ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.errors import InputError, IrrationalOperation, NonFiniteError
-from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.runners import classify
 from exactformer.core.serialize import load_model, save_model
 from exactformer.verify import FunctionReference, check, invariant_holds

@@ -21,8 +21,8 @@ from exactformer.constructions.pointer_jumping import (
     prefix_states,
     rounds_for,
 )
+from exactformer.core.arith import arithmetic_for
 from exactformer.core.errors import InputError
-from exactformer.core.evaluate import arithmetic_for
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA
 from exactformer.verify import check

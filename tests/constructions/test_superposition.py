@@ -174,7 +174,7 @@ def test_code_format_without_last_edge_marker_breaks_it(model, prosqa):
     # move (1, 2) to the end and remove its <e>: layer 2 never sees it
     order = [e for e in edges if e != ("1", "2")] + [("1", "2")]
     seq = ["<s>"] + [t for e in order[:-1] for t in (*e, "<e>")] + ["1", "2"] + prompt[-5:]
-    from exactformer.core.evaluate import arithmetic_for
+    from exactformer.core.arith import arithmetic_for
     from exactformer.core.runners import think
 
     out = think(model.model, [seq], arithmetic_for("torch"), num_thoughts=2, then=("<A>",))

@@ -17,7 +17,8 @@ from hypothesis.extra import numpy as hnp
 
 import exactformer.core.sparse_products as sparse_products
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic
+from exactformer.core.arith import ExactArithmetic, TorchArithmetic
+from exactformer.core.fixed_point import FixedPointArithmetic
 from exactformer.core.runners import classify
 from exactformer.core.sparse_products import ActiveUnitsMLP, CompressedMatrix
 from exactformer.languages.named import word_problem
@@ -176,3 +177,15 @@ def test_a_nan_input_takes_the_full_product_which_reports_it():
     x[0, 1, int(mlp.W_in.rows[0])] = float("nan")  # a coordinate the MLP reads
     assert arith._active_units(x, mlp, W_in, W_out) is None
     assert torch.isnan(arith.mlp(x, mlp, "L0.mlp")).any()
+
+
+def test_an_arithmetic_that_rounds_intermediate_results_takes_the_full_product():
+    """The active units skip the pre-activations, which a fixed-point arithmetic must round: it declares that it
+    rounds (``rounds_intermediate_results``), and its MLPs take the rounded general path."""
+    c = pointer_jumping_recognizer(word_problem("A5", alphabet="generators"))
+    mlp = max((sub.block for _, layer in c.model.named_layers(None) for _, sub in layer.sublayers()
+               if hasattr(sub.block, "d_mlp")), key=lambda m: m.d_mlp)
+    x = torch.zeros(1, 2, c.model.d_model, dtype=torch.float64)
+    for arith, fast in ((TorchArithmetic(), True), (FixedPointArithmetic(int_bits=8, frac_bits=8), False)):
+        W_in, W_out = arith.weights(mlp.W_in), arith.weights(mlp.W_out)
+        assert (arith._active_units(x, mlp, W_in, W_out) is not None) == fast

@@ -16,14 +16,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 
+from exactformer.core.arith import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.errors import AttentionTieError, IrrationalOperation, NonFiniteError
-from exactformer.core.evaluate import (
-    CertifiedArithmetic,
-    ExactArithmetic,
-    TorchArithmetic,
-    forward,
-    interval_bounds,
-)
+from exactformer.core.forward import forward
 from exactformer.core.runners import classify
 
 from .random_models import transformers, words
@@ -128,13 +123,6 @@ def test_exact_refuses_softmax_naming_the_sublayer(softmax_model):
 def test_torch_runs_in_every_dtype(softmax_model, dtype):
     trace = forward(softmax_model, [["a", "b", "a"]], TorchArithmetic(dtype))
     assert trace.final.dtype == dtype
-
-
-def test_chunked_attention_equals_unchunked(softmax_model):
-    word = [["a", "b"][i % 2] for i in range(37)]
-    whole = forward(softmax_model, [word], TorchArithmetic(torch.float64, chunk=4096)).final
-    chunked = forward(softmax_model, [word], TorchArithmetic(torch.float64, chunk=5)).final
-    assert torch.equal(whole, chunked)
 
 
 def test_a_batch_equals_single_runs(softmax_model):

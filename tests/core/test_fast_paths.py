@@ -56,17 +56,11 @@ from exactformer.core.architecture import (
     Sublayer,
     Transformer,
 )
+from exactformer.core.arith import CertifiedArithmetic, Decision, ExactArithmetic, TorchArithmetic, Trace
+from exactformer.core.arith.torch import _all_finite
 from exactformer.core.errors import AttentionTieError, InputError, NonFiniteError
-from exactformer.core.evaluate import (
-    CertifiedArithmetic,
-    Decision,
-    ExactArithmetic,
-    TorchArithmetic,
-    Trace,
-    _all_finite,
-    forward,
-)
 from exactformer.core.fixed_point import FixedPointArithmetic
+from exactformer.core.forward import forward
 from exactformer.core.positions import IndicatorAt
 from exactformer.core.rational import rational_zeros, to_float_array
 from exactformer.core.runners import _read_out_floats, classify, decode, forward_to_readout
@@ -93,6 +87,12 @@ class _NoShortcuts:
 
     def _token_indices(self, model, inputs):  # noqa: ANN001, ANN202 (the overridden signature)
         return None
+
+
+def _attention(arith: TorchArithmetic, x: torch.Tensor, att: Attention, length: int, where: str) -> torch.Tensor:
+    """The attention sublayer ``att`` on the whole sequence ``x``: every query over every key."""
+    positions = torch.arange(length)
+    return arith.attend(x, x, positions, positions, att, length, where)
 
 
 class General(_NoShortcuts, TorchArithmetic):
@@ -339,13 +339,13 @@ def test_each_shortcut_attention_agrees_with_the_general_path_on_equal_inputs(mo
     length = len(batch[0])
     for where, att, h in _attention_inputs(model, batch, dtype):
         try:
-            want = General(dtype).attention(h, att, length, where)
+            want = _attention(General(dtype), h, att, length, where)
         except AttentionTieError as exc:
             with pytest.raises(AttentionTieError) as info:
-                TorchArithmetic(dtype).attention(h, att, length, where)
+                _attention(TorchArithmetic(dtype), h, att, length, where)
             assert str(info.value) == str(exc)
             continue
-        got = TorchArithmetic(dtype).attention(h, att, length, where)
+        got = _attention(TorchArithmetic(dtype), h, att, length, where)
         finite = torch.isfinite(want)
         if not bool(finite.all()):  # a non-finite input, key or value: both take the general path
             assert torch.equal(torch.isfinite(got), finite)
@@ -621,8 +621,8 @@ def test_low_precision_uniform_attention_rounds_once(kind, dtype, mask):
     seq = [rng.uniform(-4, 4, size=2).astype(np.float32).astype(np.float64) for _ in range(n)]
     fast, general = TorchArithmetic(dtype), General(dtype)
     x = fast.embed(model, [seq])
-    got = fast.attention(x, att, n, "L0.attn")[0].to(torch.float64)
-    loose = general.attention(x, att, n, "L0.attn")[0].to(torch.float64)
+    got = _attention(fast, x, att, n, "L0.attn")[0].to(torch.float64)
+    loose = _attention(general, x, att, n, "L0.attn")[0].to(torch.float64)
     values = [[Fraction(float(v)) for v in row] for row in x[0].to(torch.float64).tolist()]
     eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny
     for i in range(n):

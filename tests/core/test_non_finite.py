@@ -17,16 +17,16 @@ import pytest
 import torch
 
 from exactformer.constructions import copy_first
-from exactformer.core.errors import InputError, ModelFormatError, NonFiniteError
-from exactformer.core.evaluate import (
+from exactformer.core.arith import (
     CertifiedArithmetic,
     ExactArithmetic,
     TorchArithmetic,
     arithmetic_for,
-    forward,
     named_weights,
     torch_device,
 )
+from exactformer.core.errors import InputError, ModelFormatError, NonFiniteError
+from exactformer.core.forward import forward
 from exactformer.core.runners import decode, think
 from exactformer.core.serialize import save_model
 from exactformer.export.torch_module import to_torch_module

@@ -20,8 +20,8 @@ from exactformer.core.architecture import (
     Sublayer,
     Transformer,
 )
+from exactformer.core.arith import CertifiedArithmetic, ExactArithmetic, TorchArithmetic
 from exactformer.core.errors import InputError
-from exactformer.core.evaluate import CertifiedArithmetic, ExactArithmetic, TorchArithmetic
 from exactformer.core.runners import decode, think
 from exactformer.core.space import Block, Space, linear_map, vector
 

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from safetensors.torch import load_file, save_file
 
 from exactformer.constructions import copy_first
+from exactformer.core.arith import ExactArithmetic, TorchArithmetic
 from exactformer.core.errors import ModelFormatError
-from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic, forward
+from exactformer.core.forward import forward
 from exactformer.core.serialize import load_model, model_to_json, save_model
 from exactformer.core.sparse import SparseRationalMatrix
 

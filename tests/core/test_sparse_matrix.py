@@ -25,8 +25,8 @@ from safetensors.torch import load_file, save_file
 import exactformer.core.sparse_products as sparse_products
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
 from exactformer.core.architecture import MLP, Embedding, Layer, Readout, Sublayer, Transformer
+from exactformer.core.arith import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.errors import ModelFormatError
-from exactformer.core.evaluate import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.rational import rational_array, to_float_array
 from exactformer.core.runners import classify
 from exactformer.core.serialize import load_model, save_model

@@ -22,11 +22,11 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import exactformer.core.evaluate as evaluate
+import exactformer.core.arith.torch_fast as torch_fast
 import exactformer.core.sparse_products as sparse_products
 from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
 from exactformer.core.architecture import MLP
-from exactformer.core.evaluate import ExactArithmetic, TorchArithmetic
+from exactformer.core.arith import ExactArithmetic, TorchArithmetic
 from exactformer.core.rational import (
     SHARED_ZERO,
     _not_shared_zero,
@@ -138,7 +138,7 @@ def test_wide_mlps_run_in_blocks_of_positions_with_the_same_result(recognizer, m
     inputs = [c.encode(w) for w in words(dfa, 11, 5, seed=2)]
     whole = classify(c.model, inputs, TorchArithmetic(dtype=torch.float64))
     widest = max(m.d_mlp for m in mlps(c.model))
-    monkeypatch.setattr(evaluate, "MLP_BLOCK_ENTRIES", 7 * widest)  # 7 positions per block: 60 positions, 9 blocks
+    monkeypatch.setattr(torch_fast, "MLP_BLOCK_ENTRIES", 7 * widest)  # 7 positions per block: 60 positions, 9 blocks
     blocked = classify(c.model, inputs, TorchArithmetic(dtype=torch.float64))
     for label in whole.trace.labels:
         # the sparse product computes each row on its own, so blocks of rows change nothing

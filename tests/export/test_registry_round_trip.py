@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from exactformer.constructions import REGISTRY
-from exactformer.core.evaluate import TorchArithmetic, forward
+from exactformer.core.arith import TorchArithmetic
+from exactformer.core.forward import forward
 from exactformer.core.serialize import load_model, save_model
 from exactformer.export import to_torch_module
 

@@ -6,8 +6,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 from exactformer.constructions import copy_first
+from exactformer.core.arith import TorchArithmetic
 from exactformer.core.errors import AttentionTieError, NonFiniteError
-from exactformer.core.evaluate import TorchArithmetic, forward
+from exactformer.core.forward import forward
 from exactformer.export import to_torch_module
 
 from ..core.random_models import transformers, words

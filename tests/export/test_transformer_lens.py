@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from exactformer.core.arith import TorchArithmetic
 from exactformer.core.errors import AttentionTieError
-from exactformer.core.evaluate import TorchArithmetic, forward
+from exactformer.core.forward import forward
 
 transformer_lens = pytest.importorskip("transformer_lens")
 

@@ -119,8 +119,8 @@ def test_a_float_invariant_is_compared_entry_by_entry_and_names_the_first_failur
     position, then coordinate order) outside it is named with its expected and read values; a NaN never holds."""
     import numpy as np
 
+    from exactformer.core.arith import Trace
     from exactformer.core.construction import Invariant, Probe
-    from exactformer.core.evaluate import Trace
     from exactformer.verify.check import invariant_holds
 
     coords = ("x:a", "x:b")

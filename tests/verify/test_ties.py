@@ -17,9 +17,9 @@ import torch
 
 from exactformer.constructions.registry import REGISTRY, build
 from exactformer.core.architecture import MLP, Embedding, Layer, Norm, Readout, Sublayer, Transformer
+from exactformer.core.arith import TorchArithmetic
 from exactformer.core.construction import Citation, Construction
 from exactformer.core.errors import AttentionTieError, ReadoutTieError
-from exactformer.core.evaluate import TorchArithmetic
 from exactformer.core.runners import classify, decode
 from exactformer.core.space import Block, Space, linear_map, vector
 from exactformer.verify import FunctionReference, check

@@ -1,0 +1,227 @@
+"""Exact arithmetic: numpy object arrays of Fractions, and what it shares with the certified (interval) one.
+
+Linear maps, ReLU, step, hard and average-hard attention are exact; softmax, the norms and sinusoids raise
+:class:`~exactformer.core.errors.IrrationalOperation` naming the operation and where it is. Every decision (an
+attention argmax, a step) is certified.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..architecture import MLP, Attention, Norm, Transformer
+from ..attention_rules import allowed, chosen_keys, tie_error
+from ..errors import InputError, IrrationalOperation, NonFiniteError
+from ..rational import rational_array
+from .base import Arithmetic, Item, _is_finite_number, check_exact_weight
+
+__all__ = ["ExactArithmetic", "ObjectArithmetic"]
+
+
+
+def _refuse_non_finite_input(item: Item, batch: int, position: int) -> None:
+    """Raise :class:`NonFiniteError` for a continuous input with a float NaN or infinity (the exact and certified
+    evaluators would otherwise fail on it with an unrelated error)."""
+    entries = item.detach().cpu().reshape(-1).tolist() if isinstance(item, torch.Tensor) else list(np.ravel(
+        np.asarray(item, dtype=object)))
+    for j, v in enumerate(entries):
+        if not _is_finite_number(v):
+            raise NonFiniteError(f"{v!r} in the continuous input at batch {batch}, position {position}, entry {j}")
+
+
+class ObjectArithmetic(Arithmetic):
+    """Shared code of the exact and certified evaluators: numpy object arrays, one scalar type."""
+
+    @abstractmethod
+    def scalar(self, value: Fraction) -> Any:
+        """Implemented by each arithmetic."""
+
+    def weights(self, arr: Any) -> Any:
+        return arr
+
+    def _check_weight(self, name: str, arr: Any) -> None:
+        check_exact_weight(name, arr, f"the {self.name} evaluator")
+
+    @abstractmethod
+    def vector_input(self, item: Item, d: int) -> np.ndarray:
+        """Implemented by each arithmetic."""
+
+    # comparisons: return (decision, certified)
+    @abstractmethod
+    def greater_equal(self, a: Any, b: Any) -> tuple[bool, bool]:
+        """Implemented by each arithmetic."""
+
+    @abstractmethod
+    def maximisers(self, scores: list[Any]) -> tuple[list[int], bool]:
+        """Implemented by each arithmetic."""
+
+    def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]], start: int = 0) -> np.ndarray:
+        d = model.d_model
+        length = start + len(inputs[0])
+        W_E = self.weights(model.embedding.W_E)
+        out = np.empty((len(inputs), length, d), dtype=object)
+        for b, seq in enumerate(inputs):
+            for i, item in enumerate(seq):
+                if isinstance(item, str):
+                    out[b, i] = W_E[model.token_index(item)]
+                else:
+                    _refuse_non_finite_input(item, b, i)
+                    out[b, i] = self.vector_input(item, d)
+        for coord, feature in model.embedding.positional:
+            c = model.space.index(coord)
+            for i in range(start, length):
+                value = self.position(feature, i, length)
+                for b in range(len(inputs)):
+                    out[b, i - start, c] = out[b, i - start, c] + value
+        return out
+
+    @abstractmethod
+    def position(self, feature: Any, i: int, length: int) -> Any:
+        """Implemented by each arithmetic."""
+
+    def mlp(self, x: np.ndarray, mlp: MLP, where: str) -> np.ndarray:
+        pre = x @ self.weights(mlp.W_in) + self.weights(mlp.b_in)
+        if mlp.activation == "relu":
+            hidden = np.vectorize(self.relu, otypes=[object])(pre)
+        else:
+            threshold = self.scalar(mlp.threshold)
+            hidden = np.empty(pre.shape, dtype=object)
+            uncertain = 0
+            margin = float("inf")
+            for index, v in np.ndenumerate(pre):
+                fired, sure = self.greater_equal(v, threshold)
+                uncertain += not sure
+                margin = min(margin, abs(_midpoint(v - threshold)))
+                hidden[index] = self.scalar(Fraction(int(fired)))
+            self.decide(where, f"{pre.size} step activations ({uncertain} uncertain)", uncertain == 0, margin)
+        return hidden @ self.weights(mlp.W_out) + self.weights(mlp.b_out)
+
+    @abstractmethod
+    def relu(self, v: Any) -> Any:
+        """Implemented by each arithmetic."""
+
+    def attend(
+        self, xq: np.ndarray, xk: np.ndarray, query_pos: Any, key_pos: Any, att: Attention, length: int, where: str
+    ) -> np.ndarray:
+        sees = allowed(att.mask, query_pos, key_pos)
+        scale = self.attention_scale(att, length, where)
+        out = np.empty(xq.shape, dtype=object)
+        for b in range(xq.shape[0]):
+            total = np.tile(self.weights(att.b_O), (xq.shape[1], 1))
+            for h in range(att.n_heads):
+                q = xq[b] @ self.weights(att.W_Q)[h] + self.weights(att.b_Q)[h]
+                k = xk[b] @ self.weights(att.W_K)[h] + self.weights(att.b_K)[h]
+                v = xk[b] @ self.weights(att.W_V)[h] + self.weights(att.b_V)[h]
+                scores = (q @ k.T) * scale
+                bias = att.bias_for(h)
+                if bias is not None:
+                    scores = scores + self.weights(bias.matrix(query_pos, key_pos))
+                z = np.empty((xq.shape[1], v.shape[1]), dtype=object)
+                for i in range(xq.shape[1]):
+                    keys = np.flatnonzero(sees[i])
+                    if len(keys) == 0:
+                        z[i] = self.weights(np.full(v.shape[1], Fraction(0), dtype=object))
+                        continue
+                    what = f"{where} head {h} query {int(query_pos[i])}"
+                    weights = self.attention_weights(att, list(scores[i, keys]), what, b)
+                    z[i] = sum((v[j] * w for w, j in zip(weights, keys) if not _is_zero(w)), start=v[0] * 0)
+                total = total + z @ self.weights(att.W_O)[h]
+            out[b] = total
+        return out
+
+    @abstractmethod
+    def attention_scale(self, att: Attention, length: int, where: str) -> Any:
+        """Implemented by each arithmetic."""
+
+    def attention_weights(self, att: Attention, scores: list[Any], what: str, batch: int = 0) -> list[Any]:
+        """The attention distribution over the allowed keys (in order) for one query."""
+        where, _, detail = what.partition(" ")
+        if att.kind == "softmax":
+            return self.softmax(scores, where)
+        winners, certain = self.maximisers(scores)
+        losers = [_midpoint(s) for j, s in enumerate(scores) if j not in winners]
+        gap = _midpoint(scores[winners[0]]) - max(losers) if losers else float("inf")
+        if len(winners) > 1:
+            gap = 0.0  # a tie is at distance 0 from flipping: floats keep it only if they compute equal scores
+        if att.kind == "hard" and len(winners) > 1 and att.tie_rule == "error":
+            if certain:
+                head, query = (int(t) for t in detail.split()[1::2])
+                raise tie_error(where, head, query, batch, f"keys {winners}")
+            mids = [_midpoint(scores[j]) for j in winners]  # overlapping intervals, not a tie: the likeliest key,
+            winners = [winners[mids.index(max(mids))]]  # not certified
+        maximal = np.zeros(len(scores), dtype=bool)
+        maximal[winners] = True
+        chosen = [int(j) for j in np.flatnonzero(chosen_keys(maximal, att.kind, att.tie_rule))]
+        if att.kind == "average_hard":
+            self.decide(where, f"argmax set of {detail}: {chosen}", certain, gap)
+            share = self.scalar(Fraction(1, len(chosen)))
+        else:
+            self.decide(where, f"argmax of {detail}: key {chosen[0]}", certain, gap)
+            share = self.scalar(Fraction(1))
+        zero = self.scalar(Fraction(0))
+        return [share if j in chosen else zero for j in range(len(scores))]
+
+    @abstractmethod
+    def softmax(self, scores: list[Any], where: str) -> list[Any]:
+        """Implemented by each arithmetic."""
+
+
+def _midpoint(v: Any) -> float:
+    """A float for a Fraction or the midpoint of an interval (used for margins only, never for decisions)."""
+    return float(v.mid) if hasattr(v, "mid") else float(v)
+
+
+def _is_zero(w: Any) -> bool:
+    return isinstance(w, Fraction) and w == 0
+
+
+class ExactArithmetic(ObjectArithmetic):
+    """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`."""
+
+    name = "exact"
+
+    def scalar(self, value: Fraction) -> Fraction:
+        return value
+
+    def vector_input(self, item: Item, d: int) -> np.ndarray:
+        vec = rational_array(item) if not isinstance(item, torch.Tensor) else None
+        if vec is None:
+            raise InputError("the exact evaluator takes continuous inputs as exact rational vectors, not tensors")
+        if vec.shape != (d,):
+            raise InputError(f"a continuous input must have {d} entries, got shape {vec.shape}")
+        return vec
+
+    def position(self, feature: Any, i: int, length: int) -> Fraction:
+        return feature.exact(i, length)
+
+    def greater_equal(self, a: Fraction, b: Fraction) -> tuple[bool, bool]:
+        return a >= b, True
+
+    def maximisers(self, scores: list[Fraction]) -> tuple[list[int], bool]:
+        best = max(scores)
+        return [j for j, s in enumerate(scores) if s == best], True
+
+    def relu(self, v: Fraction) -> Fraction:
+        return v if v > 0 else Fraction(0)
+
+    def norm(self, x: np.ndarray, norm: Norm, model: Transformer, where: str) -> np.ndarray:
+        if norm.is_identity:
+            return x
+        raise IrrationalOperation(
+            f"{norm.describe()} in {where} takes a square root; use backend='certified' or 'torch'"
+        )
+
+    def attention_scale(self, att: Attention, length: int, where: str) -> Fraction:
+        if att.kind != "softmax":
+            return Fraction(1)  # argmax is invariant under a positive scale
+        raise IrrationalOperation(f"softmax attention in {where} is irrational; use backend='certified' or 'torch'")
+
+    def softmax(self, scores: list[Any], where: str) -> list[Any]:  # pragma: no cover - refused by the scale
+        raise IrrationalOperation(f"softmax in {where}")
+

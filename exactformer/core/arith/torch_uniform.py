@@ -1,0 +1,211 @@
+"""Attention whose scores are all equal, in O(N): a part of the fast torch arithmetic.
+
+When every score of a query is +-0 (the query or the key map is zero, or the query row is zero), softmax and
+average-hard attention weigh its allowed keys equally and hard attention picks by the tie rule, so the output
+needs no score matrix. :class:`UniformAttention` holds these paths; it is a base of
+:class:`~exactformer.core.arith.torch_fast.TorchArithmetic`, whose rendered weights (``weights``), products
+(``_per_head``, ``_heads_out``, ``_project``, ``_bias_rows``, ``_plus``) and remembered flags (``_remembered``)
+it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..architecture import Attention
+from ..attention_rules import tie_error
+from .torch import _all_finite
+
+__all__ = ["UniformAttention"]
+
+
+class UniformAttention:
+    """The O(N) attention paths of :class:`~exactformer.core.arith.torch_fast.TorchArithmetic`."""
+
+    dtype: torch.dtype
+    device: torch.device
+
+    if TYPE_CHECKING:  # provided by TorchArithmetic
+        def weights(self, arr: Any) -> torch.Tensor: ...
+        def _round(self, x: torch.Tensor) -> torch.Tensor: ...
+        def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor: ...
+        def _heads_out(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor: ...
+        def _project(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor: ...
+        def _plus(self, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor: ...
+        def _bias_rows(self, shape: torch.Size, att: Attention) -> torch.Tensor: ...
+        def _remembered(self, tensors: tuple[torch.Tensor, ...], compute: Callable[[], Any], tag: str = "") -> Any: ...
+
+    def _constant_attention(
+        self, xq: torch.Tensor, xk: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention,
+        W_V: torch.Tensor, b_V: torch.Tensor, W_O: torch.Tensor, idle: bool, where: str,
+    ) -> torch.Tensor | None:
+        """Attention whose scores are all +-0, in O(N): the output of :meth:`attend`, or ``None`` to take the
+        general path.
+
+        With equal scores, softmax and average-hard attention weigh every allowed key of a query equally, so
+        ``z = w * S`` with ``S`` the sum of the allowed values and ``w = 1/c`` for ``c`` allowed keys: the weight the
+        general path computes (``1/c`` rounded to the dtype, through float32 for a float16/bfloat16 softmax, then
+        :meth:`_round`; 0 for a query with no key). ``S`` is, for the mask ``none``, one sum over the keys; for
+        ``causal`` / ``strict_causal``, a cumulative sum over the keys read at ``c``. Hard attention with equal
+        scores is a tie among the allowed keys: with ``tie_rule="error"`` the general path's
+        :class:`AttentionTieError` (same message: head 0, batch 0, the first query with two or more keys);
+        otherwise a gather of the leftmost (key 0) or rightmost (key ``c - 1``) allowed value, bit-identical to the
+        general path.
+
+        Precision: ``S`` is accumulated in float64 for every dtype, and ``w * S`` is rounded once to the dtype
+        (then :meth:`_round`, where the general path rounds ``z``). This changes the order of the floating-point
+        sums, so the result is not bit-identical to the general path's ``sum_j w v_j``: in float64 both are within
+        about ``N eps`` of the true mean (relative to ``max_j |v_j|``); in float32, float16 and bfloat16 this path is
+        the more accurate one (its only rounding in the dtype is the last). For a grid arithmetic whose values and
+        products are exact in float64 (small :class:`~exactformer.core.fixed_point.FixedPointArithmetic`), both
+        paths compute the exact ``w * S`` and round it once, so they agree bit for bit.
+
+        Heads whose value map is 0 are left out (they add +-0). Under the mask ``none`` every query has the same
+        ``z``, so it is projected by ``W_O`` once per sequence and copied to every query. With every value map 0
+        (``idle``) the output is ``b_O`` exactly, as in the general path.
+
+        ``None`` (the general path) for a window mask, for causal masks whose keys are not the positions
+        ``0, 1, ..., K - 1`` in order, and for values that are not all finite (so an overflow is reported as the
+        general path reports it).
+        """
+        counts = self._allowed_counts(att, query_pos, key_pos)
+        if counts is None:
+            return None
+        if att.kind == "hard" and att.tie_rule == "error":
+            tied = (counts > 1).nonzero()
+            if len(tied):
+                first = int(tied[0, 0])
+                raise tie_error(where, 0, int(query_pos[first]), 0, f"{int(counts[first])} keys", str(self.dtype))
+        if idle:
+            return self._round(self._bias_rows(xq.shape, att))
+        zero_values = self._zero_heads(W_V, b_V)
+        if any(zero_values):  # a head whose values are 0 adds +-0 to every output: leave it out
+            live = torch.tensor([h for h, zero in enumerate(zero_values) if not zero], device=W_V.device)
+            W_V, b_V, W_O = W_V.index_select(0, live), b_V.index_select(0, live), W_O.index_select(0, live)
+        v = self._per_head(xk, W_V, b_V)
+        if not _all_finite(v):
+            return None
+        if att.mask.kind == "none" and att.kind != "hard":  # one z per sequence: project it once, for every query
+            z = self._uniform_values(v, counts[:1], att)
+            out = self._plus(self._heads_out(z, W_O), self.weights(att.b_O))
+            return self._round(out).expand(xq.shape).contiguous()
+        return self._round(self._plus(self._project(self._uniform_values(v, counts, att), W_O), self.weights(att.b_O)))
+
+    def _uniform_values(self, v: torch.Tensor, counts: torch.Tensor, att: Attention) -> torch.Tensor:
+        """``z`` ([batch, head, query, d_head]) of queries whose scores are all equal and whose allowed keys are the
+        first ``counts[i]`` keys: the rounded weight ``1/c`` times the float64 sum of those values (softmax,
+        average-hard), or the value of key 0 / key ``c - 1`` (hard, leftmost / rightmost); 0 with no key."""
+        some = (counts > 0)[None, None, :, None]
+        if att.kind == "hard":
+            pick = torch.zeros_like(counts) if att.tie_rule == "leftmost" else (counts - 1).clamp(min=0)
+            return torch.where(some, v.index_select(2, pick), torch.zeros((), dtype=self.dtype, device=self.device))
+        v64 = v.to(torch.float64)
+        if att.mask.kind == "none":
+            total = v64.sum(dim=2, keepdim=True).expand(-1, -1, len(counts), -1)
+        else:
+            prefix = torch.cat([torch.zeros_like(v64[:, :, :1]), v64.cumsum(dim=2)], dim=2)
+            total = prefix.index_select(2, counts)
+        return self._round((self._uniform_weights(att, counts).to(torch.float64)[:, None] * total).to(self.dtype))
+
+    def _zero_query_rows(
+        self,
+        q: torch.Tensor | None,
+        k: torch.Tensor | None,
+        v: torch.Tensor,
+        query_pos: torch.Tensor,
+        key_pos: torch.Tensor,
+        att: Attention,
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The queries whose scores are all +-0 although the query map is not zero, and their key counts.
+
+        A query row that is exactly 0 in every head and every sequence of the batch (e.g. a query that reads a
+        token coordinate absent at that position) scores +-0 against finite keys. Those rows take the O(N) path of
+        :meth:`_uniform_values` and the others the general path. Returns ``(uniform, counts)``: a boolean mask over
+        the queries and, for the uniform rows, how many keys they may see; ``None`` (the general path for every
+        row) when no row is zero, when a head has a relative bias, for hard attention without a tie rule (so a tie
+        is reported with the general path's message), for masks :meth:`_allowed_counts` does not handle, or when
+        the keys or values are not all finite.
+        """
+        if q is None or k is None or (att.kind == "hard" and att.tie_rule == "error"):
+            return None
+        if any(att.bias_for(h) is not None for h in range(att.n_heads)):
+            return None
+        uniform = (q == 0).all(dim=3).all(dim=1).all(dim=0)
+        if not bool(uniform.any()):
+            return None
+        counts = self._allowed_counts(att, query_pos, key_pos)
+        if counts is None or not _all_finite(k) or not _all_finite(v):
+            return None
+        return uniform, counts[uniform]
+
+    def _allowed_counts(self, att: Attention, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor | None:
+        """Per query, how many keys the mask allows (int64), when the allowed keys of every query are the first
+        ``c`` keys; ``None`` otherwise (a window, or causal keys that are not ``0, 1, ..., K - 1`` in order)."""
+        K = key_pos.shape[0]
+        kind = att.mask.kind
+        if kind == "none":
+            return torch.full((query_pos.shape[0],), K, dtype=torch.long, device=self.device)
+        if kind not in ("causal", "strict_causal"):
+            return None
+        if not torch.equal(key_pos, torch.arange(K, dtype=key_pos.dtype, device=key_pos.device)):
+            return None
+        hi = query_pos + 1 if kind == "causal" else query_pos
+        return hi.to(torch.long).clamp(0, K)
+
+    def _uniform_weights(self, att: Attention, counts: torch.Tensor) -> torch.Tensor:
+        """The weight ``1/c`` that the general path gives each of a query's ``c`` allowed keys when their scores
+        are equal, computed as it does (softmax: in float32 for float16/bfloat16; average-hard: ``1 / c`` in the
+        dtype), rounded by :meth:`_round`; 0 for a query with no allowed key."""
+        low = self.dtype in (torch.float16, torch.bfloat16)
+        dtype = torch.float32 if att.kind == "softmax" and low else self.dtype
+        c = counts.clamp(min=1).to(dtype)
+        w = torch.where(counts > 0, torch.ones((), dtype=dtype, device=self.device) / c, 0.0).to(self.dtype)
+        return self._round(w)
+
+    def _zero_heads(self, W: torch.Tensor, b: torch.Tensor) -> tuple[bool, ...]:
+        """Per head, whether the map ``x @ W[h] + b[h]`` is identically 0 (remembered per pair of tensors and
+        their in-place version counters, so a changed parameter is looked at again)."""
+        return self._remembered(
+            (W, b), lambda: tuple(bool(z) for z in ((W == 0).flatten(1).all(dim=1) & (b == 0).all(dim=1)).tolist())
+        )
+
+    def _queries_and_keys(
+        self,
+        xq: torch.Tensor,
+        xk: torch.Tensor,
+        W_Q: torch.Tensor,
+        b_Q: torch.Tensor,
+        W_K: torch.Tensor,
+        b_K: torch.Tensor,
+        att: Attention,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, bool]:
+        """The queries and keys ``[batch, head, position, d_head]``, and whether every score is exactly +-0.
+
+        The scores are all +-0 when, in every head, the query map is zero (``W_Q`` and ``b_Q`` all 0) and the
+        keys are finite, or the key map is zero and the queries are finite, no head has a relative bias, and the
+        inputs are finite (then a zero map gives exactly +-0, while a NaN input would give NaN). Each score
+        ``sum_e q_e k_e`` is then a sum of signed zeros, and scaling, rounding, masking, softmax and the hard
+        argmax treat +0 and -0 alike, so the attention weights are those of an all-zero score matrix: the same
+        for every sequence of the batch (uniform over the allowed keys, or the tie among them for hard attention).
+        In that case the queries or keys that are not needed for the finiteness test are not computed (``None``).
+        """
+        zero_q, zero_k = self._zero_heads(W_Q, b_Q), self._zero_heads(W_K, b_K)
+        constant = (
+            all(a or b for a, b in zip(zero_q, zero_k))
+            and all(att.bias_for(h) is None for h in range(att.n_heads))
+            and _all_finite(xq)
+            and (xk is xq or _all_finite(xk))
+        )
+        need_q = not constant or any(zk and not zq for zq, zk in zip(zero_q, zero_k))
+        need_k = not constant or any(zq and not zk for zq, zk in zip(zero_q, zero_k))
+        q = self._per_head(xq, W_Q, b_Q) if need_q else None
+        k = self._per_head(xk, W_K, b_K) if need_k else None
+        if constant and not ((q is None or _all_finite(q)) and (k is None or _all_finite(k))):
+            constant = False  # an overflowing query or key: the general path computes (and reports) it
+            q = q if q is not None else self._per_head(xq, W_Q, b_Q)
+            k = k if k is not None else self._per_head(xk, W_K, b_K)
+        return q, k, constant
+

@@ -1,0 +1,195 @@
+"""THE forward pass: embed, then every sublayer in order, recording the residual stream.
+
+One function, :func:`forward`, evaluates every model in every arithmetic: ``classify``, ``decode``, ``think``, the
+readout-only pass and the ``torch.nn.Module`` export all call it. A sublayer is
+
+    ``y = output_norm((x if residual else 0) + block(input_norm(x)))``
+
+with ``block`` an attention sublayer (queries from this position, keys and values from the positions the mask
+allows, :mod:`~exactformer.core.attention_rules`) or an MLP; a looped block is unrolled for the sequence's length
+(:meth:`~exactformer.core.architecture.Transformer.named_layers`). Two options change what is computed, never
+how:
+
+* ``queries``: only these positions are needed at the end (the readout position). MLPs and norms act position by
+  position, so the model's last attention sublayer answers only these queries (its keys and values are still every
+  position) and the rest of the pass continues on those rows.
+* ``cache``: a :class:`KVCache` of the attention inputs of earlier positions; ``inputs`` are then the next tokens
+  of those sequences, and each attention sublayer's new queries attend to the cached keys and the new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+
+from .architecture import Attention, Mask, Sublayer, Transformer
+from .arith.base import Arithmetic, Item, Trace
+from .errors import InputError
+
+__all__ = ["forward", "KVCache", "batch_length", "Step"]
+
+#: How a caller may wrap each sublayer (the torch export runs it inside a module, for hooks): ``step(where,
+#: compute, x)`` must return ``compute(x)``.
+Step = Callable[[str, Callable[[Any], Any], Any], Any]
+
+
+@dataclass
+class KVCache:
+    """The (normalised) inputs of every attention sublayer at the earlier positions a later query may still see.
+
+    ``start`` positions are cached; :func:`forward` with this cache embeds its inputs as positions ``start,
+    start + 1, ...`` and advances ``start``. Under a window mask of width ``w`` only the last ``w - 1`` positions
+    are kept, so a windowed model does O(w) work per new token.
+    """
+
+    start: int = 0
+    entries: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    def extend(self, where: str, x: Any, positions: Any, mask: Mask) -> tuple[Any, Any]:
+        """The keys of ``where`` for the new rows ``x`` at ``positions``: the cached rows and the new ones, with
+        their positions; remembers what a later query may see."""
+        if where in self.entries:
+            old_x, old_pos = self.entries[where]
+            keys, key_pos = _concatenate(old_x, x), _concatenate(old_pos, positions, axis=0)
+        else:
+            keys, key_pos = x, positions
+        if mask.kind == "window":
+            # store only what a future query (position > positions[-1]) may see; this step's queries attend to all
+            # keys (several new queries during the prompt pass: the earlier ones need keys the trim drops)
+            keep = key_pos > int(positions[-1]) - mask.width  # type: ignore[operator]
+            self.entries[where] = (keys[:, keep], key_pos[keep])
+        else:
+            self.entries[where] = (keys, key_pos)
+        return keys, key_pos
+
+
+def _concatenate(a: Any, b: Any, axis: int = 1) -> Any:
+    return torch.cat([a, b], dim=axis) if isinstance(a, torch.Tensor) else np.concatenate([a, b], axis=axis)
+
+
+def batch_length(model: Transformer, inputs: Sequence[Sequence[Item]]) -> int:
+    """The common token length of a batch, refusing an empty batch, ragged or empty sequences, and sequences
+    longer than the model's ``max_length``."""
+    if not inputs:
+        raise InputError("the batch is empty")
+    length = len(inputs[0])
+    if any(len(seq) != length for seq in inputs):
+        raise InputError("every sequence in a batch must have the same length; group inputs by length")
+    if length == 0:
+        raise InputError("an input sequence must have at least one token")
+    if model.max_length is not None and length > model.max_length:
+        raise InputError(f"sequence of {length} tokens is longer than the model's max_length {model.max_length}")
+    return length
+
+
+def _rows(queries: Sequence[int], n: int) -> slice | list[int]:
+    """The rows of ``queries`` (positions among the ``n`` inputs, negative from the end): a slice for one."""
+    for q in queries:
+        if not -n <= q < n:
+            raise InputError(f"query position {q} is outside a sequence of {n} tokens")
+    rows = [q % n for q in queries]
+    return slice(rows[0], rows[0] + 1) if len(rows) == 1 else rows
+
+
+def _sublayer(
+    arith: Arithmetic,
+    model: Transformer,
+    sub: Sublayer,
+    where: str,
+    length: int,
+    positions: Any,
+    cache: KVCache | None,
+    rows: slice | list[int] | None,
+    x: Any,
+) -> Any:
+    """``output_norm((x if residual else 0) + block(input_norm(x)))``; an attention sublayer answers only the
+    queries ``rows`` (then the result has those rows only), over the cached keys and the new ones."""
+    h = arith.norm(x, sub.input_norm, model, where + ".input_norm")
+    if isinstance(sub.block, Attention):
+        keys, key_pos = (h, positions) if cache is None else cache.extend(where, h, positions, sub.block.mask)
+        if rows is not None:
+            h, positions, x = h[:, rows], positions[rows], x[:, rows]
+        delta = arith.attend(h, keys, positions, key_pos, sub.block, length, where)
+    else:
+        delta = arith.mlp(h, sub.block, where)
+    y = arith.add(x, delta) if sub.residual else delta
+    y = arith.norm(y, sub.output_norm, model, where + ".output_norm")
+    arith.check(y, where)
+    return y
+
+
+def forward(
+    model: Transformer,
+    inputs: Sequence[Sequence[Item]],
+    arith: Arithmetic,
+    *,
+    queries: Sequence[int] | None = None,
+    cache: KVCache | None = None,
+    step: Step | None = None,
+) -> Trace:
+    """Run ``model`` on a batch of equally long input sequences, recording every residual stream.
+
+    Parameters
+    ----------
+    model
+        The transformer.
+    inputs
+        A batch of sequences; each item is a token of the vocabulary or a vector of the residual space.
+    arith
+        The arithmetic to compute in.
+    queries
+        Positions among the inputs (negative: from the end) whose final residual is needed; ``None``: all. With
+        queries, only what reaches them is computed and the trace holds only the final residual at those rows.
+    cache
+        Earlier positions' attention inputs (see :class:`KVCache`): ``inputs`` continue those sequences, and the
+        cache is extended by them.
+    step
+        Runs each sublayer: ``step(where, compute, x)`` returns ``compute(x)`` (the torch export wraps each in a
+        module, so hooks see it).
+
+    Returns
+    -------
+    Trace
+        ``"embed"`` and one entry per sublayer, ``"<layer>.attn"`` / ``"<layer>.mlp"``; with ``queries``, only the
+        last sublayer's, at the queried rows.
+    """
+    n = batch_length(model, inputs)
+    start = 0 if cache is None else cache.start
+    length = start + n
+    arith.check_weights(model)
+    trace = Trace(space_names=model.space.names)
+    arith.trace = trace
+    x = arith.embed(model, inputs, start)
+    if cache is None or model.embedding.positional:  # cached decoding feeds tokens: rows of W_E, checked finite
+        arith.check(x, "embed")
+    positions = arith.positions(start, length)
+    sublayers = [
+        (f"{label}.{kind}", sub) for label, layer in model.named_layers(length) for kind, sub in layer.sublayers()
+    ]
+    rows = None if queries is None else _rows(queries, n)
+    last = max((k for k, (_, sub) in enumerate(sublayers) if isinstance(sub.block, Attention)), default=-1)
+    if rows is not None and last < 0:  # no attention: every sublayer acts position by position
+        x, positions = x[:, rows], positions[rows]
+    where = "embed"
+    if rows is None:
+        trace.record(where, x)
+    for k, (where, sub) in enumerate(sublayers):
+        answer = rows if k == last else None
+        if step is None:
+            x = _sublayer(arith, model, sub, where, length, positions, cache, answer, x)
+        else:
+            x = step(where, partial(_sublayer, arith, model, sub, where, length, positions, cache, answer), x)
+        if answer is not None:
+            positions = positions[answer]
+        if rows is None:
+            trace.record(where, x)
+    if rows is not None:
+        trace.record(where, x)
+    if cache is not None:
+        cache.start = length
+    return trace
