@@ -19,7 +19,7 @@ Every weight is in {-1, 0, 1} and every activation in {0, 1, 2}, so float16 (and
 any L: the precision needed is constant. The softmax variant replaces the hard head by softmax with bias beta at the
 front, which puts weight ``1 / (1 + (L - 1) e^-beta)`` on it; it needs beta to grow like ln L.
 
-Deviation from the reconstruction in ``shared/notes/post_machine.md`` §2.2: the relative-position classes CUR and OLD
+Deviation from the reconstruction in ``docs/notes/post_machine.md`` §2.2: the relative-position classes CUR and OLD
 are an additive attention bias (the note's §2.3 equivalent form) rather than residual coordinates, and the "-1" of
 the lookup is the MLP's input bias rather than a BIAS coordinate, so d = 3|Sigma| + 2|P| instead of 3 + 3|Sigma| + 2|P|.
 """

@@ -6,7 +6,7 @@ back as the next input vector (continuous chain of thought), and after C thought
 the tied readout's argmax is the reachable candidate. Thought c is the uniform superposition
 ``(1/sqrt|V_c|) sum_{v in V_c} u_v`` of the nodes within c hops of the root: one BFS expansion per thought.
 
-Proof sketch (the lemmas are the functions below; notation of ``shared/notes/superposition.md``).
+Proof sketch (the lemmas are the functions below; notation of ``docs/notes/superposition.md``).
 
 * :func:`residual_space` - d = 3 d_TE + d_PE: ``content`` / ``buf1`` / ``buf2`` token blocks (U = I, orthonormal
   token embeddings) and a ``pos`` block holding the sinusoidal encoding, added to every input, thoughts included.

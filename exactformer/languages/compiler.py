@@ -1,6 +1,6 @@
 """Compile a Turing machine into a synchronous Post machine: the tape stored cyclically with one held cell.
 
-``shared/notes/post_machine.md`` §1.3 (a reconstruction of Li & Wang 2025's "delayed append"). The tape has T cells
+``docs/notes/post_machine.md`` §1.3 (a reconstruction of Li & Wang 2025's "delayed append"). The tape has T cells
 used cyclically; the Post machine holds one cell (the left neighbour of the queue front) in its state, so the queue
 has L = T - 1 cells and *held cell + queue* is always the whole tape in cyclic order.
 

@@ -85,7 +85,7 @@ def tomita(k: int, *, include_empty: bool = True, reading: str = "anywhere") -> 
     7. ``0*1*0*1*``.
 
     The defaults therefore follow Weiss, Goldberg & Yahav (ICML 2018) for every grammar; see
-    ``shared/data/tomita/NOTES.md`` for the references and where they disagree.
+    ``docs/notes/data_sources.md`` (Tomita grammars) for the references and where they disagree.
     """
     if k == 1:
         return DFA(states={"ones", "dead"}, alphabet=BINARY, start="ones", accepting={"ones"},

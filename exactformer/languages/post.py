@@ -2,7 +2,7 @@
 
 In state ``p`` with front symbol ``a`` the machine pops ``a``, pushes ``b`` and enters ``p'``, where
 ``(b, p') = delta(p, a)``. Every step pops one symbol and pushes one, so the queue length never changes (the
-variant Li & Wang 2025 use, ``shared/notes/post_machine.md`` §1.2). The machine stops when it enters a halting state,
+variant Li & Wang 2025 use, ``docs/notes/post_machine.md`` §1.2). The machine stops when it enters a halting state,
 or when ``delta(p, a)`` is undefined (then it is *stuck*, which :class:`PMResult` reports apart from halting).
 
 This module is a reference: it imports no construction.

@@ -1,7 +1,7 @@
 """Tag systems and their synchronous Post machines on a ring.
 
 An m-tag system reads the first symbol x of the word, appends the production P(x) and deletes the first m symbols.
-Two halting conventions are in use (``shared/data/tag_systems/NOTES.md``):
+Two halting conventions are in use (``docs/notes/data_sources.md``, Tag systems):
 
 * ``"short"`` (Wikipedia, De Mol): halt on any word of length < m;
 * ``"empty"`` (OEIS, Post's system): always step (a short word is deleted entirely); the empty word is absorbing, so
@@ -11,7 +11,7 @@ Two halting conventions are in use (``shared/data/tag_systems/NOTES.md``):
 a^n; :func:`post_tag_system` is Post's 3-tag system {0 -> 00, 1 -> 1101}.
 
 :func:`tag_post_machine` compiles an m-tag system (``"short"`` convention, non-empty productions) into a synchronous
-Post machine on a ring of L cells holding the word followed by blanks (``shared/notes/post_machine.md`` §6.2,
+Post machine on a ring of L cells holding the word followed by blanks (``docs/notes/post_machine.md`` §6.2,
 generalised from m = 2 to any m >= 2). One tag step costs exactly L + m Post steps (the note's L + 2 for m = 2),
 plus 2k at the halt, k the final word's length.
 

@@ -4,7 +4,7 @@ A :class:`TuringMachine` is immutable and validated. :meth:`TuringMachine.from_s
 standard text notation (``1RB1LB_1LA0LC_1RZ1LD_1RD0RA``). :meth:`TuringMachine.run` simulates from a blank (or
 given) tape and returns a :class:`TMResult`.
 
-Conventions (those of the busy-beaver literature, ``shared/data/busy_beaver/NOTES.md``):
+Conventions (those of the busy-beaver literature, ``docs/notes/data_sources.md``):
 
 * the machine starts in its start state with the head on cell 0 of an all-blank tape (blank = ``0``);
 * ``steps`` counts every transition taken, **including the halting transition**, whose write is applied (and whose

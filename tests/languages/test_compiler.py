@@ -41,7 +41,7 @@ def check_machine(text: str, extra: int = 0) -> tuple[int, int]:
 
 
 def test_note_table():
-    # shared/notes/post_machine.md §6.1: PM steps 12, 51, 38, 803 at T = visited width
+    # docs/notes/post_machine.md §6.1: PM steps 12, 51, 38, 803 at T = visited width
     for text, steps, T in [
         ("1RB1LB_1LA1RZ", 12, 4),
         ("1RB1RZ_1LB0RC_1LC1LA", 51, 5),
