@@ -168,8 +168,10 @@ def weights_bytes(model: Transformer, n_tokens: int | None, itemsize: int | None
     """A lower bound of the bytes :func:`model_weights` allocates for ``n_tokens`` (8 per entry of the new
     ``W_pos`` array, a pointer, and 48 per positional value, a ``Fraction``), plus, with ``itemsize``, the float
     rendering of every returned tensor (one copy per unrolled layer, as :meth:`Construction.state_dict` makes)."""
-    pos = n_tokens * model.d_model if n_tokens is not None and model.embedding.positional else 0
-    total = 8 * pos + (48 * n_tokens * len(model.embedding.positional) if pos else 0)
+    pos = total = 0
+    if n_tokens is not None and model.embedding.positional:
+        pos = n_tokens * model.d_model
+        total = 8 * pos + 48 * n_tokens * len(model.embedding.positional)
     if itemsize is not None:
         rendered = _entries(model.embedding.W_E) + pos + _entries(model.readout.W_U) + _entries(model.readout.b_U)
         for _, layer in model.named_layers(n_tokens):
@@ -229,6 +231,7 @@ def model_weights(model: Transformer, n_tokens: int | None = None) -> dict[str, 
             for name in mlp.WEIGHTS:
                 out[f"{prefix}.mlp.{name}"] = getattr(mlp, name)
     out["unembed.W_U"] = model.readout.W_U
+    assert model.readout.b_U is not None  # Readout fills a missing bias with zeros
     out["unembed.b_U"] = model.readout.b_U
     return out
 
@@ -317,8 +320,9 @@ class Construction:
         ``run_batch``.
         """
         if type(self).run_batch is not Construction.run_batch:
-            options = {"backend": backend, "dtype": dtype, "device": device, "precision": precision, "arith": arith}
-            return [r.answer for r in self.run_batch(xs, **options, keep_trace=False)]
+            results = self.run_batch(xs, backend=backend, dtype=dtype, device=device, precision=precision,
+                                     arith=arith, keep_trace=False)
+            return [r.answer for r in results]
         seqs = self._encode_batch(xs, backend, dtype, False)
         arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
         output = classify(self.model, seqs, arith, keep_trace=False, on_tie="raise")

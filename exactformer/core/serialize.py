@@ -104,8 +104,8 @@ def _layers_json(layers: tuple[Layer, ...], prefix: str, tensors: dict[str, np.n
 
 def model_to_json(model: Transformer) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The architecture as JSON-ready data and the exact tensors by storage name."""
-    tensors: dict[str, np.ndarray] = {"embed.W_E": model.embedding.W_E, "unembed.W_U": model.readout.W_U,
-                                      "unembed.b_U": model.readout.b_U}
+    tensors: dict[str, Any] = {"embed.W_E": model.embedding.W_E, "unembed.W_U": model.readout.W_U,
+                               "unembed.b_U": model.readout.b_U}
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "space": list(model.space.names),
@@ -193,7 +193,9 @@ def save_model(model: Transformer, path: str | Path, *, extra_metadata: dict[str
     return path
 
 
-def _exact(tensors: dict[str, torch.Tensor], name: str) -> np.ndarray | SparseRationalMatrix:
+def _exact(tensors: dict[str, torch.Tensor], name: str) -> Any:
+    """The exact weight ``name``: a rational array or a :class:`SparseRationalMatrix` (typed ``Any``: the
+    architecture's constructors check which form each weight may take)."""
     for key in (f"{name}.num", f"{name}.den", name):
         if key not in tensors:
             raise ModelFormatError(f"the file has no tensor {key!r}")

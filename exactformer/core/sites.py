@@ -122,7 +122,7 @@ class Site:
         if m is None:
             raise InputError(f"{label!r} is not a site: use 'embed', 'final', 'L<k>.attn|mlp', "
                              "'loop<r>.B<k>.attn|mlp' or 'S<k>.attn|mlp', or a Site value")
-        sub = m["sub"]
+        sub: SublayerKind = "attn" if m["sub"] == "attn" else "mlp"
         if m["prefix"] is not None:
             return cls.layer(int(m["prefix"]), sub)
         if m["suffix"] is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Literal, overload
 
 import numpy as np
 
@@ -186,6 +187,24 @@ def vector(space: Space, entries: Mapping[str, Number]) -> np.ndarray:
     for name, value in entries.items():
         _accumulate(out, space.index(name), as_fraction(value))
     return out
+
+
+@overload
+def linear_map(
+    source: Space, target: Space, action: Mapping[str, Mapping[str, Number]], *, sparse: Literal[False] = False
+) -> np.ndarray: ...
+
+
+@overload
+def linear_map(
+    source: Space, target: Space, action: Mapping[str, Mapping[str, Number]], *, sparse: Literal[True]
+) -> SparseRationalMatrix: ...
+
+
+@overload
+def linear_map(
+    source: Space, target: Space, action: Mapping[str, Mapping[str, Number]], *, sparse: bool
+) -> np.ndarray | SparseRationalMatrix: ...
 
 
 def linear_map(

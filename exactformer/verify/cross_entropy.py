@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from ..core.architecture import Attention
 from ..core.construction import Construction, RunResult
 
 __all__ = ["CrossEntropy", "cross_entropy_bits", "string_cross_entropy_bits", "logit"]
 
 
-class CrossEntropy(NamedTuple):
+@dataclass(frozen=True)
+class CrossEntropy:
     """Mean cross-entropy in bits per string, accuracy, the number of strings and the smallest ``|z|``."""
 
     bits: float
@@ -41,8 +44,8 @@ def string_cross_entropy_bits(z: float, label: bool) -> float:
 
 
 def _batch_for(construction: Construction, n_tokens: int, budget_bytes: int = 1 << 28) -> int:
-    heads = max((l.attention.block.n_heads for _, l in construction.model.named_layers(n_tokens) if l.attention),
-                default=1)
+    heads = max((l.attention.block.n_heads for _, l in construction.model.named_layers(n_tokens)
+                 if l.attention and isinstance(l.attention.block, Attention)), default=1)
     per_string = 8 * heads * min(n_tokens, 1024) * n_tokens + 64 * n_tokens * construction.model.d_model
     return max(1, min(512, budget_bytes // max(per_string, 1)))
 

@@ -129,7 +129,8 @@ def _tensor(model: Transformer, name: str) -> Any:
     sub = layer.attention if kind == "attn" else layer.mlp
     assert sub is not None
     if param.startswith("rel_bias.h"):
-        return sub.block.relative_bias[int(param[len("rel_bias.h"):])]  # type: ignore[union-attr]
+        assert isinstance(sub.block, Attention) and sub.block.relative_bias is not None
+        return sub.block.relative_bias[int(param[len("rel_bias.h"):])]
     return getattr(sub.block, param)
 
 
@@ -304,7 +305,9 @@ def _replace_in_layer(layer: Layer, kind: str, param: str, index: tuple[int, ...
     else:
         new_block = dataclasses.replace(block, **{param: _with_entry(getattr(block, param), index, value)})
     new_sub: Sublayer = dataclasses.replace(sub, block=new_block)
-    return dataclasses.replace(layer, **{"attention" if kind == "attn" else "mlp": new_sub})
+    if kind == "attn":
+        return dataclasses.replace(layer, attention=new_sub)
+    return dataclasses.replace(layer, mlp=new_sub)
 
 
 def apply_mutation(construction: Construction, mutation: Mutation) -> Construction:

@@ -35,7 +35,7 @@ def _sign_holds(relation: Any, got: np.ndarray, x: Any, n_tokens: int, backend: 
             lo, hi = interval_bounds(v)
             ok = lo > 0 if sign > 0 else hi < 0
         else:
-            ok = (v > 0) if sign > 0 else (v < 0)
+            ok = bool(v > 0) if sign > 0 else bool(v < 0)
         if not ok:
             coord = relation.probe.coordinates[index[1]]
             return False, f"{coord} at probed row {index[0]}: want sign {sign}, got {v}"
