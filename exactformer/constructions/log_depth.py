@@ -64,10 +64,9 @@ from ..core.architecture import (
 )
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
-from ..core.positions import Index, PositionalFeature
+from ..core.positions import Index, IndexSquared, PositionalFeature
 from ..core.rational import as_fraction
 from ..core.space import Block, Space, linear_map, vector
-from .pointer_jumping import IndexSquared
 from .registry import Entry
 
 __all__ = [

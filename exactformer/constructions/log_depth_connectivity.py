@@ -52,11 +52,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any
 
 import networkx as nx
 import numpy as np
-import torch
 
 from ..core.architecture import (
     MLP,
@@ -72,7 +71,8 @@ from ..core.architecture import (
 )
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
-from ..core.positions import FEATURE_KINDS, IndicatorAt, PositionalFeature
+from ..core.positions import GraphCoordinate, IndicatorAt, PositionalFeature
+from ..core.positions import graph_vertices_for_length as vertices_for_length
 from ..core.rational import rational_array
 from ..core.space import Block, Space, linear_map
 from .registry import Entry
@@ -123,17 +123,6 @@ def tokens_for(n: int, s: int = 0, t: int = 0) -> int:
     return n * n + n**3 + s + t + 2
 
 
-def vertices_for_length(length: int) -> int:
-    """The number of vertices ``n`` of a sequence of ``length`` tokens: the largest n with ``n^3 + n^2 < length``.
-
-    Unique because ``n^3 + n^2 + 2 <= length <= n^3 + n^2 + 2n < (n+1)^3 + (n+1)^2``.
-    """
-    n = 0
-    while (n + 1) ** 3 + (n + 1) ** 2 < length:
-        n += 1
-    return n
-
-
 def levels_for(n: int) -> int:
     """``ceil(log2 n)`` (0 for n <= 1): the squaring levels after which ``B`` is reachability."""
     return (n - 1).bit_length() if n > 1 else 0
@@ -143,73 +132,6 @@ def paper_depth(n: int) -> int:
     """Theorem 2's depth ``2 ceil(log2 n) + 18``."""
     return 2 * levels_for(n) + 18
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# positional coordinates
-# ---------------------------------------------------------------------------------------------------------------
-
-_PARTS = ("row", "col", "pad_i", "pad_k", "pad_j", "pad_k_is_1")
-
-
-def _coordinate(part: str, p: int, n: int) -> int:
-    if p < n * n:
-        return {"row": p // n + 1, "col": p % n + 1}.get(part, 0)
-    q = p - n * n
-    if q < n**3:
-        i, k, j = q // (n * n) + 1, (q // n) % n + 1, q % n + 1
-        return {"pad_i": i, "pad_k": k, "pad_j": j, "pad_k_is_1": int(k == 1)}.get(part, 0)
-    return 0
-
-
-@dataclass(frozen=True)
-class GraphCoordinate(PositionalFeature):
-    """One coordinate of a graph token, 1-based, raised to ``power`` (1 or 2); 0 on tokens of the other kinds.
-
-    ``part``: ``row``/``col`` of an adjacency token ``p = (i-1) n + (j-1)``; ``pad_i``/``pad_k``/``pad_j`` of a
-    padding token ``p = n^2 + (i-1) n^2 + (k-1) n + (j-1)``; ``pad_k_is_1`` = ``[k = 1]``. ``n`` is recovered from
-    the sequence length by :func:`vertices_for_length`.
-    """
-
-    kind: ClassVar[str] = "graph_coordinate"
-    depends_on_length: ClassVar[bool] = True
-    part: str = "row"
-    power: int = 1
-
-    def __post_init__(self) -> None:
-        if self.part not in _PARTS:
-            raise ValueError(f"unknown graph coordinate {self.part!r} (known: {', '.join(_PARTS)})")
-        if self.power not in (1, 2):
-            raise ValueError(f"graph coordinate power must be 1 or 2, got {self.power}")
-
-    def exact(self, i: int, length: int) -> Fraction:
-        return Fraction(_coordinate(self.part, i, vertices_for_length(length)) ** self.power)
-
-    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
-        n = vertices_for_length(length)
-        p = i.to(torch.int64)
-        adj = p < n * n
-        q = p - n * n
-        pad = (q >= 0) & (q < n**3)
-        zero = torch.zeros_like(p)
-        if self.part == "row":
-            v = torch.where(adj, p // max(n, 1) + 1, zero)
-        elif self.part == "col":
-            v = torch.where(adj, p % max(n, 1) + 1, zero)
-        elif self.part == "pad_i":
-            v = torch.where(pad, q // max(n * n, 1) + 1, zero)
-        elif self.part == "pad_k":
-            v = torch.where(pad, (q // max(n, 1)) % max(n, 1) + 1, zero)
-        elif self.part == "pad_j":
-            v = torch.where(pad, q % max(n, 1) + 1, zero)
-        else:
-            v = torch.where(pad & ((q // max(n, 1)) % max(n, 1) == 0), torch.ones_like(p), zero)
-        return (v**self.power).to(torch.float64).to(dtype)
-
-    def describe(self) -> str:
-        return f"{self.part}{'^2' if self.power == 2 else ''}"
-
-
-FEATURE_KINDS.setdefault(GraphCoordinate.kind, GraphCoordinate)
 
 # ---------------------------------------------------------------------------------------------------------------
 # the residual space

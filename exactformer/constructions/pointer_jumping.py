@@ -46,16 +46,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any
 
-import mpmath
 import numpy as np
 import torch
 
 from ..core.architecture import Attention, Embedding, Layer, Loop, Mask, Readout, RepeatCount, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
-from ..core.positions import FEATURE_KINDS, Index, PositionalFeature, ScaledFeature
+from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
 from ..core.space import Block, Space, linear_map, vector
 from .monoid_composition import ElementCode, Units, choose_code
 from .registry import Entry
@@ -79,31 +78,6 @@ CITATION = Citation(
 )
 
 BOS = "<bos>"
-
-
-@dataclass(frozen=True)
-class IndexSquared(PositionalFeature):
-    """``i^2``: the square of the position (the key ``(j, j^2)`` of the quadratic pointer match)."""
-
-    kind: ClassVar[str] = "index_squared"
-
-    def exact(self, i: int, length: int) -> Fraction:
-        return Fraction(i * i)
-
-    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
-        # square in float64 (exact below 2^53) and round once to dtype
-        return (i.to(torch.float64) ** 2).to(dtype)
-
-    def interval(self, i: int, length: int) -> Any:
-        return mpmath.iv.mpf(i * i)
-
-    def describe(self) -> str:
-        return "i^2"
-
-
-# Until the core lists it (see the proposed diff in docs/pointer_jumping.md), register the feature so that models
-# using it can be saved and loaded.
-FEATURE_KINDS.setdefault(IndexSquared.kind, IndexSquared)
 
 
 def rounds_for(n: int) -> int:
