@@ -43,7 +43,7 @@ The paper's gadgets themselves are in :mod:`.log_depth_gadgets`, separately test
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -63,10 +63,12 @@ from ..core.architecture import (
     Transformer,
 )
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.errors import InputError
 from ..core.positions import Index, IndexSquared, PositionalFeature
-from ..core.rational import as_fraction
 from ..core.space import Block, Space, linear_map, vector
+from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, word_encoder
+from .gadgets.dfa import tree_levels as levels_for
+from .gadgets.heads import chooser_head, pointer_head
+from .gadgets.units import delta, unit_mlp
 from .registry import Entry
 
 __all__ = [
@@ -96,30 +98,16 @@ CITATION = Citation(
     arxiv="2503.03961",
 )
 
-BOS = "<bos>"
-END = "$"
-
-
-def levels_for(n: int, *, final_level: bool = True) -> int:
-    """Tree levels the model runs on n letters: ``ceil(log2 n)`` loop iterations plus the final level."""
-    loops = (n - 1).bit_length() if n > 1 else 0
-    return loops + int(final_level)
-
 
 def paper_depth(n: int) -> int:
     """The theorem's depth ``8 ceil(log2 n) + 9`` (``ceil(log2 n)`` taken as 0 for n <= 1)."""
-    return 8 * ((n - 1).bit_length() if n > 1 else 0) + 9
+    return 8 * ceil_log2(n) + 9
 
 
 @dataclass(frozen=True)
-class _Setup:
-    """What the lemma functions share."""
+class _Setup(MonoidDFA):
+    """What the lemma functions share: the prepared DFA (:class:`~.gadgets.dfa.MonoidDFA`), the space, the errata."""
 
-    symbols: tuple[Hashable, ...]
-    tokens: tuple[str, ...]
-    monoid: Any
-    start: int
-    accepting: frozenset[int]
     space: Space
     partner_key_fix: bool
     activeness_and_fix: bool
@@ -190,7 +178,7 @@ def activeness_mlp(setup: _Setup) -> MLP:
     gate = {"A": Fraction(2), "one": Fraction(-1)} if setup.activeness_and_fix else {"one": Fraction(1)}
     units = {"an": ({"lvl:x": Fraction(1), "J": Fraction(-2), **gate}, {"AN": Fraction(1)}),
              "clearJ": ({"J": Fraction(1)}, {"J": Fraction(-1)})}
-    return _mlp(setup.space, units)
+    return unit_mlp(setup.space, units)
 
 
 def previous_token_head(setup: _Setup) -> Attention:
@@ -200,18 +188,9 @@ def previous_token_head(setup: _Setup) -> Attention:
     ``(j, j^2, 1)``): uniquely maximal at ``j = i - 1`` with a gap of 1 (BOS sees only itself, which holds zeros).
     ``D`` is read before this level's update, as the ``$`` paragraph needs ([RECON] ordering).
     """
-    space = setup.space
-    qk = Space.of(Block("h", ["a", "b", "c"]))
     copied = [("A", "PA"), ("AN", "PAN")] + [(f"D:{c}", f"PD:{c}") for c in setup.labels]
-    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"pos:i": {"h:a": 2, "h:c": 2}, "one": {"h:a": -2, "h:b": -1, "h:c": -1},
-                                    "pos:i2": {"h:c": -1}})],
-        W_K=[linear_map(space, qk, {"pos:i": {"h:a": 1}, "pos:i2": {"h:b": 1}, "one": {"h:c": 1}})],
-        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
-        kind="hard", mask=Mask("causal"),
-    )
+    previous = {"pos:i": 1, "one": -1}  # p = i - 1, p^2 = i^2 - 2i + 1
+    return pointer_head(setup.space, previous, {"pos:i2": 1, "pos:i": -2, "one": 1}, copied)
 
 
 def partner_head(setup: _Setup) -> Attention:
@@ -223,18 +202,9 @@ def partner_head(setup: _Setup) -> Attention:
     every score is 0 and k = i, whose ``PA`` is 0, so nothing downstream fires. Printed key (``partner_key_fix=
     False``): ``A_k = alpha^l_k`` -- an active i then picks itself and gets ``D_{i-1}`` (an inactive, empty block).
     """
-    space = setup.space
-    qk = Space.of(Block("h"))
     key = "PA" if setup.partner_key_fix else "A"
     copied = [("PA", "QA"), ("PAN", "QAN")] + [(f"PD:{c}", f"QD:{c}") for c in setup.labels]
-    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"one": {"h": 1}})],
-        W_K=[linear_map(space, qk, {key: {"h": 1}})],
-        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
-        kind="hard", tie_rule="rightmost", mask=Mask("causal"),
-    )
+    return chooser_head(setup.space, {"one": 1}, {key: 1}, copied)
 
 
 def combine_mlp(setup: _Setup) -> MLP:
@@ -250,7 +220,7 @@ def combine_mlp(setup: _Setup) -> MLP:
     """
     table = setup.monoid.table
     labels = setup.labels
-    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
+    units: dict[str, tuple[dict[str, Fraction], dict[str, Any]]] = {}
     one = Fraction(1)
     for a in range(len(labels)):
         for b in range(len(labels)):
@@ -259,9 +229,9 @@ def combine_mlp(setup: _Setup) -> MLP:
                 read = {f"QD:{a}": one, f"D:{b}": one, "AN": one, "one": Fraction(-2)}
             else:
                 read = {f"QD:{a}": one, f"D:{b}": one, "one": Fraction(-1)}
-            units[f"mul:{a}*{b}"] = (read, _delta(f"D:{ab}", f"D:{b}"))
+            units[f"mul:{a}*{b}"] = (read, delta(f"D:{ab}", f"D:{b}"))
             units[f"dol:{a}*{b}"] = ({f"QD:{a}": one, f"DS:{b}": one, "QA": one, "QAN": -one, "one": Fraction(-2)},
-                                     _delta(f"DS:{ab}", f"DS:{b}"))
+                                     delta(f"DS:{ab}", f"DS:{b}"))
     if setup.gate_combine:
         for b in labels:
             units[f"lose:{b}"] = ({f"D:{b}": one, "AN": -one}, {f"D:{b}": -one})
@@ -271,25 +241,7 @@ def combine_mlp(setup: _Setup) -> MLP:
         units[f"clear:{c}"] = ({c: one}, {c: -one})
     units["halve"] = ({"lvl:x": one}, {"lvl:x": Fraction(-1, 2)})
     units["quarter"] = ({"lvl:x2": one}, {"lvl:x2": Fraction(-3, 4)})
-    return _mlp(setup.space, units)
-
-
-def _delta(plus: str, minus: str) -> dict[str, Fraction]:
-    if plus == minus:
-        return {}
-    return {plus: Fraction(1), minus: Fraction(-1)}
-
-
-def _mlp(space: Space, units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]]) -> MLP:
-    """A bias-free ReLU MLP (the constant comes from the ``one`` coordinate, as the paper's constant block)."""
-    labels = list(units)
-    hidden = Space.of(Block("unit", labels))
-    w_in: dict[str, dict[str, Fraction]] = {}
-    for u, (read, _) in units.items():
-        for coord, w in read.items():
-            w_in.setdefault(coord, {})[f"unit:{u}"] = as_fraction(w)
-    w_out = {f"unit:{u}": dict(write) for u, (_, write) in units.items()}
-    return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out))
+    return unit_mlp(setup.space, units)
 
 
 def level_layers(setup: _Setup, tag: str = "level") -> tuple[Layer, ...]:
@@ -310,39 +262,9 @@ def acceptance_readout(setup: _Setup) -> Readout:
     return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
 
 
-def dfa_symbols(dfa: Any, builder: str) -> tuple[tuple[Hashable, ...], tuple[str, ...]]:
-    """The DFA's symbols and their token strings, checked: a DFA of :mod:`exactformer.languages`, symbols with
-    distinct string forms other than BOS and ``$``."""
-    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "ordered_alphabet")):
-        raise InputError(f"{builder} needs an exactformer.languages.DFA, got {type(dfa).__name__}")
-    symbols = tuple(dfa.ordered_alphabet)
-    tokens = tuple(str(a) for a in symbols)
-    if len(set(tokens)) != len(tokens) or BOS in tokens or END in tokens:
-        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r} and {END!r}: "
-                         f"{tokens}")
-    return symbols, tokens
-
-
-def end_marked_encoder(dfa: Any) -> Callable[[Any], list[str]]:
-    """``word -> [BOS, w_1, .., w_n, $]``, naming a symbol outside the DFA's alphabet."""
-
-    def encode(word: Any) -> list[str]:
-        try:
-            symbols = dfa.symbols_of(word)
-        except ValueError as exc:
-            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
-        return [BOS] + [str(a) for a in symbols] + [END]
-
-    return encode
-
-
 def _setup(dfa: Any, **flags: bool) -> _Setup:
-    symbols, tokens = dfa_symbols(dfa, "log_depth_recognizer")
-    monoid = dfa.transition_monoid()
-    states = list(monoid.states)
-    start = states.index(dfa.start)
-    accepting = frozenset(k for k, q in enumerate(states) if q in dfa.accepting)
-    return _Setup(symbols, tokens, monoid, start, accepting, residual_space(len(monoid)), **flags)
+    prepared = monoid_dfa(dfa, "log_depth_recognizer")
+    return _Setup(**vars(prepared), space=residual_space(prepared.size), **flags)
 
 
 # -- invariants ------------------------------------------------------------------------------------------------
@@ -461,7 +383,7 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
         readout=acceptance_readout(setup),
     )
 
-    encode = end_marked_encoder(dfa)
+    encode = word_encoder(dfa)
     m = len(setup.monoid)
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
              "gate_combine": gate_combine, "final_level": final_level}

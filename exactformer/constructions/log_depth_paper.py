@@ -100,7 +100,10 @@ from ..core.architecture import (
 )
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.space import Block, Space, linear_map, vector
-from .log_depth import BOS, END, _dfa_reference, _mlp, dfa_symbols, end_marked_encoder, levels_for
+from .gadgets.dfa import BOS, END, MonoidDFA, monoid_dfa, word_encoder
+from .gadgets.dfa import tree_levels as levels_for
+from .gadgets.heads import HeadAction, chooser_head, copy_maps, heads_attention
+from .gadgets.units import unit_mlp
 from .registry import Entry
 
 __all__ = [
@@ -147,21 +150,14 @@ Map = dict[str, dict[str, Fraction]]
 
 
 @dataclass(frozen=True)
-class _Setup:
-    symbols: tuple[Hashable, ...]
-    tokens: tuple[str, ...]
-    monoid: Any
-    start: int
-    accepting: frozenset[int]
+class _Setup(MonoidDFA):
+    """What the lemma functions share: the prepared DFA (:class:`~.gadgets.dfa.MonoidDFA`), the space, the options."""
+
     space: Space
     margin: Fraction | None  # None: the sign test (default); a fraction: the margin test
     partner_key_fix: bool
     activeness_and_fix: bool
     clean_combine: bool = True  # plateau units in the combine (module docstring); False: one ReLU per unit
-
-    @property
-    def size(self) -> int:
-        return len(self.monoid)
 
 
 def residual_space(size: int) -> Space:
@@ -220,25 +216,13 @@ def _coords(block: str, labels: Sequence[str]) -> list[str]:
 
 
 def _uniform_heads(space: Space, values: Sequence[Map], writes: Sequence[Map],
-                   extra: Sequence[tuple[Map, Map, Map, Map]] = ()) -> Attention:
+                   extra: Sequence[HeadAction] = ()) -> Attention:
     """Heads with zero queries (uniform causal averages of ``values``: all scores tie, so average-hard attention
-    averages every key j <= i) writing ``writes``, plus ``extra`` heads given as (W_Q, W_K, W_V, W_O) actions.
-    Every head has 4 query/key cells and as many value cells as the widest head (unused ones are zero)."""
-    qk = Space.of(Block("h", ["0", "1", "2", "3"]))
-    width = max([1] + [len({o for m in v.values() for o in m}) for _, _, v, _ in extra])
-    vs = Space.of(Block("v", [str(k) for k in range(width)]))
-    WQ, WK, WV, WO = [], [], [], []
-    for value, write in zip(values, writes):
-        WQ.append(linear_map(space, qk, {}))
-        WK.append(linear_map(space, qk, {}))
-        WV.append(linear_map(space, vs, value))
-        WO.append(linear_map(vs, space, write))
-    for q, k, v, o in extra:
-        WQ.append(linear_map(space, qk, q))
-        WK.append(linear_map(space, qk, k))
-        WV.append(linear_map(space, vs, v))
-        WO.append(linear_map(vs, space, o))
-    return Attention(W_Q=WQ, W_K=WK, W_V=WV, W_O=WO, kind="average_hard", mask=Mask("causal"))
+    averages every key j <= i) writing ``writes``, plus ``extra`` heads. Every head has 4 query/key cells and as
+    many value cells as the widest head (unused ones are zero)."""
+    width = max([1] + [len({o for m in h.value.values() for o in m}) for h in extra])
+    heads = [HeadAction(value=value, output=write) for value, write in zip(values, writes)] + list(extra)
+    return heads_attention(space, heads, 4, width, mask=Mask("causal"))
 
 
 def _indicator(flag: str, s: Fraction, *, negate: bool = False) -> Map:
@@ -275,7 +259,7 @@ def phi_write(setup: _Setup, source: str, target: str) -> MLP:
     for c in _PHI:
         units[f"{c}+"] = ({f"{source}:{c}": s}, {f"{target}:{c}": Fraction(1)})
         units[f"{c}-"] = ({f"{source}:{c}": -s}, {f"{target}:{c}": Fraction(-1)})
-    return _mlp(setup.space, units)
+    return unit_mlp(setup.space, units)
 
 
 COUNT_READ = ("A", "bos", "one")
@@ -296,15 +280,16 @@ def count_heads(setup: _Setup, *, sign: int = 1, read: Sequence[str] = COUNT_REA
     return [(first, w0), (active, w1)]
 
 
-def half_count_head(setup: _Setup) -> tuple[Map, Map, Map, Map]:
+def half_count_head(setup: _Setup) -> HeadAction:
     """Lemma 1's first layer for m = 2 on the count: query ``hc = phi(c/2)``, key ``pos = phi(j)`` (the layer-norm
     hash, maximal at j = c/2 when c is even), value ``phi(j)`` written to ``t``."""
     s = _read_scale(setup.space, HASH_READ)
-    q = {f"hc:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)}
-    k_ = {f"pos:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)}
-    v = {f"pos:{c}": {f"v:{k}": s} for k, c in enumerate(_PHI)}
-    o = {f"v:{k}": {f"t:{c}": Fraction(1)} for k, c in enumerate(_PHI)}
-    return q, k_, v, o
+    return HeadAction(
+        query={f"hc:{c}": {f"d:{k}": s} for k, c in enumerate(_PHI)},
+        key={f"pos:{c}": {f"d:{k}": s} for k, c in enumerate(_PHI)},
+        value={f"pos:{c}": {f"v:{k}": s} for k, c in enumerate(_PHI)},
+        output={f"v:{k}": {f"t:{c}": Fraction(1)} for k, c in enumerate(_PHI)},
+    )
 
 
 DIFFERENCE_READ = ("t", "hc", "one")
@@ -327,7 +312,7 @@ def difference_mlp(setup: _Setup, *, sign: int = 1) -> MLP:
         units[f"{name}-"] = ({k: -v for k, v in read.items()}, {k: -v for k, v in out.items()})
     if sign < 0:
         units.update(clear_mlp(setup, ("t", "hc"), DIFFERENCE_READ))
-    return _mlp(setup.space, units)
+    return unit_mlp(setup.space, units)
 
 
 def sign_mlp(setup: _Setup) -> MLP:
@@ -339,7 +324,7 @@ def sign_mlp(setup: _Setup) -> MLP:
         "x+": ({"xa:p": s}, {"E:p": Fraction(-1), "E:m": Fraction(1)}),
         "x-": ({"xa:p": -s}, {"E:p": Fraction(1), "E:m": Fraction(-1)}),
     }
-    return _mlp(setup.space, units)
+    return unit_mlp(setup.space, units)
 
 
 def equality_mlp(setup: _Setup) -> MLP:
@@ -351,7 +336,7 @@ def equality_mlp(setup: _Setup) -> MLP:
     for src, dst in (("xa", "a1"), ("xb", "a2")):
         units[f"{dst}+"] = ({f"{src}:p": s}, {f"N:{dst}": Fraction(1), f"N:m{dst}": Fraction(-1)})
         units[f"{dst}-"] = ({f"{src}:p": -s}, {f"N:{dst}": Fraction(-1), f"N:m{dst}": Fraction(1)})
-    return _mlp(setup.space, units)
+    return unit_mlp(setup.space, units)
 
 
 QUANTISE_READ = ("N", "one")
@@ -369,7 +354,7 @@ def quantise_mlp(setup: _Setup) -> MLP:
         "minus-one": ({"one:p": s}, {"E:p": Fraction(-1), "E:m": Fraction(1)}),
     }
     units.update(clear_mlp(setup, ("N",), QUANTISE_READ))
-    return _mlp(setup.space, units)
+    return unit_mlp(setup.space, units)
 
 
 PREVIOUS_READ = ("prev", "pos", "A", "E", "D")
@@ -384,13 +369,11 @@ def previous_token_head(setup: _Setup) -> Attention:
     copied = [(f"A:{c}", f"pa:{c}") for c in _FLAG] + [(f"E:{c}", f"pe:{c}") for c in _FLAG]
     copied += [(f"D:{c}", f"pd:{c}") for c in labels]
     qk = Space.of(Block("h", ["0", "1", "2", "3"]))
-    vs = Space.of(Block("v", [str(k) for k in range(len(copied))]))
+    W_V, W_O = copy_maps(space, copied, read_scale=s, write_scale=Fraction(1))
     return Attention(
         W_Q=[linear_map(space, qk, {f"prev:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
         W_K=[linear_map(space, qk, {f"pos:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
-        W_V=[linear_map(space, vs, {src: {f"v:{k}": s} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(vs, space, {f"v:{k}": {dst: Fraction(1)} for k, (_, dst) in enumerate(copied)})],
-        kind="average_hard", mask=Mask("causal"),
+        W_V=[W_V], W_O=[W_O], kind="average_hard", mask=Mask("causal"),
     )
 
 
@@ -420,15 +403,8 @@ def partner_head(setup: _Setup) -> Attention:
     labels = _labels(setup)
     copied = [(f"pa:{c}", f"qa:{c}") for c in _FLAG] + [(f"pe:{c}", f"qe:{c}") for c in _FLAG]
     copied += [(f"pd:{c}", f"qd:{c}") for c in labels]
-    qk = Space.of(Block("h"))
-    vs = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"one:p": {"h": s}})],
-        W_K=[linear_map(space, qk, {f"{key}:p": {"h": 2 * s}, "pos:z": {"h": s}})],
-        W_V=[linear_map(space, vs, {src: {f"v:{k}": s} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(vs, space, {f"v:{k}": {dst: Fraction(1)} for k, (_, dst) in enumerate(copied)})],
-        kind="average_hard", mask=Mask("causal"),
-    )
+    return chooser_head(space, {"one:p": s}, {f"{key}:p": 2 * s, "pos:z": s}, copied, kind="average_hard",
+                        tie_rule="error", read_scale=s, write_scale=Fraction(1))
 
 
 COMBINE_READ = ("qd", "qa", "qe", "D", "DS", "E", "end", "one", "A", "pa", "pe", "pd")
@@ -492,7 +468,7 @@ def combine_mlp(setup: _Setup) -> MLP:
         units = plateau_units(units, s)
     units["minus-one"] = ({"one:p": s}, {"A:p": -one, "A:m": one})
     units.update(clear_mlp(setup, ("A", "E", "pa", "pe", "qa", "qe", "pd", "qd"), COMBINE_READ))
-    return _mlp(space, units)
+    return unit_mlp(space, units)
 
 
 def plateau_units(units: dict[str, tuple[dict, dict]], s: Fraction) -> dict[str, tuple[dict, dict]]:
@@ -682,16 +658,13 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
 
 def _setup(dfa: Any, margin: Fraction | None, partner_key_fix: bool, activeness_and_fix: bool,
            clean_combine: bool = True) -> _Setup:
-    symbols, tokens = dfa_symbols(dfa, "paper_tree_recognizer")
-    monoid = dfa.transition_monoid()
+    prepared = monoid_dfa(dfa, "paper_tree_recognizer")
     if margin is not None:
         margin = Fraction(margin)
         if not 0 < margin < 1:
             raise ValueError(f"margin must be in (0, 1) or None, got {margin}")
-    states = list(monoid.states)
-    return _Setup(symbols, tokens, monoid, states.index(dfa.start),
-                  frozenset(k for k, q in enumerate(states) if q in dfa.accepting),
-                  residual_space(len(monoid)), margin, partner_key_fix, activeness_and_fix, clean_combine)
+    return _Setup(**vars(prepared), space=residual_space(prepared.size), margin=margin,
+                  partner_key_fix=partner_key_fix, activeness_and_fix=activeness_and_fix, clean_combine=clean_combine)
 
 
 def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_key_fix: bool = True,
@@ -737,7 +710,7 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
         readout=acceptance_readout(setup),
     )
 
-    encode = end_marked_encoder(dfa)
+    encode = word_encoder(dfa)
     size = len(setup.monoid)
     return Construction(
         name=name,
@@ -763,6 +736,11 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
                                     "float32, less inside the model: reads of several blocks add rounding)",
         },
     )
+
+
+def _dfa_reference(construction: Construction) -> Any:
+    """The reference of the registry entry: the very DFA the construction was built from."""
+    return construction.extras["dfa"]
 
 
 def _parity_builder(**options: Any) -> Construction:

@@ -51,11 +51,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.architecture import Attention, Embedding, Layer, Loop, Mask, Readout, RepeatCount, Sublayer, Transformer
+from ..core.architecture import Attention, Embedding, Layer, Loop, Readout, RepeatCount, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.errors import InputError
 from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
 from ..core.space import Block, Space, linear_map, vector
+from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, word_encoder
+from .gadgets.heads import pointer_head
 from .monoid_composition import ElementCode, Units, choose_code
 from .registry import Entry
 
@@ -77,12 +78,10 @@ CITATION = Citation(
     arxiv="2503.03961",
 )
 
-BOS = "<bos>"
-
 
 def rounds_for(n: int) -> int:
     """⌈log₂ n⌉ (0 for n <= 1): the rounds after which every pointer of a length-n input is 0."""
-    return (n - 1).bit_length() if n > 1 else 0
+    return ceil_log2(n)
 
 
 @dataclass(frozen=True)
@@ -146,20 +145,10 @@ def pointer_attention(setup: _Setup) -> Attention:
     scores at most -1), so no tie rule is needed. The value copies ``PTR, P, S`` of that token into
     ``TPTR, TP, TS`` (which are 0 before the head writes: the previous MLP cleared them).
     """
-    space, code = setup.space, setup.code
-    qk = Space.of(Block("h", ["j", "j2", "one"]))
     copied = [("PTR:p", "TPTR:p"), ("PTR:p2", "TPTR:p2")]
-    copied += [(f"P:{c}", f"TP:{c}") for c in code.labels]
+    copied += [(f"P:{c}", f"TP:{c}") for c in setup.code.labels]
     copied += [(f"S:{q}", f"TS:{q}") for q in range(setup.n_states)]
-    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"PTR:p": {"h:j": 2}, "one": {"h:j2": -1}, "PTR:p2": {"h:one": -1}})],
-        W_K=[linear_map(space, qk, {"pos:i": {"h:j": 1}, "pos:i2": {"h:j2": 1}, "one": {"h:one": 1}})],
-        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
-        kind="hard",
-        mask=Mask("causal"),
-    )
+    return pointer_head(setup.space, {"PTR:p": 1}, {"PTR:p2": 1}, copied)
 
 
 def state_units(setup: _Setup, units: Units) -> Units:
@@ -224,26 +213,11 @@ def acceptance_readout(setup: _Setup) -> Readout:
 
 
 def _setup(dfa: Any, prefer: str | None) -> _Setup:
-    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "alphabet")):
-        raise InputError(f"pointer_jumping_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
+    symbols, tokens = dfa_symbols(dfa, "pointer_jumping_recognizer", reserved=(BOS,))
     code = choose_code(dfa, prefer=prefer)  # type: ignore[arg-type]
-    symbols = tuple(dfa.ordered_alphabet)
-    tokens = tuple(str(a) for a in symbols)
-    if len(set(tokens)) != len(tokens) or BOS in tokens:
-        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r}: {tokens}")
-    states = list(dfa.ordered_states)
-    complete = all((q, a) in dfa.transitions for q in states for a in symbols)
-    n_states = len(states) + (0 if complete else 1)  # the sink, last, as in DFA.transition_monoid
-    index = {q: k for k, q in enumerate(states)}
-    sink = len(states)
-    letters = {
-        a: tuple(index[dfa.transitions[(q, a)]] if (q, a) in dfa.transitions else sink for q in states)
-        + ((sink,) if not complete else ())
-        for a in symbols
-    }
-    accepting = frozenset(index[q] for q in dfa.accepting)
-    placeholder = _Setup(symbols, tokens, letters, n_states, index[dfa.start], accepting, code, Space.of(Block("one")))
-    return _Setup(**{**placeholder.__dict__, "space": residual_space(code, n_states)})
+    maps = letter_maps(dfa, symbols)
+    space = residual_space(code, maps.n_states)
+    return _Setup(symbols, tokens, maps.letters, maps.n_states, maps.start, maps.accepting, code, space)
 
 
 def _product(setup: _Setup, symbols: Sequence[Hashable]) -> tuple[int, ...]:
@@ -352,13 +326,7 @@ def pointer_jumping_recognizer(
         readout=acceptance_readout(setup),
     )
 
-    def encode(word: Any) -> list[str]:
-        try:
-            symbols = dfa.symbols_of(word)
-        except ValueError as exc:
-            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
-        return [BOS] + [str(a) for a in symbols]
-
+    encode = word_encoder(dfa, end=None)
     code = setup.code
     alternative = (
         (setup.n_states**3 + setup.n_states**2)
