@@ -50,7 +50,6 @@ find the same keys under a causal mask, since adjacency tokens come first).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -59,11 +58,9 @@ import numpy as np
 
 from ..core.architecture import (
     MLP,
-    Attention,
     Embedding,
     Layer,
     Loop,
-    Mask,
     Readout,
     RepeatCount,
     Sublayer,
@@ -73,8 +70,10 @@ from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.positions import GraphCoordinate, IndicatorAt, PositionalFeature
 from ..core.positions import graph_vertices_for_length as vertices_for_length
-from ..core.rational import rational_array
 from ..core.space import Block, Space, linear_map
+from .gadgets.dfa import ceil_log2
+from .gadgets.heads import HeadAction, heads_attention
+from .gadgets.units import unit_mlp
 from .registry import Entry
 
 __all__ = [
@@ -125,7 +124,7 @@ def tokens_for(n: int, s: int = 0, t: int = 0) -> int:
 
 def levels_for(n: int) -> int:
     """``ceil(log2 n)`` (0 for n <= 1): the squaring levels after which ``B`` is reachability."""
-    return (n - 1).bit_length() if n > 1 else 0
+    return ceil_log2(n)
 
 
 def paper_depth(n: int) -> int:
@@ -186,35 +185,9 @@ def _embedding(space: Space) -> Embedding:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Head:
-    query: dict[str, dict[str, Any]]
-    key: dict[str, dict[str, Any]]
-    value: dict[str, dict[str, Any]]
-    output: dict[str, dict[str, Any]]
-
-
-def _attention(space: Space, heads: Sequence[_Head], d_head: int, d_value: int) -> Attention:
-    """Average-hard, unmasked attention from heads given by their action on named coordinates."""
-    qk = Space.of(Block("d", range(d_head)))
-    vv = Space.of(Block("v", range(d_value)))
-    W_Q = rational_array([linear_map(space, qk, h.query) for h in heads])
-    W_K = rational_array([linear_map(space, qk, h.key) for h in heads])
-    W_V = rational_array([linear_map(space, vv, h.value) for h in heads])
-    W_O = rational_array([linear_map(vv, space, h.output) for h in heads])
-    return Attention(W_Q=W_Q, W_K=W_K, W_V=W_V, W_O=W_O, kind="average_hard", mask=Mask("none"))
-
-
 def _step_mlp(space: Space, units: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> MLP:
     """Step units ``1[x . w_in >= 0]`` writing ``w_out``; each unit is ``(w_in, w_out)`` over named coordinates."""
-    hidden = Space.of(Block("u", range(len(units))))
-    w_in: dict[str, dict[str, Any]] = {}
-    w_out: dict[str, dict[str, Any]] = {}
-    for k, (inp, out) in enumerate(units):
-        for coord, c in inp.items():
-            w_in.setdefault(coord, {})[f"u:{k}"] = c
-        w_out[f"u:{k}"] = dict(out)
-    return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out), activation="step")
+    return unit_mlp(space, {str(k): unit for k, unit in enumerate(units)}, activation="step", hidden="u")
 
 
 def count_layer(space: Space) -> Layer:
@@ -225,7 +198,7 @@ def count_layer(space: Space) -> Layer:
     integer, so ``1[d + 1/2 >= 0] - 1[d - 1/2 >= 0] = [d = 0]``; the first unit is gated by ``adj`` (elsewhere
     ``d = 0`` too, but ``-1/2 < 0``).
     """
-    head = _Head(
+    head = HeadAction(
         query={}, key={},
         value={"tok:a": {"v:0": 1}, "tok:b": {"v:1": 1}, "coord:first": {"v:2": 1}},
         output={"v:0": {"count:s": 1}, "v:1": {"count:t": 1}, "v:2": {"count:inv": 1}},
@@ -234,7 +207,7 @@ def count_layer(space: Space) -> Layer:
         ({"coord:row": 1, "coord:col": -1, "tok:adj": 1, "one": -HALF}, {"eq": 1}),
         ({"coord:row": 1, "coord:col": -1, "one": -HALF}, {"eq": -1}),
     ])
-    return Layer(attention=Sublayer(_attention(space, [head], 1, 3)), mlp=Sublayer(mlp), name="count")
+    return Layer(attention=Sublayer(heads_attention(space, [head], 1, 3)), mlp=Sublayer(mlp), name="count")
 
 
 def base_case_layer(space: Space, *, printed: bool = False) -> Layer:
@@ -325,10 +298,10 @@ def squaring_layer(space: Space, *, printed_flip: bool = False, printed_threshol
                       "tok:adj")
     sq, sk = _self_pointer()
     heads = [
-        _Head(lq, lk, {"B": {"v:0": 1}}, {"v:0": {"x:bik": 1}}),
-        _Head(rq, rk, {"B": {"v:0": 1}}, {"v:0": {"x:bkj": 1}}),
-        _Head(cq, ck, {"C": {"v:0": 1}, "coord:k1": {"v:1": HALF}}, {"v:0": {"x:h": 1}, "v:1": {"x:half": 1}}),
-        _Head(sq, sk, {f"x:{c}": {f"v:{m}": -1} for m, c in enumerate(("bik", "bkj", "h", "half"))},
+        HeadAction(lq, lk, {"B": {"v:0": 1}}, {"v:0": {"x:bik": 1}}),
+        HeadAction(rq, rk, {"B": {"v:0": 1}}, {"v:0": {"x:bkj": 1}}),
+        HeadAction(cq, ck, {"C": {"v:0": 1}, "coord:k1": {"v:1": HALF}}, {"v:0": {"x:h": 1}, "v:1": {"x:half": 1}}),
+        HeadAction(sq, sk, {f"x:{c}": {f"v:{m}": -1} for m, c in enumerate(("bik", "bkj", "h", "half"))},
               {f"v:{m}": {f"x:{c}": 1} for m, c in enumerate(("bik", "bkj", "h", "half"))}),
     ]
     units: list[tuple[dict[str, Any], dict[str, Any]]] = [
@@ -344,7 +317,7 @@ def squaring_layer(space: Space, *, printed_flip: bool = False, printed_threshol
         units += [(decide, {"B": HALF}), ({"tok:adj": 1, "r": -1, "one": -HALF}, {"B": HALF})]
     else:
         units.append((decide, {"B": 1}))
-    attention = _attention(space, heads, 11, 4)
+    attention = heads_attention(space, heads, 11, 4)
     return Layer(attention=Sublayer(attention), mlp=Sublayer(_step_mlp(space, units)), name="square")
 
 
@@ -357,8 +330,8 @@ def answer_layer(space: Space) -> Layer:
     """
     q = {"count:s": {"d:0": 2}, "count:inv": {"d:1": -1, "d:3": -1}, "count:t": {"d:2": 2}}
     k = {"coord:row": {"d:0": 1}, "coord:row2": {"d:1": 1}, "coord:col": {"d:2": 1}, "coord:col2": {"d:3": 1}}
-    head = _Head(q, k, {"B": {"v:0": 1}}, {"v:0": {"ans": 1}})
-    return Layer(attention=Sublayer(_attention(space, [head], 4, 1)), name="answer")
+    head = HeadAction(q, k, {"B": {"v:0": 1}}, {"v:0": {"ans": 1}})
+    return Layer(attention=Sublayer(heads_attention(space, [head], 4, 1)), name="answer")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ import numpy as np
 from ..core.architecture import MLP
 from ..core.errors import InputError
 from ..core.rational import Number, as_fraction
-from ..core.space import Block, Space, linear_map
+from ..core.space import Space
+from .gadgets.units import unit_mlp
 
 __all__ = [
     "Units",
@@ -105,18 +106,8 @@ class Units:
         coordinates and writes a few, so a composition MLP of 10^5 units on thousands of coordinates has ~10^5-10^6
         nonzero entries among 10^8-10^9 (the dense form did not fit in memory for the widest MLRegTest automata).
         """
-        if not self.labels:
-            raise ValueError("an MLP needs at least one unit")
-        hidden = Space.of(Block("unit", self.labels))
-        w_in: dict[str, dict[str, Fraction]] = {}
-        for u in self.labels:
-            for coord, w in self.inputs.get(u, {}).items():
-                w_in.setdefault(coord, {})[f"unit:{u}"] = w
-        w_out = {f"unit:{u}": dict(self.outputs.get(u, {})) for u in self.labels}
-        b_in = np.empty(len(self.labels), dtype=object)
-        b_in[:] = [as_fraction(self.bias.get(u, 0)) for u in self.labels]
-        W_in = linear_map(space, hidden, w_in, sparse=True)
-        return MLP(W_in=W_in, W_out=linear_map(hidden, space, w_out, sparse=True), b_in=b_in)
+        units = {u: (self.inputs.get(u, {}), self.outputs.get(u, {})) for u in self.labels}
+        return unit_mlp(space, units, biases=self.bias, sparse=True)
 
 
 _ONE, _MINUS_ONE = Fraction(1), Fraction(-1)
