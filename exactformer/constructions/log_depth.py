@@ -38,7 +38,8 @@ position computation (Lemma 7) -- every weight, activation and score is then rat
 the model -- and the count parity of step 5 (Lemma 1 with m = 2, seven layers) is one hard head that tests the parity
 of ``x_i = i / 2^l`` (which equals the prefix count ``c_i`` at active tokens), ``x`` being halved by each level's MLP.
 Hence 3 layers per level instead of 8. The norms are the identity (no masked pre-norm is needed without the hash).
-The paper's gadgets themselves are in :mod:`.log_depth_gadgets`, separately tested.
+The paper's gadgets themselves are in :mod:`.gadgets.layer_norm_hash` and :mod:`.gadgets.paper_lemmas`, separately
+tested.
 """
 
 from __future__ import annotations
@@ -407,7 +408,7 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
             "precision_prediction": "scores are integers or dyadic rationals up to ~4 n^2: exact in float64 far "
                                     "beyond any tested n; float32 loses integers beyond 2^24 (n ~ 2,000); the "
                                     "paper's layer-norm hash (not used here) fails near n ~ 8,000 (float64) / ~50 "
-                                    "(float32), see log_depth_gadgets.hash_frontier",
+                                    "(float32), see gadgets.layer_norm_hash.hash_frontier",
         },
     )
 

@@ -39,7 +39,7 @@ The readout tests ``DS(q0) in F`` at ``$`` linearly (the paper's ninth final lay
 ``m | c`` by Lemma 8: whether the hash's answer ``phi(j*)`` *equals* the query, read as ``sgn(x - y)`` from one
 cell with ``sgn(0) = 0``. In floating point -- and under the paper's own Definition 4, correctly rounded p-bit
 operations -- the two sides are the same real number computed by two routes and differ by rounding (measured by
-:func:`~exactformer.constructions.log_depth_gadgets.lemma1_multiple_flags`); when they agree to the last bit the
+:func:`~exactformer.constructions.gadgets.paper_lemmas.lemma1_multiple_flags`); when they agree to the last bit the
 cell is exactly 0 and its LayerNorm is 0/0. This build queries ``phi(c/2 + 1/4)`` instead: for even c the nearest
 key is c/2, a quarter below the query (``x < 0``); for odd c it is ``(c+1)/2``, a quarter above (``x > 0``).
 ``x`` is never 0 (``|x| ~ 0.18/(c/2)^3``), so Lemma 8's exact sign read decides the parity with no threshold,
@@ -103,6 +103,7 @@ from ..core.space import Block, Space, linear_map, vector
 from .gadgets.dfa import BOS, END, MonoidDFA, monoid_dfa, word_encoder
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.heads import HeadAction, chooser_head, copy_maps, heads_attention
+from .gadgets.layer_norm_hash import phi
 from .gadgets.units import unit_mlp
 from .registry import Entry
 
@@ -628,11 +629,7 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
         return expected
 
     def positions(word: Any, n_tokens: int) -> list[list[float]]:
-        def phi(z: float) -> list[float]:
-            s = math.sqrt(2.0) * math.sqrt(z * z + 1.0)
-            return [z / s, 1.0 / s, -z / s, -1.0 / s]
-
-        return [phi(i) + phi(i - 1) for i in range(n_tokens)]
+        return [list(phi(i)) + list(phi(i - 1)) for i in range(n_tokens)]
 
     out = [Invariant(
         name="positions",
