@@ -51,7 +51,9 @@ against ``|x| >= sqrt 7 tau`` (E = 0) in two MLP layers (:func:`difference_mlp`,
 ``(c +- 1)/2`` are equally far from ``c/2`` to third order, their hash scores can round to an exact tie, and
 average-hard attention then returns the *average* ``(phi(k) + phi(k+1))/2``, which matches ``phi(c/2)`` to second
 order (``|x| ~ 0.27/(c/2)^4``, inside the margin): an odd count reads as even. ``margin=PRINTED_MARGIN`` (2^-100) is
-the printed exact test in practice: NaN at ``"01"``.
+the printed exact test in practice: it never reads "c even" right -- a NaN where the two routes agree to the last
+bit, "c odd" (a wrong answer for half the words) where they do not; which one depends on the float kernels (NaN at
+``"01"`` with MKL's AVX2 matrix kernels, ``"10"`` and ``"11"`` wrong with its AVX512 ones).
 
 **Rounding growth in the combine (a finite-precision finding).** The proof's combine units are single ReLUs
 ``ReLU(y)`` with ``y = 1`` when a unit fires and ``y <= 0`` otherwise; a unit with three of its four conditions true
@@ -59,10 +61,12 @@ sits exactly at ``y = 0``. In floating point each read is off by the error alrea
 single ReLU passes it on (``1 + delta`` when firing, ``max(delta, 0)`` at the boundary), so the error of a
 survivor's block grows by a factor ~4 per level (measured on a 12-element monoid: 1.5e-14 at level 3, 2.4e-12 at
 level 7, 3.1e-11 at level 9). The previous-token head reads that block through the same masked LayerNorm as the
-positions it hashes, so the block's error rescales the hash scores; at n = 512 it exceeds the hash gap
-``~1/(2 q^4)`` and ``$`` copies the wrong token. :func:`plateau_units` writes each unit as the clamp
-``2 ReLU(y - 1/4) - 2 ReLU(y - 3/4)``, exact at both ends, and the error stays at one layer's rounding (1.1e-15 at
-every level on the same word); ``clean_combine=False`` keeps the single ReLUs (tested failing on ``(aaab)^128``).
+positions it hashes, so the block's error rescales the hash scores; by n = 512-1024 it exceeds the hash gap
+``~1/(2 q^4)`` and a token copies the wrong predecessor (``$``: a wrong answer). The growth is that of MKL's
+vectorised (AVX2 / AVX512) matrix kernels; on its reproducible path (``MKL_CBWR``) the boundary residues do not
+accumulate. :func:`plateau_units` writes each unit as the clamp ``2 ReLU(y - 1/4) - 2 ReLU(y - 3/4)``, exact at both
+ends, and the error stays at one layer's rounding (1.1e-15 at every level on the same word); ``clean_combine=False``
+keeps the single ReLUs (tested failing on ``(aaab)^256``).
 The combine's width doubles: d_mlp <= 4|M|^2 + 10|M| + 25.
 
 Deviations from the paper, all measured by the tests: a 3-layer prefix for positions (the paper's (0, 8, 9) has
@@ -676,7 +680,8 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
     margin
         ``None`` (default): the parity of the count by the shifted query and Lemma 8's sign read. A fraction: keep
         the printed query ``phi(c/2)`` and test equality within this margin (``DEFAULT_MARGIN = 2^-40`` fails in
-        float64 from n ~ 512 on; ``PRINTED_MARGIN = 2^-100`` is the printed exact test and gives NaN at ``"01"``).
+        float64 from n ~ 512 on; ``PRINTED_MARGIN = 2^-100`` is the printed exact test: NaN or a wrong answer
+        from n = 2 on).
     partner_key_fix, activeness_and_fix, final_level
         The note's errata (§3.4), fixed (``True``) or as printed (``False``).
     clean_combine
