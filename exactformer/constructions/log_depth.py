@@ -69,6 +69,7 @@ from ..core.space import Block, Space, linear_map, vector
 from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, word_encoder
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.heads import chooser_head, pointer_head
+from .gadgets.lookup import and_read, product_units
 from .gadgets.units import delta, unit_mlp
 from .registry import Entry
 
@@ -219,20 +220,15 @@ def combine_mlp(setup: _Setup) -> MLP:
     * ``A <- AN``, ``AN, J, P*, Q* <- 0`` (all are >= 0, so ``ReLU(v)`` writing ``-v`` clears v), and the level
       counter ``x <- x / 2``, ``x2 <- x2 / 4``.
     """
-    table = setup.monoid.table
     labels = setup.labels
-    units: dict[str, tuple[dict[str, Fraction], dict[str, Any]]] = {}
+    gate = [{"AN": 1}] if setup.gate_combine else []  # printed: no gate
+    units: dict[str, tuple[dict[str, Any], dict[str, Any]]] = product_units(setup.monoid.table, {
+        "mul": (lambda a, b: and_read({f"QD:{a}": 1}, {f"D:{b}": 1}, *gate),
+                lambda a, b, ab: delta(f"D:{ab}", f"D:{b}")),
+        "dol": (lambda a, b: and_read({f"QD:{a}": 1}, {f"DS:{b}": 1}, {"QA": 1}, {"QAN": -1, "one": 1}),
+                lambda a, b, ab: delta(f"DS:{ab}", f"DS:{b}")),
+    })
     one = Fraction(1)
-    for a in range(len(labels)):
-        for b in range(len(labels)):
-            ab = int(table[a, b])
-            if setup.gate_combine:
-                read = {f"QD:{a}": one, f"D:{b}": one, "AN": one, "one": Fraction(-2)}
-            else:
-                read = {f"QD:{a}": one, f"D:{b}": one, "one": Fraction(-1)}
-            units[f"mul:{a}*{b}"] = (read, delta(f"D:{ab}", f"D:{b}"))
-            units[f"dol:{a}*{b}"] = ({f"QD:{a}": one, f"DS:{b}": one, "QA": one, "QAN": -one, "one": Fraction(-2)},
-                                     delta(f"DS:{ab}", f"DS:{b}"))
     if setup.gate_combine:
         for b in labels:
             units[f"lose:{b}"] = ({f"D:{b}": one, "AN": -one}, {f"D:{b}": -one})

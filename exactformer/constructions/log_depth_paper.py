@@ -108,6 +108,7 @@ from .gadgets.dfa import BOS, END, MonoidDFA, monoid_dfa, word_encoder
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.heads import HeadAction, chooser_head, copy_maps, heads_attention
 from .gadgets.layer_norm_hash import phi
+from .gadgets.lookup import and_read, product_units
 from .gadgets.units import unit_mlp
 from .registry import Entry
 
@@ -431,44 +432,33 @@ def combine_mlp(setup: _Setup) -> MLP:
     """
     space = setup.space
     s = _read_scale(space, COMBINE_READ)
-    table = setup.monoid.table
     K = setup.size
     one = Fraction(1)
-    fixed = setup.activeness_and_fix
+    half = Fraction(1, 2)
 
-    def flag(name: str, weight: Fraction) -> dict[str, Fraction]:
-        return {f"{name}:p": weight * s / 2, "one:p": weight * s / 2}
+    def true(name: str) -> dict[str, Fraction]:  # [flag] = (flag_p + one_p) / 2, a 0/1 value
+        return {f"{name}:p": half, "one:p": half}
 
-    def add(*parts: dict[str, Fraction]) -> dict[str, Fraction]:
-        out: dict[str, Fraction] = {}
-        for p in parts:
-            for k, v in p.items():
-                out[k] = out.get(k, Fraction(0)) + v
-        return out
+    def false(name: str) -> dict[str, Fraction]:  # 1 - [flag]
+        return {f"{name}:p": -half, "one:p": half}
 
-    def e(block: str, k: int, w: Fraction = one) -> dict[str, Fraction]:
-        return {f"{block}:+{k}": w, f"{block}:-{k}": -w}
+    def move(block: str, new: int, old: int) -> dict[str, Fraction]:  # the balanced one-hot from e(old) to e(new)
+        return {f"{block}:+{new}": one, f"{block}:-{new}": -one, f"{block}:+{old}": -one, f"{block}:-{old}": one}
 
-    survive = add(flag("A", one), flag("E", one), {"one:p": -s}) if fixed else flag("E", one)
-    units: dict[str, tuple[dict, dict]] = {}
-    for a in range(K):
-        for b in range(K):
-            ab = int(table[a, b])
-            if ab == b:
-                continue  # the product leaves b unchanged: nothing to write
-            units[f"mul:{a}*{b}"] = (
-                add({f"qd:+{a}": s, f"D:+{b}": s}, survive, {"one:p": -2 * s}),
-                add(e("D", ab), e("D", b, -one)),
-            )
-            units[f"dol:{a}*{b}"] = (
-                add({f"qd:+{a}": s, f"DS:+{b}": s}, flag("end", one), flag("qa", one), flag("qe", -one),
-                    {"one:p": -3 * s}),
-                add(e("DS", ab), e("DS", b, -one)),
-            )
-    lose = add(flag("A", one), flag("E", -one)) if fixed else add(flag("E", -one), {"one:p": s})
+    def read(*conditions: dict[str, Fraction]) -> dict[str, Fraction]:
+        return and_read(*conditions, one="one:p", scale=s)
+
+    survive = [true("A"), true("E")] if setup.activeness_and_fix else [true("E")]  # printed: e alone
+    lose = [true("A"), false("E")] if setup.activeness_and_fix else [false("E")]
+    units: dict[str, tuple[dict, dict]] = product_units(setup.monoid.table, {
+        "mul": (lambda a, b: read({f"qd:+{a}": one}, {f"D:+{b}": one}, *survive),
+                lambda a, b, ab: move("D", ab, b)),
+        "dol": (lambda a, b: read({f"qd:+{a}": one}, {f"DS:+{b}": one}, true("end"), true("qa"), false("qe")),
+                lambda a, b, ab: move("DS", ab, b)),
+    }, skip_unchanged=True)  # a * b = b: nothing to write
     for b in range(1, K):  # b = 0 is the identity already
-        units[f"lose:{b}"] = (add({f"D:+{b}": s}, lose, {"one:p": -s}), add(e("D", 0), e("D", b, -one)))
-    units["survives"] = (survive, {"A:p": Fraction(2), "A:m": Fraction(-2)})
+        units[f"lose:{b}"] = (read({f"D:+{b}": one}, *lose), move("D", 0, b))
+    units["survives"] = (read(*survive), {"A:p": Fraction(2), "A:m": Fraction(-2)})
     if setup.clean_combine:
         units = plateau_units(units, s)
     units["minus-one"] = ({"one:p": s}, {"A:p": -one, "A:m": one})

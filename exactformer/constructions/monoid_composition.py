@@ -45,6 +45,7 @@ from ..core.architecture import MLP
 from ..core.errors import InputError
 from ..core.rational import Number, as_fraction
 from ..core.space import Space
+from .gadgets.lookup import product_units
 from .gadgets.units import unit_mlp
 
 __all__ = [
@@ -150,26 +151,23 @@ def lookup_units(
     of ``a*b`` and the cleared blocks hold 0. If either block is empty (all zeros), no unit fires and nothing
     changes.
     """
-    table = np.asarray(table)
-    size = table.shape[0]
-    if table.shape != (size, size):
-        raise ValueError(f"the multiplication table must be square, got shape {table.shape}")
     s = as_fraction(read_scale)
     clear_right = clear_right or out == right
-    labels, inputs, bias, outputs = [], {}, {}, {}
-    for a in range(size):
-        for b in range(size):
-            u = f"{prefix}:{a}*{b}"
-            labels.append(u)
-            inputs[u] = {f"{left}:{a}": s, f"{right}:{b}": s}
-            bias[u] = _MINUS_ONE  # Fractions are immutable: one shared object for |M|^2 entries
-            write: dict[str, Fraction] = {f"{out}:{int(table[a, b])}": _ONE}
-            for block, index, clear in ((left, a, clear_left), (right, b, clear_right)):
-                if clear:
-                    cell = f"{block}:{index}"
-                    write[cell] = write[cell] - 1 if cell in write else _MINUS_ONE
-            outputs[u] = write
-    return Units(tuple(labels), inputs, bias, outputs)
+
+    def write(a: int, b: int, ab: int) -> dict[str, Fraction]:
+        cells: dict[str, Fraction] = {f"{out}:{ab}": _ONE}
+        for block, index, clear in ((left, a, clear_left), (right, b, clear_right)):
+            if clear:
+                cell = f"{block}:{index}"
+                cells[cell] = cells[cell] - 1 if cell in cells else _MINUS_ONE
+        return cells
+
+    units = product_units(table, {prefix: (lambda a, b: {f"{left}:{a}": s, f"{right}:{b}": s}, write)})
+    labels = tuple(units)
+    inputs = {u: read for u, (read, _) in units.items()}
+    outputs = {u: cells for u, (_, cells) in units.items()}
+    bias = dict.fromkeys(labels, _MINUS_ONE)  # Fractions are immutable: one shared object for |M|^2 entries
+    return Units(labels, inputs, bias, outputs)
 
 
 def function_units(

@@ -5,6 +5,11 @@
 * :mod:`.units` -- the unit-MLP builder: an MLP as a bag of named hidden units, each by what it reads and writes.
 * :mod:`.heads` -- the copy map, the quadratic pointer head, the one-score chooser head, multi-head attention as
   named actions.
+* :mod:`.lookup` -- the AND-lookup MLP: one unit per pair of monoid elements, firing iff all its 0/1 conditions
+  hold, writing the product.
+* :mod:`.layer_norm_hash` -- the paper's storage ``psi`` / ``phi`` and the layer-norm hash, with its float frontier.
+* :mod:`.paper_lemmas` -- the paper's printed lemmas (1, 7, 8) and activeness tree at the algorithm level, which
+  demonstrate the printed proof's errata.
 
 The gadgets import only :mod:`exactformer.core`; the DFA they prepare is an :class:`exactformer.languages.DFA`,
 used through its public methods.
@@ -12,6 +17,6 @@ used through its public methods.
 
 from __future__ import annotations
 
-from . import dfa, heads, units
+from . import dfa, heads, layer_norm_hash, lookup, paper_lemmas, units
 
-__all__ = ["dfa", "heads", "units"]
+__all__ = ["dfa", "heads", "layer_norm_hash", "lookup", "paper_lemmas", "units"]
