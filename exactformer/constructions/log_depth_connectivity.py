@@ -56,16 +56,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from ..core.architecture import (
-    MLP,
-    Embedding,
-    Layer,
-    Loop,
-    Readout,
-    RepeatCount,
-    Sublayer,
-    Transformer,
-)
+from ..core.architecture import MLP, Embedding, Layer, Loop, Readout, RepeatCount, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.positions import GraphCoordinate, IndicatorAt, PositionalFeature
