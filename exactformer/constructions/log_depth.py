@@ -66,10 +66,11 @@ from ..core.architecture import (
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature
 from ..core.space import Block, Space, linear_map, vector
-from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, word_encoder
+from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, recognizer_io
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.heads import chooser_head, pointer_head
 from .gadgets.lookup import and_read, product_units
+from .gadgets.readout import sign_readout
 from .gadgets.units import delta, unit_mlp
 from .registry import Entry
 
@@ -253,10 +254,8 @@ def level_layers(setup: _Setup, tag: str = "level") -> tuple[Layer, ...]:
 
 def acceptance_readout(setup: _Setup) -> Readout:
     """``logit = 2 sum_{a : a(q0) in F} DS_a - 1`` at ``$``: the paper's final ``f(q0) in F`` lookup, linear."""
-    out = Space.of(Block("accept"))
-    good = [k for k, e in enumerate(setup.monoid.elements) if e[setup.start] in setup.accepting]
-    W_U = linear_map(setup.space, out, {f"DS:{k}": {"accept": 2} for k in good})
-    return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
+    good = [k for k in range(setup.size) if setup.accepts_from_start(k)]
+    return sign_readout(setup.space, {f"DS:{k}": 2 for k in good}, bias=-1)
 
 
 def _setup(dfa: Any, **flags: bool) -> _Setup:
@@ -380,16 +379,13 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
         readout=acceptance_readout(setup),
     )
 
-    encode = word_encoder(dfa)
     m = len(setup.monoid)
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
              "gate_combine": gate_combine, "final_level": final_level}
     return Construction(
         name=name,
         model=model,
-        encode=encode,
-        interpret=bool,
-        tokens_for=lambda n: n + 2,
+        **recognizer_io(dfa),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1: the activeness tree (each level halves the active tokens and "

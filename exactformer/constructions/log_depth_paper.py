@@ -92,10 +92,11 @@ import numpy as np
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Loop, Readout, RepeatCount, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.space import Block, Space, linear_map, vector
-from .gadgets.dfa import BOS, END, monoid_dfa, word_encoder
+from ..core.space import Space, vector
+from .gadgets.dfa import BOS, END, monoid_dfa, recognizer_io
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.layer_norm_hash import phi
+from .gadgets.readout import sign_readout
 from .log_depth_paper_lemmas import (
     _PHI,
     COMBINE_READ,
@@ -129,20 +130,8 @@ __all__ = [
     "CITATION",
     "paper_tree_recognizer",
     "paper_depth_of",
-    "residual_space",
-    "position_heads",
-    "phi_write",
-    "count_heads",
-    "half_count_head",
-    "difference_mlp",
-    "sign_mlp",
-    "equality_mlp",
-    "quantise_mlp",
     "prefix_layers",
     "level_layers",
-    "previous_token_head",
-    "partner_head",
-    "combine_mlp",
     "plateau_units",
     "DEFAULT_MARGIN",
     "PRINTED_MARGIN",
@@ -229,10 +218,7 @@ def _embedding(setup: _Setup) -> Embedding:
 
 def acceptance_readout(setup: _Setup) -> Readout:
     """``logit = sum_{a : a(q0) in F} DS_{+a} - sum_{a : a(q0) not in F} DS_{+a}`` at ``$``."""
-    out = Space.of(Block("accept"))
-    action = {f"DS:+{k}": {"accept": Fraction(1 if e[setup.start] in setup.accepting else -1)}
-              for k, e in enumerate(setup.monoid.elements)}
-    return Readout(W_U=linear_map(setup.space, out, action), labels=("accept",), position=-1, decision="sign")
+    return sign_readout(setup.space, {f"DS:+{k}": 1 if setup.accepts_from_start(k) else -1 for k in range(setup.size)})
 
 
 def paper_depth_of(n: int, *, final_level: bool = True, margin: Fraction | None = None) -> int:
@@ -371,14 +357,11 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
         readout=acceptance_readout(setup),
     )
 
-    encode = word_encoder(dfa)
     size = len(setup.monoid)
     return Construction(
         name=name,
         model=model,
-        encode=encode,
-        interpret=bool,
-        tokens_for=lambda n: n + 2,
+        **recognizer_io(dfa),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "

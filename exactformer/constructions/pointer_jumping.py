@@ -54,9 +54,10 @@ import torch
 from ..core.architecture import Attention, Embedding, Layer, Loop, Readout, RepeatCount, Sublayer, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
-from ..core.space import Block, Space, linear_map, vector
-from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, word_encoder
+from ..core.space import Block, Space, vector
+from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, recognizer_io
 from .gadgets.heads import pointer_head
+from .gadgets.readout import sign_readout
 from .monoid_composition import ElementCode, Units, choose_code
 from .registry import Entry
 
@@ -207,9 +208,7 @@ def jump_mlp(setup: _Setup) -> Any:
 
 def acceptance_readout(setup: _Setup) -> Readout:
     """``logit = 2 sum_{q in F} S[q] - 1`` at the last token: +1 iff the state after the whole word is accepting."""
-    out = Space.of(Block("accept"))
-    W_U = linear_map(setup.space, out, {f"S:{q}": {"accept": 2} for q in setup.accepting})
-    return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
+    return sign_readout(setup.space, {f"S:{q}": 2 for q in setup.accepting}, bias=-1)
 
 
 def _setup(dfa: Any, prefer: str | None) -> _Setup:
@@ -326,7 +325,6 @@ def pointer_jumping_recognizer(
         readout=acceptance_readout(setup),
     )
 
-    encode = word_encoder(dfa, end=None)
     code = setup.code
     alternative = (
         (setup.n_states**3 + setup.n_states**2)
@@ -336,9 +334,7 @@ def pointer_jumping_recognizer(
     return Construction(
         name=name,
         model=model,
-        encode=encode,
-        interpret=bool,
-        tokens_for=lambda n: n + 1,
+        **recognizer_io(dfa, end=None),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_rounds),
         description="Pointer jumping (the log-depth note's Path B, not the paper's construction): one looped layer "

@@ -21,6 +21,7 @@ __all__ = [
     "tree_levels",
     "dfa_symbols",
     "word_encoder",
+    "recognizer_io",
     "MonoidDFA",
     "monoid_dfa",
     "LetterMaps",
@@ -75,6 +76,14 @@ def word_encoder(dfa: Any, *, end: str | None = END) -> Callable[[Any], list[str
         return [BOS] + [str(a) for a in symbols] + tail
 
     return encode
+
+
+def recognizer_io(dfa: Any, *, end: str | None = END) -> dict[str, Any]:
+    """The input/output fields of a recognizer's :class:`~exactformer.core.construction.Construction`: ``encode``
+    (:func:`word_encoder`), ``interpret=bool`` (the sign readout's label is the answer) and ``tokens_for`` (n letters,
+    BOS and the end marker if any)."""
+    extra = 1 if end is None else 2
+    return {"encode": word_encoder(dfa, end=end), "interpret": bool, "tokens_for": lambda n: n + extra}
 
 
 @dataclass(frozen=True)
