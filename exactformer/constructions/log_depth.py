@@ -51,18 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.architecture import (
-    MLP,
-    Attention,
-    Embedding,
-    Layer,
-    Loop,
-    Mask,
-    Readout,
-    RepeatCount,
-    Sublayer,
-    Transformer,
-)
+from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, Sublayer
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature
 from ..core.space import Block, Space, linear_map, vector
@@ -70,6 +59,7 @@ from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, recognizer_
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.heads import chooser_head, pointer_head
 from .gadgets.lookup import and_read, product_units
+from .gadgets.looped import log_depth_model
 from .gadgets.readout import sign_readout
 from .gadgets.units import delta, unit_mlp
 from .registry import Entry
@@ -370,14 +360,9 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
     setup = _setup(dfa, partner_key_fix=partner_key_fix, activeness_and_fix=activeness_and_fix,
                    gate_combine=gate_combine)
     level = level_layers(setup, "level")
-    model = Transformer(
-        space=setup.space,
-        embedding=tree_embedding(setup),
-        layers=(),
-        loop=Loop(block=level, count=RepeatCount("ceil_log2", extra_tokens=2)),
-        suffix=level if final_level else (),  # the final block's extra level: the same weights, once more
-        readout=acceptance_readout(setup),
-    )
+    # the final block's extra level: the same weights, once more
+    model = log_depth_model(setup.space, tree_embedding(setup), level, acceptance_readout(setup), extra_tokens=2,
+                            final_block=final_level)
 
     m = len(setup.monoid)
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,

@@ -90,12 +90,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core.architecture import MLP, Attention, Embedding, Layer, Loop, Readout, RepeatCount, Sublayer, Transformer
+from ..core.architecture import MLP, Attention, Embedding, Layer, Readout, Sublayer
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.space import Space, vector
 from .gadgets.dfa import BOS, END, monoid_dfa, recognizer_io
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.layer_norm_hash import phi
+from .gadgets.looped import log_depth_model
 from .gadgets.readout import sign_readout
 from .log_depth_paper_lemmas import (
     _PHI,
@@ -348,14 +349,8 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
     """
     setup = _setup(dfa, margin, partner_key_fix, activeness_and_fix, clean_combine)
     level = level_layers(setup)
-    model = Transformer(
-        space=setup.space,
-        embedding=_embedding(setup),
-        layers=prefix_layers(setup),
-        loop=Loop(block=level, count=RepeatCount("ceil_log2", extra_tokens=2)),
-        suffix=level if final_level else (),
-        readout=acceptance_readout(setup),
-    )
+    model = log_depth_model(setup.space, _embedding(setup), level, acceptance_readout(setup), extra_tokens=2,
+                            prefix=prefix_layers(setup), final_block=final_level)
 
     size = len(setup.monoid)
     return Construction(

@@ -114,17 +114,8 @@ class Units:
 _ONE, _MINUS_ONE = Fraction(1), Fraction(-1)
 
 
-def lookup_units(
-    table: np.ndarray,
-    *,
-    left: str,
-    right: str,
-    out: str,
-    clear_left: bool = True,
-    clear_right: bool = True,
-    read_scale: Number = 1,
-    prefix: str = "mul",
-) -> Units:
+def lookup_units(table: np.ndarray, *, left: str, right: str, out: str, clear_left: bool = True,
+                 clear_right: bool = True, read_scale: Number = 1, prefix: str = "mul") -> Units:
     """The monoid lookup table as |M|^2 ReLU units: ``out <- left * right`` on one-hot codes.
 
     Parameters
@@ -170,17 +161,8 @@ def lookup_units(
     return Units(labels, inputs, bias, outputs)
 
 
-def function_units(
-    n_states: int,
-    *,
-    left: str,
-    right: str,
-    out: str,
-    clear_left: bool = True,
-    clear_right: bool = True,
-    read_scale: Number = 1,
-    prefix: str = "fun",
-) -> Units:
+def function_units(n_states: int, *, left: str, right: str, out: str, clear_left: bool = True, clear_right: bool = True,
+                   read_scale: Number = 1, prefix: str = "fun") -> Units:
     """Composition of two maps ``Q -> Q`` in |Q|^3 (+ |Q|^2 clearing) ReLU units: ``out <- left * right``.
 
     The blocks ``left``, ``right`` and ``out`` have coordinates labelled ``"q>r"`` for state indices q, r; an

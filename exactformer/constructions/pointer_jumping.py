@@ -51,12 +51,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.architecture import Attention, Embedding, Layer, Loop, Readout, RepeatCount, Sublayer, Transformer
+from ..core.architecture import Attention, Embedding, Layer, Readout, Sublayer
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
 from ..core.space import Block, Space, vector
 from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, recognizer_io
 from .gadgets.heads import pointer_head
+from .gadgets.looped import log_depth_model
 from .gadgets.readout import sign_readout
 from .monoid_composition import ElementCode, Units, choose_code
 from .registry import Entry
@@ -317,13 +318,7 @@ def pointer_jumping_recognizer(
     """
     setup = _setup(dfa, composition)
     layer = Layer(attention=Sublayer(pointer_attention(setup)), mlp=Sublayer(jump_mlp(setup)), name="jump")
-    model = Transformer(
-        space=setup.space,
-        embedding=pointer_embedding(setup),
-        layers=(),
-        loop=Loop(block=(layer,), count=RepeatCount("ceil_log2", extra_tokens=1)),
-        readout=acceptance_readout(setup),
-    )
+    model = log_depth_model(setup.space, pointer_embedding(setup), (layer,), acceptance_readout(setup), extra_tokens=1)
 
     code = setup.code
     alternative = (

@@ -7,6 +7,8 @@
   named actions.
 * :mod:`.lookup` -- the AND-lookup MLP: one unit per pair of monoid elements, firing iff all its 0/1 conditions
   hold, writing the product.
+* :mod:`.readout` -- the one-logit sign readout of a recognizer.
+* :mod:`.looped` -- the log-depth loop: a block repeated ``ceil(log2 n)`` times (plus an optional final block).
 * :mod:`.layer_norm_hash` -- the paper's storage ``psi`` / ``phi`` and the layer-norm hash, with its float frontier.
 * :mod:`.paper_lemmas` -- the paper's printed lemmas (1, 7, 8) and activeness tree at the algorithm level, which
   demonstrate the printed proof's errata.
@@ -17,6 +19,6 @@ used through its public methods.
 
 from __future__ import annotations
 
-from . import dfa, heads, layer_norm_hash, lookup, paper_lemmas, units
+from . import dfa, heads, layer_norm_hash, lookup, looped, paper_lemmas, readout, units
 
-__all__ = ["dfa", "heads", "layer_norm_hash", "lookup", "paper_lemmas", "units"]
+__all__ = ["dfa", "heads", "layer_norm_hash", "lookup", "looped", "paper_lemmas", "readout", "units"]
