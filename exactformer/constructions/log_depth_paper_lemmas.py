@@ -18,9 +18,10 @@ from fractions import Fraction
 import mpmath
 
 from ..core.architecture import MLP, Attention, Mask, Norm
-from ..core.space import Block, Space, linear_map
+from ..core.space import Block, Space
 from .gadgets.dfa import MonoidDFA
-from .gadgets.heads import HeadAction, chooser_head, copy_maps, heads_attention
+from .gadgets.heads import HeadAction, chooser_head, copy_actions, heads_attention
+from .gadgets.layer_norm_hash import PHI_CELLS, hash_query_key
 from .gadgets.lookup import and_read, product_units
 from .gadgets.units import unit_mlp
 
@@ -41,7 +42,7 @@ __all__ = [
     "plateau_units",
 ]
 
-_PHI = ("z", "one", "mz", "mone")  # the four cells of psi / phi storage: <z, 1, -z, -1>
+_PHI = PHI_CELLS  # the four cells of psi / phi storage: <z, 1, -z, -1>
 _FLAG = ("p", "m")  # a signed boolean: (1, -1) true, (-1, 1) false; also the constant block ONE = (1, -1)
 _DIRECTION = ("a1", "ma1", "a2", "ma2")  # a unit direction (a1, a2) stored as <a1, -a1, a2, -a2>
 
@@ -183,12 +184,8 @@ def half_count_head(setup: _Setup) -> HeadAction:
     """Lemma 1's first layer for m = 2 on the count: query ``hc = phi(c/2)``, key ``pos = phi(j)`` (the layer-norm
     hash, maximal at j = c/2 when c is even), value ``phi(j)`` written to ``t``."""
     s = _read_scale(setup.space, HASH_READ)
-    return HeadAction(
-        query={f"hc:{c}": {f"d:{k}": s} for k, c in enumerate(_PHI)},
-        key={f"pos:{c}": {f"d:{k}": s} for k, c in enumerate(_PHI)},
-        value={f"pos:{c}": {f"v:{k}": s} for k, c in enumerate(_PHI)},
-        output={f"v:{k}": {f"t:{c}": Fraction(1)} for k, c in enumerate(_PHI)},
-    )
+    copied = [(f"pos:{c}", f"t:{c}") for c in _PHI]
+    return HeadAction(*hash_query_key("hc", "pos", s), *copy_actions(copied, read_scale=s, write_scale=Fraction(1)))
 
 
 DIFFERENCE_READ = ("t", "hc", "one")
@@ -262,18 +259,11 @@ PREVIOUS_READ = ("prev", "pos", "A", "E", "D")
 def previous_token_head(setup: _Setup) -> Attention:
     """Step 2: query ``prev = phi(i-1)``, key ``pos = phi(j)``: the hash picks j = i - 1; the value copies
     ``(A, E, D)`` of that token into ``(pa, pe, pd)``."""
-    space = setup.space
-    s = _read_scale(space, PREVIOUS_READ)
-    labels = _labels(setup)
+    s = _read_scale(setup.space, PREVIOUS_READ)
     copied = [(f"A:{c}", f"pa:{c}") for c in _FLAG] + [(f"E:{c}", f"pe:{c}") for c in _FLAG]
-    copied += [(f"D:{c}", f"pd:{c}") for c in labels]
-    qk = Space.of(Block("h", ["0", "1", "2", "3"]))
-    W_V, W_O = copy_maps(space, copied, read_scale=s, write_scale=Fraction(1))
-    return Attention(
-        W_Q=[linear_map(space, qk, {f"prev:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
-        W_K=[linear_map(space, qk, {f"pos:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
-        W_V=[W_V], W_O=[W_O], kind="average_hard", mask=Mask("causal"),
-    )
+    copied += [(f"D:{c}", f"pd:{c}") for c in _labels(setup)]
+    head = HeadAction(*hash_query_key("prev", "pos", s), *copy_actions(copied, read_scale=s, write_scale=Fraction(1)))
+    return heads_attention(setup.space, [head], 4, len(copied), mask=Mask("causal"))
 
 
 def clear_mlp(setup: _Setup, blocks: Sequence[str], read: Sequence[str]) -> dict[str, tuple[dict, dict]]:

@@ -18,6 +18,7 @@ from ...core.space import Block, Space, linear_map
 
 __all__ = [
     "Map",
+    "copy_actions",
     "copy_maps",
     "quadratic_pointer",
     "pointer_head",
@@ -30,19 +31,26 @@ Map = Mapping[str, Mapping[str, Number]]
 """A linear map by its action: ``{source coordinate: {target coordinate: weight}}``."""
 
 
+def copy_actions(copied: Sequence[tuple[str, str]], *, read_scale: Number = 1,
+                 write_scale: Number = 1) -> tuple[Map, Map]:
+    """The value and output actions of a head that copies cell ``src`` of the attended token into cell ``dst`` of
+    the query token, for each ``(src, dst)`` in ``copied``.
+
+    The value block has one cell per pair (``v:k``): the value map sends ``src`` to ``read_scale v:k`` and the
+    output map sends ``v:k`` to ``write_scale dst``. A head whose sublayer reads through a norm of known scale
+    passes the inverse of that scale as ``read_scale``.
+    """
+    value = {src: {f"v:{k}": read_scale} for k, (src, _) in enumerate(copied)}
+    output = {f"v:{k}": {dst: write_scale} for k, (_, dst) in enumerate(copied)}
+    return value, output
+
+
 def copy_maps(space: Space, copied: Sequence[tuple[str, str]], *, read_scale: Number = 1,
               write_scale: Number = 1) -> tuple[np.ndarray, np.ndarray]:
-    """``W_V, W_O`` of a head that copies cell ``src`` of the attended token into cell ``dst`` of the query token,
-    for each ``(src, dst)`` in ``copied``.
-
-    The value block has one cell per pair (``v:k``): ``W_V`` sends ``src`` to ``read_scale v:k`` and ``W_O`` sends
-    ``v:k`` to ``write_scale dst``. A head whose sublayer reads through a norm of known scale passes the inverse of
-    that scale as ``read_scale``.
-    """
-    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    W_V = linear_map(space, value, {src: {f"v:{k}": read_scale} for k, (src, _) in enumerate(copied)})
-    W_O = linear_map(value, space, {f"v:{k}": {dst: write_scale} for k, (_, dst) in enumerate(copied)})
-    return W_V, W_O
+    """``W_V, W_O`` of the copy head of :func:`copy_actions` (value cells ``v:0 .. v:{len(copied) - 1}``)."""
+    value, output = copy_actions(copied, read_scale=read_scale, write_scale=write_scale)
+    cells = Space.of(Block("v", [str(k) for k in range(len(copied))]))
+    return linear_map(space, cells, value), linear_map(cells, space, output)
 
 
 def _scaled(form: Mapping[str, Number], factor: int, cell: str, into: dict[str, dict[str, Number]]) -> None:

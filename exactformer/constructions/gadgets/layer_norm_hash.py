@@ -19,6 +19,8 @@ from fractions import Fraction
 import torch
 
 __all__ = [
+    "PHI_CELLS",
+    "hash_query_key",
     "psi",
     "phi",
     "layer_norm_read",
@@ -27,6 +29,22 @@ __all__ = [
     "hash_gap",
     "hash_frontier",
 ]
+
+
+PHI_CELLS = ("z", "one", "mz", "mone")
+"""The labels of the four cells of a ``psi`` / ``phi`` block in the residual stream: ``<z, 1, -z, -1>``."""
+
+
+def hash_query_key(query: str, key: str, scale: Fraction) -> tuple[dict[str, dict[str, Fraction]],
+                                                                    dict[str, dict[str, Fraction]]]:
+    """The query and key actions of a layer-norm-hash head (cells ``d:0 .. d:3``): the score is
+    ``phi(q) . phi(j)``, q held in the block ``query`` of the query token and j in the block ``key`` of every key.
+
+    Both blocks are unit ``phi`` blocks read through a masked norm that scales them by ``1/scale``; the maps multiply
+    by ``scale`` again, so the score is the hash itself, maximal (1) exactly at ``j = q``.
+    """
+    return ({f"{query}:{c}": {f"d:{k}": scale} for k, c in enumerate(PHI_CELLS)},
+            {f"{key}:{c}": {f"d:{k}": scale} for k, c in enumerate(PHI_CELLS)})
 
 
 def psi(z: Fraction | int) -> tuple[Fraction, Fraction, Fraction, Fraction]:
