@@ -41,8 +41,8 @@ def unit_mlp(space: Space, units: UnitBag, *, activation: str = "relu", biases: 
     activation
         ``"relu"`` or ``"step"`` (``1[z >= 0]``), as :class:`~exactformer.core.architecture.MLP` defines them.
     biases
-        ``{name: bias}`` for the hidden layer, 0 where absent. ``None`` (default): no bias vector at all, the
-        bias-free FFN of the papers whose constants come from a residual ``one`` coordinate.
+        ``{name: bias}`` for the hidden layer, 0 where absent. ``None`` (default): bias-free, the FFN of the papers
+        whose constants come from a residual ``one`` coordinate (the MLP holds a zero bias vector).
     hidden
         The name of the hidden block (``d_mlp = len(units)``).
     sparse
