@@ -5,8 +5,8 @@
   it is built from, and knows no checker;
 * the references (``exactformer.languages``, ``exactformer.verify``) import no construction and not the catalog;
 * :mod:`exactformer.catalog` is the one module that imports constructions, languages and verify together;
-* the module graph (every import, lazy ones too: a lazy import is a cycle postponed) has no cycle but the two listed
-  in :data:`KNOWN_CYCLES` (outside this layering's modules; fixing one means deleting it there).
+* the module graph (every import, lazy ones too: a lazy import is a cycle postponed; not the imports under
+  ``if TYPE_CHECKING:``, which only the type checker reads) has no cycle.
 
 The checks are functions of a module graph, so the tests below also feed them planted graphs and a planted source
 file to show that they fail where they should.
@@ -41,7 +41,11 @@ def imports_of(source: str, name: str, is_package: bool, modules: set[str]) -> s
     """
     here = name if is_package else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    type_only = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block) for n in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -56,6 +60,15 @@ def imports_of(source: str, name: str, is_package: bool, modules: set[str]) -> s
         out.update(t for t in targets if t in modules)
     out.discard(name)
     return out
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    """Whether ``node`` is ``if TYPE_CHECKING:`` (or ``if typing.TYPE_CHECKING:``), whose imports never run."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def package_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
@@ -153,14 +166,22 @@ def test_the_catalog_is_the_one_module_that_imports_constructions_languages_and_
 # the fix of either one has to remove it here): log_depth_recognizer(variant="paper") calls
 # log_depth_paper.paper_tree_recognizer, which builds on log_depth's helpers; core.rational's converters test for
 # core.sparse's SparseRationalMatrix, which is built on core.rational.
-KNOWN_CYCLES = [
-    ["exactformer.constructions.log_depth", "exactformer.constructions.log_depth_paper"],
-    ["exactformer.core.rational", "exactformer.core.sparse"],
-]
+def test_no_import_cycles():
+    assert cycles(GRAPH) == []
 
 
-def test_no_import_cycles_but_the_two_known():
-    assert cycles(GRAPH) == KNOWN_CYCLES
+def test_imports_under_type_checking_are_not_edges_but_every_other_import_is():
+    modules = {"pkg", "pkg.a", "pkg.b", "pkg.c"}
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "from . import b\n"
+        "if TYPE_CHECKING:\n"
+        "    from .c import Thing\n"
+        "def f():\n"
+        "    from . import c\n"
+    )
+    assert imports_of(source, "pkg.a", False, modules) == {"pkg.b", "pkg.c"}
+    assert imports_of(source.replace("    from . import c\n", "    pass\n"), "pkg.a", False, modules) == {"pkg.b"}
 
 
 # -- the checks can fail --------------------------------------------------------------------------------------------

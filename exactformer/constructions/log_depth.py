@@ -3,7 +3,7 @@ binary-tree reduction of the transition monoid, the answer read at the end marke
 
 Input ``BOS w_1 .. w_n $`` (BOS at position 0, ``$`` at n + 1). Recognition is the product of the letters' monoid
 elements ``delta(., w_1) * .. * delta(., w_n)`` (read left to right) applied to q0. The product is computed by the
-paper's *activeness tree* (§3.3 of the project note ``shared/notes/log_depth.md``):
+paper's *activeness tree* (§3.3 of the project's notes, ``docs/notes/log_depth.md``):
 
 * level 0: every letter token is active and holds its letter's element;
 * level l -> l + 1: the active tokens are the multiples of 2^l (``alpha^l_i = [2^l | i]``, BOS and ``$`` never);
@@ -38,36 +38,30 @@ position computation (Lemma 7) -- every weight, activation and score is then rat
 the model -- and the count parity of step 5 (Lemma 1 with m = 2, seven layers) is one hard head that tests the parity
 of ``x_i = i / 2^l`` (which equals the prefix count ``c_i`` at active tokens), ``x`` being halved by each level's MLP.
 Hence 3 layers per level instead of 8. The norms are the identity (no masked pre-norm is needed without the hash).
-The paper's gadgets themselves are in :mod:`.log_depth_gadgets`, separately tested.
+The paper's gadgets themselves are in :mod:`.gadgets.layer_norm_hash` and :mod:`.gadgets.paper_lemmas`, separately
+tested.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from ..core.architecture import (
-    MLP,
-    Attention,
-    Embedding,
-    Layer,
-    Loop,
-    Mask,
-    Readout,
-    RepeatCount,
-    Sublayer,
-    Transformer,
-)
+from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, Sublayer
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.errors import InputError
-from ..core.positions import Index, PositionalFeature
-from ..core.rational import as_fraction
+from ..core.positions import Index, IndexSquared, PositionalFeature
 from ..core.space import Block, Space, linear_map, vector
-from .pointer_jumping import IndexSquared
+from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, recognizer_io
+from .gadgets.dfa import tree_levels as levels_for
+from .gadgets.heads import chooser_head, pointer_head
+from .gadgets.lookup import and_read, product_units
+from .gadgets.looped import log_depth_model
+from .gadgets.readout import sign_readout
+from .gadgets.units import delta, unit_mlp
 
 __all__ = [
     "CITATION",
@@ -96,30 +90,16 @@ CITATION = Citation(
     arxiv="2503.03961",
 )
 
-BOS = "<bos>"
-END = "$"
-
-
-def levels_for(n: int, *, final_level: bool = True) -> int:
-    """Tree levels the model runs on n letters: ``ceil(log2 n)`` loop iterations plus the final level."""
-    loops = (n - 1).bit_length() if n > 1 else 0
-    return loops + int(final_level)
-
 
 def paper_depth(n: int) -> int:
     """The theorem's depth ``8 ceil(log2 n) + 9`` (``ceil(log2 n)`` taken as 0 for n <= 1)."""
-    return 8 * ((n - 1).bit_length() if n > 1 else 0) + 9
+    return 8 * ceil_log2(n) + 9
 
 
 @dataclass(frozen=True)
-class _Setup:
-    """What the lemma functions share."""
+class _Setup(MonoidDFA):
+    """What the lemma functions share: the prepared DFA (:class:`~.gadgets.dfa.MonoidDFA`), the space, the errata."""
 
-    symbols: tuple[Hashable, ...]
-    tokens: tuple[str, ...]
-    monoid: Any
-    start: int
-    accepting: frozenset[int]
     space: Space
     partner_key_fix: bool
     activeness_and_fix: bool
@@ -190,7 +170,7 @@ def activeness_mlp(setup: _Setup) -> MLP:
     gate = {"A": Fraction(2), "one": Fraction(-1)} if setup.activeness_and_fix else {"one": Fraction(1)}
     units = {"an": ({"lvl:x": Fraction(1), "J": Fraction(-2), **gate}, {"AN": Fraction(1)}),
              "clearJ": ({"J": Fraction(1)}, {"J": Fraction(-1)})}
-    return _mlp(setup.space, units)
+    return unit_mlp(setup.space, units)
 
 
 def previous_token_head(setup: _Setup) -> Attention:
@@ -200,18 +180,9 @@ def previous_token_head(setup: _Setup) -> Attention:
     ``(j, j^2, 1)``): uniquely maximal at ``j = i - 1`` with a gap of 1 (BOS sees only itself, which holds zeros).
     ``D`` is read before this level's update, as the ``$`` paragraph needs ([RECON] ordering).
     """
-    space = setup.space
-    qk = Space.of(Block("h", ["a", "b", "c"]))
     copied = [("A", "PA"), ("AN", "PAN")] + [(f"D:{c}", f"PD:{c}") for c in setup.labels]
-    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"pos:i": {"h:a": 2, "h:c": 2}, "one": {"h:a": -2, "h:b": -1, "h:c": -1},
-                                    "pos:i2": {"h:c": -1}})],
-        W_K=[linear_map(space, qk, {"pos:i": {"h:a": 1}, "pos:i2": {"h:b": 1}, "one": {"h:c": 1}})],
-        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
-        kind="hard", mask=Mask("causal"),
-    )
+    previous = {"pos:i": 1, "one": -1}  # p = i - 1, p^2 = i^2 - 2i + 1
+    return pointer_head(setup.space, previous, {"pos:i2": 1, "pos:i": -2, "one": 1}, copied)
 
 
 def partner_head(setup: _Setup) -> Attention:
@@ -223,18 +194,9 @@ def partner_head(setup: _Setup) -> Attention:
     every score is 0 and k = i, whose ``PA`` is 0, so nothing downstream fires. Printed key (``partner_key_fix=
     False``): ``A_k = alpha^l_k`` -- an active i then picks itself and gets ``D_{i-1}`` (an inactive, empty block).
     """
-    space = setup.space
-    qk = Space.of(Block("h"))
     key = "PA" if setup.partner_key_fix else "A"
     copied = [("PA", "QA"), ("PAN", "QAN")] + [(f"PD:{c}", f"QD:{c}") for c in setup.labels]
-    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"one": {"h": 1}})],
-        W_K=[linear_map(space, qk, {key: {"h": 1}})],
-        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
-        kind="hard", tie_rule="rightmost", mask=Mask("causal"),
-    )
+    return chooser_head(setup.space, {"one": 1}, {key: 1}, copied)
 
 
 def combine_mlp(setup: _Setup) -> MLP:
@@ -248,20 +210,15 @@ def combine_mlp(setup: _Setup) -> MLP:
     * ``A <- AN``, ``AN, J, P*, Q* <- 0`` (all are >= 0, so ``ReLU(v)`` writing ``-v`` clears v), and the level
       counter ``x <- x / 2``, ``x2 <- x2 / 4``.
     """
-    table = setup.monoid.table
     labels = setup.labels
-    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
+    gate = [{"AN": 1}] if setup.gate_combine else []  # printed: no gate
+    units: dict[str, tuple[dict[str, Any], dict[str, Any]]] = product_units(setup.monoid.table, {
+        "mul": (lambda a, b: and_read({f"QD:{a}": 1}, {f"D:{b}": 1}, *gate),
+                lambda a, b, ab: delta(f"D:{ab}", f"D:{b}")),
+        "dol": (lambda a, b: and_read({f"QD:{a}": 1}, {f"DS:{b}": 1}, {"QA": 1}, {"QAN": -1, "one": 1}),
+                lambda a, b, ab: delta(f"DS:{ab}", f"DS:{b}")),
+    })
     one = Fraction(1)
-    for a in range(len(labels)):
-        for b in range(len(labels)):
-            ab = int(table[a, b])
-            if setup.gate_combine:
-                read = {f"QD:{a}": one, f"D:{b}": one, "AN": one, "one": Fraction(-2)}
-            else:
-                read = {f"QD:{a}": one, f"D:{b}": one, "one": Fraction(-1)}
-            units[f"mul:{a}*{b}"] = (read, _delta(f"D:{ab}", f"D:{b}"))
-            units[f"dol:{a}*{b}"] = ({f"QD:{a}": one, f"DS:{b}": one, "QA": one, "QAN": -one, "one": Fraction(-2)},
-                                     _delta(f"DS:{ab}", f"DS:{b}"))
     if setup.gate_combine:
         for b in labels:
             units[f"lose:{b}"] = ({f"D:{b}": one, "AN": -one}, {f"D:{b}": -one})
@@ -271,25 +228,7 @@ def combine_mlp(setup: _Setup) -> MLP:
         units[f"clear:{c}"] = ({c: one}, {c: -one})
     units["halve"] = ({"lvl:x": one}, {"lvl:x": Fraction(-1, 2)})
     units["quarter"] = ({"lvl:x2": one}, {"lvl:x2": Fraction(-3, 4)})
-    return _mlp(setup.space, units)
-
-
-def _delta(plus: str, minus: str) -> dict[str, Fraction]:
-    if plus == minus:
-        return {}
-    return {plus: Fraction(1), minus: Fraction(-1)}
-
-
-def _mlp(space: Space, units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]]) -> MLP:
-    """A bias-free ReLU MLP (the constant comes from the ``one`` coordinate, as the paper's constant block)."""
-    labels = list(units)
-    hidden = Space.of(Block("unit", labels))
-    w_in: dict[str, dict[str, Fraction]] = {}
-    for u, (read, _) in units.items():
-        for coord, w in read.items():
-            w_in.setdefault(coord, {})[f"unit:{u}"] = as_fraction(w)
-    w_out = {f"unit:{u}": dict(write) for u, (_, write) in units.items()}
-    return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out))
+    return unit_mlp(setup.space, units)
 
 
 def level_layers(setup: _Setup, tag: str = "level") -> tuple[Layer, ...]:
@@ -304,45 +243,13 @@ def level_layers(setup: _Setup, tag: str = "level") -> tuple[Layer, ...]:
 
 def acceptance_readout(setup: _Setup) -> Readout:
     """``logit = 2 sum_{a : a(q0) in F} DS_a - 1`` at ``$``: the paper's final ``f(q0) in F`` lookup, linear."""
-    out = Space.of(Block("accept"))
-    good = [k for k, e in enumerate(setup.monoid.elements) if e[setup.start] in setup.accepting]
-    W_U = linear_map(setup.space, out, {f"DS:{k}": {"accept": 2} for k in good})
-    return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
-
-
-def dfa_symbols(dfa: Any, builder: str) -> tuple[tuple[Hashable, ...], tuple[str, ...]]:
-    """The DFA's symbols and their token strings, checked: a DFA of :mod:`exactformer.languages`, symbols with
-    distinct string forms other than BOS and ``$``."""
-    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "ordered_alphabet")):
-        raise InputError(f"{builder} needs an exactformer.languages.DFA, got {type(dfa).__name__}")
-    symbols = tuple(dfa.ordered_alphabet)
-    tokens = tuple(str(a) for a in symbols)
-    if len(set(tokens)) != len(tokens) or BOS in tokens or END in tokens:
-        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r} and {END!r}: "
-                         f"{tokens}")
-    return symbols, tokens
-
-
-def end_marked_encoder(dfa: Any) -> Callable[[Any], list[str]]:
-    """``word -> [BOS, w_1, .., w_n, $]``, naming a symbol outside the DFA's alphabet."""
-
-    def encode(word: Any) -> list[str]:
-        try:
-            symbols = dfa.symbols_of(word)
-        except ValueError as exc:
-            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
-        return [BOS] + [str(a) for a in symbols] + [END]
-
-    return encode
+    good = [k for k in range(setup.size) if setup.accepts_from_start(k)]
+    return sign_readout(setup.space, {f"DS:{k}": 2 for k in good}, bias=-1)
 
 
 def _setup(dfa: Any, **flags: bool) -> _Setup:
-    symbols, tokens = dfa_symbols(dfa, "log_depth_recognizer")
-    monoid = dfa.transition_monoid()
-    states = list(monoid.states)
-    start = states.index(dfa.start)
-    accepting = frozenset(k for k, q in enumerate(states) if q in dfa.accepting)
-    return _Setup(symbols, tokens, monoid, start, accepting, residual_space(len(monoid)), **flags)
+    prepared = monoid_dfa(dfa, "log_depth_recognizer")
+    return _Setup(**vars(prepared), space=residual_space(prepared.size), **flags)
 
 
 # -- invariants ------------------------------------------------------------------------------------------------
@@ -452,25 +359,17 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
     setup = _setup(dfa, partner_key_fix=partner_key_fix, activeness_and_fix=activeness_and_fix,
                    gate_combine=gate_combine)
     level = level_layers(setup, "level")
-    model = Transformer(
-        space=setup.space,
-        embedding=tree_embedding(setup),
-        layers=(),
-        loop=Loop(block=level, count=RepeatCount("ceil_log2", extra_tokens=2)),
-        suffix=level if final_level else (),  # the final block's extra level: the same weights, once more
-        readout=acceptance_readout(setup),
-    )
+    # the final block's extra level: the same weights, once more
+    model = log_depth_model(setup.space, tree_embedding(setup), level, acceptance_readout(setup), extra_tokens=2,
+                            final_block=final_level)
 
-    encode = end_marked_encoder(dfa)
     m = len(setup.monoid)
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
              "gate_combine": gate_combine, "final_level": final_level}
     return Construction(
         name=name,
         model=model,
-        encode=encode,
-        interpret=bool,
-        tokens_for=lambda n: n + 2,
+        **recognizer_io(dfa),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1: the activeness tree (each level halves the active tokens and "
@@ -485,6 +384,6 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
             "precision_prediction": "scores are integers or dyadic rationals up to ~4 n^2: exact in float64 far "
                                     "beyond any tested n; float32 loses integers beyond 2^24 (n ~ 2,000); the "
                                     "paper's layer-norm hash (not used here) fails near n ~ 8,000 (float64) / ~50 "
-                                    "(float32), see log_depth_gadgets.hash_frontier",
+                                    "(float32), see gadgets.layer_norm_hash.hash_frontier",
         },
     )

@@ -2,7 +2,7 @@
 
 The paper's algorithm is repeated squaring of the reachability relation by midpoints, one level per two layers:
 
-* ``B_0(i, j) = [i = j or A_ij = 1]`` (the note's erratum: the paper prints AND);
+* ``B_0(i, j) = [i = j or A_ij = 1]`` (``docs/notes/log_depth.md`` §4 erratum: the paper prints AND);
 * ``C_l(i, k, j) = B_{l-1}(i, k) and B_{l-1}(k, j)`` at the padding token ``(i, k, j)``;
 * ``B_l(i, j) = OR_k C_l(i, k, j)`` at the adjacency token ``(i, j)``,
 
@@ -11,7 +11,7 @@ is the answer. The input is the paper's: the ``n^2`` adjacency bits row-major, `
 ``a^(s+1) b^(t+1)`` (vertices are 0-based in the API, 1-based inside the model; the unary codes are 1-based so that
 vertex 0 is visible and the last token is always a ``b``).
 
-Proof sketch (each lemma is one function below):
+Proof sketch (each lemma is one function of :mod:`.log_depth_connectivity_layers`, re-exported here):
 
 * :func:`graph_coordinates` -- positional features give every adjacency token its cell ``(i, j)`` and every
   padding token its triple ``(i, k, j)`` (1-based), with their squares. **Deviation**: the paper computes these in
@@ -49,32 +49,29 @@ find the same keys under a causal mask, since adjacency tokens come first).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any
 
 import networkx as nx
 import numpy as np
-import torch
 
-from ..core.architecture import (
-    MLP,
-    Attention,
-    Embedding,
-    Layer,
-    Loop,
-    Mask,
-    Readout,
-    RepeatCount,
-    Sublayer,
-    Transformer,
-)
+from ..core.architecture import Loop, Readout, RepeatCount, Transformer
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
-from ..core.positions import FEATURE_KINDS, IndicatorAt, PositionalFeature
-from ..core.rational import rational_array
+from ..core.positions import GraphCoordinate
+from ..core.positions import graph_vertices_for_length as vertices_for_length
 from ..core.space import Block, Space, linear_map
+from .gadgets.dfa import ceil_log2
+from .log_depth_connectivity_layers import (
+    HALF,
+    _embedding,
+    answer_layer,
+    base_case_layer,
+    count_layer,
+    graph_space,
+    squaring_layer,
+)
 
 __all__ = [
     "GraphCoordinate",
@@ -82,20 +79,11 @@ __all__ = [
     "tokens_for",
     "levels_for",
     "paper_depth",
-    "graph_space",
-    "graph_coordinates",
-    "count_layer",
-    "base_case_layer",
-    "squaring_layer",
-    "answer_layer",
     "encode_graph",
     "reachability_levels",
     "log_depth_connectivity",
     "DEVIATIONS",
 ]
-
-HALF = Fraction(1, 2)
-VOCAB = ("0", "1", "pad", "a", "b")
 
 DEVIATIONS = (
     "coordinates (i, j) / (i, k, j) come from the positional encoding, not from the paper's layers 2-16 "
@@ -120,320 +108,14 @@ def tokens_for(n: int, s: int = 0, t: int = 0) -> int:
     return n * n + n**3 + s + t + 2
 
 
-def vertices_for_length(length: int) -> int:
-    """The number of vertices ``n`` of a sequence of ``length`` tokens: the largest n with ``n^3 + n^2 < length``.
-
-    Unique because ``n^3 + n^2 + 2 <= length <= n^3 + n^2 + 2n < (n+1)^3 + (n+1)^2``.
-    """
-    n = 0
-    while (n + 1) ** 3 + (n + 1) ** 2 < length:
-        n += 1
-    return n
-
-
 def levels_for(n: int) -> int:
     """``ceil(log2 n)`` (0 for n <= 1): the squaring levels after which ``B`` is reachability."""
-    return (n - 1).bit_length() if n > 1 else 0
+    return ceil_log2(n)
 
 
 def paper_depth(n: int) -> int:
     """Theorem 2's depth ``2 ceil(log2 n) + 18``."""
     return 2 * levels_for(n) + 18
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# positional coordinates
-# ---------------------------------------------------------------------------------------------------------------
-
-_PARTS = ("row", "col", "pad_i", "pad_k", "pad_j", "pad_k_is_1")
-
-
-def _coordinate(part: str, p: int, n: int) -> int:
-    if p < n * n:
-        return {"row": p // n + 1, "col": p % n + 1}.get(part, 0)
-    q = p - n * n
-    if q < n**3:
-        i, k, j = q // (n * n) + 1, (q // n) % n + 1, q % n + 1
-        return {"pad_i": i, "pad_k": k, "pad_j": j, "pad_k_is_1": int(k == 1)}.get(part, 0)
-    return 0
-
-
-@dataclass(frozen=True)
-class GraphCoordinate(PositionalFeature):
-    """One coordinate of a graph token, 1-based, raised to ``power`` (1 or 2); 0 on tokens of the other kinds.
-
-    ``part``: ``row``/``col`` of an adjacency token ``p = (i-1) n + (j-1)``; ``pad_i``/``pad_k``/``pad_j`` of a
-    padding token ``p = n^2 + (i-1) n^2 + (k-1) n + (j-1)``; ``pad_k_is_1`` = ``[k = 1]``. ``n`` is recovered from
-    the sequence length by :func:`vertices_for_length`.
-    """
-
-    kind: ClassVar[str] = "graph_coordinate"
-    depends_on_length: ClassVar[bool] = True
-    part: str = "row"
-    power: int = 1
-
-    def __post_init__(self) -> None:
-        if self.part not in _PARTS:
-            raise ValueError(f"unknown graph coordinate {self.part!r} (known: {', '.join(_PARTS)})")
-        if self.power not in (1, 2):
-            raise ValueError(f"graph coordinate power must be 1 or 2, got {self.power}")
-
-    def exact(self, i: int, length: int) -> Fraction:
-        return Fraction(_coordinate(self.part, i, vertices_for_length(length)) ** self.power)
-
-    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
-        n = vertices_for_length(length)
-        p = i.to(torch.int64)
-        adj = p < n * n
-        q = p - n * n
-        pad = (q >= 0) & (q < n**3)
-        zero = torch.zeros_like(p)
-        if self.part == "row":
-            v = torch.where(adj, p // max(n, 1) + 1, zero)
-        elif self.part == "col":
-            v = torch.where(adj, p % max(n, 1) + 1, zero)
-        elif self.part == "pad_i":
-            v = torch.where(pad, q // max(n * n, 1) + 1, zero)
-        elif self.part == "pad_k":
-            v = torch.where(pad, (q // max(n, 1)) % max(n, 1) + 1, zero)
-        elif self.part == "pad_j":
-            v = torch.where(pad, q % max(n, 1) + 1, zero)
-        else:
-            v = torch.where(pad & ((q // max(n, 1)) % max(n, 1) == 0), torch.ones_like(p), zero)
-        return (v**self.power).to(torch.float64).to(dtype)
-
-    def describe(self) -> str:
-        return f"{self.part}{'^2' if self.power == 2 else ''}"
-
-
-FEATURE_KINDS.setdefault(GraphCoordinate.kind, GraphCoordinate)
-
-# ---------------------------------------------------------------------------------------------------------------
-# the residual space
-# ---------------------------------------------------------------------------------------------------------------
-
-_COORDS = ("row", "col", "row2", "col2", "pi", "pk", "pj", "pi2", "pk2", "pj2", "k1", "first")
-
-
-def graph_space() -> Space:
-    """The residual stream: token flags, coordinates, counts, the B/C/r state, scratch cells and the answer."""
-    return Space.of(
-        Block("one"),
-        Block("tok", ["adj", "bit", "pad", "a", "b"]),
-        Block("coord", _COORDS),
-        Block("count", ["s", "t", "inv"]),
-        Block("eq"),
-        Block("B"),
-        Block("C"),
-        Block("r"),
-        Block("x", ["bik", "bkj", "h", "half"]),
-        Block("ans"),
-    )
-
-
-def graph_coordinates() -> tuple[tuple[str, PositionalFeature], ...]:
-    """The positional encoding: each coordinate of :func:`graph_space`'s ``coord`` block and its feature."""
-    features = {
-        "row": GraphCoordinate("row", 1), "col": GraphCoordinate("col", 1),
-        "row2": GraphCoordinate("row", 2), "col2": GraphCoordinate("col", 2),
-        "pi": GraphCoordinate("pad_i", 1), "pk": GraphCoordinate("pad_k", 1), "pj": GraphCoordinate("pad_j", 1),
-        "pi2": GraphCoordinate("pad_i", 2), "pk2": GraphCoordinate("pad_k", 2), "pj2": GraphCoordinate("pad_j", 2),
-        "k1": GraphCoordinate("pad_k_is_1", 1), "first": IndicatorAt(0),
-    }
-    return tuple((f"coord:{name}", features[name]) for name in _COORDS)
-
-
-def _embedding(space: Space) -> Embedding:
-    rows = {
-        "0": {"one": 1, "tok:adj": 1},
-        "1": {"one": 1, "tok:adj": 1, "tok:bit": 1},
-        "pad": {"one": 1, "tok:pad": 1},
-        "a": {"one": 1, "tok:a": 1},
-        "b": {"one": 1, "tok:b": 1},
-    }
-    tokens = Space.of(Block("token", VOCAB))
-    W_E = linear_map(tokens, space, {f"token:{v}": rows[v] for v in VOCAB})
-    return Embedding(W_E=W_E, vocab=VOCAB, positional=graph_coordinates())
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# gadgets
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Head:
-    query: dict[str, dict[str, Any]]
-    key: dict[str, dict[str, Any]]
-    value: dict[str, dict[str, Any]]
-    output: dict[str, dict[str, Any]]
-
-
-def _attention(space: Space, heads: Sequence[_Head], d_head: int, d_value: int) -> Attention:
-    """Average-hard, unmasked attention from heads given by their action on named coordinates."""
-    qk = Space.of(Block("d", range(d_head)))
-    vv = Space.of(Block("v", range(d_value)))
-    W_Q = rational_array([linear_map(space, qk, h.query) for h in heads])
-    W_K = rational_array([linear_map(space, qk, h.key) for h in heads])
-    W_V = rational_array([linear_map(space, vv, h.value) for h in heads])
-    W_O = rational_array([linear_map(vv, space, h.output) for h in heads])
-    return Attention(W_Q=W_Q, W_K=W_K, W_V=W_V, W_O=W_O, kind="average_hard", mask=Mask("none"))
-
-
-def _step_mlp(space: Space, units: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> MLP:
-    """Step units ``1[x . w_in >= 0]`` writing ``w_out``; each unit is ``(w_in, w_out)`` over named coordinates."""
-    hidden = Space.of(Block("u", range(len(units))))
-    w_in: dict[str, dict[str, Any]] = {}
-    w_out: dict[str, dict[str, Any]] = {}
-    for k, (inp, out) in enumerate(units):
-        for coord, c in inp.items():
-            w_in.setdefault(coord, {})[f"u:{k}"] = c
-        w_out[f"u:{k}"] = dict(out)
-    return MLP(W_in=linear_map(space, hidden, w_in), W_out=linear_map(hidden, space, w_out), activation="step")
-
-
-def count_layer(space: Space) -> Layer:
-    """Paper layer 1 (counts) with the equality bit of Lemma 8.
-
-    Attention: one head with all scores 0 averages over the ``N`` tokens: value ``[a]`` gives ``(s+1)/N``, ``[b]``
-    gives ``(t+1)/N`` and ``[position 0]`` gives ``1/N``. MLP: at an adjacency token ``d = row - col`` is an
-    integer, so ``1[d + 1/2 >= 0] - 1[d - 1/2 >= 0] = [d = 0]``; the first unit is gated by ``adj`` (elsewhere
-    ``d = 0`` too, but ``-1/2 < 0``).
-    """
-    head = _Head(
-        query={}, key={},
-        value={"tok:a": {"v:0": 1}, "tok:b": {"v:1": 1}, "coord:first": {"v:2": 1}},
-        output={"v:0": {"count:s": 1}, "v:1": {"count:t": 1}, "v:2": {"count:inv": 1}},
-    )
-    mlp = _step_mlp(space, [
-        ({"coord:row": 1, "coord:col": -1, "tok:adj": 1, "one": -HALF}, {"eq": 1}),
-        ({"coord:row": 1, "coord:col": -1, "one": -HALF}, {"eq": -1}),
-    ])
-    return Layer(attention=Sublayer(_attention(space, [head], 1, 3)), mlp=Sublayer(mlp), name="count")
-
-
-def base_case_layer(space: Space, *, printed: bool = False) -> Layer:
-    """Paper layer 17: ``B_0 = [i = j] OR A_ij`` at adjacency tokens, clear ``eq``, set ``r = 1``.
-
-    ``eq, A`` are bits, so ``1[eq + A - 1/2 >= 0]`` is their OR. ``printed=True`` builds the paper's text, "output 1
-    if both are 1": ``1[eq + A - 3/2 >= 0]`` (AND), which loses every edge ``i -> j`` with ``i != j``.
-    """
-    threshold = Fraction(3, 2) if printed else HALF
-    mlp = _step_mlp(space, [
-        ({"eq": 1, "tok:bit": 1, "one": -threshold}, {"B": 1}),
-        ({"eq": 1, "one": -HALF}, {"eq": -1}),
-        ({"one": HALF}, {"r": 1}),
-    ])
-    return Layer(mlp=Sublayer(mlp), name="base_case")
-
-
-def _pointer(query_pairs: Sequence[tuple[str, str]], key_pairs: Sequence[tuple[str, str]], gate: str,
-             null: str = "tok:b") -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Query/key maps of the quadratic pointer match.
-
-    Query ``(2x_1, -g, 2x_2, -g, ..., 1)`` against key ``(x'_1, x'_1^2, x'_2, x'_2^2, ..., [null])`` scores
-    ``sum_m (2 x_m x'_m - x'_m^2) + [null] = sum_m x_m^2 - sum_m (x_m - x'_m)^2 + [null]`` when the gate ``g = 1``:
-    uniquely maximal (``>= 2`` with 1-based coordinates, two or more of them) at the key with ``x' = x``, gap 1;
-    tokens without these coordinates score 0 and the null tokens 1. A query whose gate is 0 (its coordinates are
-    0) scores 1 at the null tokens and 0 elsewhere, so it averages the null tokens' values.
-    """
-    q: dict[str, dict[str, Any]] = {}
-    k: dict[str, dict[str, Any]] = {}
-    d = 0
-    for (qx, _), (kx, kx2) in zip(query_pairs, key_pairs):
-        q.setdefault(qx, {})[f"d:{d}"] = 2
-        q.setdefault(gate, {})[f"d:{d + 1}"] = -1
-        k.setdefault(kx, {})[f"d:{d}"] = 1
-        k.setdefault(kx2, {})[f"d:{d + 1}"] = 1
-        d += 2
-    q.setdefault("one", {})[f"d:{d}"] = 1
-    k.setdefault(null, {})[f"d:{d}"] = 1
-    return q, k
-
-
-def _self_pointer() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """A token's match with itself: adjacency tokens by ``(row, col)``, padding tokens by ``(i, k, j)``.
-
-    Dimensions 0-3 are the adjacency pairs (gated by ``adj``), 4-9 the padding pairs (gated by ``pad``), 10 the
-    null key: a token of one kind scores 0 on tokens of the other kind (their coordinates are 0) and its own
-    square norm (``>= 2``) on itself.
-    """
-    q: dict[str, dict[str, Any]] = {}
-    k: dict[str, dict[str, Any]] = {}
-    pairs = [("row", "tok:adj"), ("col", "tok:adj"), ("pi", "tok:pad"), ("pk", "tok:pad"), ("pj", "tok:pad")]
-    for m, (c, gate) in enumerate(pairs):
-        q.setdefault(f"coord:{c}", {})[f"d:{2 * m}"] = 2
-        q.setdefault(gate, {})[f"d:{2 * m + 1}"] = -1
-        k.setdefault(f"coord:{c}", {})[f"d:{2 * m}"] = 1
-        k.setdefault(f"coord:{c}2", {})[f"d:{2 * m + 1}"] = 1
-    q["one"] = {"d:10": 1}
-    k["tok:b"] = {"d:10": 1}
-    return q, k
-
-
-def squaring_layer(space: Space, *, printed_flip: bool = False, printed_threshold: bool = False) -> Layer:
-    """The looped layer: the C half when ``r = 1``, the B half when ``r = 0``; then ``r <- r + (1 - 2r)``.
-
-    Heads (average-hard, unmasked, quadratic pointers, see :func:`_pointer`):
-
-    * ``left``: padding ``(i, k, j)`` reads ``B(i, k)`` into ``x:bik``;
-    * ``right``: padding ``(i, k, j)`` reads ``B(k, j)`` into ``x:bkj``;
-    * ``collect``: adjacency ``(i, j)`` ties on the ``n`` padding tokens ``(i, ., j)``: ``x:h = (1/n) sum_k C``,
-      and ``x:half = (1/n) sum_k [k = 1] / 2 = 1/(2n)``;
-    * ``clear``: every token reads minus its own scratch, so the scratch holds this layer's reads only.
-
-    Step units (all arguments are integers or multiples of ``1/(2n)``, so each decision has a margin ``>= 1/(2n)``):
-
-    * C half: ``C += 1[bik + bkj + r + pad - 7/2 >= 0] - 1[C + r - 3/2 >= 0]`` (AND, overwrite);
-    * B half: ``B += 1[h - half - r + 2 adj - 2 >= 0] - (1[B - r - 1/4 >= 0] + 1[B - r - 3/4 >= 0]) / 2``; since
-      ``h`` is a multiple of ``1/n``, ``h >= 1/(2n)`` iff some ``C(i, k, j) = 1``. ``printed_threshold`` writes the
-      paper's ``z = (1 + ReLU(sigma)) / 2`` instead: ``B = 1/2`` where no midpoint exists, which the next C half
-      reads as half a path.
-    * ``r += 1[1/2 >= 0] - 2 * 1[r - 1/2 >= 0]`` (``1 - 2r``); ``printed_flip`` adds ``1 - r`` (r stays 1, the B
-      half never runs).
-    """
-    lq, lk = _pointer([("coord:pi", ""), ("coord:pk", "")], [("coord:row", "coord:row2"), ("coord:col", "coord:col2")],
-                      "tok:pad")
-    rq, rk = _pointer([("coord:pk", ""), ("coord:pj", "")], [("coord:row", "coord:row2"), ("coord:col", "coord:col2")],
-                      "tok:pad")
-    cq, ck = _pointer([("coord:row", ""), ("coord:col", "")], [("coord:pi", "coord:pi2"), ("coord:pj", "coord:pj2")],
-                      "tok:adj")
-    sq, sk = _self_pointer()
-    heads = [
-        _Head(lq, lk, {"B": {"v:0": 1}}, {"v:0": {"x:bik": 1}}),
-        _Head(rq, rk, {"B": {"v:0": 1}}, {"v:0": {"x:bkj": 1}}),
-        _Head(cq, ck, {"C": {"v:0": 1}, "coord:k1": {"v:1": HALF}}, {"v:0": {"x:h": 1}, "v:1": {"x:half": 1}}),
-        _Head(sq, sk, {f"x:{c}": {f"v:{m}": -1} for m, c in enumerate(("bik", "bkj", "h", "half"))},
-              {f"v:{m}": {f"x:{c}": 1} for m, c in enumerate(("bik", "bkj", "h", "half"))}),
-    ]
-    units: list[tuple[dict[str, Any], dict[str, Any]]] = [
-        ({"x:bik": 1, "x:bkj": 1, "r": 1, "tok:pad": 1, "one": Fraction(-7, 2)}, {"C": 1}),
-        ({"C": 1, "r": 1, "one": Fraction(-3, 2)}, {"C": -1}),
-        ({"B": 1, "r": -1, "one": Fraction(-1, 4)}, {"B": -HALF}),
-        ({"B": 1, "r": -1, "one": Fraction(-3, 4)}, {"B": -HALF}),
-        ({"one": HALF}, {"r": 1}),
-        ({"r": 1, "one": -HALF}, {"r": -1 if printed_flip else -2}),
-    ]
-    decide = {"x:h": 1, "x:half": -1, "r": -1, "tok:adj": 2, "one": -2}
-    if printed_threshold:
-        units += [(decide, {"B": HALF}), ({"tok:adj": 1, "r": -1, "one": -HALF}, {"B": HALF})]
-    else:
-        units.append((decide, {"B": 1}))
-    attention = _attention(space, heads, 11, 4)
-    return Layer(attention=Sublayer(attention), mlp=Sublayer(_step_mlp(space, units)), name="square")
-
-
-def answer_layer(space: Space) -> Layer:
-    """The final layer: the last token reads ``B(s, t)`` into ``ans``.
-
-    Query ``(2 (s+1)/N, -1/N, 2 (t+1)/N, -1/N)`` against adjacency keys ``(row, row^2, col, col^2)`` scores
-    ``((s+1)^2 + (t+1)^2 - (row - s - 1)^2 - (col - t - 1)^2) / N``: unique maximum at the cell ``(s, t)``,
-    positive, while every other token's key is 0.
-    """
-    q = {"count:s": {"d:0": 2}, "count:inv": {"d:1": -1, "d:3": -1}, "count:t": {"d:2": 2}}
-    k = {"coord:row": {"d:0": 1}, "coord:row2": {"d:1": 1}, "coord:col": {"d:2": 1}, "coord:col2": {"d:3": 1}}
-    head = _Head(q, k, {"B": {"v:0": 1}}, {"v:0": {"ans": 1}})
-    return Layer(attention=Sublayer(_attention(space, [head], 4, 1)), name="answer")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -2,12 +2,15 @@
 averaging-hard causal attention, masked pre-norm (LayerNorm, eps = 0) on every sublayer, bias-free ReLU FFNs, the
 layer-norm hash for every pointer, a looped level block, input ``w$`` and the answer at ``$``.
 
-The tree's data flow is the one of :mod:`.log_depth` (note ``shared/notes/log_depth.md`` §3.3 with the §3.4
+The tree's data flow is the one of :mod:`.log_depth` (``docs/notes/log_depth.md`` §3.3 with the §3.4
 errata fixed); what changes is how each step is realised. Storage follows App. A of the paper: a scalar z as
 ``phi(z) = psi(z)/||psi(z)||`` with ``psi(z) = <z, 1, -z, -1>``, booleans as signed blocks ``+-(1, -1)``, monoid
 elements as balanced one-hots ``e_a - e_{K+a}``. Every block a sublayer reads has a fixed norm, so a masked
 LayerNorm read of the blocks ``M`` (total squared norm ``S_M``) is the stored value times ``rho_M = sqrt(d / S_M)``;
 the weights after a read divide by ``rho_M`` (a rational within 1e-40 of the irrational ``sqrt(S_M / d)``).
+
+The lemma functions named below are in :mod:`.log_depth_paper_lemmas` (re-exported here); this module assembles them
+into the prefix, the level block and the construction.
 
 **Prefix (3 layers; the paper computes positions inside the model too, but says neither where nor how).**
 :func:`position_heads` (Lemma 7): two uniform causal heads average ``1[j = 0]`` and ``1[j >= 1]``, giving
@@ -39,7 +42,7 @@ The readout tests ``DS(q0) in F`` at ``$`` linearly (the paper's ninth final lay
 ``m | c`` by Lemma 8: whether the hash's answer ``phi(j*)`` *equals* the query, read as ``sgn(x - y)`` from one
 cell with ``sgn(0) = 0``. In floating point -- and under the paper's own Definition 4, correctly rounded p-bit
 operations -- the two sides are the same real number computed by two routes and differ by rounding (measured by
-:func:`~exactformer.constructions.log_depth_gadgets.lemma1_multiple_flags`); when they agree to the last bit the
+:func:`~exactformer.constructions.gadgets.paper_lemmas.lemma1_multiple_flags`); when they agree to the last bit the
 cell is exactly 0 and its LayerNorm is 0/0. This build queries ``phi(c/2 + 1/4)`` instead: for even c the nearest
 key is c/2, a quarter below the query (``x < 0``); for odd c it is ``(c+1)/2``, a quarter above (``x > 0``).
 ``x`` is never 0 (``|x| ~ 0.18/(c/2)^3``), so Lemma 8's exact sign read decides the parity with no threshold,
@@ -51,7 +54,9 @@ against ``|x| >= sqrt 7 tau`` (E = 0) in two MLP layers (:func:`difference_mlp`,
 ``(c +- 1)/2`` are equally far from ``c/2`` to third order, their hash scores can round to an exact tie, and
 average-hard attention then returns the *average* ``(phi(k) + phi(k+1))/2``, which matches ``phi(c/2)`` to second
 order (``|x| ~ 0.27/(c/2)^4``, inside the margin): an odd count reads as even. ``margin=PRINTED_MARGIN`` (2^-100) is
-the printed exact test in practice: NaN at ``"01"``.
+the printed exact test in practice: it never reads "c even" right -- a NaN where the two routes agree to the last
+bit, "c odd" (a wrong answer for half the words) where they do not; which one depends on the float kernels (NaN at
+``"01"`` with MKL's AVX2 matrix kernels, ``"10"`` and ``"11"`` wrong with its AVX512 ones).
 
 **Rounding growth in the combine (a finite-precision finding).** The proof's combine units are single ReLUs
 ``ReLU(y)`` with ``y = 1`` when a unit fires and ``y <= 0`` otherwise; a unit with three of its four conditions true
@@ -59,10 +64,12 @@ sits exactly at ``y = 0``. In floating point each read is off by the error alrea
 single ReLU passes it on (``1 + delta`` when firing, ``max(delta, 0)`` at the boundary), so the error of a
 survivor's block grows by a factor ~4 per level (measured on a 12-element monoid: 1.5e-14 at level 3, 2.4e-12 at
 level 7, 3.1e-11 at level 9). The previous-token head reads that block through the same masked LayerNorm as the
-positions it hashes, so the block's error rescales the hash scores; at n = 512 it exceeds the hash gap
-``~1/(2 q^4)`` and ``$`` copies the wrong token. :func:`plateau_units` writes each unit as the clamp
-``2 ReLU(y - 1/4) - 2 ReLU(y - 3/4)``, exact at both ends, and the error stays at one layer's rounding (1.1e-15 at
-every level on the same word); ``clean_combine=False`` keeps the single ReLUs (tested failing on ``(aaab)^128``).
+positions it hashes, so the block's error rescales the hash scores; by n = 512-1024 it exceeds the hash gap
+``~1/(2 q^4)`` and a token copies the wrong predecessor (``$``: a wrong answer). The growth is that of MKL's
+vectorised (AVX2 / AVX512) matrix kernels; on its reproducible path (``MKL_CBWR``) the boundary residues do not
+accumulate. :func:`plateau_units` writes each unit as the clamp ``2 ReLU(y - 1/4) - 2 ReLU(y - 3/4)``, exact at both
+ends, and the error stays at one layer's rounding (1.1e-15 at every level on the same word); ``clean_combine=False``
+keeps the single ReLUs (tested failing on ``(aaab)^256``).
 The combine's width doubles: d_mlp <= 4|M|^2 + 10|M| + 25.
 
 Deviations from the paper, all measured by the tests: a 3-layer prefix for positions (the paper's (0, 8, 9) has
@@ -78,48 +85,53 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import mpmath
 import numpy as np
 
-from ..core.architecture import (
-    MLP,
-    Attention,
-    Embedding,
-    Layer,
-    Loop,
-    Mask,
-    Norm,
-    Readout,
-    RepeatCount,
-    Sublayer,
-    Transformer,
-)
+from ..core.architecture import MLP, Attention, Embedding, Layer, Readout, Sublayer
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.space import Block, Space, linear_map, vector
-from .log_depth import BOS, END, _mlp, dfa_symbols, end_marked_encoder, levels_for
+from ..core.space import Space, vector
+from .gadgets.dfa import BOS, END, monoid_dfa, recognizer_io
+from .gadgets.dfa import tree_levels as levels_for
+from .gadgets.layer_norm_hash import phi
+from .gadgets.looped import log_depth_model
+from .gadgets.readout import sign_readout
+from .log_depth_paper_lemmas import (
+    _PHI,
+    COMBINE_READ,
+    COUNT_READ,
+    DIFFERENCE_READ,
+    HASH_READ,
+    PARTNER_READ,
+    PREVIOUS_READ,
+    QUANTISE_READ,
+    _coords,
+    _norm,
+    _Setup,
+    _uniform_heads,
+    combine_mlp,
+    count_heads,
+    difference_mlp,
+    equality_mlp,
+    half_count_head,
+    partner_head,
+    phi_write,
+    plateau_units,
+    position_heads,
+    previous_token_head,
+    quantise_mlp,
+    residual_space,
+    sign_mlp,
+)
 
 __all__ = [
     "CITATION",
     "paper_tree_recognizer",
     "paper_depth_of",
-    "residual_space",
-    "position_heads",
-    "phi_write",
-    "count_heads",
-    "half_count_head",
-    "difference_mlp",
-    "sign_mlp",
-    "equality_mlp",
-    "quantise_mlp",
     "prefix_layers",
     "level_layers",
-    "previous_token_head",
-    "partner_head",
-    "combine_mlp",
     "plateau_units",
     "DEFAULT_MARGIN",
     "PRINTED_MARGIN",
@@ -138,388 +150,6 @@ CITATION = Citation(
 
 DEFAULT_MARGIN = Fraction(1, 2**40)
 PRINTED_MARGIN = Fraction(1, 2**100)
-_PHI = ("z", "one", "mz", "mone")  # the four cells of psi / phi storage: <z, 1, -z, -1>
-_FLAG = ("p", "m")  # a signed boolean: (1, -1) true, (-1, 1) false; also the constant block ONE = (1, -1)
-_DIRECTION = ("a1", "ma1", "a2", "ma2")  # a unit direction (a1, a2) stored as <a1, -a1, a2, -a2>
-
-Map = dict[str, dict[str, Fraction]]
-
-
-@dataclass(frozen=True)
-class _Setup:
-    symbols: tuple[Hashable, ...]
-    tokens: tuple[str, ...]
-    monoid: Any
-    start: int
-    accepting: frozenset[int]
-    space: Space
-    margin: Fraction | None  # None: the sign test (default); a fraction: the margin test
-    partner_key_fix: bool
-    activeness_and_fix: bool
-    clean_combine: bool = True  # plateau units in the combine (module docstring); False: one ReLU per unit
-
-    @property
-    def size(self) -> int:
-        return len(self.monoid)
-
-
-def residual_space(size: int) -> Space:
-    """The residual blocks (d_model = 54 + 8|M|).
-
-    Constant and token flags: ``one``, ``bos``, ``end`` (signed, 2 cells each). Positions (unit phi blocks, 4 cells):
-    ``pos = phi(i)``, ``prev = phi(i-1)``; ratio scratch ``rp``, ``rq``, ``rc`` (psi of a ratio). Per level:
-    ``A`` = alpha^l and ``E`` = [c_i even] (signed), ``hc = phi(c/2)`` and ``t`` (the hash's answer), the equality
-    test's cells ``xa, xb`` and direction ``N``, copies of the previous token ``pa, pe, pd`` and of the partner
-    ``qa, qe, qd``; ``D`` the token's block and ``DS`` the ``$`` accumulator (balanced one-hots over the monoid:
-    ``+k`` and ``-k`` cells).
-    """
-    labels = [f"+{k}" for k in range(size)] + [f"-{k}" for k in range(size)]
-    flags = [Block(name, _FLAG) for name in ("one", "bos", "end", "A", "E", "pa", "pe", "qa", "qe", "xa", "xb")]
-    phis = [Block(name, _PHI) for name in ("pos", "prev", "rp", "rq", "rc", "hc", "t")]
-    direction = Block("N", _DIRECTION)
-    ones_hot = [Block(name, labels) for name in ("D", "DS", "pd", "qd")]
-    return Space.of(*flags, *phis, direction, *ones_hot)
-
-
-# -- reading through a masked pre-norm -----------------------------------------------------------------------
-
-_SQUARED_NORM = {"one": 2, "bos": 2, "end": 2, "A": 2, "E": 2, "pa": 2, "pe": 2, "qa": 2, "qe": 2, "N": 2,
-                 "pos": 1, "prev": 1, "hc": 1, "t": 1, "D": 2, "DS": 2, "pd": 2, "qd": 2}
-
-
-def _sqrt_ratio(numerator: int, denominator: int) -> Fraction:
-    """``sqrt(numerator / denominator)`` as a rational within 1e-40 (50 significant digits): the exact weight that
-    stands for an irrational read scale."""
-    with mpmath.workdps(60):
-        value = mpmath.sqrt(mpmath.mpf(numerator) / denominator)
-        return Fraction(mpmath.nstr(value, 50, min_fixed=-100, max_fixed=100))
-
-
-def _read_scale(space: Space, blocks: Sequence[str]) -> Fraction:
-    """``1 / rho`` for a masked LayerNorm read of ``blocks``: ``sqrt(S / d)``, S their total squared norm (every
-    read block is balanced, so the mean is 0 and LayerNorm = RMSNorm)."""
-    return _sqrt_ratio(sum(_SQUARED_NORM[b] for b in blocks), space.dim)
-
-
-def _alone_scale(space: Space) -> Fraction:
-    """``1 / sqrt(d)``: a ratio block read alone reads as ``sqrt(d) phi``."""
-    return _sqrt_ratio(1, space.dim)
-
-
-def _norm(space: Space, blocks: Sequence[str]) -> Norm:
-    coords = tuple(c for b in blocks for c in space.block(b).coordinates)
-    return Norm("layernorm", mask=coords)
-
-
-def _coords(block: str, labels: Sequence[str]) -> list[str]:
-    return [f"{block}:{c}" for c in labels]
-
-
-# -- lemmas ------------------------------------------------------------------------------------------------------
-
-
-def _uniform_heads(space: Space, values: Sequence[Map], writes: Sequence[Map],
-                   extra: Sequence[tuple[Map, Map, Map, Map]] = ()) -> Attention:
-    """Heads with zero queries (uniform causal averages of ``values``: all scores tie, so average-hard attention
-    averages every key j <= i) writing ``writes``, plus ``extra`` heads given as (W_Q, W_K, W_V, W_O) actions.
-    Every head has 4 query/key cells and as many value cells as the widest head (unused ones are zero)."""
-    qk = Space.of(Block("h", ["0", "1", "2", "3"]))
-    width = max([1] + [len({o for m in v.values() for o in m}) for _, _, v, _ in extra])
-    vs = Space.of(Block("v", [str(k) for k in range(width)]))
-    WQ, WK, WV, WO = [], [], [], []
-    for value, write in zip(values, writes):
-        WQ.append(linear_map(space, qk, {}))
-        WK.append(linear_map(space, qk, {}))
-        WV.append(linear_map(space, vs, value))
-        WO.append(linear_map(vs, space, write))
-    for q, k, v, o in extra:
-        WQ.append(linear_map(space, qk, q))
-        WK.append(linear_map(space, qk, k))
-        WV.append(linear_map(space, vs, v))
-        WO.append(linear_map(vs, space, o))
-    return Attention(W_Q=WQ, W_K=WK, W_V=WV, W_O=WO, kind="average_hard", mask=Mask("causal"))
-
-
-def _indicator(flag: str, s: Fraction, *, negate: bool = False) -> Map:
-    """The value ``[flag]`` (or ``1 - [flag]``) from a read of the signed ``flag`` and ``one``: ``(flag + one)/2``."""
-    sign = -1 if negate else 1
-    return {f"{flag}:p": {"v:0": sign * s / 2}, "one:p": {"v:0": s / 2}}
-
-
-def position_heads(setup: _Setup, *, sign: int = 1, write: Sequence[str] = ("rp", "rq")) -> Attention:
-    """Lemma 7: heads averaging ``1[j = 0]`` (``1/(i+1)``) and ``1[j >= 1]`` (``i/(i+1)``) over j <= i, written as
-    ``rp = psi(i/(i+1), 1/(i+1))`` and ``rq = psi((i-1)/(i+1), 1/(i+1))``. ``sign=-1`` is the deleting copy
-    (Lemma 6), restricted to the blocks in ``write``."""
-    space = setup.space
-    s = _read_scale(space, ("bos", "one"))
-    first = _indicator("bos", s)  # 1[j = 0]
-    rest = _indicator("bos", s, negate=True)  # 1[j >= 1]
-    w0: Map = {"v:0": {}}
-    w1: Map = {"v:0": {}}
-    if "rp" in write:
-        w1["v:0"].update({"rp:z": Fraction(sign), "rp:mz": Fraction(-sign)})
-        w0["v:0"].update({"rp:one": Fraction(sign), "rp:mone": Fraction(-sign)})
-    if "rq" in write:  # (i - 1)/(i + 1) = i/(i+1) - 1/(i+1)
-        w1["v:0"].update({"rq:z": Fraction(sign), "rq:mz": Fraction(-sign)})
-        w0["v:0"].update({"rq:z": Fraction(-sign), "rq:mz": Fraction(sign), "rq:one": Fraction(sign),
-                          "rq:mone": Fraction(-sign)})
-    return _uniform_heads(space, [first, rest], [w0, w1])
-
-
-def phi_write(setup: _Setup, source: str, target: str) -> MLP:
-    """Lemma 4: read the ratio block ``source`` alone (``sqrt(d) phi``) and write the unit block ``phi`` into
-    ``target``: ``ReLU(+-x/sqrt d)`` pairs, 8 units."""
-    s = _alone_scale(setup.space)
-    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
-    for c in _PHI:
-        units[f"{c}+"] = ({f"{source}:{c}": s}, {f"{target}:{c}": Fraction(1)})
-        units[f"{c}-"] = ({f"{source}:{c}": -s}, {f"{target}:{c}": Fraction(-1)})
-    return _mlp(setup.space, units)
-
-
-COUNT_READ = ("A", "bos", "one")
-HASH_READ = ("A", "bos", "one", "hc", "pos")
-
-
-def count_heads(setup: _Setup, *, sign: int = 1, read: Sequence[str] = COUNT_READ) -> list[tuple[Map, Map]]:
-    """Step 5's count: heads averaging ``1[j = 0]`` and ``alpha_j`` give ``1/(i+1)`` and ``c_i/(i+1)``, written as
-    ``rc = psi(c_i/(i+1), 2/(i+1))``, which reads as ``phi(c_i / 2)``. Returned as (value, write) actions so that the
-    deleting copy (``sign=-1``) can share a sublayer that reads more blocks (``read``)."""
-    s = _read_scale(setup.space, read)
-    first = _indicator("bos", s)
-    active = _indicator("A", s)
-    w0: Map = {"v:0": {"rc:one": Fraction(2 * sign), "rc:mone": Fraction(-2 * sign)}}
-    if setup.margin is None:  # the sign test queries phi(c/2 + 1/4): (c + 1/2)/(i+1) against 2/(i+1)
-        w0["v:0"].update({"rc:z": Fraction(sign, 2), "rc:mz": Fraction(-sign, 2)})
-    w1 = {"v:0": {"rc:z": Fraction(sign), "rc:mz": Fraction(-sign)}}
-    return [(first, w0), (active, w1)]
-
-
-def half_count_head(setup: _Setup) -> tuple[Map, Map, Map, Map]:
-    """Lemma 1's first layer for m = 2 on the count: query ``hc = phi(c/2)``, key ``pos = phi(j)`` (the layer-norm
-    hash, maximal at j = c/2 when c is even), value ``phi(j)`` written to ``t``."""
-    s = _read_scale(setup.space, HASH_READ)
-    q = {f"hc:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)}
-    k_ = {f"pos:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)}
-    v = {f"pos:{c}": {f"v:{k}": s} for k, c in enumerate(_PHI)}
-    o = {f"v:{k}": {f"t:{c}": Fraction(1)} for k, c in enumerate(_PHI)}
-    return q, k_, v, o
-
-
-DIFFERENCE_READ = ("t", "hc", "one")
-
-
-def difference_mlp(setup: _Setup, *, sign: int = 1) -> MLP:
-    """The cell(s) Lemma 8 reads, from ``x = t_z - hc_z`` (the hash's answer ``phi(j*)`` against the query ``hc``),
-    each stored as a balanced pair. Sign test: ``xa = x`` (never 0: ``x < 0`` iff c is even). Margin test:
-    ``xa = x + tau``, ``xb = tau - x``. ``sign=-1`` is the deleting copy (Lemma 6: the same reads, so it cancels
-    exactly), which also deletes ``t`` and ``hc`` (Lemma 5). ``ReLU(v) - ReLU(-v) = v``."""
-    s = _read_scale(setup.space, DIFFERENCE_READ)
-    tau = setup.margin
-    cells = [("xa", {"t:z": s, "hc:z": -s})]
-    if tau is not None:
-        cells = [("xa", {"t:z": s, "hc:z": -s, "one:p": tau * s}), ("xb", {"t:z": -s, "hc:z": s, "one:p": tau * s})]
-    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
-    for name, read in cells:
-        out = {f"{name}:p": Fraction(sign), f"{name}:m": Fraction(-sign)}
-        units[f"{name}+"] = (read, out)
-        units[f"{name}-"] = ({k: -v for k, v in read.items()}, {k: -v for k, v in out.items()})
-    if sign < 0:
-        units.update(clear_mlp(setup, ("t", "hc"), DIFFERENCE_READ))
-    return _mlp(setup.space, units)
-
-
-def sign_mlp(setup: _Setup) -> MLP:
-    """Lemma 8's sign read: ``xa = (x, -x)`` read alone is ``sgn(x) sqrt(d/2) (1, -1)`` whatever ``|x|`` is, so
-    ``E = -sgn(x) (1, -1)`` = [c_i even] (the query ``phi(c/2 + 1/4)`` lies a quarter below the key ``c/2`` when c
-    is even, and a quarter above ``(c-1)/2 + 1`` when c is odd). Bias-free: ``ReLU(+-x)`` pairs."""
-    s = _sqrt_ratio(2, setup.space.dim)  # a read of xa:p is sqrt(d/2) sgn(x)
-    units = {
-        "x+": ({"xa:p": s}, {"E:p": Fraction(-1), "E:m": Fraction(1)}),
-        "x-": ({"xa:p": -s}, {"E:p": Fraction(1), "E:m": Fraction(-1)}),
-    }
-    return _mlp(setup.space, units)
-
-
-def equality_mlp(setup: _Setup) -> MLP:
-    """Lemma 8 with a margin, step 1 (bias-free): a masked pre-norm read of ``(xa, xb)`` alone is their direction
-    ``(a1, a2) = (x + tau, tau - x) / ||.||``, whatever the magnitude of x; it is copied to ``N`` (a unit direction,
-    so ``N`` always has the same norm and later reads of it have a known scale)."""
-    s = _sqrt_ratio(2, setup.space.dim)  # a read of xa:p is sqrt(d/2) a1
-    units: dict[str, tuple[dict[str, Fraction], dict[str, Fraction]]] = {}
-    for src, dst in (("xa", "a1"), ("xb", "a2")):
-        units[f"{dst}+"] = ({f"{src}:p": s}, {f"N:{dst}": Fraction(1), f"N:m{dst}": Fraction(-1)})
-        units[f"{dst}-"] = ({f"{src}:p": -s}, {f"N:{dst}": Fraction(-1), f"N:m{dst}": Fraction(1)})
-    return _mlp(setup.space, units)
-
-
-QUANTISE_READ = ("N", "one")
-
-
-def quantise_mlp(setup: _Setup) -> MLP:
-    """Lemma 8 with a margin, step 2: ``a1 + a2 = sqrt 2 tau / sqrt(x^2 + tau^2)`` is >= 1 iff ``|x| <= tau`` and
-    <= 1/2 iff ``|x| >= sqrt 7 tau``; ``g = ReLU(2(a1 + a2) - 1) - ReLU(2(a1 + a2) - 2)`` is then 1 or 0, and
-    ``E = (2 g - 1)(1, -1)`` is the parity flag ``[c_i even]``. ``N`` is deleted."""
-    s = _read_scale(setup.space, QUANTISE_READ)
-    total = {"N:a1": 2 * s, "N:a2": 2 * s}
-    units = {
-        "2s-1": ({**total, "one:p": -s}, {"E:p": Fraction(2), "E:m": Fraction(-2)}),
-        "2s-2": ({**total, "one:p": -2 * s}, {"E:p": Fraction(-2), "E:m": Fraction(2)}),
-        "minus-one": ({"one:p": s}, {"E:p": Fraction(-1), "E:m": Fraction(1)}),
-    }
-    units.update(clear_mlp(setup, ("N",), QUANTISE_READ))
-    return _mlp(setup.space, units)
-
-
-PREVIOUS_READ = ("prev", "pos", "A", "E", "D")
-
-
-def previous_token_head(setup: _Setup) -> Attention:
-    """Step 2: query ``prev = phi(i-1)``, key ``pos = phi(j)``: the hash picks j = i - 1; the value copies
-    ``(A, E, D)`` of that token into ``(pa, pe, pd)``."""
-    space = setup.space
-    s = _read_scale(space, PREVIOUS_READ)
-    labels = _labels(setup)
-    copied = [(f"A:{c}", f"pa:{c}") for c in _FLAG] + [(f"E:{c}", f"pe:{c}") for c in _FLAG]
-    copied += [(f"D:{c}", f"pd:{c}") for c in labels]
-    qk = Space.of(Block("h", ["0", "1", "2", "3"]))
-    vs = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {f"prev:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
-        W_K=[linear_map(space, qk, {f"pos:{c}": {f"h:{k}": s} for k, c in enumerate(_PHI)})],
-        W_V=[linear_map(space, vs, {src: {f"v:{k}": s} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(vs, space, {f"v:{k}": {dst: Fraction(1)} for k, (_, dst) in enumerate(copied)})],
-        kind="average_hard", mask=Mask("causal"),
-    )
-
-
-def clear_mlp(setup: _Setup, blocks: Sequence[str], read: Sequence[str]) -> dict[str, tuple[dict, dict]]:
-    """Lemma 5: delete the stored ``blocks`` (read among ``read``) by writing their negation, ``ReLU(+-x)``."""
-    s = _read_scale(setup.space, read)
-    units: dict[str, tuple[dict, dict]] = {}
-    for b in blocks:
-        for c in setup.space.block(b).coordinates:
-            units[f"clear:{c}+"] = ({c: s}, {c: Fraction(-1)})
-            units[f"clear:{c}-"] = ({c: -s}, {c: Fraction(1)})
-    return units
-
-
-PARTNER_READ = ("one", "pos", "pa", "pd", "pe")
-
-
-def partner_head(setup: _Setup) -> Attention:
-    """Step 3 (partner-key fix) and step 6's head: score ``2 alpha^l_{j-1} + phi(j)_z`` (``pa`` holds
-    ``alpha^l_{j-1}`` as +-1; ``phi(j)_z = j/sqrt(2(j^2+1))`` increases with j and stays below 1/sqrt 2), so the
-    argmax is the latest j <= i whose predecessor is active. Copies ``(pa, pe, pd)`` of j into ``(qa, qe, qd)``.
-    Printed key (``partner_key_fix=False``): ``alpha^l`` of j itself (``A``)."""
-    space = setup.space
-    read = PARTNER_READ + (() if setup.partner_key_fix else ("A",))
-    s = _read_scale(space, read)
-    key = "pa" if setup.partner_key_fix else "A"
-    labels = _labels(setup)
-    copied = [(f"pa:{c}", f"qa:{c}") for c in _FLAG] + [(f"pe:{c}", f"qe:{c}") for c in _FLAG]
-    copied += [(f"pd:{c}", f"qd:{c}") for c in labels]
-    qk = Space.of(Block("h"))
-    vs = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"one:p": {"h": s}})],
-        W_K=[linear_map(space, qk, {f"{key}:p": {"h": 2 * s}, "pos:z": {"h": s}})],
-        W_V=[linear_map(space, vs, {src: {f"v:{k}": s} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(vs, space, {f"v:{k}": {dst: Fraction(1)} for k, (_, dst) in enumerate(copied)})],
-        kind="average_hard", mask=Mask("causal"),
-    )
-
-
-COMBINE_READ = ("qd", "qa", "qe", "D", "DS", "E", "end", "one", "A", "pa", "pe", "pd")
-
-
-def combine_mlp(setup: _Setup) -> MLP:
-    """Steps 4 and 6, the losers' reset, ``alpha <- alpha AND e`` and the clean-up, in one ReLU layer.
-
-    With ``[x]`` the 0/1 value of a read (``[D = b] = D_{+b}``, ``[flag] = (flag_p + one_p)/2``) and ``e = [E]``
-    (``c_i`` even); survivors are ``alpha AND e`` (printed, ``activeness_and_fix=False``: ``e`` alone):
-
-    * survivor unit (a, b): ``ReLU([qd = a] + [D = b] + [A] + [E] - 3)`` writes ``D += e(a b) - e(b)``;
-    * loser unit b: ``ReLU([D = b] + [A] - [E] - 1)`` writes ``D += e(1) - e(b)`` (back to the identity, so every
-      block keeps its norm);
-    * ``$`` unit (a, b): ``ReLU([qd = a] + [DS = b] + [end] + [qa] - [qe] - 3)`` writes ``DS += e(a b) - e(b)``
-      (the latest active token before ``$``, ``alpha_{j-1} = 1``, is deactivated: ``e_{j-1} = 0``);
-    * ``A <- (2 g - 1)(1, -1)`` with ``g = ReLU([A] + [E] - 1)`` (printed: ``g = [E]``), and ``E, pa, pe, pd, qa,
-      qe, qd`` deleted (Lemma 5).
-    """
-    space = setup.space
-    s = _read_scale(space, COMBINE_READ)
-    table = setup.monoid.table
-    K = setup.size
-    one = Fraction(1)
-    fixed = setup.activeness_and_fix
-
-    def flag(name: str, weight: Fraction) -> dict[str, Fraction]:
-        return {f"{name}:p": weight * s / 2, "one:p": weight * s / 2}
-
-    def add(*parts: dict[str, Fraction]) -> dict[str, Fraction]:
-        out: dict[str, Fraction] = {}
-        for p in parts:
-            for k, v in p.items():
-                out[k] = out.get(k, Fraction(0)) + v
-        return out
-
-    def e(block: str, k: int, w: Fraction = one) -> dict[str, Fraction]:
-        return {f"{block}:+{k}": w, f"{block}:-{k}": -w}
-
-    survive = add(flag("A", one), flag("E", one), {"one:p": -s}) if fixed else flag("E", one)
-    units: dict[str, tuple[dict, dict]] = {}
-    for a in range(K):
-        for b in range(K):
-            ab = int(table[a, b])
-            if ab == b:
-                continue  # the product leaves b unchanged: nothing to write
-            units[f"mul:{a}*{b}"] = (
-                add({f"qd:+{a}": s, f"D:+{b}": s}, survive, {"one:p": -2 * s}),
-                add(e("D", ab), e("D", b, -one)),
-            )
-            units[f"dol:{a}*{b}"] = (
-                add({f"qd:+{a}": s, f"DS:+{b}": s}, flag("end", one), flag("qa", one), flag("qe", -one),
-                    {"one:p": -3 * s}),
-                add(e("DS", ab), e("DS", b, -one)),
-            )
-    lose = add(flag("A", one), flag("E", -one)) if fixed else add(flag("E", -one), {"one:p": s})
-    for b in range(1, K):  # b = 0 is the identity already
-        units[f"lose:{b}"] = (add({f"D:+{b}": s}, lose, {"one:p": -s}), add(e("D", 0), e("D", b, -one)))
-    units["survives"] = (survive, {"A:p": Fraction(2), "A:m": Fraction(-2)})
-    if setup.clean_combine:
-        units = plateau_units(units, s)
-    units["minus-one"] = ({"one:p": s}, {"A:p": -one, "A:m": one})
-    units.update(clear_mlp(setup, ("A", "E", "pa", "pe", "qa", "qe", "pd", "qd"), COMBINE_READ))
-    return _mlp(space, units)
-
-
-def plateau_units(units: dict[str, tuple[dict, dict]], s: Fraction) -> dict[str, tuple[dict, dict]]:
-    """Each 0/1 unit ``ReLU(y)`` (``y = 1`` when it fires, ``y <= 0`` when not) as the clamp
-    ``2 ReLU(y - 1/4) - 2 ReLU(y - 3/4)``.
-
-    Both forms give 0 at ``y <= 0`` and 1 at ``y = 1`` in exact arithmetic. The clamp is flat around both: a read off
-    by ``|delta| < 1/4`` (rounding carried in the blocks it reads) writes exactly 0 or 1, up to the rounding of this
-    layer alone. The single ReLU passes ``delta`` on: a unit with three of its four conditions true sits at
-    ``y = 0`` and leaks ``max(delta, 0)``, a firing unit writes ``1 + delta``, so a block's error is the sum of its
-    readers' errors and grows geometrically with the level (measured: x4-5 per level on a 12-element monoid). Through
-    the LayerNorm shared with the previous-token head's hash, that error rescales the hash scores (tests: a word of
-    length 1024 over a 12-element monoid). ``s`` is the read scale of the layer (``one:p`` reads as ``1/s``).
-    """
-    out: dict[str, tuple[dict, dict]] = {}
-    two = Fraction(2)
-    for name, (read, write) in units.items():
-        for part, shift, gain in (("rise", Fraction(1, 4), two), ("flat", Fraction(3, 4), -two)):
-            shifted = dict(read)
-            shifted["one:p"] = shifted.get("one:p", Fraction(0)) - shift * s
-            out[f"{name}/{part}"] = (shifted, {k: gain * v for k, v in write.items()})
-    return out
-
-
-def _labels(setup: _Setup) -> list[str]:
-    return [f"+{k}" for k in range(setup.size)] + [f"-{k}" for k in range(setup.size)]
-
-
 # -- the model -------------------------------------------------------------------------------------------------
 
 
@@ -588,10 +218,7 @@ def _embedding(setup: _Setup) -> Embedding:
 
 def acceptance_readout(setup: _Setup) -> Readout:
     """``logit = sum_{a : a(q0) in F} DS_{+a} - sum_{a : a(q0) not in F} DS_{+a}`` at ``$``."""
-    out = Space.of(Block("accept"))
-    action = {f"DS:+{k}": {"accept": Fraction(1 if e[setup.start] in setup.accepting else -1)}
-              for k, e in enumerate(setup.monoid.elements)}
-    return Readout(W_U=linear_map(setup.space, out, action), labels=("accept",), position=-1, decision="sign")
+    return sign_readout(setup.space, {f"DS:+{k}": 1 if setup.accepts_from_start(k) else -1 for k in range(setup.size)})
 
 
 def paper_depth_of(n: int, *, final_level: bool = True, margin: Fraction | None = None) -> int:
@@ -651,11 +278,7 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
         return expected
 
     def positions(word: Any, n_tokens: int) -> list[list[float]]:
-        def phi(z: float) -> list[float]:
-            s = math.sqrt(2.0) * math.sqrt(z * z + 1.0)
-            return [z / s, 1.0 / s, -z / s, -1.0 / s]
-
-        return [phi(i) + phi(i - 1) for i in range(n_tokens)]
+        return [list(phi(i)) + list(phi(i - 1)) for i in range(n_tokens)]
 
     out = [Invariant(
         name="positions",
@@ -681,16 +304,13 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
 
 def _setup(dfa: Any, margin: Fraction | None, partner_key_fix: bool, activeness_and_fix: bool,
            clean_combine: bool = True) -> _Setup:
-    symbols, tokens = dfa_symbols(dfa, "paper_tree_recognizer")
-    monoid = dfa.transition_monoid()
+    prepared = monoid_dfa(dfa, "paper_tree_recognizer")
     if margin is not None:
         margin = Fraction(margin)
         if not 0 < margin < 1:
             raise ValueError(f"margin must be in (0, 1) or None, got {margin}")
-    states = list(monoid.states)
-    return _Setup(symbols, tokens, monoid, states.index(dfa.start),
-                  frozenset(k for k, q in enumerate(states) if q in dfa.accepting),
-                  residual_space(len(monoid)), margin, partner_key_fix, activeness_and_fix, clean_combine)
+    return _Setup(**vars(prepared), space=residual_space(prepared.size), margin=margin,
+                  partner_key_fix=partner_key_fix, activeness_and_fix=activeness_and_fix, clean_combine=clean_combine)
 
 
 def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_key_fix: bool = True,
@@ -705,7 +325,8 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
     margin
         ``None`` (default): the parity of the count by the shifted query and Lemma 8's sign read. A fraction: keep
         the printed query ``phi(c/2)`` and test equality within this margin (``DEFAULT_MARGIN = 2^-40`` fails in
-        float64 from n ~ 512 on; ``PRINTED_MARGIN = 2^-100`` is the printed exact test and gives NaN at ``"01"``).
+        float64 from n ~ 512 on; ``PRINTED_MARGIN = 2^-100`` is the printed exact test: NaN or a wrong answer
+        from n = 2 on).
     partner_key_fix, activeness_and_fix, final_level
         The note's errata (§3.4), fixed (``True``) or as printed (``False``).
     clean_combine
@@ -727,23 +348,14 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
     """
     setup = _setup(dfa, margin, partner_key_fix, activeness_and_fix, clean_combine)
     level = level_layers(setup)
-    model = Transformer(
-        space=setup.space,
-        embedding=_embedding(setup),
-        layers=prefix_layers(setup),
-        loop=Loop(block=level, count=RepeatCount("ceil_log2", extra_tokens=2)),
-        suffix=level if final_level else (),
-        readout=acceptance_readout(setup),
-    )
+    model = log_depth_model(setup.space, _embedding(setup), level, acceptance_readout(setup), extra_tokens=2,
+                            prefix=prefix_layers(setup), final_block=final_level)
 
-    encode = end_marked_encoder(dfa)
     size = len(setup.monoid)
     return Construction(
         name=name,
         model=model,
-        encode=encode,
-        interpret=bool,
-        tokens_for=lambda n: n + 2,
+        **recognizer_io(dfa),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "

@@ -44,7 +44,9 @@ import numpy as np
 from ..core.architecture import MLP
 from ..core.errors import InputError
 from ..core.rational import Number, as_fraction
-from ..core.space import Block, Space, linear_map
+from ..core.space import Space
+from .gadgets.lookup import product_units
+from .gadgets.units import unit_mlp
 
 __all__ = [
     "Units",
@@ -105,34 +107,15 @@ class Units:
         coordinates and writes a few, so a composition MLP of 10^5 units on thousands of coordinates has ~10^5-10^6
         nonzero entries among 10^8-10^9 (the dense form did not fit in memory for the widest MLRegTest automata).
         """
-        if not self.labels:
-            raise ValueError("an MLP needs at least one unit")
-        hidden = Space.of(Block("unit", self.labels))
-        w_in: dict[str, dict[str, Fraction]] = {}
-        for u in self.labels:
-            for coord, w in self.inputs.get(u, {}).items():
-                w_in.setdefault(coord, {})[f"unit:{u}"] = w
-        w_out = {f"unit:{u}": dict(self.outputs.get(u, {})) for u in self.labels}
-        b_in = np.empty(len(self.labels), dtype=object)
-        b_in[:] = [as_fraction(self.bias.get(u, 0)) for u in self.labels]
-        W_in = linear_map(space, hidden, w_in, sparse=True)
-        return MLP(W_in=W_in, W_out=linear_map(hidden, space, w_out, sparse=True), b_in=b_in)
+        units = {u: (self.inputs.get(u, {}), self.outputs.get(u, {})) for u in self.labels}
+        return unit_mlp(space, units, biases=self.bias, sparse=True)
 
 
 _ONE, _MINUS_ONE = Fraction(1), Fraction(-1)
 
 
-def lookup_units(
-    table: np.ndarray,
-    *,
-    left: str,
-    right: str,
-    out: str,
-    clear_left: bool = True,
-    clear_right: bool = True,
-    read_scale: Number = 1,
-    prefix: str = "mul",
-) -> Units:
+def lookup_units(table: np.ndarray, *, left: str, right: str, out: str, clear_left: bool = True,
+                 clear_right: bool = True, read_scale: Number = 1, prefix: str = "mul") -> Units:
     """The monoid lookup table as |M|^2 ReLU units: ``out <- left * right`` on one-hot codes.
 
     Parameters
@@ -159,39 +142,27 @@ def lookup_units(
     of ``a*b`` and the cleared blocks hold 0. If either block is empty (all zeros), no unit fires and nothing
     changes.
     """
-    table = np.asarray(table)
-    size = table.shape[0]
-    if table.shape != (size, size):
-        raise ValueError(f"the multiplication table must be square, got shape {table.shape}")
     s = as_fraction(read_scale)
     clear_right = clear_right or out == right
-    labels, inputs, bias, outputs = [], {}, {}, {}
-    for a in range(size):
-        for b in range(size):
-            u = f"{prefix}:{a}*{b}"
-            labels.append(u)
-            inputs[u] = {f"{left}:{a}": s, f"{right}:{b}": s}
-            bias[u] = _MINUS_ONE  # Fractions are immutable: one shared object for |M|^2 entries
-            write: dict[str, Fraction] = {f"{out}:{int(table[a, b])}": _ONE}
-            for block, index, clear in ((left, a, clear_left), (right, b, clear_right)):
-                if clear:
-                    cell = f"{block}:{index}"
-                    write[cell] = write[cell] - 1 if cell in write else _MINUS_ONE
-            outputs[u] = write
-    return Units(tuple(labels), inputs, bias, outputs)
+
+    def write(a: int, b: int, ab: int) -> dict[str, Fraction]:
+        cells: dict[str, Fraction] = {f"{out}:{ab}": _ONE}
+        for block, index, clear in ((left, a, clear_left), (right, b, clear_right)):
+            if clear:
+                cell = f"{block}:{index}"
+                cells[cell] = cells[cell] - 1 if cell in cells else _MINUS_ONE
+        return cells
+
+    units = product_units(table, {prefix: (lambda a, b: {f"{left}:{a}": s, f"{right}:{b}": s}, write)})
+    labels = tuple(units)
+    inputs = {u: read for u, (read, _) in units.items()}
+    outputs = {u: cells for u, (_, cells) in units.items()}
+    bias = dict.fromkeys(labels, _MINUS_ONE)  # Fractions are immutable: one shared object for |M|^2 entries
+    return Units(labels, inputs, bias, outputs)
 
 
-def function_units(
-    n_states: int,
-    *,
-    left: str,
-    right: str,
-    out: str,
-    clear_left: bool = True,
-    clear_right: bool = True,
-    read_scale: Number = 1,
-    prefix: str = "fun",
-) -> Units:
+def function_units(n_states: int, *, left: str, right: str, out: str, clear_left: bool = True, clear_right: bool = True,
+                   read_scale: Number = 1, prefix: str = "fun") -> Units:
     """Composition of two maps ``Q -> Q`` in |Q|^3 (+ |Q|^2 clearing) ReLU units: ``out <- left * right``.
 
     The blocks ``left``, ``right`` and ``out`` have coordinates labelled ``"q>r"`` for state indices q, r; an

@@ -1,6 +1,6 @@
 """A uniform log-depth recognizer by pointer jumping: one looped layer per doubling, the DFA state at every token.
 
-This is the simpler uniform log-depth construction of the project's log-depth note (``shared/notes/log_depth.md``
+This is the simpler uniform log-depth construction of the project's log-depth notes (``docs/notes/log_depth.md``
 §8, "Path B"), **not** the construction of Merrill & Sabharwal's Theorem 1 (for that, see ``log_depth.py``). It
 shows the same depth bound -- a fixed set of weights, one layer looped ⌈log₂ n⌉ times, recognises any regular
 language (Merrill & Sabharwal 2025, arXiv 2503.03961) -- with a per-doubling constant of 1 instead of 8, and it
@@ -46,17 +46,19 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any
 
-import mpmath
 import numpy as np
 import torch
 
-from ..core.architecture import Attention, Embedding, Layer, Loop, Mask, Readout, RepeatCount, Sublayer, Transformer
+from ..core.architecture import Attention, Embedding, Layer, Readout, Sublayer
 from ..core.construction import Citation, Construction, Invariant, Probe
-from ..core.errors import InputError
-from ..core.positions import FEATURE_KINDS, Index, PositionalFeature, ScaledFeature
-from ..core.space import Block, Space, linear_map, vector
+from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
+from ..core.space import Block, Space, vector
+from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, recognizer_io
+from .gadgets.heads import pointer_head
+from .gadgets.looped import log_depth_model
+from .gadgets.readout import sign_readout
 from .monoid_composition import ElementCode, Units, choose_code
 
 __all__ = [
@@ -77,37 +79,10 @@ CITATION = Citation(
     arxiv="2503.03961",
 )
 
-BOS = "<bos>"
-
-
-@dataclass(frozen=True)
-class IndexSquared(PositionalFeature):
-    """``i^2``: the square of the position (the key ``(j, j^2)`` of the quadratic pointer match)."""
-
-    kind: ClassVar[str] = "index_squared"
-
-    def exact(self, i: int, length: int) -> Fraction:
-        return Fraction(i * i)
-
-    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
-        # square in float64 (exact below 2^53) and round once to dtype
-        return (i.to(torch.float64) ** 2).to(dtype)
-
-    def interval(self, i: int, length: int) -> Any:
-        return mpmath.iv.mpf(i * i)
-
-    def describe(self) -> str:
-        return "i^2"
-
-
-# Until the core lists it (see the proposed diff in docs/pointer_jumping.md), register the feature so that models
-# using it can be saved and loaded.
-FEATURE_KINDS.setdefault(IndexSquared.kind, IndexSquared)
-
 
 def rounds_for(n: int) -> int:
     """⌈log₂ n⌉ (0 for n <= 1): the rounds after which every pointer of a length-n input is 0."""
-    return (n - 1).bit_length() if n > 1 else 0
+    return ceil_log2(n)
 
 
 @dataclass(frozen=True)
@@ -171,20 +146,10 @@ def pointer_attention(setup: _Setup) -> Attention:
     scores at most -1), so no tie rule is needed. The value copies ``PTR, P, S`` of that token into
     ``TPTR, TP, TS`` (which are 0 before the head writes: the previous MLP cleared them).
     """
-    space, code = setup.space, setup.code
-    qk = Space.of(Block("h", ["j", "j2", "one"]))
     copied = [("PTR:p", "TPTR:p"), ("PTR:p2", "TPTR:p2")]
-    copied += [(f"P:{c}", f"TP:{c}") for c in code.labels]
+    copied += [(f"P:{c}", f"TP:{c}") for c in setup.code.labels]
     copied += [(f"S:{q}", f"TS:{q}") for q in range(setup.n_states)]
-    value = Space.of(Block("v", [str(k) for k in range(len(copied))]))
-    return Attention(
-        W_Q=[linear_map(space, qk, {"PTR:p": {"h:j": 2}, "one": {"h:j2": -1}, "PTR:p2": {"h:one": -1}})],
-        W_K=[linear_map(space, qk, {"pos:i": {"h:j": 1}, "pos:i2": {"h:j2": 1}, "one": {"h:one": 1}})],
-        W_V=[linear_map(space, value, {src: {f"v:{k}": 1} for k, (src, _) in enumerate(copied)})],
-        W_O=[linear_map(value, space, {f"v:{k}": {dst: 1} for k, (_, dst) in enumerate(copied)})],
-        kind="hard",
-        mask=Mask("causal"),
-    )
+    return pointer_head(setup.space, {"PTR:p": 1}, {"PTR:p2": 1}, copied)
 
 
 def state_units(setup: _Setup, units: Units) -> Units:
@@ -243,32 +208,15 @@ def jump_mlp(setup: _Setup) -> Any:
 
 def acceptance_readout(setup: _Setup) -> Readout:
     """``logit = 2 sum_{q in F} S[q] - 1`` at the last token: +1 iff the state after the whole word is accepting."""
-    out = Space.of(Block("accept"))
-    W_U = linear_map(setup.space, out, {f"S:{q}": {"accept": 2} for q in setup.accepting})
-    return Readout(W_U=W_U, labels=("accept",), position=-1, decision="sign", b_U=[Fraction(-1)])
+    return sign_readout(setup.space, {f"S:{q}": 2 for q in setup.accepting}, bias=-1)
 
 
 def _setup(dfa: Any, prefer: str | None) -> _Setup:
-    if not (hasattr(dfa, "transition_monoid") and hasattr(dfa, "alphabet")):
-        raise InputError(f"pointer_jumping_recognizer needs an exactformer.languages.DFA, got {type(dfa).__name__}")
+    symbols, tokens = dfa_symbols(dfa, "pointer_jumping_recognizer", reserved=(BOS,))
     code = choose_code(dfa, prefer=prefer)  # type: ignore[arg-type]
-    symbols = tuple(dfa.ordered_alphabet)
-    tokens = tuple(str(a) for a in symbols)
-    if len(set(tokens)) != len(tokens) or BOS in tokens:
-        raise InputError(f"the DFA's symbols must have distinct string forms other than {BOS!r}: {tokens}")
-    states = list(dfa.ordered_states)
-    complete = all((q, a) in dfa.transitions for q in states for a in symbols)
-    n_states = len(states) + (0 if complete else 1)  # the sink, last, as in DFA.transition_monoid
-    index = {q: k for k, q in enumerate(states)}
-    sink = len(states)
-    letters = {
-        a: tuple(index[dfa.transitions[(q, a)]] if (q, a) in dfa.transitions else sink for q in states)
-        + ((sink,) if not complete else ())
-        for a in symbols
-    }
-    accepting = frozenset(index[q] for q in dfa.accepting)
-    placeholder = _Setup(symbols, tokens, letters, n_states, index[dfa.start], accepting, code, Space.of(Block("one")))
-    return _Setup(**{**placeholder.__dict__, "space": residual_space(code, n_states)})
+    maps = letter_maps(dfa, symbols)
+    space = residual_space(code, maps.n_states)
+    return _Setup(symbols, tokens, maps.letters, maps.n_states, maps.start, maps.accepting, code, space)
 
 
 def _product(setup: _Setup, symbols: Sequence[Hashable]) -> tuple[int, ...]:
@@ -369,20 +317,7 @@ def pointer_jumping_recognizer(
     """
     setup = _setup(dfa, composition)
     layer = Layer(attention=Sublayer(pointer_attention(setup)), mlp=Sublayer(jump_mlp(setup)), name="jump")
-    model = Transformer(
-        space=setup.space,
-        embedding=pointer_embedding(setup),
-        layers=(),
-        loop=Loop(block=(layer,), count=RepeatCount("ceil_log2", extra_tokens=1)),
-        readout=acceptance_readout(setup),
-    )
-
-    def encode(word: Any) -> list[str]:
-        try:
-            symbols = dfa.symbols_of(word)
-        except ValueError as exc:
-            raise InputError(f"not a word of the DFA's alphabet: {exc}") from None
-        return [BOS] + [str(a) for a in symbols]
+    model = log_depth_model(setup.space, pointer_embedding(setup), (layer,), acceptance_readout(setup), extra_tokens=1)
 
     code = setup.code
     alternative = (
@@ -393,9 +328,7 @@ def pointer_jumping_recognizer(
     return Construction(
         name=name,
         model=model,
-        encode=encode,
-        interpret=bool,
-        tokens_for=lambda n: n + 1,
+        **recognizer_io(dfa, end=None),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_rounds),
         description="Pointer jumping (the log-depth note's Path B, not the paper's construction): one looped layer "

@@ -31,6 +31,9 @@ __all__ = [
     "Index",
     "Sinusoid",
     "ScaledFeature",
+    "IndexSquared",
+    "GraphCoordinate",
+    "graph_vertices_for_length",
     "feature_from_json",
     "FEATURE_KINDS",
 ]
@@ -226,8 +229,105 @@ class ScaledFeature(PositionalFeature):
         return f"-({inner})" if self.factor == -1 else f"{self.factor}*({inner})"
 
 
+@dataclass(frozen=True)
+class IndexSquared(PositionalFeature):
+    """``i^2``: the square of the position (the key ``(j, j^2)`` of the quadratic pointer match of the log-depth
+    constructions, :func:`exactformer.constructions.gadgets.heads.quadratic_pointer`)."""
+
+    kind: ClassVar[str] = "index_squared"
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return Fraction(i * i)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        # square in float64 (exact below 2^53) and round once to dtype
+        return (i.to(torch.float64) ** 2).to(dtype)
+
+    def interval(self, i: int, length: int) -> Any:
+        return mpmath.iv.mpf(i * i)
+
+    def describe(self) -> str:
+        return "i^2"
+
+
+def graph_vertices_for_length(length: int) -> int:
+    """The number of vertices ``n`` of a connectivity input of ``length`` tokens (``n^2`` adjacency bits, ``n^3``
+    padding tokens, ``a^(s+1) b^(t+1)``): the largest n with ``n^3 + n^2 < length``.
+
+    Unique because ``n^3 + n^2 + 2 <= length <= n^3 + n^2 + 2n < (n+1)^3 + (n+1)^2``.
+    """
+    n = 0
+    while (n + 1) ** 3 + (n + 1) ** 2 < length:
+        n += 1
+    return n
+
+
+_GRAPH_PARTS = ("row", "col", "pad_i", "pad_k", "pad_j", "pad_k_is_1")
+
+
+def _graph_coordinate(part: str, p: int, n: int) -> int:
+    if p < n * n:
+        return {"row": p // n + 1, "col": p % n + 1}.get(part, 0)
+    q = p - n * n
+    if q < n**3:
+        i, k, j = q // (n * n) + 1, (q // n) % n + 1, q % n + 1
+        return {"pad_i": i, "pad_k": k, "pad_j": j, "pad_k_is_1": int(k == 1)}.get(part, 0)
+    return 0
+
+
+@dataclass(frozen=True)
+class GraphCoordinate(PositionalFeature):
+    """One coordinate of a graph token, 1-based, raised to ``power`` (1 or 2); 0 on tokens of the other kinds.
+
+    The positions of the connectivity input (:mod:`exactformer.constructions.log_depth_connectivity`). ``part``:
+    ``row``/``col`` of an adjacency token ``p = (i-1) n + (j-1)``; ``pad_i``/``pad_k``/``pad_j`` of a padding token
+    ``p = n^2 + (i-1) n^2 + (k-1) n + (j-1)``; ``pad_k_is_1`` = ``[k = 1]``. ``n`` is recovered from the sequence
+    length by :func:`graph_vertices_for_length`.
+    """
+
+    kind: ClassVar[str] = "graph_coordinate"
+    depends_on_length: ClassVar[bool] = True
+    part: str = "row"
+    power: int = 1
+
+    def __post_init__(self) -> None:
+        if self.part not in _GRAPH_PARTS:
+            raise ValueError(f"unknown graph coordinate {self.part!r} (known: {', '.join(_GRAPH_PARTS)})")
+        if self.power not in (1, 2):
+            raise ValueError(f"graph coordinate power must be 1 or 2, got {self.power}")
+
+    def exact(self, i: int, length: int) -> Fraction:
+        return Fraction(_graph_coordinate(self.part, i, graph_vertices_for_length(length)) ** self.power)
+
+    def torch(self, i: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
+        n = graph_vertices_for_length(length)
+        p = i.to(torch.int64)
+        adj = p < n * n
+        q = p - n * n
+        pad = (q >= 0) & (q < n**3)
+        zero = torch.zeros_like(p)
+        if self.part == "row":
+            v = torch.where(adj, p // max(n, 1) + 1, zero)
+        elif self.part == "col":
+            v = torch.where(adj, p % max(n, 1) + 1, zero)
+        elif self.part == "pad_i":
+            v = torch.where(pad, q // max(n * n, 1) + 1, zero)
+        elif self.part == "pad_k":
+            v = torch.where(pad, (q // max(n, 1)) % max(n, 1) + 1, zero)
+        elif self.part == "pad_j":
+            v = torch.where(pad, q % max(n, 1) + 1, zero)
+        else:
+            v = torch.where(pad & ((q // max(n, 1)) % max(n, 1) == 0), torch.ones_like(p), zero)
+        return (v**self.power).to(torch.float64).to(dtype)
+
+    def describe(self) -> str:
+        return f"{self.part}{'^2' if self.power == 2 else ''}"
+
+
 FEATURE_KINDS: dict[str, type[PositionalFeature]] = {
-    cls.kind: cls for cls in (IndexOverLength, AlternatingSign, IndicatorAt, Index, Sinusoid, ScaledFeature)
+    cls.kind: cls
+    for cls in (IndexOverLength, AlternatingSign, IndicatorAt, Index, Sinusoid, ScaledFeature, IndexSquared,
+                GraphCoordinate)
 }
 
 

@@ -124,6 +124,11 @@ def test_coordinates_exact_and_torch_agree() -> None:
     # padding token (i, k, j) = (2, 3, 1), 1-based, sits at n^2 + (1 n^2 + 2 n + 0)
     p = n * n + 1 * n * n + 2 * n + 0
     assert [GraphCoordinate(x).exact(p, length) for x in ("pad_i", "pad_k", "pad_j")] == [2, 3, 1]
+    # the core owns the feature and round-trips it: saved models load without importing this construction
+    from exactformer.core.positions import FEATURE_KINDS, feature_from_json
+
+    assert FEATURE_KINDS["graph_coordinate"] is GraphCoordinate
+    assert feature_from_json(GraphCoordinate("pad_k", 2).to_json()) == GraphCoordinate("pad_k", 2)
 
 
 # -- resources -------------------------------------------------------------------------------------------------

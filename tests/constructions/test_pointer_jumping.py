@@ -217,8 +217,10 @@ def test_bad_inputs() -> None:
 
 
 def test_index_squared_feature_round_trips_and_is_exact() -> None:
-    from exactformer.core.positions import feature_from_json
+    from exactformer.core.positions import FEATURE_KINDS, feature_from_json
 
+    # the core owns the feature: a saved model that uses it loads without importing a construction
+    assert IndexSquared.__module__ == "exactformer.core.positions" and FEATURE_KINDS["index_squared"] is IndexSquared
     f = IndexSquared()
     assert feature_from_json(f.to_json()) == f
     assert f.exact(1234, 0) == 1234**2
