@@ -21,6 +21,7 @@ the per-figure ratios do not.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -32,10 +33,13 @@ NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def run_once(checkout: Path, script: str, args: list[str], timeout: float) -> tuple[float, str]:
-    """Wall seconds and stdout of one run of ``benchmarks/<script>`` from ``checkout``'s root."""
+    """Wall seconds and stdout of one run of ``benchmarks/<script>`` from ``checkout``'s root, importing that
+    checkout's ``exactformer``."""
+    # a script's own folder, not the checkout, heads sys.path: PYTHONPATH makes it import this checkout's package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=checkout, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{script} failed in {checkout}:\n{done.stderr[-2000:]}")
