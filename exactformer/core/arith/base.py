@@ -24,6 +24,7 @@ from ..architecture import MLP, Attention, Norm, Transformer
 from ..errors import ModelFormatError, NonFiniteError
 from ..rational import _not_shared_zero
 from ..sparse import SparseRationalMatrix
+from ..sites import Site
 
 __all__ = ["Item", "Decision", "Trace", "Arithmetic", "named_weights", "check_exact_weight"]
 
@@ -59,17 +60,27 @@ class Trace:
         self.labels.append(label)
         self.residuals.append(x)
 
-    def __getitem__(self, label: str) -> Any:
+    def __getitem__(self, site: str | Site) -> Any:
+        """The residual after ``site``: a :class:`~exactformer.core.sites.Site` or its trace label (``"final"`` is
+        the last one recorded)."""
+        label = site.label if isinstance(site, Site) else site
+        if label == "final" and self.residuals:
+            return self.residuals[-1]
         try:
             return self.residuals[self.labels.index(label)]
         except ValueError:
             raise KeyError(f"no residual {label!r} in this trace (have: {', '.join(self.labels)})") from None
 
     @property
+    def sites(self) -> list[Site]:
+        """The recorded residual streams as structured sites, in order."""
+        return [Site.parse(label) for label in self.labels]
+
+    @property
     def final(self) -> Any:
         return self.residuals[-1]
 
-    def named(self, label: str, batch: int = 0, position: int = -1) -> dict[str, Any]:
+    def named(self, label: str | Site, batch: int = 0, position: int = -1) -> dict[str, Any]:
         """The residual after ``label`` at one position, as ``{coordinate name: value}``."""
         row = self[label][batch][position]
         if isinstance(row, torch.Tensor):
