@@ -23,8 +23,8 @@ import torch
 from ..architecture import MLP, Attention, Norm, Transformer
 from ..errors import ModelFormatError, NonFiniteError
 from ..rational import _not_shared_zero
-from ..sparse import SparseRationalMatrix
 from ..sites import Site
+from ..sparse import SparseRationalMatrix
 
 __all__ = ["Item", "Decision", "Trace", "Arithmetic", "named_weights", "check_exact_weight"]
 
