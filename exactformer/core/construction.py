@@ -18,6 +18,7 @@ import torch
 from .architecture import Transformer
 from .arith import Arithmetic, Item, arithmetic_for
 from .budget import require_memory
+from .claims import ClaimedResources
 from .errors import ExactformerError, InputError
 from .rational import to_float_array
 from .runners import Output, classify
@@ -259,8 +260,18 @@ class Construction:
         The paper and theorem.
     description
         One paragraph for ``exactformer list`` and the docs.
-    extras
-        Construction-specific data (its parameters, its precision prediction under ``"precision_prediction"``).
+    claims
+        The theorem's resource bounds as functions of the input size n (layers, heads...), the attention kinds it
+        allows and its precision claim (:class:`~exactformer.core.claims.ClaimedResources`); the verifier sets
+        them against :meth:`resources` at every size it checks.
+    relations
+        Proof statements that are not equalities with exact values (sign and negation relations), checked by
+        :mod:`exactformer.verify.relations`.
+    deviations
+        The stated departures from the paper (errata fixed, choices the paper leaves open), one sentence each.
+    parameters
+        The family's own build parameters: a frozen dataclass defined by the construction's module (e.g.
+        ``PostMachineParameters``), ``None`` for none.
     simulator, answerer
         Optional runners behind :meth:`simulate` (machines) and :meth:`answer` (queries).
     """
@@ -273,7 +284,10 @@ class Construction:
     citation: Citation
     invariants: tuple[Invariant, ...] = ()
     description: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
+    claims: ClaimedResources = field(default_factory=ClaimedResources)
+    relations: tuple[Any, ...] = ()
+    deviations: tuple[str, ...] = ()
+    parameters: Any = None
     simulator: Callable[..., Any] | None = None
     answerer: Callable[..., Any] | None = None
 
@@ -457,6 +471,7 @@ class Construction:
     def __repr__(self) -> str:
         lines = [f"Construction {self.name!r}: {self.citation}"]
         lines.append(self.model.describe())
+        lines.append("  claims: " + self.claims.describe(precision=False))
         if self.invariants:
             lines.append("  invariants: " + ", ".join(inv.name for inv in self.invariants))
         return "\n".join(lines)
