@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,10 @@ def test_constructions_describe_their_claims_in_one_line():
     (line,) = [s for s in repr(c).splitlines() if s.strip().startswith("claims:")]
     assert line.strip() == "claims: layers <= 8⌈log2 n⌉ + 9; layers == 3(⌈log2 n⌉ + 1) (this build); attention hard"
     assert "O(" not in line and c.claims.precision  # the precision claim is kept, not printed in the repr
+
+
+def test_the_docs_state_every_registered_constructions_claims():
+    docs = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "docs").glob("*.md"))
+    for entry in ENTRIES:
+        line = entry.builder(**entry.options).claims.describe(precision=False)
+        assert f"`{line}`" in docs, f"{entry.name}: no docs page states its claims `{line}`"
