@@ -35,8 +35,8 @@ def timed(fn):
 
 def bench_bb4(batch: int, max_tokens: int) -> list[str]:
     c = turing_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", 14)
-    q = list(c.extras["queue"])
-    pm = c.extras["compiled"].machine
+    q = list(c.parameters.queue)
+    pm = c.parameters.compiled.machine
     lines = []
     ref, dt = timed(lambda: pm.run(q, max_tokens))
     lines.append(f"BB(4) T=14  reference PostMachine.run     tokens={ref.steps:>7}  {ref.steps / dt:12.0f} tok/s")

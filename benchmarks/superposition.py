@@ -128,7 +128,7 @@ def main(argv=None) -> None:
     if args.quick:
         queries = queries[:30] + queries[500:510]
     construction = superposition_reachability(31, 60)
-    p = construction.extras["parameters"]
+    p = construction.parameters
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(
         f"# superposition on ProsQA ({len(queries)} problems), {args.dtype} on {args.device} ({device_name}), "

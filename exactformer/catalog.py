@@ -54,7 +54,7 @@ def _first_symbol(construction: Construction) -> FunctionReference:
 
 def _dfa(construction: Construction) -> Any:
     """The very DFA a log-depth recognizer was built from."""
-    return construction.extras["dfa"]
+    return construction.parameters.dfa
 
 
 def _a5() -> Any:
@@ -68,27 +68,25 @@ def _recognizer(name: str, recognizer: Callable[..., Construction], language: Ca
                  example=example, options=options, reference=_dfa, lengths=tuple(range(0, longest + 1)))
 
 
-def _collatz(n: int = 3, ring_length: int = 9) -> Construction:
-    c = C.tag_system(collatz_tag_system(), ring_length)
-    c.extras["example_word"] = "a" * n
-    return c
+def _collatz(ring_length: int = 9) -> Construction:
+    return C.tag_system(collatz_tag_system(), ring_length)
 
 
 def _tag(construction: Construction) -> Any:
     """Every ring transition from every working state, and whole decodes from a^n (n < L), random words and random
     configurations, against the ring Post machine (:func:`exactformer.verify.machines.tag_reference`)."""
-    return tag_reference(construction.extras["ring"])
+    return tag_reference(construction.parameters.ring)
 
 
 def _turing(construction: Construction) -> Any:
     """Every compiled transition from every working state, and whole decodes from the blank tape, random tapes and
     random configurations, against the compiled Post machine (:func:`exactformer.verify.machines.turing_reference`)."""
-    return turing_reference(construction.extras["compiled"])
+    return turing_reference(construction.parameters.compiled)
 
 
 def _window(construction: Construction) -> tuple[int, ...]:
     """The one size of a Post-machine construction: its window L (see :mod:`exactformer.verify.machines`)."""
-    return (construction.extras["queue_length"],)
+    return (construction.parameters.queue_length,)
 
 
 def _reachability_example() -> ReachabilityQuery:
@@ -147,20 +145,20 @@ ENTRIES: tuple[Entry, ...] = (
           example=(nx.DiGraph([(0, 1), (1, 2), (2, 3)]), 0, 3),
           options={"num_vertices": 8, "printed_base_case": False, "printed_flip": False, "printed_threshold": False},
           reference=lambda c: BFSConnectivityReference(),
-          lengths=lambda c: tuple(range(1, c.extras["num_vertices"] + 1))),
+          lengths=lambda c: tuple(range(1, c.parameters.num_vertices + 1))),
     # Zhu et al.
     Entry(name="superposition", builder=C.superposition_reachability,
           summary="Zhu et al. Thm 1: reachability by continuous thoughts in superposition (2 layers, 5+1 heads)",
           example=_reachability_example(),
           options={"max_nodes": 31, "max_edges": 60, "max_length": None, "printed_eps2": False,
                    "activation": "step", "thoughts": "eccentricity"},
-          reference=lambda c: BFSReachabilityReference(max_edges=c.extras["parameters"].max_edges),
-          lengths=lambda c: tuple(range(3, min(12, c.extras["parameters"].max_nodes) + 1))),  # graphs of 3..12 nodes
+          reference=lambda c: BFSReachabilityReference(max_edges=c.parameters.max_edges),
+          lengths=lambda c: tuple(range(3, min(12, c.parameters.max_nodes) + 1))),  # graphs of 3..12 nodes
     # Li & Wang 2025
     Entry(name="post-machine", builder=_collatz,
           summary="Li & Wang 2025: one layer, one hard head over a window of L; De Mol's Collatz 2-tag system on a "
                   "ring Post machine (next token = next Post step)",
-          example="aaa______", options={"n": 3, "ring_length": 9}, reference=_tag, lengths=_window),
+          example="aaa______", options={"ring_length": 9}, reference=_tag, lengths=_window),
     Entry(name="turing-machine", builder=lambda tm="1RB1LB_1LA1RZ", tape_length=4: C.turing_machine(tm, tape_length),
           summary="Li & Wang 2025: a Turing machine compiled to a Post machine (cyclic tape, held cell) and run by the "
                   "one-layer window decoder; BB(2) by default",

@@ -146,18 +146,20 @@ def _torch_dtype(name: str, option: str = "--dtype"):
 
 @app.command("list")
 def list_constructions() -> None:
-    """List the registered constructions with their citations."""
+    """List the registered constructions with their citations and the resources their theorems claim."""
     table = Table(title="exactformer constructions")
     table.add_column("name", style="bold")
     table.add_column("what it does")
     table.add_column("citation")
+    table.add_column("claims")
     for name in constructions.names():
         entry = constructions.get(name)
         try:
-            citation = str(constructions.build(name).citation)
+            built = constructions.build(name)
+            citation, claims = str(built.citation), built.claims.describe(precision=False)
         except Exception as exc:  # a builder that needs arguments still gets listed
-            citation = f"(needs options: {exc})"
-        table.add_row(name, entry.summary, citation)
+            citation, claims = f"(needs options: {exc})", "-"
+        table.add_row(name, entry.summary, citation, claims)
     console.print(table)
 
 

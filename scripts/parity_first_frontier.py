@@ -132,7 +132,7 @@ def explain(c: Construction, word: str, dtype: torch.dtype, error: Exception | N
     """Why ``word`` fails in ``dtype``, measured against the float64 run of the same word."""
     ref = c.run(word, dtype=torch.float64)
     pos = c.model.readout.position
-    ln = c.extras["options"].get("layer_norm")
+    ln = c.parameters.layer_norm
     answer = abs(ref.residual("L1.attn", pos)["answer"])  # the answer entering the last sublayer, float64
     if error is not None:
         parts = [f"{type(error).__name__}: {str(error).split(' (first')[0]}"]

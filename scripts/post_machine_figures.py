@@ -32,7 +32,7 @@ def bb_table(quick: bool) -> str:
         ref = tm.run(10_000)
         T = ref.width
         c = turing_machine(tm, T)
-        pm = c.extras["compiled"].machine.run(c.extras["queue"], 100_000)
+        pm = c.parameters.compiled.machine.run(c.parameters.queue, 100_000)
         run = run_turing_machine(c)
         assert run.tokens == pm.steps == predicted_post_steps(ref, T)
         rows.append(
@@ -46,8 +46,8 @@ def bb2_trace() -> tuple[str, list]:
     c = turing_machine("1RB1LB_1LA1RZ", 4)
     run = run_turing_machine(c)
     lines = ["| token | pushed | new state | window (queue, front first) |", "|---|---|---|---|"]
-    window = list(c.extras["queue"])
-    frames = [(list(window), str(c.extras["compiled"].machine.start))]
+    window = list(c.parameters.queue)
+    frames = [(list(window), str(c.parameters.compiled.machine.start))]
     for i, (b, p) in enumerate(run.post.tokens, 1):
         window = window[1:] + [b]
         frames.append((list(window), str(p)))

@@ -59,7 +59,7 @@ def _query(edges, root, candidates, answer, graph_type=nx.DiGraph):
 def _turing_prompt_run():
     c = C.turing_machine("1RB1LB_1LA1RZ", 2000)
     with memory_budget(100_000):  # the 1,999-token prompt's residual stream needs ~1.5 MB
-        c.run(c.extras["queue"])
+        c.run(c.parameters.queue)
 
 
 def _cuda_when_absent():

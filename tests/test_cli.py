@@ -16,6 +16,12 @@ def test_list_names_the_demo_and_its_citation():
     assert result.exit_code == 0 and "demo" in result.output
 
 
+def test_list_shows_each_constructions_claims():
+    result = runner.invoke(app, ["list"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "claims" in result.output
+    assert "layers <= 8⌈log2 n⌉ + 9; layers == ⌈log2 n⌉ (this build); attention hard" in result.output
+
+
 def test_trace_prints_a_labelled_residual_stream():
     result = runner.invoke(app, ["trace", "demo", "abba"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

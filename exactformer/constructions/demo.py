@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core.architecture import Attention, Embedding, Layer, Mask, Readout, Sublayer, Transformer
+from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.positions import IndicatorAt
@@ -113,4 +114,8 @@ def copy_first(alphabet: Sequence[str] = ("a", "b")) -> Construction:
             ),
         ),
         description="One hard-attention head copies the first symbol to the last position (the README demo).",
+        claims=ClaimedResources(
+            claims=(Claim("layers", "==", constant(1), "1"), Claim("heads", "==", constant(1), "1")),
+            attention=("hard",),
+        ),
     )

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, Sublayer
+from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature
 from ..core.space import Block, Space, linear_map, vector
@@ -59,7 +60,7 @@ from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, recognizer_
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.heads import chooser_head, pointer_head
 from .gadgets.lookup import and_read, product_units
-from .gadgets.looped import log_depth_model
+from .gadgets.looped import THEOREM1_LAYERS, log_depth_model, looped_depth
 from .gadgets.readout import sign_readout
 from .gadgets.units import delta, unit_mlp
 
@@ -78,6 +79,7 @@ __all__ = [
     "combine_mlp",
     "acceptance_readout",
     "level_layers",
+    "LogDepthParameters",
 ]
 
 CITATION = Citation(
@@ -94,6 +96,29 @@ CITATION = Citation(
 def paper_depth(n: int) -> int:
     """The theorem's depth ``8 ceil(log2 n) + 9`` (``ceil(log2 n)`` taken as 0 for n <= 1)."""
     return 8 * ceil_log2(n) + 9
+
+
+@dataclass(frozen=True)
+class LogDepthParameters:
+    """What :func:`log_depth_recognizer` was built from.
+
+    Attributes
+    ----------
+    dfa
+        The DFA the model recognises (the verifier's reference is this very DFA).
+    monoid_size
+        |M|, the size of the DFA's transition monoid (the composition lookup has ``2|M|^2`` units).
+    partner_key_fix, activeness_and_fix, gate_combine, final_level
+        The note's §3.4 errata, fixed (``True``) or as printed (``False``). With ``final_level`` the tree runs
+        ``⌈log2 n⌉ + 1`` levels (``⌊log2 n⌋ + 1`` are needed), without it the printed ``⌈log2 n⌉``.
+    """
+
+    dfa: Any
+    monoid_size: int
+    partner_key_fix: bool
+    activeness_and_fix: bool
+    gate_combine: bool
+    final_level: bool
 
 
 @dataclass(frozen=True)
@@ -375,15 +400,13 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
         description="Merrill & Sabharwal Thm 1: the activeness tree (each level halves the active tokens and "
                     "multiplies adjacent dyadic blocks; $ absorbs leftover blocks), looped once per level, "
                     f"answer at $. Monoid lookup |M| = {m}: {2 * m * m} composition units.",
-        extras={
-            "dfa": dfa,
-            "monoid_size": m,
-            "errata": fixes,
-            "depth": "3⌈log2 n⌉ + 3 layers (loop: 3-layer level block; suffix: one more level); paper: 8⌈log2 n⌉ + 9",
-            "levels": "⌈log2 n⌉ + 1 (>= ⌊log2 n⌋ + 1 needed)" if final_level else "⌈log2 n⌉ (printed count)",
-            "precision_prediction": "scores are integers or dyadic rationals up to ~4 n^2: exact in float64 far "
-                                    "beyond any tested n; float32 loses integers beyond 2^24 (n ~ 2,000); the "
-                                    "paper's layer-norm hash (not used here) fails near n ~ 8,000 (float64) / ~50 "
-                                    "(float32), see gadgets.layer_norm_hash.hash_frontier",
-        },
+        claims=ClaimedResources(
+            claims=(THEOREM1_LAYERS, looped_depth(0, len(level), final_level)),
+            attention=("hard",),
+            precision="scores are integers or dyadic rationals up to ~4 n^2: exact in float64 far beyond any tested "
+                      "n; float32 loses integers beyond 2^24 (n ~ 2,000); the paper's layer-norm hash (not used "
+                      "here) fails near n ~ 8,000 (float64) / ~50 (float32), see gadgets.layer_norm_hash.hash_frontier",
+        ),
+        deviations=tuple(f"{flag}: the note's erratum (§3.4) fixed" for flag, on in fixes.items() if on),
+        parameters=LogDepthParameters(dfa=dfa, monoid_size=m, **fixes),
     )

@@ -50,6 +50,7 @@ find the same keys under a causal mask, since adjacency tokens come first).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -57,6 +58,7 @@ import networkx as nx
 import numpy as np
 
 from ..core.architecture import Loop, Readout, RepeatCount, Transformer
+from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.positions import GraphCoordinate
@@ -83,6 +85,7 @@ __all__ = [
     "reachability_levels",
     "log_depth_connectivity",
     "DEVIATIONS",
+    "ConnectivityParameters",
 ]
 
 DEVIATIONS = (
@@ -101,6 +104,26 @@ DEVIATIONS = (
 # ---------------------------------------------------------------------------------------------------------------
 # sizes
 # ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectivityParameters:
+    """What :func:`log_depth_connectivity` was built for.
+
+    Attributes
+    ----------
+    num_vertices
+        The most vertices of an input graph (the encoding pads every graph to it).
+    levels
+        ``⌈log2 num_vertices⌉``: the squaring levels, fixed at build time (the model runs ``2 levels + 3`` layers
+        on every graph it accepts).
+    paper_depth
+        Theorem 2's depth ``2⌈log2 n⌉ + 18`` at ``n = num_vertices``.
+    """
+
+    num_vertices: int
+    levels: int
+    paper_depth: int
 
 
 def tokens_for(n: int, s: int = 0, t: int = 0) -> int:
@@ -301,15 +324,15 @@ def log_depth_connectivity(
             "s-t reachability by repeated squaring of the reachability relation by midpoints: one looped layer "
             "(twice per level), n^3 padding tokens, ceil(log2 n) levels; exact rational weights, no norms."
         ),
-        extras={
-            "num_vertices": num_vertices,
-            "levels": levels,
-            "depth": 2 * levels + 3,
-            "paper_depth": paper_depth(num_vertices),
-            "deviations": DEVIATIONS,
-            "precision_prediction": (
-                "scores are integers up to 2 n^2 (exact in float16 to n ~ 32) except the answer head's, "
-                "((s+1)^2 + (t+1)^2 - ...)/N with gap 1/N ~ 1/n^3; the B threshold has margin 1/(2n)"
-            ),
-        },
+        claims=ClaimedResources(
+            claims=(Claim("layers", "<=", paper_depth, "2⌈log2 n⌉ + 18"),
+                    Claim("layers", "==", constant(2 * levels + 3), f"2 levels + 3 (levels = {levels})",
+                          source="build")),
+            attention=("average_hard",),
+            precision="scores are integers up to 2 n^2 (exact in float16 to n ~ 32) except the answer head's, "
+                      "((s+1)^2 + (t+1)^2 - ...)/N with gap 1/N ~ 1/n^3; the B threshold has margin 1/(2n)",
+        ),
+        deviations=DEVIATIONS,
+        parameters=ConnectivityParameters(num_vertices=num_vertices, levels=levels,
+                                          paper_depth=paper_depth(num_vertices)),
     )

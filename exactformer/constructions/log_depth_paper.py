@@ -85,18 +85,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Readout, Sublayer
+from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.space import Space, vector
 from .gadgets.dfa import BOS, END, monoid_dfa, recognizer_io
 from .gadgets.dfa import tree_levels as levels_for
 from .gadgets.layer_norm_hash import phi
-from .gadgets.looped import log_depth_model
+from .gadgets.looped import THEOREM1_LAYERS, log_depth_model, looped_depth
 from .gadgets.readout import sign_readout
 from .log_depth_paper_lemmas import (
     _PHI,
@@ -130,6 +132,7 @@ __all__ = [
     "CITATION",
     "paper_tree_recognizer",
     "paper_depth_of",
+    "PaperTreeParameters",
     "prefix_layers",
     "level_layers",
     "plateau_units",
@@ -219,6 +222,33 @@ def _embedding(setup: _Setup) -> Embedding:
 def acceptance_readout(setup: _Setup) -> Readout:
     """``logit = sum_{a : a(q0) in F} DS_{+a} - sum_{a : a(q0) not in F} DS_{+a}`` at ``$``."""
     return sign_readout(setup.space, {f"DS:+{k}": 1 if setup.accepts_from_start(k) else -1 for k in range(setup.size)})
+
+
+@dataclass(frozen=True)
+class PaperTreeParameters:
+    """What :func:`paper_tree_recognizer` was built from.
+
+    Attributes
+    ----------
+    dfa
+        The DFA the model recognises.
+    monoid_size
+        |M|, the size of the DFA's transition monoid.
+    margin
+        The combine's margin (``None``: none, a 5-layer level block; a number: a 6-layer block).
+    clean_combine
+        Whether the combine's 0/1 units are in plateau form (``True``) or one ReLU each, as the proof writes them.
+    partner_key_fix, activeness_and_fix, final_level
+        The note's §3.4 errata, fixed (``True``) or as printed (``False``).
+    """
+
+    dfa: Any
+    monoid_size: int
+    margin: Fraction | None
+    clean_combine: bool
+    partner_key_fix: bool
+    activeness_and_fix: bool
+    final_level: bool
 
 
 def paper_depth_of(n: int, *, final_level: bool = True, margin: Fraction | None = None) -> int:
@@ -348,10 +378,12 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
     """
     setup = _setup(dfa, margin, partner_key_fix, activeness_and_fix, clean_combine)
     level = level_layers(setup)
+    prefix = prefix_layers(setup)
     model = log_depth_model(setup.space, _embedding(setup), level, acceptance_readout(setup), extra_tokens=2,
-                            prefix=prefix_layers(setup), final_block=final_level)
+                            prefix=prefix, final_block=final_level)
 
     size = len(setup.monoid)
+    fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix, "final_level": final_level}
     return Construction(
         name=name,
         model=model,
@@ -361,16 +393,13 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
         description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "
                     "layer-norm hash, average-hard causal attention, masked pre-norm, a looped "
                     f"{len(level)}-layer level block; answer at $. Monoid lookup |M| = {size}.",
-        extras={
-            "dfa": dfa,
-            "monoid_size": size,
-            "margin": setup.margin,
-            "errata": {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
-                       "final_level": final_level},
-            "clean_combine": clean_combine,
-            "depth": f"3 + {5 if setup.margin is None else 6}(⌈log2 n⌉ + 1) layers (prefix 3, the level block "
-                     "looped ⌈log2 n⌉ times, suffix: one more level); paper: 8⌈log2 n⌉ + 9",
-            "precision_prediction": "the layer-norm hash separates q from q + 1 up to q ~ 8,000 in float64 (~58 in "
-                                    "float32, less inside the model: reads of several blocks add rounding)",
-        },
+        claims=ClaimedResources(
+            claims=(THEOREM1_LAYERS, looped_depth(len(prefix), len(level), final_level)),
+            attention=("average_hard",),
+            precision="the layer-norm hash separates q from q + 1 up to q ~ 8,000 in float64 (~58 in float32, less "
+                      "inside the model: reads of several blocks add rounding)",
+        ),
+        deviations=tuple(f"{flag}: the note's erratum (§3.4) fixed" for flag, on in fixes.items() if on),
+        parameters=PaperTreeParameters(dfa=dfa, monoid_size=size, margin=setup.margin, clean_combine=clean_combine,
+                                       **fixes),
     )

@@ -32,10 +32,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from ..core.architecture import NO_NORM, Embedding, Layer, Norm, Readout, Sublayer, Transformer
+from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import AlternatingSign, IndexOverLength, IndicatorAt
 from ..core.rational import Number, as_fraction
@@ -61,7 +62,7 @@ from .parity_first_layers import (
     uniform_counting_attention,
 )
 
-__all__ = ["parity", "first", "CITATION"]
+__all__ = ["parity", "first", "CITATION", "ParityFirstParameters"]
 
 CITATION_AUTHORS = "David Chiang and Peter Cholak"
 CITATION_TITLE = "Overcoming a Theoretical Limitation of Self-Attention"
@@ -111,9 +112,49 @@ def _ln_eraser_invariant(space: Space, erased: tuple[str, ...], kept: str) -> In
     )
 
 
+@dataclass(frozen=True)
+class ParityFirstParameters:
+    """What :func:`parity` or :func:`first` was built with.
+
+    Attributes
+    ----------
+    layer_norm
+        Whether the model is the post-LayerNorm variant on the ``[x, -x]`` stream.
+    eps
+        The layer-norm epsilon (0 without layer norm).
+    output_scale
+        c, the readout's scale (the layer-norm models' answer is ``+-c sqrt(10)`` or ``+-c sqrt(6)``).
+    big
+        b, the query scale of the attention that reads the answer.
+    scaled
+        Whether the attention logits are multiplied by ``ln N`` (FIRST only; ``False`` for PARITY).
+    answer_decay_power
+        p such that the answer's magnitude is ``Theta(1/N^p)`` (2 for PARITY, 1 for FIRST, 0 for scaled FIRST with
+        ``b / sqrt(d_head) > 1``).
+    half_width
+        The width of one half of the ``[x, -x]`` stream (the whole stream without layer norm).
+    d_head
+        The attention heads' width.
+    """
+
+    layer_norm: bool
+    eps: Fraction
+    output_scale: Fraction
+    big: Fraction
+    scaled: bool
+    answer_decay_power: int
+    half_width: int
+    d_head: int
+
+
+#: Chiang & Cholak's constructions: two layers of softmax attention.
+_CLAIMS = (Claim("layers", "==", constant(2), "2"),)
+
+
 def _construction(name: str, model: Transformer, encode: Callable[[object], list[str]], theorem: str,
                   invariants: tuple[Invariant, ...], description: str, relations: tuple[Relation, ...], stream: Stream,
-                  d_head: int, **extras: Any) -> Construction:
+                  d_head: int, *, precision: str, scaled: bool, answer_decay_power: int, layer_norm: bool,
+                  eps: Fraction, output_scale: Fraction, big: Fraction) -> Construction:
     """A Chiang & Cholak construction: a word of n >= 1 bits is N = n + 1 tokens; the sign readout accepts."""
     return Construction(
         name=name,
@@ -124,7 +165,11 @@ def _construction(name: str, model: Transformer, encode: Callable[[object], list
         citation=dataclasses.replace(CITATION, theorem=theorem),
         invariants=invariants,
         description=description,
-        extras={"relations": relations, **extras, "half_width": stream.half, "d_head": d_head},
+        claims=ClaimedResources(claims=_CLAIMS, attention=("softmax",), precision=precision),
+        relations=relations,
+        parameters=ParityFirstParameters(layer_norm=layer_norm, eps=eps, output_scale=output_scale, big=big,
+                                         scaled=scaled, answer_decay_power=answer_decay_power,
+                                         half_width=stream.half, d_head=d_head),
     )
 
 
@@ -269,8 +314,7 @@ def parity(
                + " (weights of the authors' parity_exact" + ("_layernorm" if layer_norm else "") + ".py)")
     return _construction(
         variant, model, encode, theorem, invariants, description, relations, stream, d_head,
-        precision_prediction=prediction,
-        options={"layer_norm": layer_norm, "eps": eps, "output_scale": c, "big": big},
+        precision=prediction, layer_norm=layer_norm, eps=eps, output_scale=c, big=big, scaled=False,
         answer_decay_power=2,
     )
 
@@ -386,8 +430,8 @@ def first(
                + ".py, layer 2's value in head coordinate 0 instead of 5)")
     return _construction(
         name, model, encode, theorem, invariants, description, relations, stream, d_head,
-        precision_prediction="the signal is Theta(1/n) (constant with scaling and b > 1): robust in float32; float16 / "
+        precision="the signal is Theta(1/n) (constant with scaling and b > 1): robust in float32; float16 / "
         "bfloat16 lose it when a_1/2 falls below the rounding of the softmax weights",
-        options={"layer_norm": layer_norm, "eps": eps, "scaled": scaled, "output_scale": c, "big": big},
+        layer_norm=layer_norm, eps=eps, scaled=scaled, output_scale=c, big=big,
         answer_decay_power=0 if scaled and big / math.sqrt(d_head) > 1 else 1,
     )

@@ -52,12 +52,13 @@ import numpy as np
 import torch
 
 from ..core.architecture import Attention, Embedding, Layer, Readout, Sublayer
+from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
 from ..core.space import Block, Space, vector
 from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, recognizer_io
 from .gadgets.heads import pointer_head
-from .gadgets.looped import log_depth_model
+from .gadgets.looped import THEOREM1_LAYERS, log_depth_model, looped_depth
 from .gadgets.readout import sign_readout
 from .monoid_composition import ElementCode, Units, choose_code
 
@@ -68,6 +69,8 @@ __all__ = [
     "prefix_states",
     "rounds_for",
     "BOS",
+    "CompositionSummary",
+    "PointerJumpingParameters",
 ]
 
 CITATION = Citation(
@@ -78,6 +81,53 @@ CITATION = Citation(
     "note's §8 Path B (pointer jumping), not the paper's construction",
     arxiv="2503.03961",
 )
+
+
+@dataclass(frozen=True)
+class CompositionSummary:
+    """The composition MLP a pointer-jumping model uses (:mod:`.monoid_composition`).
+
+    Attributes
+    ----------
+    kind
+        ``"lookup"`` (one unit per pair of monoid elements) or ``"function"`` (elements as state functions).
+    units
+        Its hidden units.
+    coordinates_per_element
+        Residual coordinates per encoded monoid element.
+    monoid_size
+        |M| when the transition monoid was enumerated, else ``None``.
+    states
+        |Q|, the DFA's states (the sink included).
+    other_code_units
+        The units the other code would need (``None`` where the monoid was not enumerated).
+    """
+
+    kind: str
+    units: int
+    coordinates_per_element: int
+    monoid_size: int | None
+    states: int
+    other_code_units: int | None
+
+
+@dataclass(frozen=True)
+class PointerJumpingParameters:
+    """What :func:`pointer_jumping_recognizer` was built from.
+
+    Attributes
+    ----------
+    dfa
+        The DFA the model recognises (completed with a sink if partial).
+    code
+        The element code of the composition MLP (:class:`~.monoid_composition.ElementCode`).
+    composition
+        The composition MLP chosen and its width.
+    """
+
+    dfa: Any
+    code: ElementCode
+    composition: CompositionSummary
 
 
 def rounds_for(n: int) -> int:
@@ -313,7 +363,8 @@ def pointer_jumping_recognizer(
     Construction
         Input: a word over the DFA's alphabet (n >= 0); sequence ``BOS w_1 .. w_n``; depth ⌈log₂ n⌉ (one looped
         layer: one hard head and one ReLU MLP); answer: whether the DFA accepts. :func:`prefix_states` reads the state
-        at every token. ``extras["composition"]`` names the composition MLP chosen and its width.
+        at every token. ``parameters.composition`` (a :class:`CompositionSummary`) names the composition MLP
+        chosen and its width.
     """
     setup = _setup(dfa, composition)
     layer = Layer(attention=Sublayer(pointer_attention(setup)), mlp=Sublayer(jump_mlp(setup)), name="jump")
@@ -334,22 +385,16 @@ def pointer_jumping_recognizer(
         description="Pointer jumping (the log-depth note's Path B, not the paper's construction): one looped layer "
         "(a hard head that follows each token's pointer, and a composition MLP) run ⌈log2 n⌉ times "
         "leaves the DFA state after every prefix at every token. " + code.describe() + ".",
-        extras={
-            "dfa": dfa,
-            "code": code,
-            "composition": {
-                "kind": code.kind,
-                "units": code.width(),
-                "coordinates_per_element": code.dim,
-                "monoid_size": code.monoid_size,
-                "states": setup.n_states,
-                "other_code_units": alternative,
-            },
-            "depth": "⌈log2 n⌉ layers (loop of 1 layer; no prefix or suffix)",
-            "precision_prediction": "scores -(j - p)^2 are integers up to 2 n^2 in magnitude: exact while 2 n^2 is "
-            "an exact float integer (float64: n <= 6.7e7; float32: n <= 2896; float16: "
-            "n <= 32; bfloat16: n <= 11)",
-        },
+        claims=ClaimedResources(
+            claims=(THEOREM1_LAYERS, looped_depth(0, 1, False)),
+            attention=("hard",),
+            precision="scores -(j - p)^2 are integers up to 2 n^2 in magnitude: exact while 2 n^2 is an exact float "
+                      "integer (float64: n <= 6.7e7; float32: n <= 2896; float16: n <= 32; bfloat16: n <= 11)",
+        ),
+        deviations=("pointer jumping (the log-depth note's Path B), not the paper's activeness tree",),
+        parameters=PointerJumpingParameters(dfa=dfa, code=code, composition=CompositionSummary(
+            kind=code.kind, units=code.width(), coordinates_per_element=code.dim, monoid_size=code.monoid_size,
+            states=setup.n_states, other_code_units=alternative)),
     )
 
 
@@ -369,9 +414,9 @@ def prefix_states(
     different lengths are run in separate batches; pass one ``arith`` (``exactformer.core.arith.arithmetic_for``)
     to render the weights once for all of them (it overrides ``backend``, ``dtype`` and ``device``).
     """
-    dfa = construction.extras["dfa"]
+    dfa = construction.parameters.dfa
     names = list(dfa.ordered_states)
-    cols = [construction.model.space.index(f"S:{q}") for q in range(construction.extras["composition"]["states"])]
+    cols = [construction.model.space.index(f"S:{q}") for q in range(construction.parameters.composition.states)]
     out: dict[int, tuple[Hashable | None, ...]] = {}
     groups: dict[int, list[int]] = {}
     for k, w in enumerate(words):

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, RelativeBias, Sublayer, Transformer
+from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.space import Block, Space, linear_map, vector
@@ -42,6 +43,7 @@ from ..languages.post import machine_fields
 __all__ = [
     "PostMachineSpec",
     "PostRun",
+    "PostMachineParameters",
     "post_machine",
     "simulate",
     "token_name",
@@ -299,8 +301,8 @@ def simulate(
 
     if on_stuck not in ("stop", "raise"):
         raise InputError(f"on_stuck must be 'stop' or 'raise', not {on_stuck!r}")
-    spec: PostMachineSpec = construction.extras["spec"]
-    L: int = construction.extras["queue_length"]
+    spec: PostMachineSpec = construction.parameters.spec
+    L: int = construction.parameters.queue_length
     batch = [list(q) for q in queues] if queues is not None else [list(queue if queue is not None else ())]
     if states is None:
         starts = [spec.start if state is None else state] * len(batch)
@@ -331,6 +333,31 @@ def simulate(
         runs.append(PostRun(tokens=pairs, halted=stopped and not stuck, queue=window, state=last,
                             margins=list(margins), stuck=stuck, stuck_on=stuck_on))
     return runs if queues is not None else runs[0]
+
+
+@dataclass(frozen=True)
+class PostMachineParameters:
+    """What :func:`post_machine` was built from.
+
+    Attributes
+    ----------
+    spec
+        The machine's symbols, states and transition table as the model encodes them.
+    machine
+        The Post machine itself (the reference runs it).
+    queue_length
+        L, the window: the queue the prompt holds and the attention reads.
+    attention
+        ``"hard"`` (the construction) or ``"softmax"`` (the precision study).
+    beta
+        The softmax inverse temperature (unused by hard attention).
+    """
+
+    spec: PostMachineSpec
+    machine: Any
+    queue_length: int
+    attention: str
+    beta: Fraction
 
 
 def post_machine(
@@ -407,15 +434,14 @@ def post_machine(
         ),
         description="One layer, one hard-attention head over a sliding window of the queue length: the window is "
         "the queue, the MLP is the transition table.",
-        extras={
-            "spec": spec,
-            "machine": pm,
-            "queue_length": L,
-            "attention": attention,
-            "beta": Fraction(beta),
-            "precision_prediction": "constant: weights in {-1,0,1}, activations in {0,1,2} (hard attention); "
-            "softmax needs beta >= ln(2(L-1))",
-        },
+        claims=ClaimedResources(
+            claims=(Claim("layers", "==", constant(1), "1"), Claim("heads", "==", constant(1), "1")),
+            attention=(attention,),
+            precision="constant: weights in {-1,0,1}, activations in {0,1,2} (hard attention); softmax needs beta >= "
+                      "ln(2(L-1))",
+        ),
+        parameters=PostMachineParameters(spec=spec, machine=pm, queue_length=L, attention=attention,
+                                         beta=Fraction(beta)),
         simulator=simulate,
     )
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -47,6 +47,7 @@ import torch
 
 from ..core.architecture import Embedding, Layer, Norm, Sublayer, Transformer
 from ..core.arith import Arithmetic, Trace, arithmetic_for
+from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Construction, Invariant, Probe, RunResult, run_results
 from ..core.errors import InputError
 from ..core.positions import Sinusoid
@@ -197,8 +198,12 @@ def superposition_reachability(
             "Two layers (5 chooser heads + 1 expansion head), d = 3 d_TE + d_PE; thought c is the uniform "
             "superposition of the nodes within c hops of the root, and <A> reads the reachable candidate."
         ),
-        extras={"parameters": params, "vocab": vocab, "deviations": DEVIATIONS,
-                "precision_prediction": "float64 exact to ~1e-15; float16 overflows (chooser scores ~ eta*xi*sqrt(n))"},
+        claims=ClaimedResources(
+            claims=(Claim("layers", "==", constant(2), "2"),),
+            precision="float64 exact to ~1e-15; float16 overflows (chooser scores ~ eta*xi*sqrt(n))",
+        ),
+        deviations=DEVIATIONS,
+        parameters=params,
         thoughts_for=lambda x: num_thoughts_for(x, thoughts),
     )
     return construction
@@ -235,10 +240,10 @@ def expected_thought(space: Space, ball: frozenset) -> np.ndarray:
     return out
 
 
-def _torch_arithmetic(construction: Construction, dtype: torch.dtype, device: str | torch.device) -> Arithmetic:
+def _torch_arithmetic(construction: ThinkingConstruction, dtype: torch.dtype, device: str | torch.device) -> Arithmetic:
     """One torch arithmetic per (construction, dtype, device): it caches the float renderings of the weights,
     which take longer to make (~1 s for 3e5 Fractions) than a whole thought run."""
-    cache = construction.extras.setdefault("_torch_arithmetics", {})
+    cache = construction._torch_arithmetics
     key = (dtype, str(device))
     if key not in cache:
         cache[key] = arithmetic_for("torch", dtype=dtype, device=device)
@@ -344,6 +349,10 @@ class ThinkingConstruction(Construction):
     (the trace covers prompt, thoughts and ``<A>``)."""
 
     thoughts_for: Any = None
+    #: A cache, not metadata: one torch arithmetic per (dtype, device), holding the float renderings of the weights
+    #: (:func:`_torch_arithmetic`); left out of comparisons and the repr.
+    _torch_arithmetics: dict[tuple[Any, str], Arithmetic] = field(default_factory=dict, init=False, compare=False,
+                                                                  repr=False)
 
     def run_batch(self, xs: Sequence[Any], *, backend: str = "torch", dtype: torch.dtype | None = None,
                   device: str | torch.device | None = None, precision: int = 128, arith: Arithmetic | None = None,

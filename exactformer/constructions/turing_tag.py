@@ -23,9 +23,12 @@ from ..languages.errors import InvalidMachineError
 from ..languages.post import PostMachine
 from ..languages.tag import tag_post_machine
 from ..languages.turing import TuringMachine
-from .post_machine import PostMachineSpec, PostRun, post_machine, prompt_pairs, simulate
+from .post_machine import PostMachineParameters, PostMachineSpec, PostRun, post_machine, prompt_pairs, simulate
 
 __all__ = [
+    "TuringParameters",
+    "TuringBatchParameters",
+    "TagParameters",
     "TuringRun",
     "turing_machine",
     "run_turing_machine",
@@ -33,6 +36,71 @@ __all__ = [
     "run_turing_machines",
     "tag_system",
 ]
+
+
+@dataclass(frozen=True)
+class TuringParameters(PostMachineParameters):
+    """What :func:`turing_machine` was built from: the Post machine's parameters, and
+
+    Attributes
+    ----------
+    tm
+        The Turing machine.
+    compiled
+        Its compilation to a Post machine (:func:`~exactformer.languages.compiler.compile_turing_machine`).
+    tape_length
+        T, the cells of the cyclic tape (the queue holds T - 1 of them).
+    queue
+        The blank tape's prompt: the T - 1 queue cells.
+    """
+
+    tm: Any = None
+    compiled: Any = None
+    tape_length: int = 0
+    queue: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class TuringBatchParameters(PostMachineParameters):
+    """What :func:`turing_machines` was built from: the union Post machine's parameters, and
+
+    Attributes
+    ----------
+    tms
+        The Turing machines, in the order of their state tags ``"k/"``.
+    compiled_all
+        Their compilations, one per machine.
+    tape_length
+        T, the cells of the shared cyclic tape.
+    starts
+        Each machine's tagged start state.
+    queues
+        Each machine's blank-tape prompt.
+    """
+
+    tms: tuple[Any, ...] = ()
+    compiled_all: tuple[Any, ...] = ()
+    tape_length: int = 0
+    starts: tuple[str, ...] = ()
+    queues: tuple[tuple[Any, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class TagParameters(PostMachineParameters):
+    """What :func:`tag_system` was built from: the ring Post machine's parameters, and
+
+    Attributes
+    ----------
+    ring
+        The ring Post machine (:func:`~exactformer.languages.tag.tag_post_machine`); ``ring.queue(word)`` is the
+        prompt for a word.
+    system
+        The tag system.
+    """
+
+    ring: Any = None
+    system: Any = None
+
 
 @dataclass
 class TuringRun:
@@ -75,7 +143,7 @@ def turing_machine(
 
     It composes :func:`exactformer.languages.compiler.compile_turing_machine` (tape stored cyclically in the queue
     with one held cell; queue length T - 1) with :func:`post_machine`. The prompt is the T - 1 queue cells
-    (``construction.extras["queue"]`` for a blank tape); :func:`run_turing_machine` decodes to the halt and reads
+    (``construction.parameters.queue`` for a blank tape); :func:`run_turing_machine` decodes to the halt and reads
     the TM's steps and tape off the tokens, and raises if the head leaves the T cells (the cyclic tape would wrap).
     With ``tape_length=None``, T is the width the machine's blank-tape reference run visits
     (:func:`exactformer.languages.compiler.tape_length_for`, which needs the run to halt within ``max_steps``).
@@ -91,10 +159,9 @@ def turing_machine(
             raise InputError(f"tape_length=None: {exc}") from None
     compiled = compile_turing_machine(tm, tape_length)
     c = post_machine(compiled.machine, queue_length=compiled.queue_length, attention=attention, beta=beta)
-    c.extras.update(
-        {"tm": tm, "compiled": compiled, "tape_length": tape_length, "queue": tuple(compiled.initial_queue())}
-    )
-    return dataclasses.replace(c, simulator=_simulate_turing_machine)
+    parameters = TuringParameters(**vars(c.parameters), tm=tm, compiled=compiled, tape_length=tape_length,
+                                  queue=tuple(compiled.initial_queue()))
+    return dataclasses.replace(c, parameters=parameters, simulator=_simulate_turing_machine)
 
 
 def _simulate_turing_machine(construction: Construction, queue: Sequence[Any] | None = None, *,
@@ -120,10 +187,10 @@ def run_turing_machine(construction: Construction, *, max_tokens: int = 100_000,
         token; :func:`exactformer.languages.compiler.tape_length_for` gives a T that fits. The head is tracked
         from the tokens alone: a TM step pushes a marked cell exactly when the head moves left.
     """
-    tracker = _HeadTracker(construction.extras["tape_length"], "the Turing machine")
-    (run,) = _simulate_tracked(construction, [construction.extras["queue"]], [None], [tracker], max_tokens=max_tokens,
-                               **backend)
-    return _read_turing(run, str(construction.extras["tm"].blank))
+    parameters: TuringParameters = construction.parameters
+    tracker = _HeadTracker(parameters.tape_length, "the Turing machine")
+    (run,) = _simulate_tracked(construction, [parameters.queue], [None], [tracker], max_tokens=max_tokens, **backend)
+    return _read_turing(run, str(parameters.tm.blank))
 
 
 def _tm_step(token: tuple[Hashable, Hashable]) -> bool:
@@ -182,8 +249,8 @@ def _simulate_tracked(
     """:func:`simulate` in chunks of ``max(64, 4L)`` tokens, each chunk's prompt the window the last one left
     (explicit tokens), feeding every run's tokens to its tracker between chunks, so a head that leaves the tape
     raises within a chunk of the step where it happens rather than after ``max_tokens``."""
-    spec: PostMachineSpec = construction.extras["spec"]
-    L: int = construction.extras["queue_length"]
+    spec: PostMachineSpec = construction.parameters.spec
+    L: int = construction.parameters.queue_length
     windows = [prompt_pairs(spec, L, q, p) for q, p in zip(queues, states)]
     tokens: list[list[tuple[Hashable, Hashable]]] = [[] for _ in windows]
     margins: list[list[float]] = [[] for _ in windows]
@@ -255,16 +322,15 @@ def turing_machines(
         halting=[f"{k}/{p}" for k, c in enumerate(compiled) for p in c.machine.halting],
     )
     con = post_machine(union, queue_length=tape_length - 1, attention=attention, beta=beta)
-    con.extras.update(
-        {
-            "tms": machines,
-            "compiled_all": compiled,
-            "tape_length": tape_length,
-            "starts": [f"{k}/{c.machine.start}" for k, c in enumerate(compiled)],
-            "queues": [tuple(c.initial_queue()) for c in compiled],
-        }
+    parameters = TuringBatchParameters(
+        **vars(con.parameters),
+        tms=tuple(machines),
+        compiled_all=tuple(compiled),
+        tape_length=tape_length,
+        starts=tuple(f"{k}/{c.machine.start}" for k, c in enumerate(compiled)),
+        queues=tuple(tuple(c.initial_queue()) for c in compiled),
     )
-    return con
+    return dataclasses.replace(con, parameters=parameters)
 
 
 def run_turing_machines(
@@ -278,17 +344,18 @@ def run_turing_machines(
     """Decode every machine of a :func:`turing_machines` construction from its blank tape, in one batch (the
     batch runs until every machine has halted or ``max_tokens``); one :class:`TuringRun` per machine, its states
     untagged."""
-    T = construction.extras["tape_length"]
+    parameters: TuringBatchParameters = construction.parameters
+    T = parameters.tape_length
 
     def untagger(k: int) -> Any:
         return lambda p: str(p)[len(f"{k}/") :]
 
-    trackers = [_HeadTracker(T, f"machine {k} ({tm})", untagger(k)) for k, tm in enumerate(construction.extras["tms"])]
-    runs = _simulate_tracked(construction, construction.extras["queues"], construction.extras["starts"], trackers,
+    trackers = [_HeadTracker(T, f"machine {k} ({tm})", untagger(k)) for k, tm in enumerate(parameters.tms)]
+    runs = _simulate_tracked(construction, list(parameters.queues), list(parameters.starts), trackers,
                              max_tokens=max_tokens, backend=backend, dtype=dtype, device=device)
     assert isinstance(runs, list)
     out = []
-    for k, (run, tm) in enumerate(zip(runs, construction.extras["tms"])):
+    for k, (run, tm) in enumerate(zip(runs, parameters.tms)):
 
         def untag(p: Hashable, k: int = k) -> str:
             name, tag = str(p), f"{k}/"
@@ -313,9 +380,8 @@ def tag_system(
     """The one-layer decoder running a tag system on a ring of ``ring_length`` = L cells (the queue length).
 
     Composes :func:`exactformer.languages.tag.tag_post_machine` with :func:`post_machine`; the prompt is
-    ``extras["ring"].queue(word)``, the word followed by blanks. L must exceed every word length of the run.
+    ``parameters.ring.queue(word)``, the word followed by blanks. L must exceed every word length of the run.
     """
     ring = tag_post_machine(system, ring_length)
     c = post_machine(ring.machine, queue_length=ring_length, attention=attention, beta=beta)
-    c.extras.update({"ring": ring, "system": system})
-    return c
+    return dataclasses.replace(c, parameters=TagParameters(**vars(c.parameters), ring=ring, system=system))

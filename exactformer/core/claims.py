@@ -47,18 +47,24 @@ class Claim:
         The bound as a function of the input size n.
     formula
         The bound as the paper writes it, for reports (``"8⌈log2 n⌉ + 9"``).
+    source
+        ``"theorem"`` (the paper's bound) or ``"build"`` (the size this construction states for itself, e.g. its
+        exact depth, which may be tighter than the theorem's).
     """
 
     resource: str
     relation: Literal["==", "<="]
     bound: Callable[[int], int]
     formula: str
+    source: Literal["theorem", "build"] = "theorem"
 
     def __post_init__(self) -> None:
         if self.resource not in RESOURCE_FIELDS:
             raise InputError(f"a claim bounds one of {', '.join(RESOURCE_FIELDS)}, not {self.resource!r}")
         if self.relation not in ("==", "<="):
             raise InputError(f"a claim's relation is '==' or '<=', not {self.relation!r}")
+        if self.source not in ("theorem", "build"):
+            raise InputError(f"a claim's source is 'theorem' or 'build', not {self.source!r}")
 
     def describe(self, n: int | None = None) -> str:
         """``"layers <= 8⌈log2 n⌉ + 9"``, with its value at ``n`` when given."""
@@ -80,6 +86,13 @@ class ClaimCheck:
     measured: int
     bound: int
     holds: bool
+
+    def violation(self) -> str:
+        """The broken claim as an inequality: ``"layers = 42 > 8⌈log2 n⌉ + 9 = 41 at n = 16"``."""
+        sign = ">" if self.claim.relation == "<=" else "!="
+        bound = self.claim.formula if self.claim.formula == str(self.bound) else f"{self.claim.formula} = {self.bound}"
+        source = " (this build's claim)" if self.claim.source == "build" else ""
+        return f"{self.claim.resource} = {self.measured} {sign} {bound} at n = {self.n}{source}"
 
     def __str__(self) -> str:
         mark = "holds" if self.holds else "BROKEN"
@@ -124,11 +137,13 @@ class ClaimedResources:
         """Whether every attention kind the model uses is one the theorem allows."""
         return self.attention is None or set(resources.attention_kinds) <= set(self.attention)
 
-    def describe(self) -> str:
-        parts = [c.describe() for c in self.claims]
+    def describe(self, precision: bool = True) -> str:
+        """The claims in one line (``"layers <= 8⌈log2 n⌉ + 9; attention hard; precision ..."``), the precision
+        claim left out with ``precision=False``."""
+        parts = [c.describe() + (" (this build)" if c.source == "build" else "") for c in self.claims]
         if self.attention is not None:
             parts.append("attention " + " or ".join(self.attention))
-        if self.precision is not None:
+        if precision and self.precision is not None:
             parts.append(f"precision {self.precision}")
         return "; ".join(parts) if parts else "no resource claims"
 

@@ -7,7 +7,6 @@ invariants its proof relies on (named probes and the reference quantity each mus
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +17,11 @@ import torch
 from .architecture import Transformer
 from .arith import Arithmetic, Item, arithmetic_for
 from .budget import require_memory
+from .claims import ClaimedResources
 from .errors import ExactformerError, InputError
 from .rational import to_float_array
 from .runners import Output, classify
+from .weights import forward_bytes, model_weights, weights_bytes
 
 __all__ = ["Citation", "Probe", "Invariant", "Resources", "RunResult", "Construction", "model_weights", "weights_bytes",
            "forward_bytes", "run_results"]
@@ -150,11 +151,6 @@ def run_results(output: Output, interpret: Callable[[Any], Any], position: int =
     ]
 
 
-def _entries(arr: Any) -> int:
-    """The number of entries of a (possibly sparse) weight array, from its shape alone."""
-    return math.prod(int(k) for k in getattr(arr, "shape", ()))
-
-
 def _count(n: Any, what: str) -> int:
     """``n`` as a non-negative integer (an input size), or an :class:`InputError` naming ``what``."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
@@ -162,78 +158,6 @@ def _count(n: Any, what: str) -> int:
     if n < 0:
         raise InputError(f"{what}: the input size n must be a non-negative integer, got {n}")
     return int(n)
-
-
-def weights_bytes(model: Transformer, n_tokens: int | None, itemsize: int | None = None) -> int:
-    """A lower bound of the bytes :func:`model_weights` allocates for ``n_tokens`` (8 per entry of the new
-    ``W_pos`` array, a pointer, and 48 per positional value, a ``Fraction``), plus, with ``itemsize``, the float
-    rendering of every returned tensor (one copy per unrolled layer, as :meth:`Construction.state_dict` makes)."""
-    pos = total = 0
-    if n_tokens is not None and model.embedding.positional:
-        pos = n_tokens * model.d_model
-        total = 8 * pos + 48 * n_tokens * len(model.embedding.positional)
-    if itemsize is not None:
-        rendered = _entries(model.embedding.W_E) + pos + _entries(model.readout.W_U) + _entries(model.readout.b_U)
-        for _, layer in model.named_layers(n_tokens):
-            if layer.attention is not None:
-                att = layer.attention.block
-                rendered += sum(_entries(getattr(att, k)) for k in att.WEIGHTS)
-            if layer.mlp is not None:
-                mlp = layer.mlp.block
-                rendered += sum(_entries(getattr(mlp, k)) for k in mlp.WEIGHTS)
-        total += itemsize * rendered
-    return total
-
-
-def forward_bytes(model: Transformer, batch: int, n_tokens: int, itemsize: int, *, keep_trace: bool = True) -> int:
-    """A lower bound of the bytes one forward pass of ``batch`` sequences of ``n_tokens`` allocates: the residual
-    streams it keeps (the embedding and every sublayer's with ``keep_trace``, else at least two), each entry
-    ``itemsize`` bytes (8 for exact and certified entries: a pointer). Attention scores and MLP hidden units come
-    on top (their fast paths differ by model, so they are not counted)."""
-    sublayers = sum(len(layer.sublayers()) for _, layer in model.named_layers(n_tokens))
-    residuals = (1 + sublayers) if keep_trace else 2
-    return itemsize * batch * n_tokens * residuals * model.d_model
-
-
-def model_weights(model: Transformer, n_tokens: int | None = None) -> dict[str, np.ndarray]:
-    """The model's exact weights by TransformerLens-style name.
-
-    Layers are ``blocks.{k}`` in execution order (the loop unrolled for ``n_tokens``); for a looped model with
-    ``n_tokens=None`` the distinct layers are ``blocks.L0``, ``blocks.loop0.B0``, ``blocks.S0``... With
-    ``n_tokens`` the positional encoding is materialised as ``pos_embed.W_pos[n_tokens, d_model]``.
-    """
-    out: dict[str, np.ndarray] = {"embed.W_E": model.embedding.W_E}
-    if n_tokens is not None:
-        if model.max_length is not None and n_tokens > model.max_length:
-            raise InputError(f"weights for {n_tokens:,} tokens: the model is built for at most {model.max_length:,} "
-                             "tokens (a longer input is refused by every run)")
-        require_memory(weights_bytes(model, n_tokens), f"the exact weights for {n_tokens:,} tokens (W_pos is "
-                       f"{n_tokens:,} x {model.d_model})")
-    if n_tokens is not None and model.embedding.positional:
-        from .rational import rational_zeros
-
-        W_pos = rational_zeros((n_tokens, model.d_model))
-        for coord, feature in model.embedding.positional:
-            c = model.space.index(coord)
-            for i in range(n_tokens):
-                W_pos[i, c] += feature.exact(i, n_tokens)
-        out["pos_embed.W_pos"] = W_pos
-    named = model.named_layers(n_tokens)
-    unrolled = n_tokens is not None or model.loop is None
-    for k, (label, layer) in enumerate(named):
-        prefix = f"blocks.{k if unrolled else label}"
-        if layer.attention is not None:
-            att = layer.attention.block
-            for name in att.WEIGHTS:
-                out[f"{prefix}.attn.{name}"] = getattr(att, name)
-        if layer.mlp is not None:
-            mlp = layer.mlp.block
-            for name in mlp.WEIGHTS:
-                out[f"{prefix}.mlp.{name}"] = getattr(mlp, name)
-    out["unembed.W_U"] = model.readout.W_U
-    assert model.readout.b_U is not None  # Readout fills a missing bias with zeros
-    out["unembed.b_U"] = model.readout.b_U
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,8 +183,18 @@ class Construction:
         The paper and theorem.
     description
         One paragraph for ``exactformer list`` and the docs.
-    extras
-        Construction-specific data (its parameters, its precision prediction under ``"precision_prediction"``).
+    claims
+        The theorem's resource bounds as functions of the input size n (layers, heads...), the attention kinds it
+        allows and its precision claim (:class:`~exactformer.core.claims.ClaimedResources`); the verifier sets
+        them against :meth:`resources` at every size it checks.
+    relations
+        Proof statements that are not equalities with exact values (sign and negation relations), checked by
+        :mod:`exactformer.verify.relations`.
+    deviations
+        The stated departures from the paper (errata fixed, choices the paper leaves open), one sentence each.
+    parameters
+        The family's own build parameters: a frozen dataclass defined by the construction's module (e.g.
+        ``PostMachineParameters``), ``None`` for none.
     simulator, answerer
         Optional runners behind :meth:`simulate` (machines) and :meth:`answer` (queries).
     """
@@ -273,7 +207,10 @@ class Construction:
     citation: Citation
     invariants: tuple[Invariant, ...] = ()
     description: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
+    claims: ClaimedResources = field(default_factory=ClaimedResources)
+    relations: tuple[Any, ...] = ()
+    deviations: tuple[str, ...] = ()
+    parameters: Any = None
     simulator: Callable[..., Any] | None = None
     answerer: Callable[..., Any] | None = None
 
@@ -457,6 +394,7 @@ class Construction:
     def __repr__(self) -> str:
         lines = [f"Construction {self.name!r}: {self.citation}"]
         lines.append(self.model.describe())
+        lines.append("  claims: " + self.claims.describe(precision=False))
         if self.invariants:
             lines.append("  invariants: " + ", ".join(inv.name for inv in self.invariants))
         return "\n".join(lines)

@@ -6,10 +6,11 @@ dtype carries a construction; ``mutate(...)`` measures how many single-weight mu
 """
 
 from .check import check, diagnose, float_tolerance, invariant_holds
+from .claims import claim_results
 from .frontier import DTYPES, Frontier, FrontierRow, frontier
 from .mutate import CheckOracle, Mutation, MutationReport, apply_mutation, mutate, sample_mutations, weight_sites
 from .reference import CorpusReference, FunctionReference, LanguageReference, Reference, as_reference
-from .report import Failure, InvariantTally, LengthReport, Report
+from .report import ClaimResult, Failure, InvariantTally, LengthReport, Report
 
 __all__ = [
     "check",
@@ -36,4 +37,6 @@ __all__ = [
     "LengthReport",
     "Failure",
     "InvariantTally",
+    "ClaimResult",
+    "claim_results",
 ]

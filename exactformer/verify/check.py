@@ -33,6 +33,7 @@ from ..core.arith import Arithmetic, Trace, arithmetic_for, interval_bounds
 from ..core.construction import Construction, Invariant, RunResult
 from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
 from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
+from .claims import claim_results
 from .cross_entropy import logit, string_cross_entropy_bits
 from .reference import Reference, as_reference
 from .relations import applicable_relations, relation_holds
@@ -292,6 +293,9 @@ def check(
 ) -> Report:
     """Check ``construction`` against ``reference`` at every size in ``lengths``.
 
+    At every size the construction's resource claims are also set against its measured resources
+    (:mod:`exactformer.verify.claims`): a broken claim is a ``"resources"`` failure of the report.
+
     Parameters
     ----------
     construction
@@ -356,6 +360,8 @@ def check(
         rng = random.Random(f"{seed}:{size}")
         xs, mode = ref.inputs(size, count=samples_per_length, exhaustive_limit=exhaustive_up_to, rng=rng)
         lr = LengthReport(size=size, mode=mode)
+        lr.claims, broken_claims = claim_results(construction, size)
+        lr.failures += broken_claims
         statements = [inv.name for inv in construction.invariants] + [
             r.name for r in applicable_relations(construction, backend)]
         lr.invariants = {name: InvariantTally(name) for name in statements} if check_invariants else {}

@@ -147,7 +147,7 @@ def frontier(
                     break
             rows.append(row)
     first = next(iter(variants.values()))
-    return Frontier(construction=first.name, rows=rows, prediction=str(first.extras.get("precision_prediction", "")))
+    return Frontier(construction=first.name, rows=rows, prediction=first.claims.precision or "")
 
 
 def _fmt(v: Any) -> str:

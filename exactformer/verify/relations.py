@@ -1,6 +1,6 @@
 """Checking a construction's *relations*: proof statements that are not equalities with exact values.
 
-A construction may declare, under ``extras["relations"]``, statements such as "the answer coordinate is positive
+A construction may declare, in its ``relations`` field, statements such as "the answer coordinate is positive
 iff the word is in the language" (a sign relation: ``probe`` and ``expected(x, n_tokens)`` giving ``+1`` / ``-1``
 per probed entry) or "after this sublayer every position has the form ``[u, -u]``" (a negation relation: ``site``
 and the coordinate ``pairs``, optionally ``exact_only``). Chiang & Cholak's PARITY and FIRST transformers declare
@@ -43,9 +43,9 @@ def _sign_holds(relation: Any, got: np.ndarray, x: Any, n_tokens: int, backend: 
 
 
 def applicable_relations(construction: Construction, backend: str) -> list[Any]:
-    """The relations of ``construction`` (``extras["relations"]``) that are stated for ``backend``: in floats
+    """The relations of ``construction`` (its ``relations`` field) that are stated for ``backend``: in floats
     (torch) the ``exact_only`` ones are left out."""
-    return [r for r in construction.extras.get("relations", ())
+    return [r for r in getattr(construction, "relations", ())
             if not (backend == "torch" and getattr(r, "exact_only", False))]
 
 
@@ -93,7 +93,7 @@ def check_relations(
     construction: Construction, words: Sequence[Any], results: Sequence[RunResult], backend: str,
     dtype: torch.dtype | None = None,
 ) -> list[tuple[str, Any, str]]:
-    """The relations (``extras["relations"]``) that fail on a batch run: ``[(relation name, word, why)]``.
+    """The construction's ``relations`` that fail on a batch run: ``[(relation name, word, why)]``.
 
     On ``backend="torch"`` the exact-only relations are left out. :func:`~exactformer.verify.check` checks the same
     relations beside the invariants.

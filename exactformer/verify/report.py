@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Failure", "InvariantTally", "LengthReport", "Report"]
+__all__ = ["Failure", "InvariantTally", "ClaimResult", "LengthReport", "Report"]
 
 
 @dataclass
@@ -26,9 +26,11 @@ class Failure:
         hold), ``"tie"`` (the model decided nothing: two equal largest readout logits, a sign logit of exactly 0, or
         a hard-attention tie without a tie rule; whatever label came out is not an answer), ``"uncertified"`` (the
         certified backend's intervals do not separate a decision, so the answer is not verified), or ``"error"``
-        (the forward pass raised: a NaN or an infinity, an irrational operation...).
+        (the forward pass raised: a NaN or an infinity, an irrational operation...), or ``"resources"`` (the model
+        breaks a resource claim of its theorem at this size: ``where`` names the claim, ``reason`` the inequality).
     input, minimal_input
-        The failing input as found, and after shrinking (the smallest failing input the shrinker reached).
+        The failing input as found, and after shrinking (the smallest failing input the shrinker reached);
+        ``None`` for a resources failure (it concerns the size, not an input).
     expected, got
         The reference's answer (or invariant value) and the model's.
     where
@@ -64,6 +66,30 @@ class InvariantTally:
         return self.checked == self.held
 
 
+@dataclass(frozen=True)
+class ClaimResult:
+    """One resource claim set against the model at one size (see :mod:`exactformer.verify.claims`).
+
+    Attributes
+    ----------
+    claim
+        The claim as the paper states it (``"layers <= 8⌈log2 n⌉ + 9"``, ``"attention hard"``).
+    source
+        ``"theorem"`` or ``"build"`` (the construction's own stated size).
+    n, measured, bound
+        The size, what the model uses there, and the claim's bound there.
+    holds
+        Whether the model keeps the claim.
+    """
+
+    claim: str
+    source: str
+    n: int
+    measured: str
+    bound: str
+    holds: bool
+
+
 @dataclass
 class LengthReport:
     """Results for one input size.
@@ -84,6 +110,7 @@ class LengthReport:
     cross_entropy_bits: float | None = None
     invariants: dict[str, InvariantTally] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    claims: list[ClaimResult] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -91,7 +118,8 @@ class LengthReport:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and all(t.ok for t in self.invariants.values()) and not self.failures
+        return (self.failed == 0 and all(t.ok for t in self.invariants.values()) and not self.failures
+                and all(c.holds for c in self.claims))
 
     @property
     def accuracy(self) -> float:
@@ -158,6 +186,7 @@ class Report:
                     "cross_entropy_bits": _jsonable(r.cross_entropy_bits),
                     "invariants": {k: {"checked": t.checked, "held": t.held} for k, t in r.invariants.items()},
                     "failures": [f.as_dict() for f in r.failures],
+                    "claims": [asdict(c) for c in r.claims],
                 }
                 for r in self.lengths
             ],
@@ -171,19 +200,39 @@ class Report:
         for r in self.lengths:
             inv = ", ".join(f"{k} {t.held}/{t.checked}" for k, t in r.invariants.items()) or "-"
             ce = "-" if r.cross_entropy_bits is None else f"{r.cross_entropy_bits:.4g}"
+            claims = f"{sum(c.holds for c in r.claims)}/{len(r.claims)}" if r.claims else "-"
             rows.append([str(r.size), r.mode, str(r.tested), str(r.passed), str(r.failed), f"{r.min_margin:.3g}",
-                         ce, inv])
+                         ce, claims, inv])
         return rows
 
-    _HEADER = ["n", "inputs", "tested", "passed", "failed", "min margin", "CE (bits)", "invariants held/checked"]
+    _HEADER = ["n", "inputs", "tested", "passed", "failed", "min margin", "CE (bits)", "claims held",
+               "invariants held/checked"]
+
+    def claims_checked(self) -> str:
+        """The claims the check set against the model, in one line (``"claims checked: layers <= ... (n = 0..16);
+        attention hard (n = 0..16)"``), or ``""`` when the construction states none."""
+        sizes: dict[str, list[int]] = {}
+        for r in self.lengths:
+            for c in r.claims:
+                sizes.setdefault(c.claim, []).append(c.n)
+        if not sizes:
+            return ""
+        spans = [f"{claim} (n = {min(ns)}..{max(ns)})" if len(ns) > 1 else f"{claim} (n = {ns[0]})"
+                 for claim, ns in sizes.items()]
+        return "claims checked: " + "; ".join(spans)
 
     def to_markdown(self) -> str:
         lines = [f"**{self.summary()}**", "", "| " + " | ".join(self._HEADER) + " |",
                  "|" + "---|" * len(self._HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in self._rows()]
+        if self.claims_checked():
+            lines += ["", self.claims_checked()]
         if self.failures:
             lines.append("")
         for f in self.failures:
+            if f.kind == "resources":
+                lines.append(f"- resources failure: {f.reason}")
+                continue
             lines.append(
                 f"- {f.kind} failure: input `{_short(f.input)}`, minimal `{_short(f.minimal_input)}`: expected "
                 f"`{_short(f.expected)}`, got `{_short(f.got)}` — at {f.where} ({f.reason})"
@@ -200,11 +249,17 @@ class Report:
         # never read as rich markup or emoji codes
         table = Table(title=Text(self.summary()), title_justify="left")
         for h in self._HEADER:
-            table.add_column(h, justify="right" if h not in ("inputs", "invariants held/checked") else "left")
+            table.add_column(h, justify="right" if h not in ("inputs", "claims held", "invariants held/checked")
+                             else "left")
         for row, r in zip(self._rows(), self.lengths):
             table.add_row(*(Text(cell) for cell in row), style=None if r.ok else "red")
         parts: list[Any] = [table]
+        if self.claims_checked():
+            parts.append(Text(self.claims_checked()))
         for f in self.failures:
+            if f.kind == "resources":
+                parts.append(Text(f"resources failure: {f.reason}", style="red"))
+                continue
             parts.append(Text(
                 f"{f.kind} failure at n={_size_of(f.input)}: minimal input {_short(f.minimal_input)!s}: expected "
                 f"{_short(f.expected)}, got {_short(f.got)} — at {f.where} ({f.reason})",

@@ -214,12 +214,11 @@ def test_printed_partner_key_breaks_the_dollar_tail_invariant():
 
 def test_erratum_fixes_switch_sets_all_flags():
     c = log_depth_recognizer(named.parity(), erratum_fixes=False)
-    assert c.extras["errata"] == {
-        "partner_key_fix": False,
-        "activeness_and_fix": False,
-        "gate_combine": False,
-        "final_level": False,
-    }
+    p = c.parameters
+    assert (p.partner_key_fix, p.activeness_and_fix, p.gate_combine, p.final_level) == (False, False, False, False)
+    assert c.deviations == ()  # no erratum fixed: the printed construction
+    fixed = log_depth_recognizer(named.parity(), erratum_fixes=True)
+    assert len(fixed.deviations) == 4 and all("§3.4" in d for d in fixed.deviations)
 
 
 # -- resources -------------------------------------------------------------------------------------------------

@@ -280,7 +280,7 @@ def test_the_eraser_invariant_holds_in_floats_only_to_n_to_the_p_eps(name):
     verifier's 8 eps log2(N) tolerance at moderate n: the verifier reports this invariant as a precision failure
     there (e.g. float64: PARITY-LN n ~ 100, FIRST-LN n ~ 1000), while every answer is still right."""
     c = VARIANTS[name]()
-    p = c.extras["answer_decay_power"]
+    p = c.parameters.answer_decay_power
     (inv,) = c.invariants
     worst = {}
     for n in (16, 100, 1000):
@@ -409,7 +409,7 @@ def test_section_8_1_layer_norm_eps_1e5_columns(n, column, build):
     mean, sd = statistics.fmean(per_string), statistics.pstdev(per_string)
     printed = TABLE_8_1[n][column]
     assert abs(mean - float(printed)) <= 4 * sd / math.sqrt(AUTHORS_SAMPLES) + half_unit(printed) + 1e-9
-    assert mean > float(ce_bits(mpmath.sqrt(c.extras["half_width"]), True))  # eps > 0 always costs something
+    assert mean > float(ce_bits(mpmath.sqrt(c.parameters.half_width), True))  # eps > 0 always costs something
 
 
 # Section 7.3: CE = log2(1 + exp(-c sqrt(D/2))) with the output scaled by c (LN, eps = 0).
@@ -501,7 +501,7 @@ def test_resources_match_the_authors_code(build, d_model, heads, d_head, widths,
     for layer in layers:
         scale = layer.attention.block.scale
         assert scale.sqrt_of == Fraction(1, d_head) and scale.coefficient == 1
-        assert scale.log_length == c.extras["options"].get("scaled", False)
+        assert scale.log_length == c.parameters.scaled
         if norms:  # post-norm after both residual adds, nothing before
             assert all(s.output_norm.kind == "layernorm" and s.input_norm.is_identity for _, s in layer.sublayers())
     assert c.citation.arxiv == "2202.12172"
@@ -572,7 +572,7 @@ def test_float_layer_norm_breaks_the_negated_halves_by_n_squared_eps():
     word = "1" + "0" * 299
     exact = c.run("101", backend="certified")
     assert check_relations(c, ["101"], [exact], "certified") == []
-    rel = c.extras["relations"][-1]
+    rel = c.relations[-1]
     assert rel.exact_only and rel.site == "L1.mlp"
     with pytest.raises(ValueError, match="exact arithmetic"):
         relation_holds(rel, exact.output.trace, 0, "101", 4, c.model.space.index, "torch", torch.float64)
@@ -642,7 +642,7 @@ def test_a_one_sided_write_is_caught_by_the_negation_relation():
     )
     w = "10"
     r = broken.run(w, backend="certified")
-    rel = next(x for x in c.extras["relations"] if x.name == "ln.negated_halves.L0.mlp")
+    rel = next(x for x in c.relations if x.name == "ln.negated_halves.L0.mlp")
     ok, why = relation_holds(rel, r.output.trace, 0, w, 3, broken.model.space.index, "certified")
     assert not ok and "at position 1" in why  # the LayerNorm mean of position 1 is no longer 0
 

@@ -108,7 +108,7 @@ def test_modular_counters(dfa: DFA) -> None:
 def test_a5_label_at_every_token() -> None:
     dfa = named.word_problem("A5")
     c = pointer_jumping_recognizer(dfa)
-    assert c.extras["composition"]["kind"] == "lookup" and c.extras["composition"]["units"] == 3600
+    assert c.parameters.composition.kind == "lookup" and c.parameters.composition.units == 3600
     rng = random.Random(5)
     words = ["".join(rng.choice(sorted(dfa.alphabet)) for _ in range(n)) for n in (0, 1, 8, 9)]
     arith = arithmetic_for("torch", dtype=torch.float64)
@@ -163,12 +163,12 @@ def test_function_code_agrees_with_lookup_code_exactly() -> None:
     dfa = named.tomita(3)
     lookup = pointer_jumping_recognizer(dfa, composition="lookup")
     function = pointer_jumping_recognizer(dfa, composition="function")
-    assert (lookup.extras["composition"]["kind"], function.extras["composition"]["kind"]) == ("lookup", "function")
+    assert (lookup.parameters.composition.kind, function.parameters.composition.kind) == ("lookup", "function")
     # the default is the narrower code: |M|^2 = 27^2 lookup units against |Q|^3 + |Q|^2 = 150 function units
-    default = pointer_jumping_recognizer(dfa).extras["composition"]
+    default = pointer_jumping_recognizer(dfa).parameters.composition
     assert len(dfa.transition_monoid()) == 27 and len(dfa.states) == 5
-    assert (default["kind"], default["units"]) == ("function", 5**3 + 5**2)
-    assert lookup.extras["composition"]["units"] == 27**2
+    assert (default.kind, default.units) == ("function", 5**3 + 5**2)
+    assert lookup.parameters.composition.units == 27**2
     assert_passes(
         check(function, dfa, lengths=[3], backend="exact", samples_per_length=2, exhaustive_up_to=1, shrink=False)
     )

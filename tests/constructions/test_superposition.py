@@ -98,12 +98,12 @@ def by_shape(queries):
 
 def test_constants_match_the_note():
     """The note's independent numbers: d_PE = 64, M = 1e4, T ~ 200 give eps_T = 0.6235 and xi = 205.3."""
-    p = superposition_reachability(31, 54, 200).extras["parameters"]
+    p = superposition_reachability(31, 54, 200).parameters
     assert float(p.eps_T) == pytest.approx(0.6235, abs=1e-4)
     assert float(p.xi) == pytest.approx(205.3, abs=0.05)
     assert p.eps1 == pytest.approx(1 / 12) and p.eps1 <= 1 / (2 * math.sqrt(31))
     assert p.eps2 == pytest.approx(1 / (4 * 54))
-    printed = superposition_reachability(31, 54, 200, printed_eps2=True).extras["parameters"]
+    printed = superposition_reachability(31, 54, 200, printed_eps2=True).parameters
     assert printed.eps2 == pytest.approx(1 / 124)
 
 
@@ -301,7 +301,7 @@ def test_tau_frontier(model, prosqa):
     The derived tau (~392) holds; tau = 10 does not."""
     queries = prosqa[0][:6]
     derived = model
-    assert float(derived.extras["parameters"].tau) > 300
+    assert float(derived.parameters.tau) > 300
     assert all(r.answer == q.answer for r, q in zip(derived.run_batch(queries), queries))
     weak = superposition_reachability(31, 60, tau=10, thoughts="distance")
     assert sum(r.answer != q.answer for r, q in zip(weak.run_batch(queries), queries)) >= 3

@@ -36,7 +36,7 @@ def through_the_transformer(text: str, extra: int = 0, dtype=torch.float64) -> N
     assert ref.halted
     T = max(ref.width + extra, 3)
     c = turing_machine(tm, T)
-    compiled = c.extras["compiled"]
+    compiled = c.parameters.compiled
     pm_run = compiled.machine.run(compiled.initial_queue(), 10_000_000, trace=True)
     run = run_turing_machine(c, max_tokens=pm_run.steps + 10, dtype=dtype)
     assert run.halted
@@ -166,15 +166,15 @@ def test_every_token_meets_the_invariants_of_the_note():
     for text, T in [("1RB1LB_1LA1RZ", 4), ("1RB1RZ_0RC1RB_1LC1LA", 6)]:
         c = turing_machine(text, T)
         L = T - 1
-        pm = c.extras["compiled"].machine
-        configs = list(pm.configurations(c.extras["queue"], 10_000))  # the reference, one per step
+        pm = c.parameters.compiled.machine
+        configs = list(pm.configurations(c.parameters.queue, 10_000))  # the reference, one per step
         run = run_turing_machine(c)
         assert run.halted and len(run.post.tokens) == len(configs) - 1
-        spec = c.extras["spec"]
+        spec = c.parameters.spec
         read = Probe("L0.attn", tuple(f"read:{a}" for a in spec.symbols), (-1,))
         labels = list(c.model.readout.labels)
-        sequence = c.encode(c.extras["queue"])
-        symbols = list(c.extras["queue"])
+        sequence = c.encode(c.parameters.queue)
+        symbols = list(c.parameters.queue)
         for t, (b, p) in enumerate(run.post.tokens, 1):
             out = classify(c.model, [sequence], TorchArithmetic(torch.float64))
             front = configs[t - 1].queue[0]
@@ -205,7 +205,7 @@ def test_collatz_through_the_transformer():
     system = collatz_tag_system()
     for n, L in [(3, 9), (4, 5)]:
         c = tag_system(system, L)
-        ring = c.extras["ring"]
+        ring = c.parameters.ring
         ref = system.run("a" * n)
         pm_run = ring.machine.run(ring.queue("a" * n), 100_000, trace=True)
         run = c.simulate(ring.queue("a" * n), max_tokens=pm_run.steps + 5, dtype=torch.float16)
@@ -235,7 +235,7 @@ def test_collatz_trajectories_A351849_through_the_transformer():
     for n, expected in rows.items():
         L = max(map(len, expected)) + 1
         c = tag_system(collatz_tag_system(), L)
-        queue = c.extras["ring"].queue("a" * int(n))
+        queue = c.parameters.ring.queue("a" * int(n))
         run = c.simulate(queue, max_tokens=10_000, dtype=torch.float16)
         assert run.halted and TagRing.word(run.queue) == "a"
         assert [w.translate(to_oeis) for w in words_read_off(run.tokens, queue, L)] == expected
@@ -252,7 +252,7 @@ def test_collatz_steps_A351850_through_the_transformer():
     system = collatz_tag_system()
     L = 27
     c = tag_system(system, L)
-    queues = [c.extras["ring"].queue("a" * n) for n in range(1, 13)]
+    queues = [c.parameters.ring.queue("a" * n) for n in range(1, 13)]
     runs = c.simulate(queues=queues, max_tokens=(L + 2) * max(steps[:12]) + 10)
     for n, queue, run in zip(range(1, 13), queues, runs):
         ref = system.run("a" * n, keep_words=True)
@@ -270,7 +270,7 @@ def test_post_3tag_through_the_transformer():
     expected = example["preperiod_words"] + 2 * example["cycle_words"]
     L = max(map(len, expected)) + 1
     c = tag_system(post_tag_system(halt="short"), L)
-    queue = c.extras["ring"].queue("100100")
+    queue = c.parameters.ring.queue("100100")
     run = c.simulate(queue, max_tokens=(L + 3) * len(expected), dtype=torch.float16)  # L + m per tag step
     assert not run.halted
     assert words_read_off(run.tokens, queue, L)[: len(expected)] == expected
@@ -278,7 +278,7 @@ def test_post_3tag_through_the_transformer():
 
 def test_collatz_batched():
     c = tag_system(collatz_tag_system(), 6)
-    ring = c.extras["ring"]
+    ring = c.parameters.ring
     queues = [ring.queue("a" * n) for n in (1, 2, 4)]
     runs = c.simulate(queues=queues, max_tokens=200)
     for n, run in zip((1, 2, 4), runs):
@@ -307,11 +307,11 @@ def test_tape_length_none_sizes_the_tape_from_the_reference_run(text):
     tm = TuringMachine.from_standard(text)
     ref = tm.run(1000)
     c = turing_machine(tm)  # tape_length=None
-    assert c.extras["tape_length"] == tape_length_for(tm) == max(ref.width, 3)
+    assert c.parameters.tape_length == tape_length_for(tm) == max(ref.width, 3)
     run = run_turing_machine(c)
     assert (run.tm_steps, run.ones) == (ref.steps, ref.ones)
     with pytest.raises(InputError, match="leaves the cyclic tape"):  # one cell fewer is too few
-        run_turing_machine(turing_machine(tm, c.extras["tape_length"] - 1))
+        run_turing_machine(turing_machine(tm, c.parameters.tape_length - 1))
     with pytest.raises(InputError, match="does not halt within 10 steps"):
         turing_machine("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", max_steps=10)  # BB(4) takes 107
 
@@ -335,7 +335,7 @@ def test_entries_build_and_verify():
     assert names == {"post-machine", "turing-machine"}
     for e in ENTRIES:
         c = e.builder()
-        assert e.default_lengths(c) == (c.extras["queue_length"],)
+        assert e.default_lengths(c) == (c.parameters.queue_length,)
         report = check(c, e.reference(c), lengths=e.default_lengths(c), seed=0)
         assert report.passed, (e.name, report.failures)
         assert "decodes" in report.lengths[0].mode

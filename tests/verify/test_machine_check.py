@@ -151,19 +151,19 @@ def test_the_registered_constructions_pass_their_default_check(name):
 @pytest.mark.parametrize("T", [4, 5, 7])
 def test_bb2_passes_at_several_tape_lengths(T):
     c = turing_machine("1RB1LB_1LA1RZ", T)
-    assert check(c, turing_reference(c.extras["compiled"]), lengths=[T - 1]).passed
+    assert check(c, turing_reference(c.parameters.compiled), lengths=[T - 1]).passed
 
 
 @pytest.mark.parametrize("L", [6, 12])
 def test_the_collatz_ring_passes_at_several_ring_lengths(L):
     c = tag_system(collatz_tag_system(), L)
-    assert check(c, tag_reference(c.extras["ring"]), lengths=[L]).passed
+    assert check(c, tag_reference(c.parameters.ring), lengths=[L]).passed
 
 
 @pytest.mark.parametrize("text", ["1RB0LB_1LA1RZ", "1RB1RZ_0RC1RB_1LC1LA", "1RB0RB_1LA1RZ"])
 def test_other_halting_machines_pass_on_the_tape_their_reference_run_needs(text):
     c = turing_machine(text)  # tape_length=None: the visited width
-    assert check(c, turing_reference(c.extras["compiled"]), lengths=[c.extras["queue_length"]]).passed
+    assert check(c, turing_reference(c.parameters.compiled), lengths=[c.parameters.queue_length]).passed
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -174,12 +174,12 @@ def test_random_halting_machines_pass_the_default_check(text):
     r = TuringMachine.from_standard(text).run(60)
     assume(r.halted and r.width <= 8)
     c = turing_machine(text)
-    assert check(c, turing_reference(c.extras["compiled"]), lengths=[c.extras["queue_length"]]).passed
+    assert check(c, turing_reference(c.parameters.compiled), lengths=[c.parameters.queue_length]).passed
 
 
 def test_the_exact_backend_runs_short_decodes():
     c = turing_machine("1RB1LB_1LA1RZ", 4)
-    report = check(c, turing_reference(c.extras["compiled"]), lengths=[3], backend="exact", samples_per_length=24)
+    report = check(c, turing_reference(c.parameters.compiled), lengths=[3], backend="exact", samples_per_length=24)
     assert report.passed and "cut at 12" in report.lengths[0].mode
 
 

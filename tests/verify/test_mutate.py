@@ -92,7 +92,7 @@ def test_relative_biases_are_mutable_entries():
     c = constructions.build("post-machine")
     sites = {s.name: s for s in weight_sites(c.model)}
     assert "L0.attn.rel_bias.h0" in sites
-    window = c.extras["queue_length"]
+    window = c.parameters.queue_length
     assert sites["L0.attn.rel_bias.h0"].shape == (window,) and sites["L0.attn.rel_bias.h0"].nonzero == 1
 
 
