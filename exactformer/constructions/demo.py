@@ -16,6 +16,7 @@ from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.errors import InputError
 from ..core.positions import IndicatorAt
+from ..core.sites import Site
 from ..core.space import Block, Space, linear_map, vector
 
 __all__ = ["copy_first"]
@@ -109,7 +110,8 @@ def copy_first(alphabet: Sequence[str] = ("a", "b")) -> Construction:
             Invariant(
                 name="attention.copies_first_symbol",
                 statement="after the attention sublayer, copy:* at the last position is the one-hot first symbol",
-                probe=Probe(site="L0.attn", coordinates=tuple(f"copy:{a}" for a in alphabet), positions=(-1,)),
+                probe=Probe(site=Site.layer(0, "attn"), coordinates=tuple(f"copy:{a}" for a in alphabet),
+                            positions=(-1,)),
                 expected=copied_first_symbol,
             ),
         ),

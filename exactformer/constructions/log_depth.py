@@ -55,6 +55,7 @@ from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout,
 from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature
+from ..core.sites import Site
 from ..core.space import Block, Space, linear_map, vector
 from .gadgets.dfa import BOS, END, MonoidDFA, ceil_log2, monoid_dfa, recognizer_io
 from .gadgets.dfa import tree_levels as levels_for
@@ -284,7 +285,7 @@ class _LevelProbe(Probe):
     """Reads the residual after level ``min(l, L)`` (L = the levels the input gets); ``"embed"`` for 0."""
 
     def __init__(self, level: int, coordinates: tuple[str, ...]) -> None:
-        super().__init__(site="embed", coordinates=coordinates)
+        super().__init__(site=Site.embed(), coordinates=coordinates)
         object.__setattr__(self, "level", level)
 
     def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:

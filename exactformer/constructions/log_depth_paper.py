@@ -94,6 +94,7 @@ import numpy as np
 from ..core.architecture import MLP, Attention, Embedding, Layer, Readout, Sublayer
 from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
+from ..core.sites import Site
 from ..core.space import Space, vector
 from .gadgets.dfa import BOS, END, monoid_dfa, recognizer_io
 from .gadgets.dfa import tree_levels as levels_for
@@ -265,7 +266,7 @@ class _LevelProbe(Probe):
     block's last layer."""
 
     def __init__(self, level: int, coordinates: tuple[str, ...], last: int) -> None:
-        super().__init__(site="L2.attn", coordinates=coordinates)
+        super().__init__(site=Site.layer(2, "attn"), coordinates=coordinates)
         object.__setattr__(self, "level", level)
         object.__setattr__(self, "last", last)
 

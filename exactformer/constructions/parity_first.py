@@ -40,6 +40,7 @@ from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import AlternatingSign, IndexOverLength, IndicatorAt
 from ..core.rational import Number, as_fraction
+from ..core.sites import Site
 from ..core.space import Block, Space, linear_map
 from .parity_first_layers import (
     BITS,
@@ -106,7 +107,7 @@ def _ln_eraser_invariant(space: Space, erased: tuple[str, ...], kept: str) -> In
     return Invariant(
         name="ln.eraser",
         statement=f"after layer 2, every coordinate except {kept} is 0 at every position",
-        probe=Probe(site="L1.mlp", coordinates=erased),
+        probe=Probe(site=Site.layer(1, "mlp"), coordinates=erased),
         expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
         scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
     )
@@ -264,7 +265,7 @@ def parity(
     sign = SignRelation(
         name="answer.sign",
         statement="at CLS after layer 2, the answer coordinate has sign (-1)^(k+1): positive iff k is odd",
-        probe=Probe(site="L1.mlp", coordinates=("answer",), positions=(-1,)),
+        probe=Probe(site=Site.layer(1, "mlp"), coordinates=("answer",), positions=(-1,)),
         expected=answer_sign,
     )
     if layer_norm:
@@ -278,13 +279,13 @@ def parity(
             Invariant(
                 name="layer1.counts",
                 statement="after layer-1 attention, every position holds count:k/N = k/N and count:1/N = 1/N",
-                probe=Probe(site="L0.attn", coordinates=("count:k/N", "count:1/N")),
+                probe=Probe(site=Site.layer(0, "attn"), coordinates=("count:k/N", "count:1/N")),
                 expected=counts,
             ),
             Invariant(
                 name="layer1.hat",
                 statement="after the layer-1 FFN, hat:[i=k]/N = [i = k]/N at every position i",
-                probe=Probe(site="L0.mlp", coordinates=("hat:[i=k]/N",)),
+                probe=Probe(site=Site.layer(0, "mlp"), coordinates=("hat:[i=k]/N",)),
                 expected=hat,
             ),
         )
@@ -394,7 +395,7 @@ def first(
     sign = SignRelation(
         name="answer.sign",
         statement="at CLS after layer 2, the answer coordinate is positive iff the first bit is 1",
-        probe=Probe(site="L1.mlp", coordinates=("answer",), positions=(0,)),
+        probe=Probe(site=Site.layer(1, "mlp"), coordinates=("answer",), positions=(0,)),
         expected=lambda word, n_tokens: [[1 if _bits(word)[0] == "1" else -1]],
     )
     if layer_norm:
@@ -406,7 +407,7 @@ def first(
             Invariant(
                 name="layer1.gate",
                 statement="after the layer-1 FFN, gate:[i=1,w_i=1] is 1 at position 1 if w_1 = 1 and 0 elsewhere",
-                probe=Probe(site="L0.mlp", coordinates=("gate:[i=1,w_i=1]",)),
+                probe=Probe(site=Site.layer(0, "mlp"), coordinates=("gate:[i=1,w_i=1]",)),
                 expected=gate,
             ),
         )

@@ -55,6 +55,7 @@ from ..core.architecture import Attention, Embedding, Layer, Readout, Sublayer
 from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
+from ..core.sites import Site
 from ..core.space import Block, Space, vector
 from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, recognizer_io
 from .gadgets.heads import pointer_head
@@ -282,7 +283,7 @@ class _RoundProbe(Probe):
     """Reads the residual after round ``min(r, R)`` (R = the rounds the input gets): ``"embed"`` for 0."""
 
     def __init__(self, round_: int, coordinates: tuple[str, ...]) -> None:
-        super().__init__(site="embed", coordinates=coordinates)
+        super().__init__(site=Site.embed(), coordinates=coordinates)
         object.__setattr__(self, "round_", round_)
 
     def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:

@@ -21,6 +21,7 @@ from .claims import ClaimedResources
 from .errors import ExactformerError, InputError
 from .rational import to_float_array
 from .runners import Output, classify
+from .sites import Site
 from .weights import forward_bytes, model_weights, weights_bytes
 
 __all__ = ["Citation", "Probe", "Invariant", "Resources", "RunResult", "Construction", "model_weights", "weights_bytes",
@@ -44,17 +45,25 @@ class Citation:
 
 @dataclass(frozen=True)
 class Probe:
-    """Where to read an intermediate quantity: the residual after ``site`` (a trace label such as ``"L0.mlp"``,
-    or ``"embed"`` / ``"final"``), at ``positions`` (``None`` = every position; negatives count from the end),
-    in ``coordinates`` (names of the residual space)."""
+    """Where to read an intermediate quantity: the residual after ``site`` (a
+    :class:`~exactformer.core.sites.Site`, e.g. ``Site.layer(0, "mlp")``, ``Site.embed()``, ``Site.final()``; a
+    trace label such as ``"L0.mlp"`` is parsed into one), at ``positions`` (``None`` = every position; negatives
+    count from the end), in ``coordinates`` (names of the residual space)."""
 
-    site: str
+    site: Site
     coordinates: tuple[str, ...]
     positions: tuple[int, ...] | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "site", Site.parse(self.site))
+
+    def hook_name(self, model: Any, length: int) -> str:
+        """The TransformerLens hook name of this probe's site for ``model`` on ``length`` tokens."""
+        return self.site.hook_name(model, length)
+
     def read(self, trace: Any, space_index: Callable[[str], int], batch: int = 0) -> np.ndarray:
         """The probed values ``[positions, coordinates]`` of one sequence, as an object or float array."""
-        x = trace.final if self.site == "final" else trace[self.site]
+        x = trace.final if self.site == Site.final() else trace[self.site]
         rows = x[batch]
         if isinstance(rows, torch.Tensor):
             rows = rows.detach().to(torch.float64).cpu().numpy()

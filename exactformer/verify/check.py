@@ -115,10 +115,10 @@ def _proof_statements(construction: Construction, result: RunResult, x: Any, bac
     trace, b, index = result.output.trace, result.batch_index, construction.model.space.index
     for inv in construction.invariants:
         held, detail = invariant_holds(inv, trace, b, x, n_tokens, index, backend, dtype, tolerance)
-        yield "invariant", inv.name, inv.probe.site, held, detail
+        yield "invariant", inv.name, inv.probe.site.label, held, detail
     for rel in applicable_relations(construction, backend):
         held, detail = relation_holds(rel, trace, b, x, n_tokens, index, backend, dtype)
-        yield "relation", rel.name, rel.probe.site, held, detail
+        yield "relation", rel.name, rel.probe.site.label, held, detail
 
 
 def _tied(result: RunResult) -> bool:

@@ -95,3 +95,16 @@ def test_hook_names_are_the_transformer_lens_exports():
     export = to_transformer_lens(c, length=length)
     for hook, label in export.labels.items():
         assert Site.parse(label).hook_name(c.model, length) == hook
+
+
+def test_a_probe_holds_a_site_and_parses_a_label():
+    from exactformer.core.construction import Probe
+
+    assert Probe(site="L1.mlp", coordinates=("answer",)).site == Site.layer(1, "mlp")
+    assert Probe(site=Site.final(), coordinates=("answer",)).site == Site.final()
+    c = ef.constructions.build("parity")
+    (probe, *_) = [inv.probe for inv in c.invariants]
+    assert isinstance(probe.site, Site)
+    assert probe.hook_name(c.model, c.tokens_for(4)).startswith("blocks.")
+    with pytest.raises(InputError, match="is not a site"):
+        Probe(site="L1", coordinates=("answer",))
