@@ -14,6 +14,7 @@ import numpy as np
 from .errors import SymbolNotInAlphabetError
 
 __all__ = [
+    "Immutable",
     "RandomSource",
     "Word",
     "canonical_order",
@@ -32,6 +33,26 @@ RandomSource: TypeAlias = "random.Random | np.random.Generator | int | None"
 
 #: A word: a ``str`` (one symbol per character) or a sequence of symbols.
 Word: TypeAlias = "str | Sequence[Hashable]"
+
+
+class Immutable:
+    """Base of the immutable reference objects (automata, machines): attributes are set once, by :meth:`_set`.
+
+    Setting or deleting an attribute afterwards raises ``AttributeError`` naming the class and the attribute.
+    """
+
+    __slots__ = ()
+
+    def _set(self, **slots: Any) -> None:
+        """Set each slot ``name`` to its value (for ``__init__`` and lazily computed caches only)."""
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable (cannot delete {name!r})")
 
 
 def _order_key(x: Any) -> tuple[str, str]:
