@@ -75,9 +75,20 @@ class DFA(Immutable):
     """
 
     __slots__ = (
-        "_states", "_alphabet", "_transitions", "_start", "_accepting",
+        "states", "alphabet", "transitions", "start", "accepting",
         "_order", "_symbols", "_index", "_table", "_accept_mask", "_cache", "_hash",
     )
+
+    #: The states.
+    states: frozenset[State]
+    #: The input symbols.
+    alphabet: frozenset[Symbol]
+    #: A read-only mapping ``{(state, symbol): next_state}`` (missing pairs reject).
+    transitions: Mapping[tuple[State, Symbol], State]
+    #: The start state.
+    start: State
+    #: The accepting states.
+    accepting: frozenset[State]
 
     def __init__(
         self,
@@ -100,37 +111,12 @@ class DFA(Immutable):
         accept_mask = np.array([q in accepting_f for q in order], dtype=bool)
         accept_mask.setflags(write=False)
 
-        self._set(_states=states_f, _alphabet=alphabet_f, _transitions=freeze_mapping(flat), _start=start,
-                  _accepting=accepting_f, _order=order, _symbols=symbols, _index=index, _table=table,
+        self._set(states=states_f, alphabet=alphabet_f, transitions=freeze_mapping(flat), start=start,
+                  accepting=accepting_f, _order=order, _symbols=symbols, _index=index, _table=table,
                   _accept_mask=accept_mask, _cache={}, _hash=None)
 
     # ----------------------------------------------------------------------------------------------------------------
     # immutable data
-
-    @property
-    def states(self) -> frozenset[State]:
-        """The states."""
-        return self._states
-
-    @property
-    def alphabet(self) -> frozenset[Symbol]:
-        """The input symbols."""
-        return self._alphabet
-
-    @property
-    def transitions(self) -> Mapping[tuple[State, Symbol], State]:
-        """A read-only mapping ``{(state, symbol): next_state}`` (missing pairs reject)."""
-        return self._transitions
-
-    @property
-    def start(self) -> State:
-        """The start state."""
-        return self._start
-
-    @property
-    def accepting(self) -> frozenset[State]:
-        """The accepting states."""
-        return self._accepting
 
     @property
     def ordered_states(self) -> tuple[State, ...]:
@@ -151,28 +137,28 @@ class DFA(Immutable):
         if not isinstance(other, DFA):
             return NotImplemented
         return (
-            self._states == other._states
-            and self._alphabet == other._alphabet
-            and self._start == other._start
-            and self._accepting == other._accepting
-            and dict(self._transitions) == dict(other._transitions)
+            self.states == other.states
+            and self.alphabet == other.alphabet
+            and self.start == other.start
+            and self.accepting == other.accepting
+            and dict(self.transitions) == dict(other.transitions)
         )
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._set(_hash=hash((self._states, self._alphabet, self._start, self._accepting,
-                                  frozenset(self._transitions.items()))))
+            self._set(_hash=hash((self.states, self.alphabet, self.start, self.accepting,
+                                  frozenset(self.transitions.items()))))
         return self._hash  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         alphabet = "{" + ", ".join(repr(a) for a in self._symbols) + "}"
         kind = "complete" if self.is_complete else "partial"
-        return (f"DFA(states={len(self._states)}, alphabet={alphabet}, start={self._start!r}, "
-                f"accepting={len(self._accepting)}, {kind})")
+        return (f"DFA(states={len(self.states)}, alphabet={alphabet}, start={self.start!r}, "
+                f"accepting={len(self.accepting)}, {kind})")
 
     def __len__(self) -> int:
         """The number of states."""
-        return len(self._states)
+        return len(self.states)
 
     # ----------------------------------------------------------------------------------------------------------------
     # reading words
@@ -185,11 +171,11 @@ class DFA(Immutable):
         SymbolNotInAlphabetError
             Naming the first symbol outside the alphabet and its position.
         """
-        return word_tuple(word, self._alphabet)
+        return word_tuple(word, self.alphabet)
 
     def next_state(self, state: State, symbol: Symbol) -> State | None:
         """``delta(state, symbol)``, or ``None`` where the transition is missing."""
-        return self._transitions.get((state, symbol))
+        return self.transitions.get((state, symbol))
 
     def run(self, word: Word) -> tuple[State | None, ...]:
         """The states visited on ``word``, starting with the start state.
@@ -204,9 +190,9 @@ class DFA(Immutable):
             If the word has a symbol outside the alphabet (checked before running).
         """
         symbols = self.symbols_of(word)
-        q: State | None = self._start
+        q: State | None = self.start
         out: list[State | None] = [q]
-        get = self._transitions.get
+        get = self.transitions.get
         for a in symbols:
             q = get((q, a))
             out.append(q)
@@ -223,13 +209,13 @@ class DFA(Immutable):
             If the word has a symbol outside the alphabet (checked before running).
         """
         symbols = self.symbols_of(word)
-        q = self._start
-        get = self._transitions.get
+        q = self.start
+        get = self.transitions.get
         for a in symbols:
             q = get((q, a))
             if q is None:
                 return False
-        return q in self._accepting
+        return q in self.accepting
 
     def __contains__(self, word: object) -> bool:
         return self.accepts(word)  # type: ignore[arg-type]
@@ -238,7 +224,7 @@ class DFA(Immutable):
     # structure
 
     def _reachable_indices(self) -> list[int]:
-        return breadth_first(self._table, self._index[self._start])
+        return breadth_first(self._table, self._index[self.start])
 
     def reachable_states(self) -> frozenset[State]:
         """The states reachable from the start state."""
@@ -252,14 +238,14 @@ class DFA(Immutable):
         """
         if self.is_complete:
             return self
-        while sink in self._states:
+        while sink in self.states:
             sink = f"{sink}'"
-        transitions = dict(self._transitions)
+        transitions = dict(self.transitions)
         for q in itertools.chain(self._order, [sink]):
             for a in self._symbols:
                 transitions.setdefault((q, a), sink)
-        return DFA(states=self._states | {sink}, alphabet=self._alphabet, transitions=transitions,
-                   start=self._start, accepting=self._accepting)
+        return DFA(states=self.states | {sink}, alphabet=self.alphabet, transitions=transitions,
+                   start=self.start, accepting=self.accepting)
 
     def minimize(self, *, complete: bool | None = None) -> DFA:
         """The minimal DFA of the same language, with states numbered ``0, 1, ...`` in breadth-first order.
@@ -278,9 +264,9 @@ class DFA(Immutable):
         """
         if complete is None:
             complete = self.is_complete
-        parts = minimal_parts(self._table, self._accept_mask, self._index[self._start], self._symbols,
+        parts = minimal_parts(self._table, self._accept_mask, self._index[self.start], self._symbols,
                               complete=complete)
-        return DFA(alphabet=self._alphabet, **parts)
+        return DFA(alphabet=self.alphabet, **parts)
 
     def relabel(self, mapping: Mapping[State, Hashable] | Callable[[State], Hashable]) -> DFA:
         """The same automaton with states renamed by ``mapping`` (a dict or a function; must be injective)."""
@@ -288,9 +274,9 @@ class DFA(Immutable):
         names = {q: f(q) for q in self._order}
         if len(set(names.values())) != len(names):
             raise InvalidAutomatonError("relabel() needs distinct new names for distinct states")
-        return DFA(states=names.values(), alphabet=self._alphabet,
-                   transitions={(names[q], a): names[q2] for (q, a), q2 in self._transitions.items()},
-                   start=names[self._start], accepting={names[q] for q in self._accepting})
+        return DFA(states=names.values(), alphabet=self.alphabet,
+                   transitions={(names[q], a): names[q2] for (q, a), q2 in self.transitions.items()},
+                   start=names[self.start], accepting={names[q] for q in self.accepting})
 
     # ----------------------------------------------------------------------------------------------------------------
     # languages: emptiness, equivalence, set operations
@@ -305,7 +291,7 @@ class DFA(Immutable):
         The DFAs may have different alphabets: a symbol outside a DFA's alphabet makes that DFA reject.
         """
         word = distinguishing_symbols(self, other, lambda x, y: x != y)
-        return None if word is None else render_word(word, self._alphabet | other._alphabet)
+        return None if word is None else render_word(word, self.alphabet | other.alphabet)
 
     def equivalent(self, other: DFA) -> bool:
         """Whether ``self`` and ``other`` accept the same words (language equality; ``==`` is structural)."""
@@ -339,8 +325,8 @@ class DFA(Immutable):
     def complement(self) -> DFA:
         """A DFA for the words over the alphabet that ``self`` rejects (completed first, then accepting flipped)."""
         full = self.complete()
-        return DFA(states=full._states, alphabet=full._alphabet, transitions=full._transitions, start=full._start,
-                   accepting=full._states - full._accepting)
+        return DFA(states=full.states, alphabet=full.alphabet, transitions=full.transitions, start=full.start,
+                   accepting=full.states - full.accepting)
 
     __and__ = intersection
     __or__ = union
@@ -391,7 +377,7 @@ class DFA(Immutable):
         with Python integers (no overflow).
         """
         check_length(length)
-        return self._counts(accepted).count(self._index[self._start], length)
+        return self._counts(accepted).count(self._index[self.start], length)
 
     def sample(self, length: int, accepted: bool = True, rng: RandomSource = None) -> str | tuple[Symbol, ...]:
         """A uniformly random accepted (or rejected) word of ``length`` symbols, exactly uniform.
@@ -417,11 +403,11 @@ class DFA(Immutable):
         """
         check_length(length)
         counts = self._counts(accepted)
-        start = self._index[self._start]
+        start = self._index[self.start]
         if counts.count(start, length) == 0:
             kind = "accepted" if accepted else "rejected"
             raise NoSuchWordError(f"the DFA has no {kind} word of length {length}")
-        return render_word(counts.sample(start, length, self._symbols, as_rng(rng)), self._alphabet)
+        return render_word(counts.sample(start, length, self._symbols, as_rng(rng)), self.alphabet)
 
     def words(self, length: int, accepted: bool | None = True) -> Iterator[str | tuple[Symbol, ...]]:
         """Every word of ``length`` symbols that is accepted (``True``), rejected (``False``) or either (``None``),
@@ -429,10 +415,10 @@ class DFA(Immutable):
         check_length(length)
         if accepted is None:
             for w in itertools.product(self._symbols, repeat=length):
-                yield render_word(w, self._alphabet)
+                yield render_word(w, self.alphabet)
             return
-        for word in self._counts(accepted).words(self._index[self._start], length, self._symbols):
-            yield render_word(word, self._alphabet)
+        for word in self._counts(accepted).words(self._index[self.start], length, self._symbols):
+            yield render_word(word, self.alphabet)
 
     # ----------------------------------------------------------------------------------------------------------------
     # constructors from other descriptions
@@ -454,8 +440,8 @@ class DFA(Immutable):
 
     def to_automata_lib(self) -> Any:
         """The same automaton as an ``automata.fa.dfa.DFA`` (automata-lib needs ``str`` symbols)."""
-        return to_automata_lib(states=self._order, alphabet=self._alphabet, transitions=self._transitions,
-                               start=self._start, accepting=self._accepting, complete=self.is_complete)
+        return to_automata_lib(states=self._order, alphabet=self.alphabet, transitions=self.transitions,
+                               start=self.start, accepting=self.accepting, complete=self.is_complete)
 
     @classmethod
     def from_att(cls, path_or_text: str | os.PathLike[str], *, alphabet: Iterable[Symbol] | None = None) -> DFA:
@@ -494,5 +480,5 @@ class DFA(Immutable):
         One edge per transition, labelled with its symbol. A symbol containing a comma reads back as one symbol only
         when :meth:`from_dot` is given the alphabet (``"a,b"`` otherwise means two symbols).
         """
-        return write_dot(states=self._order, transitions=self._transitions, start=self._start,
-                         accepting=self._accepting)
+        return write_dot(states=self._order, transitions=self.transitions, start=self.start,
+                         accepting=self.accepting)

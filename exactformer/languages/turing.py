@@ -21,7 +21,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ._common import canonical_order, freeze_mapping
+from ._common import Immutable, canonical_order, freeze_mapping, machine_transitions
 from .errors import InvalidMachineError, SymbolNotInAlphabetError
 from .turing_notation import parse_standard, write_standard
 from .turing_run import TMResult, run_chain, run_plain
@@ -71,7 +71,7 @@ class TMConfiguration:
         return self.tape[i] if 0 <= i < len(self.tape) else blank
 
 
-class TuringMachine:
+class TuringMachine(Immutable):
     """A deterministic Turing machine with one two-way infinite tape.
 
     Parameters
@@ -103,7 +103,20 @@ class TuringMachine:
     (True, 107, 13)
     """
 
-    __slots__ = ("_states", "_alphabet", "_transitions", "_start", "_halting", "_blank", "_hash")
+    __slots__ = ("states", "alphabet", "transitions", "start", "halting", "blank", "_hash")
+
+    #: The working (non-halting) states.
+    states: frozenset[State]
+    #: The tape symbols.
+    alphabet: frozenset[Symbol]
+    #: ``{(state, symbol): TMAction(write, move, next_state)}`` (read-only); missing pairs are undefined.
+    transitions: Mapping[tuple[State, Symbol], TMAction]
+    #: The start state.
+    start: State
+    #: The halting states.
+    halting: frozenset[State]
+    #: The blank symbol.
+    blank: Symbol
 
     def __init__(
         self,
@@ -128,101 +141,49 @@ class TuringMachine:
         if blank not in alphabet_f:
             raise InvalidMachineError(f"the blank {blank!r} is not in the alphabet")
         actions: dict[tuple[State, Symbol], TMAction] = {}
-        for key, value in dict(transitions).items():
-            if not (isinstance(key, tuple) and len(key) == 2):
-                raise InvalidMachineError(f"transition key {key!r} is not a (state, symbol) pair")
-            q, a = key
-            if q in halting_f:
-                raise InvalidMachineError(f"halting state {q!r} has a transition on {a!r}")
-            if q not in states_f:
-                raise InvalidMachineError(f"transition ({q!r}, {a!r}) leaves {q!r}, which is not a state")
+        for q, a, (w, d, q2) in machine_transitions(transitions, states=states_f, halting=halting_f,
+                                                    targets=states_f | halting_f, shape=TMAction._fields):
             if a not in alphabet_f:
                 raise InvalidMachineError(f"transition ({q!r}, {a!r}) reads {a!r}, which is not in the alphabet")
-            try:
-                w, d, q2 = value
-            except (TypeError, ValueError):
-                raise InvalidMachineError(f"transition ({q!r}, {a!r}) must map to (write, move, next_state), "
-                                          f"got {value!r}") from None
             if w not in alphabet_f:
                 raise InvalidMachineError(f"transition ({q!r}, {a!r}) writes {w!r}, which is not in the alphabet")
             if d not in ("L", "R"):
                 raise InvalidMachineError(f"transition ({q!r}, {a!r}) moves {d!r}; a move is 'L' or 'R'")
-            if q2 not in states_f and q2 not in halting_f:
-                raise InvalidMachineError(f"transition ({q!r}, {a!r}) enters {q2!r}, which is not a state")
             actions[(q, a)] = TMAction(w, d, q2)
-        set_ = object.__setattr__
-        set_(self, "_states", states_f)
-        set_(self, "_alphabet", alphabet_f)
-        set_(self, "_transitions", freeze_mapping(actions))
-        set_(self, "_start", start)
-        set_(self, "_halting", halting_f)
-        set_(self, "_blank", blank)
-        set_(self, "_hash", None)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"TuringMachine is immutable (cannot set {name!r})")
+        self._set(states=states_f, alphabet=alphabet_f, transitions=freeze_mapping(actions), start=start,
+                  halting=halting_f, blank=blank, _hash=None)
 
     # ----------------------------------------------------------------------------------------------------------------
     # data
 
     @property
-    def states(self) -> frozenset[State]:
-        """The working (non-halting) states."""
-        return self._states
-
-    @property
-    def halting(self) -> frozenset[State]:
-        """The halting states."""
-        return self._halting
-
-    @property
-    def alphabet(self) -> frozenset[Symbol]:
-        """The tape symbols."""
-        return self._alphabet
-
-    @property
-    def transitions(self) -> Mapping[tuple[State, Symbol], TMAction]:
-        """``{(state, symbol): TMAction(write, move, next_state)}``; missing pairs are undefined."""
-        return self._transitions
-
-    @property
-    def start(self) -> State:
-        """The start state."""
-        return self._start
-
-    @property
-    def blank(self) -> Symbol:
-        """The blank symbol."""
-        return self._blank
-
-    @property
     def ordered_states(self) -> tuple[State, ...]:
         """The working states in a fixed order (``A, B, C, ...`` for machines read from the standard notation)."""
-        return canonical_order(self._states)
+        return canonical_order(self.states)
 
     @property
     def ordered_alphabet(self) -> tuple[Symbol, ...]:
         """The tape symbols in a fixed order."""
-        return canonical_order(self._alphabet)
+        return canonical_order(self.alphabet)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TuringMachine):
             return NotImplemented
-        return (self._states, self._alphabet, self._start, self._halting, self._blank, dict(self._transitions)) == (
-            other._states, other._alphabet, other._start, other._halting, other._blank, dict(other._transitions))
+        return (self.states, self.alphabet, self.start, self.halting, self.blank, dict(self.transitions)) == (
+            other.states, other.alphabet, other.start, other.halting, other.blank, dict(other.transitions))
 
     def __hash__(self) -> int:
         if self._hash is None:
-            object.__setattr__(self, "_hash", hash((self._states, self._alphabet, self._start, self._halting,
-                                                    self._blank, frozenset(self._transitions.items()))))
+            self._set(_hash=hash((self.states, self.alphabet, self.start, self.halting, self.blank,
+                                  frozenset(self.transitions.items()))))
         return self._hash  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         try:
             return f"TuringMachine.from_standard({self.to_standard()!r})"
         except InvalidMachineError:
-            return (f"TuringMachine(states={len(self._states)}, symbols={len(self._alphabet)}, "
-                    f"start={self._start!r}, halting={set(self._halting)!r})")
+            return (f"TuringMachine(states={len(self.states)}, symbols={len(self.alphabet)}, "
+                    f"start={self.start!r}, halting={set(self.halting)!r})")
 
     # ----------------------------------------------------------------------------------------------------------------
     # the standard text notation
@@ -248,16 +209,16 @@ class TuringMachine:
 
     def to_standard(self) -> str:
         """The machine in the standard text notation (needs states ``A..``, start ``A``, symbols ``0..k-1``)."""
-        return write_standard(states=self._states, alphabet=self._alphabet, transitions=self._transitions,
-                              start=self._start, blank=self._blank)
+        return write_standard(states=self.states, alphabet=self.alphabet, transitions=self.transitions,
+                              start=self.start, blank=self.blank)
 
     # ----------------------------------------------------------------------------------------------------------------
     # simulation
 
     def _check_input(self, tape: Sequence[Symbol] | str) -> tuple[Symbol, ...]:
-        cells = tuple(int(c) if isinstance(c, str) and c.isdigit() and c not in self._alphabet else c for c in tape)
+        cells = tuple(int(c) if isinstance(c, str) and c.isdigit() and c not in self.alphabet else c for c in tape)
         for i, s in enumerate(cells):
-            if s not in self._alphabet:
+            if s not in self.alphabet:
                 raise SymbolNotInAlphabetError(f"tape symbol {s!r} at cell {i} is not in the machine's alphabet "
                                                f"{list(self.ordered_alphabet)}")
         return cells
@@ -270,17 +231,17 @@ class TuringMachine:
         cells = self._check_input(tape)
         lo = min(0, head)
         hi = max(len(cells) - 1, head)
-        window = [self._blank] * (hi - lo + 1)
+        window = [self.blank] * (hi - lo + 1)
         for i, s in enumerate(cells):
             window[i - lo] = s
-        return TMConfiguration(self._start, head, tuple(window), lo, 0)
+        return TMConfiguration(self.start, head, tuple(window), lo, 0)
 
     def step(self, configuration: TMConfiguration) -> TMConfiguration | None:
         """The next configuration, or ``None`` when ``configuration`` is halted or its transition is undefined."""
         c = configuration
-        if c.state in self._halting:
+        if c.state in self.halting:
             return None
-        act = self._transitions.get((c.state, c.symbol_at(c.head, self._blank)))
+        act = self.transitions.get((c.state, c.symbol_at(c.head, self.blank)))
         if act is None:
             return None
         tape = list(c.tape)
@@ -288,10 +249,10 @@ class TuringMachine:
         tape[c.head - origin] = act.write
         head = c.head + (1 if act.move == "R" else -1)
         if head < origin:
-            tape.insert(0, self._blank)
+            tape.insert(0, self.blank)
             origin -= 1
         elif head >= origin + len(tape):
-            tape.append(self._blank)
+            tape.append(self.blank)
         return TMConfiguration(act.next_state, head, tuple(tape), origin, c.steps + 1)
 
     def configurations(self, max_steps: int, tape: Sequence[Symbol] | str = (), *, head: int = 0
