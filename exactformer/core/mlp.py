@@ -16,8 +16,8 @@ from .sparse import SparseRationalMatrix
 
 __all__ = ["Norm", "NO_NORM", "MLP", "NormKind", "Activation"]
 
+#: The norms (see :class:`Norm`).
 NormKind = Literal["none", "layernorm", "rmsnorm", "l2"]
-Activation = Literal["relu", "step"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,10 @@ class Norm:
 NO_NORM = Norm()
 
 
+#: The MLP activations: ReLU, or the step ``1[x >= threshold]``.
+Activation = Literal["relu", "step"]
+
+
 @dataclass(frozen=True, eq=False)
 class MLP:
     """``act(x W_in + b_in) W_out + b_out`` with ``act`` = ReLU or the step ``1[x >= threshold]``.
@@ -97,10 +101,12 @@ class MLP:
 
     @property
     def d_model(self) -> int:
+        """The residual stream's width (the rows of ``W_in``)."""
         return self.W_in.shape[0]
 
     @property
     def d_mlp(self) -> int:
+        """The number of hidden units (the columns of ``W_in``)."""
         return self.W_in.shape[1]
 
     def describe(self) -> str:

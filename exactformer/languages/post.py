@@ -129,15 +129,9 @@ class PostMachine(Immutable):
     #: The halting states.
     halting: frozenset[Hashable]
 
-    def __init__(
-        self,
-        *,
-        symbols: Iterable[Hashable],
-        states: Iterable[Hashable],
-        transitions: Mapping[tuple[Hashable, Hashable], Sequence[Hashable]],
-        start: Hashable,
-        halting: Iterable[Hashable] = (),
-    ) -> None:
+    def __init__(self, *, symbols: Iterable[Hashable], states: Iterable[Hashable],
+                 transitions: Mapping[tuple[Hashable, Hashable], Sequence[Hashable]], start: Hashable,
+                 halting: Iterable[Hashable] = ()) -> None:
         symbols_t = canonical_order(set(symbols))
         states_t = canonical_order(set(states))
         halting_f = frozenset(halting)
