@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .architecture import Mask, Norm
+from .attention import Mask
 from .errors import AttentionTieError
+from .mlp import Norm
 
 __all__ = ["allowed", "chosen_keys", "tie_error", "norm_parts"]
 

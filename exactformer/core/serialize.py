@@ -25,23 +25,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .architecture import (
-    MLP,
-    Attention,
-    Embedding,
-    Layer,
-    Loop,
-    Mask,
-    Norm,
-    Readout,
-    RelativeBias,
-    RepeatCount,
-    Scale,
-    Sublayer,
-    Transformer,
-)
+from .architecture import Embedding, Layer, Loop, Readout, RepeatCount, Sublayer, Transformer
 from .arith import check_exact_weight
+from .attention import Attention, Mask, RelativeBias, Scale
 from .errors import ModelFormatError
+from .mlp import MLP, Norm
 from .positions import feature_from_json
 from .rational import to_float_array
 from .space import Space

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
 import numpy as np
 
-from .errors import SymbolNotInAlphabetError
+from .errors import InvalidMachineError, LanguagesError, SymbolNotInAlphabetError
 
 __all__ = [
+    "Immutable",
+    "MonoidElements",
+    "compose",
+    "machine_transitions",
     "RandomSource",
     "Word",
     "canonical_order",
@@ -32,6 +36,95 @@ RandomSource: TypeAlias = "random.Random | np.random.Generator | int | None"
 
 #: A word: a ``str`` (one symbol per character) or a sequence of symbols.
 Word: TypeAlias = "str | Sequence[Hashable]"
+
+
+class Immutable:
+    """Base of the immutable reference objects (automata, machines): attributes are set once, by :meth:`_set`.
+
+    Setting or deleting an attribute afterwards raises ``AttributeError`` naming the class and the attribute.
+    """
+
+    __slots__ = ()
+
+    def _set(self, **slots: Any) -> None:
+        """Set each slot ``name`` to its value (for ``__init__`` and lazily computed caches only)."""
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable (cannot delete {name!r})")
+
+
+def compose(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
+    """"First ``a``, then ``b``": the map ``i -> b[a[i]]`` of two maps of ``range(n)`` written as tuples."""
+    return tuple(b[i] for i in a)
+
+
+class MonoidElements:
+    """The element lookup of the finite monoids here (permutation groups, transition monoids).
+
+    ``elements`` holds every element, the identity first; ``_index`` maps an element to its position.
+    """
+
+    __slots__ = ()
+
+    elements: tuple[tuple[int, ...], ...]
+    _index: Mapping[tuple[int, ...], int]
+
+    def _owner(self) -> str:
+        """How an error message names this monoid."""
+        return "this monoid"
+
+    @property
+    def identity(self) -> tuple[int, ...]:
+        """The identity (the first element: the empty word's transformation, the identity permutation)."""
+        return self.elements[0]
+
+    def index(self, element: Sequence[int]) -> int:
+        """The position of ``element`` in :attr:`elements`."""
+        try:
+            return self._index[tuple(element)]
+        except KeyError:
+            raise LanguagesError(f"{tuple(element)} is not an element of {self._owner()}") from None
+
+
+def machine_transitions(
+    transitions: Mapping[Any, Any], *, states: Iterable[Hashable], halting: Iterable[Hashable],
+    targets: Iterable[Hashable], shape: tuple[str, ...],
+) -> Iterator[tuple[Any, Any, tuple[Any, ...]]]:
+    """Each transition ``(state, symbol) -> action`` of a machine, checked, as ``(state, symbol, action)``.
+
+    The key must be a (state, symbol) pair whose state is in ``states`` and not in ``halting`` (a halting state has
+    no transitions); the action a tuple with one entry per name of ``shape`` (the next state named ``"next_state"``,
+    which must be in ``targets``). What the symbols may be is the machine's to check.
+
+    Raises
+    ------
+    InvalidMachineError
+        Naming the transition and what is wrong with it.
+    """
+    states, halting, targets = set(states), set(halting), set(targets)
+    entry = shape.index("next_state")
+    for key, value in dict(transitions).items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise InvalidMachineError(f"transition key {key!r} is not a (state, symbol) pair")
+        q, a = key
+        if q in halting:
+            raise InvalidMachineError(f"halting state {q!r} has a transition on {a!r}")
+        if q not in states:
+            raise InvalidMachineError(f"transition ({q!r}, {a!r}) leaves {q!r}, which is not a state")
+        try:
+            action = tuple(value)
+        except TypeError:
+            action = ()
+        if len(action) != len(shape):
+            raise InvalidMachineError(f"transition ({q!r}, {a!r}) must map to ({', '.join(shape)}), got {value!r}")
+        if action[entry] not in targets:
+            raise InvalidMachineError(f"transition ({q!r}, {a!r}) enters {action[entry]!r}, which is not a state")
+        yield q, a, action
 
 
 def _order_key(x: Any) -> tuple[str, str]:

@@ -34,17 +34,8 @@ def _sym(a: Hashable, marked: bool = False) -> str:
 
 @dataclass(frozen=True)
 class CompiledTM:
-    """A Turing machine compiled to a Post machine on a cyclic tape of ``tape_length`` cells.
-
-    Attributes
-    ----------
-    machine
-        The Post machine.
-    tape_length
-        T; the queue length is T - 1.
-    tm
-        The Turing machine.
-    """
+    """The Turing machine ``tm`` compiled to the Post machine ``machine`` on a cyclic tape of ``tape_length`` cells
+    (T; the queue holds T - 1 of them, the state the last)."""
 
     machine: PostMachine
     tape_length: int

@@ -6,31 +6,25 @@ combines languages with set operations, and computes its transition monoid. It r
 automata-lib), OpenFst / AT&T acceptors and Graphviz DOT drawings.
 
 Words are ``str`` (one symbol per character) or sequences of symbols. A *partial* DFA (some transitions missing)
-rejects every word that reaches a missing transition.
+rejects every word that reaches a missing transition. The work is done in ``dfa_validation`` (the constructor's
+checks), ``dfa_algorithms`` (minimization, products), ``dfa_counting`` and ``formats`` beside this module.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from ._common import (
-    RandomSource,
-    Word,
-    as_rng,
-    canonical_order,
-    freeze_mapping,
-    randbelow,
-    render_word,
-    word_tuple,
-)
+from ._common import Immutable, RandomSource, Word, as_rng, canonical_order, freeze_mapping, render_word, word_tuple
+from .dfa_algorithms import breadth_first, completed_arrays, distinguishing_symbols, minimal_parts, product_parts
+from .dfa_counting import SuffixCounts, check_length
+from .dfa_validation import checked_parts
 from .errors import InvalidAutomatonError, NoSuchWordError
-from .formats import parse_att, parse_dot, read_source
+from .formats import automata_lib_parts, compile_regex, parse_att, parse_dot, read_source, to_automata_lib, write_dot
 from .monoid import TransitionMonoid
 
 __all__ = ["DFA"]
@@ -38,18 +32,7 @@ __all__ = ["DFA"]
 State = Hashable
 Symbol = Hashable
 
-_MISSING = object()
-
-
-def _check_length(length: Any) -> None:
-    """A word length is a non-negative integer (``ValueError`` naming the value otherwise)."""
-    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (int, np.integer)):
-        raise ValueError(f"length must be a non-negative integer, got {type(length).__name__} {length!r}")
-    if length < 0:
-        raise ValueError(f"length must be non-negative, got {length}")
-
-
-class DFA:
+class DFA(Immutable):
     """A deterministic finite automaton, possibly partial.
 
     Parameters
@@ -92,9 +75,20 @@ class DFA:
     """
 
     __slots__ = (
-        "_states", "_alphabet", "_transitions", "_start", "_accepting",
+        "states", "alphabet", "transitions", "start", "accepting",
         "_order", "_symbols", "_index", "_table", "_accept_mask", "_cache", "_hash",
     )
+
+    #: The states.
+    states: frozenset[State]
+    #: The input symbols.
+    alphabet: frozenset[Symbol]
+    #: A read-only mapping ``{(state, symbol): next_state}`` (missing pairs reject).
+    transitions: Mapping[tuple[State, Symbol], State]
+    #: The start state.
+    start: State
+    #: The accepting states.
+    accepting: frozenset[State]
 
     def __init__(
         self,
@@ -105,68 +99,7 @@ class DFA:
         start: State,
         accepting: Iterable[State],
     ) -> None:
-        try:
-            states_f = frozenset(states)
-            alphabet_f = frozenset(alphabet)
-        except TypeError as exc:
-            raise InvalidAutomatonError(f"states and symbols must be hashable (e.g. ints or strings): {exc}") from None
-        if not states_f:
-            raise InvalidAutomatonError("a DFA needs at least one state (the start state)")
-        if None in states_f:
-            raise InvalidAutomatonError("None cannot be a state: it marks a missing transition in run() and in "
-                                        "product automata")
-        flat: dict[tuple[State, Symbol], State] = {}
-
-        def add(q: State, a: Symbol, q2: State) -> None:
-            try:
-                previous = flat.get((q, a), _MISSING)
-            except TypeError:
-                raise InvalidAutomatonError(f"transition ({q!r}, {a!r}) -> {q2!r}: states and symbols must be "
-                                            "hashable") from None
-            if previous is not _MISSING and previous != q2:
-                raise InvalidAutomatonError(f"transition ({q!r}, {a!r}) is given twice, to {previous!r} and to "
-                                            f"{q2!r}; a DFA has one next state per (state, symbol)")
-            flat[(q, a)] = q2
-
-        if isinstance(transitions, Mapping):
-            items: Iterable[Any] = transitions.items()
-        elif isinstance(transitions, (str, bytes)) or not isinstance(transitions, Iterable):
-            raise InvalidAutomatonError(f"transitions must be a mapping {{(state, symbol): next_state}} or a list of "
-                                        f"(state, symbol, next_state) triples, not {type(transitions).__name__}")
-        else:
-            items = []
-            for entry in transitions:
-                if isinstance(entry, tuple) and len(entry) == 3:
-                    items.append(((entry[0], entry[1]), entry[2]))
-                elif isinstance(entry, tuple) and len(entry) == 2:
-                    items.append(entry)
-                else:
-                    raise InvalidAutomatonError(f"transition {entry!r} is not a (state, symbol, next_state) triple")
-        for key, value in items:
-            if isinstance(value, Mapping):  # nested {q: {a: q2}}
-                for a, q2 in value.items():
-                    add(key, a, q2)
-            else:
-                if not (isinstance(key, tuple) and len(key) == 2):
-                    raise InvalidAutomatonError(f"transition key {key!r} is not a (state, symbol) pair")
-                add(key[0], key[1], value)
-        for (q, a), q2 in flat.items():
-            if q not in states_f:
-                raise InvalidAutomatonError(f"transition ({q!r}, {a!r}) -> {q2!r} leaves {q!r}, which is not a state")
-            if a not in alphabet_f:
-                raise InvalidAutomatonError(
-                    f"transition ({q!r}, {a!r}) -> {q2!r} reads {a!r}, which is not in the alphabet "
-                    f"{{{', '.join(repr(s) for s in canonical_order(alphabet_f))}}}"
-                )
-            if q2 not in states_f:
-                raise InvalidAutomatonError(f"transition ({q!r}, {a!r}) goes to {q2!r}, which is not a state")
-        if start not in states_f:
-            raise InvalidAutomatonError(f"the start state {start!r} is not a state")
-        accepting_f = frozenset(accepting)
-        unknown = accepting_f - states_f
-        if unknown:
-            raise InvalidAutomatonError(f"accepting states {list(canonical_order(unknown))} are not states")
-
+        states_f, alphabet_f, flat, accepting_f = checked_parts(states, alphabet, transitions, start, accepting)
         order = canonical_order(states_f)
         symbols = canonical_order(alphabet_f)
         index = {q: i for i, q in enumerate(order)}
@@ -178,53 +111,12 @@ class DFA:
         accept_mask = np.array([q in accepting_f for q in order], dtype=bool)
         accept_mask.setflags(write=False)
 
-        set_ = object.__setattr__
-        set_(self, "_states", states_f)
-        set_(self, "_alphabet", alphabet_f)
-        set_(self, "_transitions", freeze_mapping(flat))
-        set_(self, "_start", start)
-        set_(self, "_accepting", accepting_f)
-        set_(self, "_order", order)
-        set_(self, "_symbols", symbols)
-        set_(self, "_index", index)
-        set_(self, "_table", table)
-        set_(self, "_accept_mask", accept_mask)
-        set_(self, "_cache", {})
-        set_(self, "_hash", None)
+        self._set(states=states_f, alphabet=alphabet_f, transitions=freeze_mapping(flat), start=start,
+                  accepting=accepting_f, _order=order, _symbols=symbols, _index=index, _table=table,
+                  _accept_mask=accept_mask, _cache={}, _hash=None)
 
     # ----------------------------------------------------------------------------------------------------------------
     # immutable data
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"DFA is immutable (cannot set {name!r})")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"DFA is immutable (cannot delete {name!r})")
-
-    @property
-    def states(self) -> frozenset[State]:
-        """The states."""
-        return self._states
-
-    @property
-    def alphabet(self) -> frozenset[Symbol]:
-        """The input symbols."""
-        return self._alphabet
-
-    @property
-    def transitions(self) -> Mapping[tuple[State, Symbol], State]:
-        """A read-only mapping ``{(state, symbol): next_state}`` (missing pairs reject)."""
-        return self._transitions
-
-    @property
-    def start(self) -> State:
-        """The start state."""
-        return self._start
-
-    @property
-    def accepting(self) -> frozenset[State]:
-        """The accepting states."""
-        return self._accepting
 
     @property
     def ordered_states(self) -> tuple[State, ...]:
@@ -245,32 +137,28 @@ class DFA:
         if not isinstance(other, DFA):
             return NotImplemented
         return (
-            self._states == other._states
-            and self._alphabet == other._alphabet
-            and self._start == other._start
-            and self._accepting == other._accepting
-            and dict(self._transitions) == dict(other._transitions)
+            self.states == other.states
+            and self.alphabet == other.alphabet
+            and self.start == other.start
+            and self.accepting == other.accepting
+            and dict(self.transitions) == dict(other.transitions)
         )
 
     def __hash__(self) -> int:
         if self._hash is None:
-            object.__setattr__(
-                self,
-                "_hash",
-                hash((self._states, self._alphabet, self._start, self._accepting,
-                      frozenset(self._transitions.items()))),
-            )
+            self._set(_hash=hash((self.states, self.alphabet, self.start, self.accepting,
+                                  frozenset(self.transitions.items()))))
         return self._hash  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         alphabet = "{" + ", ".join(repr(a) for a in self._symbols) + "}"
         kind = "complete" if self.is_complete else "partial"
-        return (f"DFA(states={len(self._states)}, alphabet={alphabet}, start={self._start!r}, "
-                f"accepting={len(self._accepting)}, {kind})")
+        return (f"DFA(states={len(self.states)}, alphabet={alphabet}, start={self.start!r}, "
+                f"accepting={len(self.accepting)}, {kind})")
 
     def __len__(self) -> int:
         """The number of states."""
-        return len(self._states)
+        return len(self.states)
 
     # ----------------------------------------------------------------------------------------------------------------
     # reading words
@@ -283,11 +171,11 @@ class DFA:
         SymbolNotInAlphabetError
             Naming the first symbol outside the alphabet and its position.
         """
-        return word_tuple(word, self._alphabet)
+        return word_tuple(word, self.alphabet)
 
     def next_state(self, state: State, symbol: Symbol) -> State | None:
         """``delta(state, symbol)``, or ``None`` where the transition is missing."""
-        return self._transitions.get((state, symbol))
+        return self.transitions.get((state, symbol))
 
     def run(self, word: Word) -> tuple[State | None, ...]:
         """The states visited on ``word``, starting with the start state.
@@ -302,9 +190,9 @@ class DFA:
             If the word has a symbol outside the alphabet (checked before running).
         """
         symbols = self.symbols_of(word)
-        q: State | None = self._start
+        q: State | None = self.start
         out: list[State | None] = [q]
-        get = self._transitions.get
+        get = self.transitions.get
         for a in symbols:
             q = get((q, a))
             out.append(q)
@@ -321,13 +209,13 @@ class DFA:
             If the word has a symbol outside the alphabet (checked before running).
         """
         symbols = self.symbols_of(word)
-        q = self._start
-        get = self._transitions.get
+        q = self.start
+        get = self.transitions.get
         for a in symbols:
             q = get((q, a))
             if q is None:
                 return False
-        return q in self._accepting
+        return q in self.accepting
 
     def __contains__(self, word: object) -> bool:
         return self.accepts(word)  # type: ignore[arg-type]
@@ -336,19 +224,7 @@ class DFA:
     # structure
 
     def _reachable_indices(self) -> list[int]:
-        start = self._index[self._start]
-        seen = {start}
-        order = [start]
-        frontier = deque([start])
-        while frontier:
-            i = frontier.popleft()
-            for j in self._table[i]:
-                j = int(j)
-                if j >= 0 and j not in seen:
-                    seen.add(j)
-                    order.append(j)
-                    frontier.append(j)
-        return order
+        return breadth_first(self._table, self._index[self.start])
 
     def reachable_states(self) -> frozenset[State]:
         """The states reachable from the start state."""
@@ -362,24 +238,14 @@ class DFA:
         """
         if self.is_complete:
             return self
-        while sink in self._states:
+        while sink in self.states:
             sink = f"{sink}'"
-        transitions = dict(self._transitions)
+        transitions = dict(self.transitions)
         for q in itertools.chain(self._order, [sink]):
             for a in self._symbols:
                 transitions.setdefault((q, a), sink)
-        return DFA(states=self._states | {sink}, alphabet=self._alphabet, transitions=transitions,
-                   start=self._start, accepting=self._accepting)
-
-    def _completed_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The transition table and accepting mask with a sink appended (index n) when the DFA is partial."""
-        table = self._table
-        accept = self._accept_mask
-        if (table < 0).any():
-            n, k = table.shape
-            table = np.vstack([np.where(table < 0, n, table), np.full((1, k), n, dtype=np.int64)])
-            accept = np.append(accept, False)
-        return table, accept
+        return DFA(states=self.states | {sink}, alphabet=self.alphabet, transitions=transitions,
+                   start=self.start, accepting=self.accepting)
 
     def minimize(self, *, complete: bool | None = None) -> DFA:
         """The minimal DFA of the same language, with states numbered ``0, 1, ...`` in breadth-first order.
@@ -398,68 +264,9 @@ class DFA:
         """
         if complete is None:
             complete = self.is_complete
-        table, accept = self._completed_arrays()
-        # restrict to states reachable from the start (the completed table's sink is reachable only if needed)
-        start = self._index[self._start]
-        seen = [start]
-        pos = {start: 0}
-        i = 0
-        while i < len(seen):
-            for j in table[seen[i]]:
-                j = int(j)
-                if j not in pos:
-                    pos[j] = len(seen)
-                    seen.append(j)
-            i += 1
-        reach = np.array(seen, dtype=np.int64)
-        remap = np.full(table.shape[0], -1, dtype=np.int64)
-        remap[reach] = np.arange(len(reach))
-        sub = remap[table[reach]]  # (r, k) over reachable indices
-        cls = accept[reach].astype(np.int64)
-        n_cls = len(np.unique(cls))
-        while True:
-            sig = np.column_stack([cls, cls[sub]]) if sub.size else cls[:, None]
-            _, inverse = np.unique(sig, axis=0, return_inverse=True)
-            inverse = inverse.ravel()
-            n_new = int(inverse.max()) + 1
-            cls = inverse
-            if n_new == n_cls:
-                break
-            n_cls = n_new
-        # class transition table, class acceptance
-        rep = np.zeros(n_cls, dtype=np.int64)
-        rep[cls] = np.arange(len(cls))
-        cls_table = cls[sub[rep]] if sub.size else np.zeros((n_cls, 0), dtype=np.int64)
-        cls_accept = accept[reach][rep]
-        # canonical numbering: BFS from the start class
-        start_cls = int(cls[0])
-        number = {start_cls: 0}
-        bfs = [start_cls]
-        i = 0
-        while i < len(bfs):
-            for c in cls_table[bfs[i]]:
-                c = int(c)
-                if c not in number:
-                    number[c] = len(bfs)
-                    bfs.append(c)
-            i += 1
-        dead = None
-        if not complete:
-            for c in bfs:
-                if not cls_accept[c] and all(int(x) == c for x in cls_table[c]):
-                    dead = c
-                    break
-        transitions = {}
-        for c in bfs:
-            if c == dead:
-                continue
-            for j, a in enumerate(self._symbols):
-                c2 = int(cls_table[c, j])
-                if c2 != dead:
-                    transitions[(number[c], a)] = number[c2]
-        states = [number[c] for c in bfs if c != dead or c == start_cls]
-        accepting = [number[c] for c in bfs if cls_accept[c] and c != dead]
-        return DFA(states=states, alphabet=self._alphabet, transitions=transitions, start=0, accepting=accepting)
+        parts = minimal_parts(self._table, self._accept_mask, self._index[self.start], self._symbols,
+                              complete=complete)
+        return DFA(alphabet=self.alphabet, **parts)
 
     def relabel(self, mapping: Mapping[State, Hashable] | Callable[[State], Hashable]) -> DFA:
         """The same automaton with states renamed by ``mapping`` (a dict or a function; must be injective)."""
@@ -467,9 +274,9 @@ class DFA:
         names = {q: f(q) for q in self._order}
         if len(set(names.values())) != len(names):
             raise InvalidAutomatonError("relabel() needs distinct new names for distinct states")
-        return DFA(states=names.values(), alphabet=self._alphabet,
-                   transitions={(names[q], a): names[q2] for (q, a), q2 in self._transitions.items()},
-                   start=names[self._start], accepting={names[q] for q in self._accepting})
+        return DFA(states=names.values(), alphabet=self.alphabet,
+                   transitions={(names[q], a): names[q2] for (q, a), q2 in self.transitions.items()},
+                   start=names[self.start], accepting={names[q] for q in self.accepting})
 
     # ----------------------------------------------------------------------------------------------------------------
     # languages: emptiness, equivalence, set operations
@@ -478,41 +285,13 @@ class DFA:
         """Whether the language is empty (no accepting state is reachable)."""
         return not any(self._accept_mask[i] for i in self._reachable_indices())
 
-    def _pair_search(self, other: DFA, accept: Callable[[bool, bool], bool], *, stop_at_accepting: bool
-                     ) -> tuple[list[tuple[Any, Any]], dict[tuple[Any, Any], tuple[Any, Any] | None], Any]:
-        """Breadth-first search of the product automaton over the union alphabet (``None`` = fell off)."""
-        symbols = canonical_order(self._alphabet | other._alphabet)
-        g1, g2 = self._transitions.get, other._transitions.get
-        start = (self._start, other._start)
-        parent: dict[tuple[Any, Any], tuple[Any, Any] | None] = {start: None}
-        order = [start]
-        i = 0
-        while i < len(order):
-            p, q = order[i]
-            i += 1
-            if stop_at_accepting and accept(p in self._accepting, q in other._accepting):
-                return order, parent, (p, q)
-            for a in symbols:
-                nxt = (None if p is None else g1((p, a)), None if q is None else g2((q, a)))
-                if nxt not in parent:
-                    parent[nxt] = ((p, q), a)
-                    order.append(nxt)
-        return order, parent, None
-
     def distinguishing_word(self, other: DFA) -> str | tuple[Symbol, ...] | None:
         """A shortest word accepted by exactly one of ``self`` and ``other``, or ``None`` if the languages are equal.
 
         The DFAs may have different alphabets: a symbol outside a DFA's alphabet makes that DFA reject.
         """
-        _, parent, hit = self._pair_search(other, lambda x, y: x != y, stop_at_accepting=True)
-        if hit is None:
-            return None
-        word: list[Symbol] = []
-        node = hit
-        while parent[node] is not None:
-            node, a = parent[node]  # type: ignore[misc]
-            word.append(a)
-        return render_word(word[::-1], self._alphabet | other._alphabet)
+        word = distinguishing_symbols(self, other, lambda x, y: x != y)
+        return None if word is None else render_word(word, self.alphabet | other.alphabet)
 
     def equivalent(self, other: DFA) -> bool:
         """Whether ``self`` and ``other`` accept the same words (language equality; ``==`` is structural)."""
@@ -520,22 +299,12 @@ class DFA:
 
     def issubset(self, other: DFA) -> bool:
         """Whether every word accepted by ``self`` is accepted by ``other``."""
-        _, _, hit = self._pair_search(other, lambda x, y: x and not y, stop_at_accepting=True)
-        return hit is None
+        return distinguishing_symbols(self, other, lambda x, y: x and not y) is None
 
     def _product(self, other: DFA, accept: Callable[[bool, bool], bool]) -> DFA:
         if not isinstance(other, DFA):
             raise TypeError(f"expected a DFA, not {type(other).__name__}")
-        order, _, _ = self._pair_search(other, accept, stop_at_accepting=False)
-        symbols = canonical_order(self._alphabet | other._alphabet)
-        g1, g2 = self._transitions.get, other._transitions.get
-        transitions = {}
-        for p, q in order:
-            for a in symbols:
-                transitions[((p, q), a)] = (None if p is None else g1((p, a)), None if q is None else g2((q, a)))
-        accepting = [(p, q) for p, q in order if accept(p in self._accepting, q in other._accepting)]
-        return DFA(states=order, alphabet=self._alphabet | other._alphabet, transitions=transitions,
-                   start=(self._start, other._start), accepting=accepting)
+        return DFA(**product_parts(self, other, accept))
 
     def intersection(self, other: DFA) -> DFA:
         """A DFA for the words accepted by both (product construction; states are pairs, ``None`` = fell off)."""
@@ -556,8 +325,8 @@ class DFA:
     def complement(self) -> DFA:
         """A DFA for the words over the alphabet that ``self`` rejects (completed first, then accepting flipped)."""
         full = self.complete()
-        return DFA(states=full._states, alphabet=full._alphabet, transitions=full._transitions, start=full._start,
-                   accepting=full._states - full._accepting)
+        return DFA(states=full.states, alphabet=full.alphabet, transitions=full.transitions, start=full.start,
+                   accepting=full.states - full.accepting)
 
     __and__ = intersection
     __or__ = union
@@ -585,7 +354,7 @@ class DFA:
         max_size
             Raise instead of growing past this many elements.
         """
-        table, _ = self._completed_arrays()
+        table, _ = completed_arrays(self._table, self._accept_mask)
         states = self._order if table.shape[0] == len(self._order) else self._order + ("sink",)
         generators = {a: tuple(int(x) for x in table[:, j]) for j, a in enumerate(self._symbols)}
         return TransitionMonoid(states=states, generators=generators, max_size=max_size)
@@ -593,29 +362,12 @@ class DFA:
     # ----------------------------------------------------------------------------------------------------------------
     # counting, enumeration, exact uniform sampling
 
-    def _suffix_counts(self, length: int, accepted: bool) -> list[np.ndarray]:
-        """``counts[j][i]`` = number of words of length ``j`` leading state ``i`` to acceptance (or rejection).
-
-        Index ``n`` is the "fell off" state (missing transition), which rejects everything.
-        """
+    def _counts(self, accepted: bool) -> SuffixCounts:
+        """The word counts by length and state for accepted (or rejected) words, kept for later calls."""
         key = bool(accepted)
-        entry = self._cache.get(key)
-        if entry is None:
-            n, k = self._table.shape
-            ext = np.vstack([np.where(self._table < 0, n, self._table), np.full((1, k), n, dtype=np.int64)])
-            base = np.empty(n + 1, dtype=object)
-            mask = np.append(self._accept_mask, False)
-            base[:] = [int(m) if accepted else int(not m) for m in mask]
-            entry = (ext, [base])
-            self._cache[key] = entry
-        ext, counts = entry
-        while len(counts) <= length:
-            prev = counts[-1]
-            nxt = prev[ext].sum(axis=1) if ext.shape[1] else np.zeros(len(prev), dtype=object)
-            if not ext.shape[1]:
-                nxt[:] = 0
-            counts.append(nxt)
-        return counts
+        if key not in self._cache:
+            self._cache[key] = SuffixCounts(self._table, self._accept_mask, key)
+        return self._cache[key]
 
     def count(self, length: int, accepted: bool = True) -> int:
         """The exact number of accepted (or rejected) words of ``length`` symbols.
@@ -624,8 +376,8 @@ class DFA:
         ``count(n, True) + count(n, False) == len(alphabet) ** n``. Computed by dynamic programming over the states
         with Python integers (no overflow).
         """
-        _check_length(length)
-        return int(self._suffix_counts(length, accepted)[length][self._index[self._start]])
+        check_length(length)
+        return self._counts(accepted).count(self._index[self.start], length)
 
     def sample(self, length: int, accepted: bool = True, rng: RandomSource = None) -> str | tuple[Symbol, ...]:
         """A uniformly random accepted (or rejected) word of ``length`` symbols, exactly uniform.
@@ -649,54 +401,24 @@ class DFA:
         NoSuchWordError
             If there is no such word.
         """
-        _check_length(length)
-        counts = self._suffix_counts(length, accepted)
-        ext, _ = self._cache[bool(accepted)]
-        q = self._index[self._start]
-        total = int(counts[length][q])
-        if total == 0:
+        check_length(length)
+        counts = self._counts(accepted)
+        start = self._index[self.start]
+        if counts.count(start, length) == 0:
             kind = "accepted" if accepted else "rejected"
             raise NoSuchWordError(f"the DFA has no {kind} word of length {length}")
-        gen = as_rng(rng)
-        word = []
-        for remaining in range(length, 0, -1):
-            r = randbelow(gen, int(counts[remaining][q]))
-            row = ext[q]
-            below = counts[remaining - 1]
-            for j, a in enumerate(self._symbols):
-                c = int(below[row[j]])
-                if r < c:
-                    word.append(a)
-                    q = int(row[j])
-                    break
-                r -= c
-        return render_word(word, self._alphabet)
+        return render_word(counts.sample(start, length, self._symbols, as_rng(rng)), self.alphabet)
 
     def words(self, length: int, accepted: bool | None = True) -> Iterator[str | tuple[Symbol, ...]]:
         """Every word of ``length`` symbols that is accepted (``True``), rejected (``False``) or either (``None``),
         in lexicographic order of :attr:`ordered_alphabet`."""
-        _check_length(length)
+        check_length(length)
         if accepted is None:
             for w in itertools.product(self._symbols, repeat=length):
-                yield render_word(w, self._alphabet)
+                yield render_word(w, self.alphabet)
             return
-        counts = self._suffix_counts(length, accepted)
-        ext, _ = self._cache[bool(accepted)]
-
-        def walk(q: int, remaining: int, prefix: list[Symbol]) -> Iterator[str | tuple[Symbol, ...]]:
-            if remaining == 0:
-                yield render_word(prefix, self._alphabet)
-                return
-            below = counts[remaining - 1]
-            for j, a in enumerate(self._symbols):
-                q2 = int(ext[q, j])
-                if below[q2]:
-                    prefix.append(a)
-                    yield from walk(q2, remaining - 1, prefix)
-                    prefix.pop()
-
-        if counts[length][self._index[self._start]]:
-            yield from walk(self._index[self._start], length, [])
+        for word in self._counts(accepted).words(self._index[self.start], length, self._symbols):
+            yield render_word(word, self.alphabet)
 
     # ----------------------------------------------------------------------------------------------------------------
     # constructors from other descriptions
@@ -709,36 +431,17 @@ class DFA:
         parentheses, ``.`` (any symbol of the alphabet), ``&`` (intersection) and ``^`` (shuffle); no anchors.
         Symbols must be one-character strings.
         """
-        from automata.fa.dfa import DFA as AutomataDFA
-        from automata.fa.nfa import NFA as AutomataNFA
-
-        symbols = set(alphabet)
-        bad = [a for a in symbols if not (isinstance(a, str) and len(a) == 1)]
-        if bad:
-            raise InvalidAutomatonError(f"from_regex needs one-character string symbols, got {bad!r}")
-        try:
-            nfa = AutomataNFA.from_regex(regex, input_symbols=symbols)
-        except Exception as error:  # automata-lib raises its own exception types
-            raise InvalidAutomatonError(f"cannot compile regex {regex!r}: {error}") from error
-        return cls.from_automata_lib(AutomataDFA.from_nfa(nfa)).minimize(complete=True)
+        return cls.from_automata_lib(compile_regex(regex, alphabet)).minimize(complete=True)
 
     @classmethod
     def from_automata_lib(cls, dfa: Any) -> DFA:
         """A :class:`DFA` from an ``automata.fa.dfa.DFA`` (automata-lib), partial or complete."""
-        transitions = {(q, a): q2 for q, row in dfa.transitions.items() for a, q2 in row.items()}
-        return cls(states=dfa.states, alphabet=dfa.input_symbols, transitions=transitions,
-                   start=dfa.initial_state, accepting=dfa.final_states)
+        return cls(**automata_lib_parts(dfa))
 
     def to_automata_lib(self) -> Any:
         """The same automaton as an ``automata.fa.dfa.DFA`` (automata-lib needs ``str`` symbols)."""
-        from automata.fa.dfa import DFA as AutomataDFA
-
-        rows: dict[Any, dict[Any, Any]] = {q: {} for q in self._order}
-        for (q, a), q2 in self._transitions.items():
-            rows[q][a] = q2
-        return AutomataDFA(states=set(self._states), input_symbols=set(self._alphabet), transitions=rows,
-                           initial_state=self._start, final_states=set(self._accepting),
-                           allow_partial=not self.is_complete)
+        return to_automata_lib(states=self._order, alphabet=self.alphabet, transitions=self.transitions,
+                               start=self.start, accepting=self.accepting, complete=self.is_complete)
 
     @classmethod
     def from_att(cls, path_or_text: str | os.PathLike[str], *, alphabet: Iterable[Symbol] | None = None) -> DFA:
@@ -777,15 +480,5 @@ class DFA:
         One edge per transition, labelled with its symbol. A symbol containing a comma reads back as one symbol only
         when :meth:`from_dot` is given the alphabet (``"a,b"`` otherwise means two symbols).
         """
-        ids = {q: f"q{i}" for i, q in enumerate(self._order)}
-        lines = ["digraph DFA {", "  rankdir=LR;", '  __start [label="", shape=none];']
-        for q in self._order:
-            shape = "doublecircle" if q in self._accepting else "circle"
-            label = str(q).replace('"', '\\"')
-            lines.append(f'  {ids[q]} [label="{label}", shape={shape}];')
-        lines.append(f"  __start -> {ids[self._start]};")
-        for (q, a), q2 in sorted(self._transitions.items(), key=lambda kv: (self._index[kv[0][0]], repr(kv[0][1]))):
-            symbol = str(a).replace('"', '\\"')
-            lines.append(f'  {ids[q]} -> {ids[q2]} [label="{symbol}"];')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return write_dot(states=self._order, transitions=self.transitions, start=self.start,
+                         accepting=self.accepting)

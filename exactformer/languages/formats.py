@@ -1,8 +1,10 @@
-"""Readers for automaton file formats: OpenFst / AT&T text acceptors and Graphviz DOT.
+"""Readers and writers of automaton formats: OpenFst / AT&T text acceptors, Graphviz DOT, automata-lib objects.
 
 Each reader returns the parts of a DFA as plain data (``states``, ``alphabet``, ``transitions``, ``start``,
-``accepting``), which :meth:`DFA.from_att <exactformer.languages.dfa.DFA.from_att>` and
-:meth:`DFA.from_dot <exactformer.languages.dfa.DFA.from_dot>` turn into a validated automaton.
+``accepting``), which :meth:`DFA.from_att <exactformer.languages.dfa.DFA.from_att>`,
+:meth:`DFA.from_dot <exactformer.languages.dfa.DFA.from_dot>` and
+:meth:`DFA.from_automata_lib <exactformer.languages.dfa.DFA.from_automata_lib>` turn into a validated automaton;
+each writer takes those parts.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidAutomatonError, ParseError
 
-__all__ = ["read_source", "parse_att", "parse_dot"]
+__all__ = ["read_source", "parse_att", "parse_dot", "write_dot", "compile_regex", "automata_lib_parts",
+           "to_automata_lib"]
 
 
 def read_source(path_or_text: str | os.PathLike[str], *, suffixes: tuple[str, ...] = ()) -> tuple[str, str]:
@@ -395,3 +398,69 @@ def parse_dot(text: str, *, name: str = "<text>", alphabet: Iterable[Hashable] |
         "start": start,
         "accepting": accepting,
     }
+
+
+def write_dot(*, states: Sequence[Hashable], transitions: Mapping[tuple[Hashable, Hashable], Hashable],
+              start: Hashable, accepting: Iterable[Hashable]) -> str:
+    """A DFA in Graphviz DOT, readable by :func:`parse_dot`: accepting states drawn as double circles, one edge per
+    transition labelled with its symbol, nodes and edges in the order of ``states``."""
+    ids = {q: f"q{i}" for i, q in enumerate(states)}
+    accepting = set(accepting)
+    lines = ["digraph DFA {", "  rankdir=LR;", '  __start [label="", shape=none];']
+    for q in states:
+        shape = "doublecircle" if q in accepting else "circle"
+        label = str(q).replace('"', '\\"')
+        lines.append(f'  {ids[q]} [label="{label}", shape={shape}];')
+    lines.append(f"  __start -> {ids[start]};")
+    position = {q: i for i, q in enumerate(states)}
+    for (q, a), q2 in sorted(transitions.items(), key=lambda kv: (position[kv[0][0]], repr(kv[0][1]))):
+        symbol = str(a).replace('"', '\\"')
+        lines.append(f'  {ids[q]} -> {ids[q2]} [label="{symbol}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# automata-lib
+
+
+def compile_regex(regex: str, alphabet: Iterable[str]) -> Any:
+    """The ``automata.fa.dfa.DFA`` of a regular expression in automata-lib's syntax (``NFA.from_regex``).
+
+    Raises
+    ------
+    InvalidAutomatonError
+        If a symbol is not a one-character string or the expression does not compile.
+    """
+    from automata.fa.dfa import DFA as AutomataDFA
+    from automata.fa.nfa import NFA as AutomataNFA
+
+    symbols = set(alphabet)
+    bad = [a for a in symbols if not (isinstance(a, str) and len(a) == 1)]
+    if bad:
+        raise InvalidAutomatonError(f"from_regex needs one-character string symbols, got {bad!r}")
+    try:
+        nfa = AutomataNFA.from_regex(regex, input_symbols=symbols)
+    except Exception as error:  # automata-lib raises its own exception types
+        raise InvalidAutomatonError(f"cannot compile regex {regex!r}: {error}") from error
+    return AutomataDFA.from_nfa(nfa)
+
+
+def automata_lib_parts(dfa: Any) -> dict[str, Any]:
+    """The parts of an ``automata.fa.dfa.DFA`` (automata-lib), partial or complete."""
+    transitions = {(q, a): q2 for q, row in dfa.transitions.items() for a, q2 in row.items()}
+    return {"states": dfa.states, "alphabet": dfa.input_symbols, "transitions": transitions,
+            "start": dfa.initial_state, "accepting": dfa.final_states}
+
+
+def to_automata_lib(*, states: Sequence[Hashable], alphabet: Iterable[Hashable],
+                    transitions: Mapping[tuple[Hashable, Hashable], Hashable], start: Hashable,
+                    accepting: Iterable[Hashable], complete: bool) -> Any:
+    """An ``automata.fa.dfa.DFA`` with these parts (automata-lib needs ``str`` symbols)."""
+    from automata.fa.dfa import DFA as AutomataDFA
+
+    rows: dict[Any, dict[Any, Any]] = {q: {} for q in states}
+    for (q, a), q2 in transitions.items():
+        rows[q][a] = q2
+    return AutomataDFA(states=set(states), input_symbols=set(alphabet), transitions=rows, initial_state=start,
+                       final_states=set(accepting), allow_partial=not complete)

@@ -103,26 +103,20 @@ def tomita(k: int, *, include_empty: bool = True, reading: str = "anywhere") -> 
                                 ("even", "1"): "odd", ("even", "0"): "dead",
                                 ("dead", "0"): "dead", ("dead", "1"): "dead"})
     if k == 3:
-        if reading == "anywhere":
-            # clean: no odd 1-run yet (or the current 1-run is even); odd1: inside an odd 1-run;
-            # then, once an odd 1-run was seen, every later 0-run must be even: zeros_odd / zeros_even
-            return DFA(states={"clean", "odd1", "zeros_odd", "zeros_even", "dead"}, alphabet=BINARY, start="clean",
-                       accepting={"clean", "odd1", "zeros_even"},
-                       transitions={("clean", "0"): "clean", ("clean", "1"): "odd1",
-                                    ("odd1", "1"): "clean", ("odd1", "0"): "zeros_odd",
-                                    ("zeros_odd", "0"): "zeros_even", ("zeros_odd", "1"): "dead",
-                                    ("zeros_even", "0"): "zeros_odd", ("zeros_even", "1"): "zeros_even",
-                                    ("dead", "0"): "dead", ("dead", "1"): "dead"})
-        if reading == "immediate":
-            # after an even 0-run that followed an odd 1-run, a new 1-run starts afresh
-            return DFA(states={"clean", "odd1", "zeros_odd", "zeros_even", "dead"}, alphabet=BINARY, start="clean",
-                       accepting={"clean", "odd1", "zeros_even"},
-                       transitions={("clean", "0"): "clean", ("clean", "1"): "odd1",
-                                    ("odd1", "1"): "clean", ("odd1", "0"): "zeros_odd",
-                                    ("zeros_odd", "0"): "zeros_even", ("zeros_odd", "1"): "dead",
-                                    ("zeros_even", "0"): "zeros_odd", ("zeros_even", "1"): "odd1",
-                                    ("dead", "0"): "dead", ("dead", "1"): "dead"})
-        raise LanguagesError(f"Tomita 3 reading must be 'anywhere' or 'immediate', not {reading!r}")
+        # clean: no odd 1-run yet (or the current 1-run is even); odd1: inside an odd 1-run;
+        # then, once an odd 1-run was seen, every later 0-run must be even: zeros_odd / zeros_even.
+        # The readings differ after an even 0-run that followed an odd 1-run: "anywhere" remembers the odd 1-run
+        # (every later 0-run must be even too), "immediate" starts a new 1-run afresh.
+        if reading not in ("anywhere", "immediate"):
+            raise LanguagesError(f"Tomita 3 reading must be 'anywhere' or 'immediate', not {reading!r}")
+        after_even_zeros = "zeros_even" if reading == "anywhere" else "odd1"
+        return DFA(states={"clean", "odd1", "zeros_odd", "zeros_even", "dead"}, alphabet=BINARY, start="clean",
+                   accepting={"clean", "odd1", "zeros_even"},
+                   transitions={("clean", "0"): "clean", ("clean", "1"): "odd1",
+                                ("odd1", "1"): "clean", ("odd1", "0"): "zeros_odd",
+                                ("zeros_odd", "0"): "zeros_even", ("zeros_odd", "1"): "dead",
+                                ("zeros_even", "0"): "zeros_odd", ("zeros_even", "1"): after_even_zeros,
+                                ("dead", "0"): "dead", ("dead", "1"): "dead"})
     if k == 4:
         transitions = {(z, "1"): 0 for z in range(3)}
         transitions.update({(0, "0"): 1, (1, "0"): 2, (2, "0"): "dead", ("dead", "0"): "dead",

@@ -15,7 +15,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._common import canonical_order, freeze_mapping
+from ._common import Immutable, canonical_order, freeze_mapping, machine_transitions
 from .errors import InvalidMachineError, SymbolNotInAlphabetError
 
 __all__ = ["PostMachine", "PMConfiguration", "PMResult", "machine_fields"]
@@ -85,7 +85,7 @@ class PMResult:
     trace: tuple[tuple[Hashable, Hashable], ...] | None = None
 
 
-class PostMachine:
+class PostMachine(Immutable):
     """A deterministic synchronous Post machine (immutable, validated, keyword-only).
 
     Parameters
@@ -116,17 +116,22 @@ class PostMachine:
     (True, 3, '110')
     """
 
-    __slots__ = ("_symbols", "_states", "_transitions", "_start", "_halting")
+    __slots__ = ("symbols", "states", "transitions", "start", "halting")
 
-    def __init__(
-        self,
-        *,
-        symbols: Iterable[Hashable],
-        states: Iterable[Hashable],
-        transitions: Mapping[tuple[Hashable, Hashable], Sequence[Hashable]],
-        start: Hashable,
-        halting: Iterable[Hashable] = (),
-    ) -> None:
+    #: The queue alphabet.
+    symbols: tuple[Hashable, ...]
+    #: Every state, halting ones included.
+    states: tuple[Hashable, ...]
+    #: ``{(p, a): (b, p2)}`` (read-only).
+    transitions: Mapping[tuple[Hashable, Hashable], tuple[Hashable, Hashable]]
+    #: The start state.
+    start: Hashable
+    #: The halting states.
+    halting: frozenset[Hashable]
+
+    def __init__(self, *, symbols: Iterable[Hashable], states: Iterable[Hashable],
+                 transitions: Mapping[tuple[Hashable, Hashable], Sequence[Hashable]], start: Hashable,
+                 halting: Iterable[Hashable] = ()) -> None:
         symbols_t = canonical_order(set(symbols))
         states_t = canonical_order(set(states))
         halting_f = frozenset(halting)
@@ -138,79 +143,33 @@ class PostMachine:
         if extra:
             raise InvalidMachineError(f"halting states {list(canonical_order(extra))} are not states")
         table: dict[tuple[Hashable, Hashable], tuple[Hashable, Hashable]] = {}
-        for key, value in dict(transitions).items():
-            if not (isinstance(key, tuple) and len(key) == 2):
-                raise InvalidMachineError(f"transition key {key!r} is not a (state, symbol) pair")
-            p, a = key
-            try:
-                b, p2 = value
-            except (TypeError, ValueError):
-                raise InvalidMachineError(
-                    f"transition ({p!r}, {a!r}) must map to (symbol, state), got {value!r}"
-                ) from None
-            if p not in states_t:
-                raise InvalidMachineError(f"transition ({p!r}, {a!r}) leaves {p!r}, which is not a state")
-            if p in halting_f:
-                raise InvalidMachineError(f"halting state {p!r} has a transition on {a!r}")
-            for s in (a, b):
-                if s not in symbols_t:
-                    raise InvalidMachineError(f"transition ({p!r}, {a!r}) uses symbol {s!r} outside the alphabet")
-            if p2 not in states_t:
-                raise InvalidMachineError(f"transition ({p!r}, {a!r}) enters {p2!r}, which is not a state")
+        for p, a, (b, p2) in machine_transitions(transitions, states=states_t, halting=halting_f, targets=states_t,
+                                                 shape=("symbol", "next_state")):
+            for x in (a, b):
+                if x not in symbols_t:
+                    raise InvalidMachineError(f"transition ({p!r}, {a!r}) uses symbol {x!r} outside the alphabet")
             table[(p, a)] = (b, p2)
-        set_ = object.__setattr__
-        set_(self, "_symbols", symbols_t)
-        set_(self, "_states", states_t)
-        set_(self, "_transitions", freeze_mapping(table))
-        set_(self, "_start", start)
-        set_(self, "_halting", halting_f)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"PostMachine is immutable (cannot set {name!r})")
-
-    @property
-    def symbols(self) -> tuple[Hashable, ...]:
-        """The queue alphabet."""
-        return self._symbols
-
-    @property
-    def states(self) -> tuple[Hashable, ...]:
-        """Every state, halting ones included."""
-        return self._states
-
-    @property
-    def transitions(self) -> Mapping[tuple[Hashable, Hashable], tuple[Hashable, Hashable]]:
-        """``{(p, a): (b, p2)}`` (read-only)."""
-        return self._transitions
-
-    @property
-    def start(self) -> Hashable:
-        """The start state."""
-        return self._start
-
-    @property
-    def halting(self) -> frozenset[Hashable]:
-        """The halting states."""
-        return self._halting
+        self._set(symbols=symbols_t, states=states_t, transitions=freeze_mapping(table), start=start,
+                  halting=halting_f)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PostMachine):
             return NotImplemented
-        return (self._symbols, self._states, dict(self._transitions), self._start, self._halting) == (
-            other._symbols,
-            other._states,
-            dict(other._transitions),
-            other._start,
-            other._halting,
+        return (self.symbols, self.states, dict(self.transitions), self.start, self.halting) == (
+            other.symbols,
+            other.states,
+            dict(other.transitions),
+            other.start,
+            other.halting,
         )
 
     def __hash__(self) -> int:
-        return hash((self._symbols, self._states, frozenset(self._transitions.items()), self._start, self._halting))
+        return hash((self.symbols, self.states, frozenset(self.transitions.items()), self.start, self.halting))
 
     def __repr__(self) -> str:
         return (
-            f"PostMachine(symbols={len(self._symbols)}, states={len(self._states)}, "
-            f"transitions={len(self._transitions)}, start={self._start!r})"
+            f"PostMachine(symbols={len(self.symbols)}, states={len(self.states)}, "
+            f"transitions={len(self.transitions)}, start={self.start!r})"
         )
 
     def _check_queue(self, queue: Iterable[Hashable]) -> tuple[Hashable, ...]:
@@ -218,22 +177,22 @@ class PostMachine:
         if not q:
             raise SymbolNotInAlphabetError("a synchronous Post machine needs a non-empty queue")
         for i, s in enumerate(q):
-            if s not in self._symbols:
+            if s not in self.symbols:
                 raise SymbolNotInAlphabetError(
-                    f"queue symbol {s!r} at position {i} is not in the alphabet {list(self._symbols)}"
+                    f"queue symbol {s!r} at position {i} is not in the alphabet {list(self.symbols)}"
                 )
         return q
 
     def initial(self, queue: Iterable[Hashable]) -> PMConfiguration:
         """The start state with ``queue`` (front first)."""
-        return PMConfiguration(self._start, self._check_queue(queue))
+        return PMConfiguration(self.start, self._check_queue(queue))
 
     def step(self, configuration: PMConfiguration) -> PMConfiguration | None:
         """The next configuration; ``None`` when halted or stuck."""
         c = configuration
-        if c.state in self._halting:
+        if c.state in self.halting:
             return None
-        move = self._transitions.get((c.state, c.queue[0]))
+        move = self.transitions.get((c.state, c.queue[0]))
         if move is None:
             return None
         b, p2 = move
@@ -258,12 +217,12 @@ class PostMachine:
         if max_steps < 0:
             raise ValueError(f"max_steps must be non-negative, got {max_steps}")
         if state is None:
-            state = self._start
-        elif state not in self._states:
+            state = self.start
+        elif state not in self.states:
             raise InvalidMachineError(f"{state!r} is not a state of this Post machine")
         dq = deque(self._check_queue(queue))
         steps, stuck = 0, False
-        delta, halting = self._transitions, self._halting
+        delta, halting = self.transitions, self.halting
         out: list[tuple[Hashable, Hashable]] | None = [] if trace else None
         while state not in halting and steps < max_steps:
             move = delta.get((state, dq[0]))

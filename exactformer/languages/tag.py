@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ._common import freeze_mapping
+from ._common import Immutable, freeze_mapping
 from .errors import InvalidMachineError, SymbolNotInAlphabetError
 from .post import PostMachine
 
@@ -45,7 +44,7 @@ class TagResult:
     max_length: int
 
 
-class TagSystem:
+class TagSystem(Immutable):
     """An m-tag system over single-character symbols (immutable, keyword-only, validated).
 
     Parameters
@@ -58,7 +57,14 @@ class TagSystem:
         ``"short"`` (halt on words shorter than m) or ``"empty"`` (halt on the empty word only).
     """
 
-    __slots__ = ("_m", "_productions", "_halt")
+    __slots__ = ("deletion", "productions", "halt")
+
+    #: The deletion number m.
+    deletion: int
+    #: ``{symbol: production}`` (read-only).
+    productions: Mapping[str, str]
+    #: The halting convention, ``"short"`` or ``"empty"``.
+    halt: str
 
     def __init__(self, *, deletion: int, productions: Mapping[str, str], halt: str = "short") -> None:
         if not isinstance(deletion, int) or deletion < 1:
@@ -76,37 +82,20 @@ class TagSystem:
             bad = [c for c in w if c not in prods]
             if bad:
                 raise InvalidMachineError(f"the production {x!r} -> {w!r} uses {bad[0]!r}, which has no production")
-        object.__setattr__(self, "_m", deletion)
-        object.__setattr__(self, "_productions", freeze_mapping(prods))
-        object.__setattr__(self, "_halt", halt)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"TagSystem is immutable (cannot set {name!r})")
+        self._set(deletion=deletion, productions=freeze_mapping(prods), halt=halt)
 
     def __repr__(self) -> str:
-        return f"TagSystem(deletion={self._m}, productions={dict(self._productions)!r}, halt={self._halt!r})"
-
-    @property
-    def deletion(self) -> int:
-        return self._m
-
-    @property
-    def productions(self) -> Mapping[str, str]:
-        return self._productions
-
-    @property
-    def halt(self) -> str:
-        return self._halt
+        return f"TagSystem(deletion={self.deletion}, productions={dict(self.productions)!r}, halt={self.halt!r})"
 
     @property
     def alphabet(self) -> tuple[str, ...]:
-        return tuple(sorted(self._productions))
+        return tuple(sorted(self.productions))
 
     def _check(self, word: str) -> str:
         if not isinstance(word, str):
             raise TypeError(f"a tag-system word is a str, not {type(word).__name__}")
         for i, c in enumerate(word):
-            if c not in self._productions:
+            if c not in self.productions:
                 raise SymbolNotInAlphabetError(
                     f"symbol {c!r} at position {i} is not in the alphabet {list(self.alphabet)}"
                 )
@@ -114,14 +103,14 @@ class TagSystem:
 
     def halted(self, word: str) -> bool:
         """Whether ``word`` is a halting word under this system's convention."""
-        return len(word) < self._m if self._halt == "short" else not word
+        return len(word) < self.deletion if self.halt == "short" else not word
 
     def step(self, word: str) -> str:
         """One step: append P(first symbol), delete the first m symbols."""
         word = self._check(word)
         if self.halted(word):
             raise InvalidMachineError(f"the word {word!r} is halted; it has no successor")
-        return (word + self._productions[word[0]])[self._m :]
+        return (word + self.productions[word[0]])[self.deletion :]
 
     def trajectory(self, word: str, max_steps: int) -> Iterator[str]:
         """The words of the run, the start word first, at most ``max_steps`` steps."""
@@ -130,7 +119,7 @@ class TagSystem:
         for _ in range(max_steps):
             if self.halted(w):
                 return
-            w = (w + self._productions[w[0]])[self._m :]
+            w = (w + self.productions[w[0]])[self.deletion :]
             yield w
 
     def run(self, word: str, max_steps: int = 1_000_000, *, keep_words: bool = False) -> TagResult:

@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 from exactformer import constructions
 from exactformer.core.errors import InputError
 from exactformer.verify import FunctionReference, check
+from exactformer.verify.mutants import _nonzero_positions, _random_index
 from exactformer.verify.mutate import (
     OPERATORS,
     CheckOracle,
     Mutation,
     WeightSite,
-    _nonzero_positions,
-    _random_index,
     apply_mutation,
     mutate,
     sample_mutations,

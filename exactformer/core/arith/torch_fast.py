@@ -346,16 +346,8 @@ class TorchArithmetic(UniformAttention, PlainTorchArithmetic):
             z = self._round(torch.einsum("bhqk,bhke->bhqe", weights, v))
             out[:, start:stop] += self._heads_out(z, W_O)
 
-    def _scores_bounded(
-        self,
-        q: torch.Tensor | None,
-        k: torch.Tensor | None,
-        query_pos: torch.Tensor,
-        key_pos: torch.Tensor,
-        att: Attention,
-        scale: float,
-        where: str,
-    ) -> bool:
+    def _scores_bounded(self, q: torch.Tensor | None, k: torch.Tensor | None, query_pos: torch.Tensor,
+                        key_pos: torch.Tensor, att: Attention, scale: float, where: str) -> bool:
         """Raise :class:`NonFiniteError` if a query or key holds a NaN or an infinity (an overflow of ``x W_Q``);
         return whether every score is then certainly finite, so the score blocks need no test of their own.
 
