@@ -384,19 +384,16 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
                             prefix=prefix, final_block=final_level)
 
     size = len(setup.monoid)
+    depth = looped_depth(len(prefix), len(level), final_level)  # the build's own depth, stated as a claim
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix, "final_level": final_level}
     return Construction(
-        name=name,
-        model=model,
-        **recognizer_io(dfa),
-        citation=CITATION,
+        name=name, model=model, **recognizer_io(dfa), citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "
                     "layer-norm hash, average-hard causal attention, masked pre-norm, a looped "
                     f"{len(level)}-layer level block; answer at $. Monoid lookup |M| = {size}.",
         claims=ClaimedResources(
-            claims=(THEOREM1_LAYERS, looped_depth(len(prefix), len(level), final_level)),
-            attention=("average_hard",),
+            claims=(THEOREM1_LAYERS, depth), attention=("average_hard",),
             precision="the layer-norm hash separates q from q + 1 up to q ~ 8,000 in float64 (~58 in float32, less "
                       "inside the model: reads of several blocks add rounding)",
         ),

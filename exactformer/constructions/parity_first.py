@@ -35,13 +35,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..core.architecture import NO_NORM, Embedding, Layer, Norm, Readout, Sublayer, Transformer
+from ..core.architecture import NO_NORM, Embedding, Layer, Norm, Sublayer, Transformer
 from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import AlternatingSign, IndexOverLength, IndicatorAt
 from ..core.rational import Number, as_fraction
 from ..core.sites import Site
-from ..core.space import Block, Space, linear_map
+from ..core.space import Space
+from .gadgets.readout import sign_readout
 from .parity_first_layers import (
     BITS,
     CLS,
@@ -111,6 +112,13 @@ def _ln_eraser_invariant(space: Space, erased: tuple[str, ...], kept: str) -> In
         expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
         scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
     )
+
+
+def _layer_norm_statements(space: Space, stream: Stream, sign: Relation, erased: tuple[str, ...],
+                           kept: str) -> tuple[tuple[Invariant, ...], tuple[Relation, ...]]:
+    """The layer-norm models' proof statements: the eraser's invariant, the answer's sign and the ``[u, -u]`` form
+    after every sublayer."""
+    return (_ln_eraser_invariant(space, erased, kept),), (sign, *negation_relations(stream, _SITES))
 
 
 @dataclass(frozen=True)
@@ -239,14 +247,8 @@ def parity(
             name="compare even/odd" + (" and erase" if layer_norm else ""),
         ),
     )
-    answer_space = Space.of(Block("odd"))
-    model = Transformer(
-        space=space,
-        embedding=embedding,
-        layers=layers,
-        readout=Readout(W_U=linear_map(space, answer_space, {"answer": {"odd": c}}), labels=("odd",), position=-1,
-                        decision="sign"),
-    )
+    readout = sign_readout(space, {"answer": c}, position=-1, label="odd")
+    model = Transformer(space=space, embedding=embedding, layers=layers, readout=readout)
 
     def encode(word: object) -> list[str]:
         return _bits(word) + [CLS]
@@ -272,8 +274,7 @@ def parity(
         erased = tuple(n for n in space.names if n not in {"answer", "-answer", "tok:0", "-tok:0", "tok:1", "-tok:1"})
         if faithful_eraser:
             erased = tuple(n for n in space.names if n not in {"answer", "-answer"})
-        invariants: tuple[Invariant, ...] = (_ln_eraser_invariant(space, erased, "the answer (and the bit tokens)"),)
-        relations: tuple[Relation, ...] = (sign, *negation_relations(stream, _SITES))
+        invariants, relations = _layer_norm_statements(space, stream, sign, erased, "the answer (and the bit tokens)")
     else:
         invariants = (
             Invariant(
@@ -376,14 +377,8 @@ def first(
             name="CLS reads position 1" + (" and erase" if layer_norm else ""),
         ),
     )
-    answer_space = Space.of(Block("first_is_1"))
-    model = Transformer(
-        space=space,
-        embedding=embedding,
-        layers=layers,
-        readout=Readout(W_U=linear_map(space, answer_space, {"answer": {"first_is_1": c}}), labels=("first_is_1",),
-                        position=0, decision="sign"),
-    )
+    readout = sign_readout(space, {"answer": c}, position=0, label="first_is_1")
+    model = Transformer(space=space, embedding=embedding, layers=layers, readout=readout)
 
     def encode(word: object) -> list[str]:
         return [CLS] + _bits(word)
@@ -400,8 +395,7 @@ def first(
     )
     if layer_norm:
         erased = tuple(n for n in space.names if n not in {"answer", "-answer"})
-        invariants: tuple[Invariant, ...] = (_ln_eraser_invariant(space, erased, "the answer"),)
-        relations: tuple[Relation, ...] = (sign, *negation_relations(stream, _SITES))
+        invariants, relations = _layer_norm_statements(space, stream, sign, erased, "the answer")
     else:
         invariants = (
             Invariant(

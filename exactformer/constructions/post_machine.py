@@ -52,13 +52,10 @@ __all__ = [
     "CITATION",
 ]
 
-CITATION = Citation(
-    authors="Qian Li, Yuyi Wang",
-    title="Constant Bit-size Transformers Are Turing Complete",
-    venue="NeurIPS 2025",
-    theorem="Theorem 1 (a one-layer, one-head, window-s(n) decoder simulates a synchronous Post machine)",
-    arxiv="2506.12027",
-)
+CITATION = Citation(authors="Qian Li, Yuyi Wang", title="Constant Bit-size Transformers Are Turing Complete",
+                    venue="NeurIPS 2025", arxiv="2506.12027",
+                    theorem="Theorem 1 (a one-layer, one-head, window-s(n) decoder simulates a synchronous Post "
+                            "machine)")
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,11 @@ __all__ = [
     "tokens_for",
 ]
 
-CITATION = Citation(
-    authors="Hanlin Zhu, Shibo Hao, Zhiting Hu, Jiantao Jiao, Stuart Russell, Yuandong Tian",
-    title="Reasoning by Superposition: A Theoretical Perspective on Chain of Continuous Thought",
-    venue="NeurIPS 2025",
-    theorem="Theorem 1 (a 2-layer transformer with C continuous thoughts decides graph reachability), App. B",
-    arxiv="2505.12514",
-)
+CITATION = Citation(authors="Hanlin Zhu, Shibo Hao, Zhiting Hu, Jiantao Jiao, Stuart Russell, Yuandong Tian",
+                    title="Reasoning by Superposition: A Theoretical Perspective on Chain of Continuous Thought",
+                    venue="NeurIPS 2025", arxiv="2505.12514",
+                    theorem="Theorem 1 (a 2-layer transformer with C continuous thoughts decides graph reachability), "
+                            "App. B")
 
 SPECIALS = ("<s>", "<e>", "<Q>", "<R>", "<A>")
 BOS, EDGE, QUERY, ROOT, ANSWER = SPECIALS

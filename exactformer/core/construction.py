@@ -224,17 +224,9 @@ class Construction:
     answerer: Callable[..., Any] | None = None
 
     # -- running -------------------------------------------------------------------------------------------
-    def run_batch(
-        self,
-        xs: Sequence[Any],
-        *,
-        backend: str = "torch",
-        dtype: torch.dtype | None = None,
-        device: str | torch.device | None = None,
-        precision: int = 128,
-        arith: Arithmetic | None = None,
-        keep_trace: bool = True,
-    ) -> list[RunResult]:
+    def run_batch(self, xs: Sequence[Any], *, backend: str = "torch", dtype: torch.dtype | None = None,
+                  device: str | torch.device | None = None, precision: int = 128, arith: Arithmetic | None = None,
+                  keep_trace: bool = True) -> list[RunResult]:
         """Run the model on inputs that encode to equally long sequences, in one batch.
 
         ``keep_trace=False`` computes the answers alone (see :func:`~exactformer.core.runners.classify`): with
@@ -247,16 +239,9 @@ class Construction:
         output = classify(self.model, seqs, arith, keep_trace=keep_trace, on_tie="raise")
         return run_results(output, self.interpret, self.model.readout.position if keep_trace else -1)
 
-    def answer_batch(
-        self,
-        xs: Sequence[Any],
-        *,
-        backend: str = "torch",
-        dtype: torch.dtype | None = None,
-        device: str | torch.device | None = None,
-        precision: int = 128,
-        arith: Arithmetic | None = None,
-    ) -> list[Any]:
+    def answer_batch(self, xs: Sequence[Any], *, backend: str = "torch", dtype: torch.dtype | None = None,
+                     device: str | torch.device | None = None, precision: int = 128,
+                     arith: Arithmetic | None = None) -> list[Any]:
         """The decoded answers alone of :meth:`run_batch` with ``keep_trace=False``, one per input.
 
         For sweeps that only compare answers: it runs the same readout-only pass and decodes the same labels, but

@@ -12,9 +12,9 @@ __all__ = ["sign_readout"]
 
 
 def sign_readout(space: Space, action: Mapping[str, Number], *, bias: Number | None = None,
-                 position: int = -1) -> Readout:
-    """``logit = sum_c action[c] x_c + bias`` at ``position`` (default: the last token), labelled ``accept``:
-    accept iff the logit is positive (``decision="sign"``). ``bias=None``: no bias vector."""
-    W_U = linear_map(space, Space.of(Block("accept")), {c: {"accept": w} for c, w in action.items()})
+                 position: int = -1, label: str = "accept") -> Readout:
+    """``logit = sum_c action[c] x_c + bias`` at ``position`` (default: the last token), labelled ``label``:
+    yes iff the logit is positive (``decision="sign"``). ``bias=None``: no bias vector."""
+    W_U = linear_map(space, Space.of(Block(label)), {c: {label: w} for c, w in action.items()})
     b_U = None if bias is None else [as_fraction(bias)]
-    return Readout(W_U=W_U, labels=("accept",), position=position, decision="sign", b_U=b_U)
+    return Readout(W_U=W_U, labels=(label,), position=position, decision="sign", b_U=b_U)
