@@ -3,9 +3,10 @@
 A refactoring must not slow anything down, and on a shared machine the only fair comparison is one run that
 alternates the two versions. For each benchmark script (its ``--quick`` mode by default), this runs it ``--repeat``
 times in each checkout, alternating base and head, each in a fresh process from that checkout's root (so each
-imports its own ``exactformer``), and prints per benchmark the fastest wall-clock time of each and their ratio, then
-every number the two fastest runs printed that differs (a timing printed by the benchmark itself, e.g. words per
-second, with its ratio).
+imports its own ``exactformer``), and prints per benchmark the median wall-clock time of each and their ratio, then
+every number the benchmark printed whose median over the runs differs between the two (a timing printed by the
+benchmark itself, e.g. words per second, with its ratio). A figure that is the same code on both sides (a
+reference simulator's speed) shows how much the load moved the comparison.
 
 Usage::
 
@@ -50,15 +51,31 @@ def numbers(text: str) -> list[float]:
     return [float(m.group().replace(",", "")) for m in NUMBER.finditer(text)]
 
 
-def differing_figures(base: str, head: str) -> list[tuple[str, float, float]]:
-    """Lines of the two outputs that have the same words but different numbers, with each such number pair."""
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def figure_medians(outputs: list[str]) -> dict[tuple[int, str], list[float]]:
+    """Per output line (its index and its words, numbers masked), the median of each number over the runs whose
+    line has the same words."""
+    rows: dict[tuple[int, str], list[list[float]]] = {}
+    for text in outputs:
+        for k, line in enumerate(text.splitlines()):
+            rows.setdefault((k, NUMBER.sub("#", line).strip()), []).append(numbers(line))
+    return {key: [median(list(column)) for column in zip(*runs)] for key, runs in rows.items()
+            if len({len(r) for r in runs}) == 1}
+
+
+def differing_figures(base: list[str], head: list[str]) -> list[tuple[str, float, float]]:
+    """Lines printed by both sides with the same words, and each number whose median differs between them."""
+    b, h = figure_medians(base), figure_medians(head)
     out = []
-    for line_b, line_h in zip(base.splitlines(), head.splitlines()):
-        if NUMBER.sub("#", line_b) != NUMBER.sub("#", line_h):
-            continue
-        for a, b in zip(numbers(line_b), numbers(line_h)):
-            if a != b:
-                out.append((NUMBER.sub("#", line_b).strip()[:70], a, b))
+    for key in sorted(set(b) & set(h)):
+        for x, y in zip(b[key], h[key]):
+            if x != y:
+                out.append((key[1][:70], x, y))
     return out
 
 
@@ -83,16 +100,16 @@ def main() -> None:
     scripts = [p.name for p in sorted((args.head / "benchmarks").glob("*.py"))
                if p.stem not in skip and (not only or p.stem in only)]
     extra = [] if args.full else ["--quick"]
-    print(f"{'benchmark':28} {'base s':>8} {'head s':>8} {'head/base':>9}")
+    print(f"{'benchmark':28} {'base s':>8} {'head s':>8} {'head/base':>9}   (medians)")
     for script in scripts:
         runs: dict[str, list[tuple[float, str]]] = {"base": [], "head": []}
         for _ in range(args.repeat):
             for side, checkout in (("base", args.base), ("head", args.head)):
                 runs[side].append(run_once(checkout, script, extra, args.timeout))
-        best = {side: min(r, key=lambda t: t[0]) for side, r in runs.items()}
-        b, h = best["base"][0], best["head"][0]
+        b, h = (median([seconds for seconds, _ in runs[side]]) for side in ("base", "head"))
         print(f"{script[:-3]:28} {b:8.2f} {h:8.2f} {h / b:9.3f}", flush=True)
-        for label, x, y in differing_figures(best["base"][1], best["head"][1]):
+        outputs = {side: [text for _, text in runs[side]] for side in runs}
+        for label, x, y in differing_figures(outputs["base"], outputs["head"]):
             ratio = f"{y / x:.3f}" if x else "-"
             print(f"    {label:70} {x:>12g} -> {y:<12g} ({ratio})")
 

@@ -108,3 +108,17 @@ def test_a_probe_holds_a_site_and_parses_a_label():
     assert probe.hook_name(c.model, c.tokens_for(4)).startswith("blocks.")
     with pytest.raises(InputError, match="is not a site"):
         Probe(site="L1", coordinates=("answer",))
+
+
+def test_the_forward_schedule_is_the_unrolled_sublayers_and_is_kept_per_repetition_count():
+    from exactformer.core.forward import schedule
+
+    c = ef.constructions.build("log-depth-parity")
+    for n in (1, 2, 5, 9, 33):
+        length = c.tokens_for(n)
+        sublayers, last = schedule(c.model, length)
+        assert [s.label for s in Site.every(c.model, length)[1:-1]] == [where for where, _ in sublayers]
+        attention = [k for k, (where, _) in enumerate(sublayers) if where.endswith(".attn")]
+        assert last == (attention[-1] if attention else -1)
+        assert schedule(c.model, length)[0] is sublayers  # remembered, not rebuilt per call
+    assert len(schedule(c.model, c.tokens_for(2))[0]) < len(schedule(c.model, c.tokens_for(33))[0])
