@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from exactformer.constructions.parity_first import first, parity  # noqa: E402
 from exactformer.core.construction import Construction  # noqa: E402
+from exactformer.verify.cross_entropy import logit, string_cross_entropy_bits  # noqa: E402
 
 DOCS = ROOT / "docs" / "parity_first.md"
 RESULTS = ROOT / "scripts" / "results"
@@ -125,15 +126,9 @@ def words_for(n: int, count: int, seed: int, uniform_k: bool = False) -> tuple[l
     return out, "sampled"
 
 
-def z_of(result: Any) -> float:
-    v = result.logits[0]
-    return float(v.mid) if hasattr(v, "mid") else float(v)
-
-
-def ce_bits(z: float, label: bool) -> float:
-    """``-log2 sigmoid(+-z)``, without overflow."""
-    t = z if label else -z
-    return (max(-t, 0.0) + math.log1p(math.exp(-abs(t)))) / math.log(2)
+#: the sign readout's logit of a run, and ``-log2 sigmoid(+-z)``: the library's own (exactformer.verify.cross_entropy)
+z_of = logit
+ce_bits = string_cross_entropy_bits
 
 
 @dataclass

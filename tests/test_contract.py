@@ -22,13 +22,6 @@ from exactformer.languages.post import PostMachine
 BB4 = "1RB1LB_1LA0LC_1RZ1LD_1RD0RA"  # the 4-state busy beaver: 107 steps, 13 ones
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def even_zeros_dfa() -> ef.languages.DFA:
     return ef.languages.DFA(states={"e", "o"}, alphabet={"0", "1"},

@@ -36,14 +36,6 @@ from ..scripts import import_script
 mpmath.mp.prec = 200
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These models are tiny: on a shared 2-core machine torch's intra-op threads only thrash (25x slower einsums)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # -- independent references ----------------------------------------------------------------------------------------
 

@@ -340,8 +340,8 @@ def test_each_shortcut_attention_agrees_with_the_general_path_on_equal_inputs(mo
     for where, att, h in _attention_inputs(model, batch, dtype):
         try:
             want = _attention(General(dtype), h, att, length, where)
-        except AttentionTieError as exc:
-            with pytest.raises(AttentionTieError) as info:
+        except (AttentionTieError, NonFiniteError) as exc:  # a tie, or a NaN/infinite score: the same refusal
+            with pytest.raises(type(exc)) as info:
                 _attention(TorchArithmetic(dtype), h, att, length, where)
             assert str(info.value) == str(exc)
             continue
