@@ -63,7 +63,7 @@ class Probe:
 
     def read(self, trace: Any, space_index: Callable[[str], int], batch: int = 0) -> np.ndarray:
         """The probed values ``[positions, coordinates]`` of one sequence, as an object or float array."""
-        x = trace.final if self.site == Site.final() else trace[self.site]
+        x = trace[self.site]  # a Trace reads "final" as its last residual
         rows = x[batch]
         if isinstance(rows, torch.Tensor):
             rows = rows.detach().to(torch.float64).cpu().numpy()
