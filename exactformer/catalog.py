@@ -26,6 +26,7 @@ import networkx as nx
 import torch
 
 from . import constructions as C
+from . import proofs  # noqa: F401  (fills ef.verify.prove's registry)
 from .constructions.registry import REGISTRY, Entry, build, get, names, register
 from .core.construction import Construction
 from .languages import named

@@ -127,6 +127,7 @@ def cycles(graph: Graph) -> list[list[str]]:
 GRAPH = package_graph()
 CONSTRUCTIONS, LANGUAGES, VERIFY, CATALOG = ("exactformer.constructions", "exactformer.languages",
                                              "exactformer.verify", "exactformer.catalog")
+PROOFS = "exactformer.proofs"
 
 
 def test_the_graph_is_read():
@@ -149,7 +150,15 @@ def test_constructions_import_only_input_types_from_languages():
 
 
 def test_references_import_no_construction_and_no_catalog():
-    assert forbidden_imports(GRAPH, [LANGUAGES, VERIFY], [CONSTRUCTIONS, CATALOG]) == []
+    assert forbidden_imports(GRAPH, [LANGUAGES, VERIFY], [CONSTRUCTIONS, CATALOG, PROOFS]) == []
+
+
+def test_nothing_but_the_catalog_imports_the_provers():
+    """The provers (:mod:`exactformer.proofs`) read constructions' weights; constructions, languages, the verifier
+    and the core never import them (``ef.verify.prove`` finds them through the registry they fill)."""
+    importers = {a for a, targets in GRAPH.items() for t in targets
+                 if _inside(t, [PROOFS]) and not _inside(a, [PROOFS])}
+    assert importers <= {CATALOG, "exactformer"}, sorted(importers)
 
 
 def test_the_catalog_is_the_one_module_that_imports_constructions_languages_and_verify():
@@ -159,7 +168,9 @@ def test_the_catalog_is_the_one_module_that_imports_constructions_languages_and_
     # the package root imports its subpackages (and the catalog, which fills the registry): it is above every layer
     layers = (CONSTRUCTIONS, LANGUAGES, VERIFY)
     together = [m for m in GRAPH if m != "exactformer" and all(reaches(m, p) for p in layers)]
-    assert together == [CATALOG]
+    # the provers check constructions' weights against the objects they were built from and return the verifier's
+    # certificates: they meet all three too
+    assert [m for m in together if not _inside(m, [PROOFS])] == [CATALOG]
 
 
 # Two cycles remain, both lazy imports in modules outside this change's files (listed so that any new cycle fails and

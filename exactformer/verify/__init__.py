@@ -2,9 +2,11 @@
 
 ``check(construction, reference, ...)`` returns a :class:`Report`; ``frontier(...)`` measures how far each float
 dtype carries a construction; ``mutate(...)`` measures how many single-weight mutants the check catches;
+``prove(construction)`` returns a :class:`Certificate` (lemmas checked exhaustively or symbolically in n);
 ``strategies`` has hypothesis strategies for words, graphs and machines.
 """
 
+from .certificate import Certificate, Lemma, prove, register_prover
 from .check import check, diagnose, float_tolerance, invariant_holds
 from .claims import claim_results
 from .frontier import DTYPES, Frontier, FrontierRow, frontier
@@ -14,6 +16,10 @@ from .report import ClaimResult, Failure, InvariantTally, LengthReport, Report
 
 __all__ = [
     "check",
+    "prove",
+    "Certificate",
+    "Lemma",
+    "register_prover",
     "diagnose",
     "float_tolerance",
     "invariant_holds",
