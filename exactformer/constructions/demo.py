@@ -10,6 +10,7 @@ is rational, so the exact, certified and torch evaluators agree to the bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..core.architecture import Attention, Embedding, Layer, Mask, Readout, Sublayer, Transformer
 from ..core.claims import Claim, ClaimedResources, constant
@@ -19,7 +20,14 @@ from ..core.positions import IndicatorAt
 from ..core.sites import Site
 from ..core.space import Block, Space, linear_map, vector
 
-__all__ = ["copy_first"]
+__all__ = ["copy_first", "CopyFirstParameters"]
+
+
+@dataclass(frozen=True)
+class CopyFirstParameters:
+    """What :func:`copy_first` was built from: its alphabet (the symbols, in the order of the vocabulary)."""
+
+    alphabet: tuple[str, ...]
 
 
 def _residual_space(alphabet: Sequence[str]) -> Space:
@@ -120,4 +128,5 @@ def copy_first(alphabet: Sequence[str] = ("a", "b")) -> Construction:
             claims=(Claim("layers", "==", constant(1), "1"), Claim("heads", "==", constant(1), "1")),
             attention=("hard",),
         ),
+        parameters=CopyFirstParameters(alphabet=tuple(alphabet)),
     )
