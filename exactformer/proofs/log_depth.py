@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
 import sympy as sp
 import torch
 
@@ -43,7 +42,6 @@ from ..constructions.log_depth import LogDepthParameters
 from ..constructions.log_depth_paper import PaperTreeParameters
 from ..core.architecture import Attention, Layer
 from ..core.construction import Construction
-from ..core.sparse import SparseRationalMatrix
 from ..verify.certificate import Certificate, Lemma, induction, register_prover, symbolic, tested
 from .recognizers import I, compose, embedding_lemma, loop_count_lemma, monoid_view, readout_lemma
 from .weight_forms import (
@@ -56,6 +54,7 @@ from .weight_forms import (
     mlp_on_configurations,
     nearest_key_form,
     rational,
+    same_weights,
     score_polynomial,
 )
 
@@ -301,12 +300,6 @@ def _combine(cells: _Cells, mlp: Any) -> Lemma:
                  seconds=lemma.seconds)
 
 
-def _same_weights(a: Any, b: Any) -> bool:
-    if isinstance(a, SparseRationalMatrix) or isinstance(b, SparseRationalMatrix):
-        return isinstance(a, SparseRationalMatrix) and isinstance(b, SparseRationalMatrix) and a == b
-    return a.shape == b.shape and bool(np.all(a == b))
-
-
 def _same_layers(block: Sequence[Layer], suffix: Sequence[Layer]) -> Lemma:
     def check() -> tuple[bool, str]:
         if len(block) != len(suffix):
@@ -314,7 +307,7 @@ def _same_layers(block: Sequence[Layer], suffix: Sequence[Layer]) -> Lemma:
         for lb, ls in zip(block, suffix):
             for (kind, sb), (_, ss) in zip(lb.sublayers(), ls.sublayers()):
                 for param in sb.block.WEIGHTS:
-                    if not _same_weights(getattr(sb.block, param), getattr(ss.block, param)):
+                    if not same_weights(getattr(sb.block, param), getattr(ss.block, param)):
                         return False, f"{ls.name}.{kind}.{param} differs from the loop block's"
         return True, "the suffix's weights are the loop block's"
 

@@ -30,7 +30,8 @@ from ..core.sparse import SparseRationalMatrix
 
 __all__ = [
     "Form", "rational", "entries_of", "apply", "score_polynomial", "head_output", "plain_sublayer",
-    "integer_gap", "nearest_key_form", "layer_shape", "MLPCheck", "mlp_on_configurations", "Configuration",
+    "integer_gap", "nearest_key_form", "layer_shape", "same_weights", "MLPCheck", "mlp_on_configurations",
+    "Configuration",
 ]
 
 Form = Mapping[str, Any]
@@ -116,6 +117,13 @@ def plain_sublayer(sub: Sublayer | None, what: str, kind: type) -> str | None:
         if att.scale.log_length:
             return f"{what} scales its scores by ln N"
     return None
+
+
+def same_weights(a: Any, b: Any) -> bool:
+    """Whether two weights (dense rational arrays or sparse matrices) are equal entry by entry."""
+    if isinstance(a, SparseRationalMatrix) or isinstance(b, SparseRationalMatrix):
+        return isinstance(a, SparseRationalMatrix) and isinstance(b, SparseRationalMatrix) and a == b
+    return bool(a.shape == b.shape and np.all(a == b))
 
 
 def layer_shape(layer: Layer, *, attention: bool, mlp: bool) -> str | None:
