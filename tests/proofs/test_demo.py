@@ -1,0 +1,23 @@
+"""The demo's certificate: proven for every n, and broken by its behaviour-changing mutants."""
+
+from __future__ import annotations
+
+import exactformer as ef
+from exactformer.verify.certificate import prove
+
+from .logdepth_mutants import judge_mutants
+
+
+def test_copy_first_is_proven_for_every_n():
+    cert = prove(ef.constructions.copy_first(("a", "b", "c")))
+    assert cert.proven, cert.to_markdown()
+    assert cert.lemma("readout").cases == 9 + 3
+    assert "gap 1" in cert.lemma("head_selects_first").detail
+
+
+def test_every_behaviour_changing_mutant_breaks_a_lemma():
+    c = ef.constructions.copy_first()
+    judged = judge_mutants("demo", c, 30, range(1, 7))
+    changing = [j for j in judged if j.behaviour_changing]
+    assert changing
+    assert [str(j.mutation) for j in changing if not j.broken] == []
