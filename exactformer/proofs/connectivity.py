@@ -26,9 +26,9 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from typing import Any
 
 import networkx as nx
-import numpy as np
 import torch
 
 from ..constructions.log_depth_connectivity import ConnectivityParameters
@@ -36,13 +36,13 @@ from ..core.architecture import MLP
 from ..core.construction import Construction
 from ..core.space import Space
 from ..verify.certificate import Certificate, Lemma, exhaustive, induction, register_prover, symbolic, tested
-from .weight_forms import entries_of, same_weights
+from .weight_forms import bias_of, entries_of, mlp_of, same_weights
 
 __all__ = ["prove_connectivity"]
 
 _FINITE = ("one", "tok:adj", "tok:bit", "tok:pad", "tok:a", "tok:b", "eq", "B", "C", "r", "x:bik", "x:bkj", "x:h",
            "x:half", "ans")
-Case = tuple[str, Mapping[str, Fraction], Mapping[str, Fraction]]
+Case = tuple[str, Mapping[str, Any], Mapping[str, Any]]
 
 
 def _step_mlp_check(space: Space, mlp: MLP, cases: Sequence[Case], name: str, statement: str, scope: str) -> Lemma:
@@ -58,21 +58,21 @@ def _step_mlp_check(space: Space, mlp: MLP, cases: Sequence[Case], name: str, st
         label, before, after = case
         if unread:
             return f"the MLP reads {unread[0]}, which no finite configuration fixes"
-        x = np.array([Fraction(before.get(c, 0)) if c != "one" else Fraction(1) for c in names], dtype=object)
-        pre = [Fraction(b) for b in mlp.b_in]
+        x = [Fraction(before.get(c, 0)) if c != "one" else Fraction(1) for c in names]
+        pre = [Fraction(b) for b in bias_of(mlp.b_in)]
         for r, cols in reads.items():
             for u, w in cols:
                 pre[u] += w * x[r]
         act = [(Fraction(1) if z >= mlp.threshold else Fraction(0)) if kind == "step" else max(z, Fraction(0))
                for z in pre]
-        y = x + np.array([Fraction(b) for b in mlp.b_out], dtype=object)
+        y = [v + Fraction(b) for v, b in zip(x, bias_of(mlp.b_out))]
         for u, cols in outputs.items():
-            for c, w in cols:
-                y[c] += w * act[u]
-        for k, c in enumerate(names):
-            want = Fraction(after.get(c, 0)) if c in _FINITE and c != "one" else x[k]
+            for col, w in cols:
+                y[col] += w * act[u]
+        for k, cell in enumerate(names):
+            want = Fraction(after.get(cell, 0)) if cell in _FINITE and cell != "one" else x[k]
             if y[k] != want:
-                return f"{c} becomes {y[k]}, not {want}"
+                return f"{cell} becomes {y[k]}, not {want}"
         return True
 
     return exhaustive(name, statement, cases, holds, describe=lambda case: case[0], scope=scope)
@@ -175,7 +175,7 @@ def prove_connectivity(construction: Construction) -> Certificate:
         lemmas.append(symbolic("loop_same_layer", "the loop's two layers are the same squaring layer", same))
         if first.mlp is not None:
             lemmas.append(_step_mlp_check(
-                space, first.mlp.block, _square_cases(largest), "squaring_mlp",
+                space, mlp_of(first), _square_cases(largest), "squaring_mlp",
                 f"for every graph size n' <= {largest}: with r = 1 a padding token's C becomes B(i,k) and B(k,j); "
                 "with r = 0 an adjacency token's B becomes [h >= 1/(2n')] (h = c/n': some midpoint exists); r flips; "
                 "nothing else changes", f"n <= {largest}"))

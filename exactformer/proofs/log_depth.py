@@ -47,10 +47,12 @@ from .recognizers import I, compose, embedding_lemma, loop_count_lemma, monoid_v
 from .weight_forms import (
     Configuration,
     Form,
+    attention_of,
     entries_of,
     head_output,
     integer_gap,
     layer_shape,
+    mlp_of,
     mlp_on_configurations,
     nearest_key_form,
     rational,
@@ -123,7 +125,7 @@ def _head_kind(att: Attention, tie_rule: str | None) -> str | None:
 
 
 def _level_heads(cells: _Cells, layers: Sequence[Layer]) -> list[Lemma]:
-    parity, previous, partner = (layer.attention.block for layer in layers)  # type: ignore[union-attr]
+    parity, previous, partner = (attention_of(layer) for layer in layers)
     blank = ("AN", "J", "PA", "PAN", "QA", "QAN", "PD", "QD")
     q1, k1 = cells.token("q", I, I2, X, X2, **dict.fromkeys(blank, True)), \
         cells.token("k", J, J2, XJ, XJ2, **dict.fromkeys(blank, True))
@@ -343,8 +345,8 @@ def prove_log_depth(construction: Construction) -> Certificate:
                                lambda: (False, "the loop block is not (head + MLP, head, head + MLP), no norms")))
     else:
         lemmas += _level_heads(cells, block)
-        lemmas.insert(3, _activeness(cells, block[0].mlp.block))  # type: ignore[union-attr]
-        lemmas.append(_combine(cells, block[2].mlp.block))  # type: ignore[union-attr]
+        lemmas.insert(3, _activeness(cells, mlp_of(block[0])))
+        lemmas.append(_combine(cells, mlp_of(block[2])))
         if model.suffix:
             lemmas.append(_same_layers(block, model.suffix))
     level = induction("level_invariant", "for every n and level l <= L(n): token i is active iff 1 <= i <= n and 2^l "

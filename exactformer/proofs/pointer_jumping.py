@@ -41,9 +41,11 @@ from .recognizers import I, MonoidView, compose, embedding_lemma, loop_count_lem
 from .weight_forms import (
     Configuration,
     Form,
+    attention_of,
     head_output,
     integer_gap,
     layer_shape,
+    mlp_of,
     mlp_on_configurations,
     score_polynomial,
 )
@@ -183,10 +185,10 @@ def prove_pointer_jumping(construction: Construction) -> Certificate:
         "embedding", "BOS at position 0 holds pointer 0, the identity and S = q0; letter a at every position i >= 1 "
         "holds pos = (i, i^2), PTR = (i - 1, (i - 1)^2), P = the letter's map, S = its image of q0, T* = 0",
         model, wanted, lambda token: I + 1 if token in tokens else sp.Integer(0)))
-    if lemmas[0].proven:
+    if lemmas[0].proven and model.loop is not None:
         layer = model.loop.block[0]
-        lemmas += _pointer_head(cells, layer.attention.block)
-        lemmas.append(_composition(cells, layer.mlp.block))
+        lemmas += _pointer_head(cells, attention_of(layer))
+        lemmas.append(_composition(cells, mlp_of(layer)))
     finals = [(f"P = {e}", {"one": 1, "pos:i": I, "pos:i2": I**2, **cells.content(e)}, view.accepts(e))
               for e in view.elements]
     lemmas.append(readout_lemma("readout", "for every monoid element f at the last token (pointer 0) and every n, "

@@ -30,8 +30,8 @@ from ..core.sparse import SparseRationalMatrix
 
 __all__ = [
     "Form", "rational", "entries_of", "apply", "score_polynomial", "head_output", "plain_sublayer",
-    "integer_gap", "nearest_key_form", "layer_shape", "same_weights", "MLPCheck", "mlp_on_configurations",
-    "Configuration",
+    "integer_gap", "nearest_key_form", "layer_shape", "same_weights", "attention_of", "mlp_of", "bias_of",
+    "MLPCheck", "mlp_on_configurations", "Configuration",
 ]
 
 Form = Mapping[str, Any]
@@ -79,8 +79,8 @@ def score_polynomial(space: Space, attention: Attention, head: int, query: Form,
     average-hard) with a positive rational scale and no relative bias, so the argmax set is that of this
     polynomial.
     """
-    q = apply(space, query, attention.W_Q[head], attention.b_Q[head])
-    k = apply(space, key, attention.W_K[head], attention.b_K[head])
+    q = apply(space, query, attention.W_Q[head], bias_of(attention.b_Q, head))
+    k = apply(space, key, attention.W_K[head], bias_of(attention.b_K, head))
     return sp.expand(sum((a * b for a, b in zip(q, k)), sp.Integer(0)))
 
 
@@ -90,12 +90,33 @@ def head_output(space: Space, attention: Attention, value_form: Form, *, head: i
     heads = range(attention.n_heads) if head is None else (head,)
     total = [sp.Integer(0)] * space.dim
     for h in heads:
-        v = apply(space, value_form, attention.W_V[h], attention.b_V[h])
+        v = apply(space, value_form, attention.W_V[h], bias_of(attention.b_V, h))
         o = apply(Space.from_names([f"v{k}" for k in range(len(v))]), {f"v{k}": x for k, x in enumerate(v)},
                   attention.W_O[h])
         total = [a + b for a, b in zip(total, o)]
-    total = [sp.expand(t + rational(b)) for t, b in zip(total, attention.b_O)]
+    total = [sp.expand(t + rational(b)) for t, b in zip(total, bias_of(attention.b_O))]
     return {name: t for name, t in zip(space.names, total) if t != 0}
+
+
+def bias_of(bias: np.ndarray | None, row: int | None = None) -> Any:
+    """A bias array (the model sets every bias, zeros where none was given), or its ``row``."""
+    if bias is None:
+        raise ValueError("a bias was not set")
+    return bias if row is None else bias[row]
+
+
+def attention_of(layer: Layer) -> Attention:
+    """The layer's attention block (a :class:`ValueError` if it has none)."""
+    if layer.attention is None or not isinstance(layer.attention.block, Attention):
+        raise ValueError(f"layer {layer.name!r} has no attention sublayer")
+    return layer.attention.block
+
+
+def mlp_of(layer: Layer) -> MLP:
+    """The layer's MLP block (a :class:`ValueError` if it has none)."""
+    if layer.mlp is None or not isinstance(layer.mlp.block, MLP):
+        raise ValueError(f"layer {layer.name!r} has no MLP sublayer")
+    return layer.mlp.block
 
 
 def plain_sublayer(sub: Sublayer | None, what: str, kind: type) -> str | None:
@@ -238,8 +259,8 @@ def mlp_on_configurations(space: Space, mlp: MLP, *, unbounded: Mapping[str, sp.
     names = space.names
     index = {c: k for k, c in enumerate(names)}
     W_in, W_out = entries_of(mlp.W_in), entries_of(mlp.W_out)
-    b_in = [Fraction(b) for b in mlp.b_in]
-    b_out = [Fraction(b) for b in mlp.b_out]
+    b_in = [Fraction(b) for b in bias_of(mlp.b_in)]
+    b_out = [Fraction(b) for b in bias_of(mlp.b_out)]
     width = mlp.W_in.shape[1]
     unb = {index[c] for c in unbounded}
     one = index[constant] if constant is not None else None
@@ -309,13 +330,13 @@ def mlp_on_configurations(space: Space, mlp: MLP, *, unbounded: Mapping[str, sp.
         if one is not None:
             before[one] = after[one] = scale
         for cells, vec in ((conf.before, before), (conf.after, after)):
-            for c, v in cells.items():
-                if c in unbounded:
-                    return MLPCheck(False, count, f"configuration {conf.label} sets the unbounded {c}")
-                vec[index[c]] = int(v) * scale
-        for c, v in conf.before.items():
+            for cell, v in cells.items():
+                if cell in unbounded:
+                    return MLPCheck(False, count, f"configuration {conf.label} sets the unbounded {cell}")
+                vec[index[cell]] = int(v) * scale
+        for cell, v in conf.before.items():
             if v:
-                pre += int(v) * dense_in[index[c]]
+                pre += int(v) * dense_in[index[cell]]
         fired = np.flatnonzero(pre > 0)
         out = (pre[fired] @ dense_out[fired]) if len(fired) else np.zeros(space.dim, dtype=np.int64)
         leaked = np.flatnonzero(~finite_cells & (out != 0))
