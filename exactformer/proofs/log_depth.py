@@ -29,6 +29,7 @@ product: the tree invariant, not the answer), ``final_level=False`` -> ``enough_
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Sequence
@@ -317,6 +318,19 @@ def _same_layers(block: Sequence[Layer], suffix: Sequence[Layer]) -> Lemma:
                     "weights", check)
 
 
+def _level_lemmas(cells: _Cells, layers: Sequence[Layer], prefix: str) -> list[Lemma]:
+    """The lemmas of one level (three layers), their names prefixed by ``prefix``."""
+    shape_ok = len(layers) == 3 and all(layer_shape(layer, attention=True, mlp=k != 1) is None
+                                        for k, layer in enumerate(layers))
+    if not shape_ok:
+        return [symbolic(prefix + "architecture", "one level is three plain layers: (head, MLP), (head), (head, MLP)",
+                         lambda: (False, "the level is not (head + MLP, head, head + MLP), no norms"))]
+    lemmas = _level_heads(cells, layers)
+    lemmas.insert(2, _activeness(cells, mlp_of(layers[0])))
+    lemmas.append(_combine(cells, mlp_of(layers[2])))
+    return [dataclasses.replace(lm, name=prefix + lm.name) for lm in lemmas] if prefix else lemmas
+
+
 def prove_log_depth(construction: Construction) -> Certificate:
     """The certificate of a rational :func:`~exactformer.constructions.log_depth_recognizer` model."""
     cells = _Cells(construction)
@@ -338,17 +352,12 @@ def prove_log_depth(construction: Construction) -> Certificate:
                               "flag and DS = the identity", model, wanted,
                               lambda token: sp.Integer(0) if token == vocab[0] else I + 1)]
     block = model.loop.block if model.loop is not None else ()
-    shape_ok = len(block) == 3 and all(layer_shape(layer, attention=True, mlp=k != 1) is None
-                                       for k, layer in enumerate(block))
-    if not shape_ok:
-        lemmas.append(symbolic("architecture", "one level is three plain layers: (head, MLP), (head), (head, MLP)",
-                               lambda: (False, "the loop block is not (head + MLP, head, head + MLP), no norms")))
-    else:
-        lemmas += _level_heads(cells, block)
-        lemmas.insert(3, _activeness(cells, mlp_of(block[0])))
-        lemmas.append(_combine(cells, mlp_of(block[2])))
-        if model.suffix:
-            lemmas.append(_same_layers(block, model.suffix))
+    lemmas += _level_lemmas(cells, block, "")
+    if model.suffix:
+        same = _same_layers(block, model.suffix)
+        # the final level reuses the loop block's weights (then the level lemmas cover it); if it does not, its own
+        # level lemmas are checked, so that a change of the final level fails the lemma it breaks there
+        lemmas += [same] if same.proven else _level_lemmas(cells, model.suffix, "final_level.")
     level = induction("level_invariant", "for every n and level l <= L(n): token i is active iff 1 <= i <= n and 2^l "
                       "| i; an active token holds the product of w_{i-2^l+1} .. w_i, an inactive one nothing; $ holds "
                       "the tail w_{2^l floor(n/2^l)+1} .. w_n (the note's §3.3 step: the parity head and activeness "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import exactformer as ef
 from exactformer.verify.certificate import prove
 
-from .logdepth_mutants import judge_mutants
+from .mutants import judge_mutants
 
 
 def test_copy_first_is_proven_for_every_n():
@@ -21,3 +21,11 @@ def test_every_behaviour_changing_mutant_breaks_a_lemma():
     changing = [j for j in judged if j.behaviour_changing]
     assert changing
     assert [str(j.mutation) for j in changing if not j.broken] == []
+
+
+def test_the_certificate_mutants_script_runs_in_quick_mode(capsys):
+    from ..scripts import import_script
+
+    assert import_script("scripts", "certificate_mutants").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| `demo` | 1..8 | 3 |" in out

@@ -10,7 +10,7 @@ from exactformer.catalog import build
 from exactformer.languages import named
 from exactformer.verify.certificate import prove
 
-from .logdepth_mutants import judge_mutants
+from .mutants import judge_mutants
 
 
 @pytest.mark.parametrize("name", ["log-depth-parity", "log-depth-a5"])

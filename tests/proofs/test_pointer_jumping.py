@@ -10,7 +10,7 @@ from exactformer.languages import named
 from exactformer.verify.certificate import prove
 from exactformer.verify.mutants import Mutation, apply_mutation
 
-from .logdepth_mutants import judge_mutants
+from .mutants import judge_mutants
 
 
 @pytest.mark.parametrize("name", ["pointer-jumping-parity", "pointer-jumping-a5"])

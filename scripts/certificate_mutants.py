@@ -1,0 +1,123 @@
+"""Can a certificate fail? Single-weight mutants of each construction, classified by the oracle, then proven.
+
+For each construction, ``--samples`` single-entry mutants of its exact weights (``verify.mutants.sample_mutations``,
+half on zero entries) are classified as *behaviour-changing* or *equivalent* by the oracle that mutation testing
+uses (the catalog entry's reference asked about inputs of the sizes in :data:`SIZES`, answers only, as
+``verify/mutate.py`` does), and each mutant's certificate is built (``ef.verify.prove``). A behaviour-changing
+mutant must break a lemma (its certificate has a failed lemma); an equivalent one may break one too (a lemma pins
+an invariant that the answers at these sizes do not show, or the lemma is a sufficient condition the mutant
+violates harmlessly). Prints one row per construction.
+
+    python scripts/certificate_mutants.py                     # the log-depth families and the demo, 40 mutants each
+    python scripts/certificate_mutants.py --only demo --samples 100
+    python scripts/certificate_mutants.py --quick             # the demo, 3 mutants
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from exactformer import constructions
+from exactformer.core.construction import Construction
+from exactformer.verify.certificate import Certificate, prove
+from exactformer.verify.mutants import Mutation, apply_mutation, sample_mutations
+from exactformer.verify.oracle import CheckOracle
+from exactformer.verify.reference import as_reference
+
+#: The oracle's sizes per construction (small: the oracle runs once per mutant).
+SIZES: dict[str, tuple[int, ...]] = {
+    "demo": tuple(range(1, 9)),
+    "pointer-jumping-parity": tuple(range(0, 11)),
+    "pointer-jumping-a5": tuple(range(0, 7)),
+    "log-depth-parity": tuple(range(0, 11)),
+    "log-depth-a5": tuple(range(0, 7)),
+}
+DEFAULT = tuple(SIZES)
+
+
+@dataclass
+class Judged:
+    """One mutant: its mutation, the oracle's witness (``None``: equivalent at these sizes) and its certificate."""
+
+    mutation: Mutation
+    witness: str | None
+    certificate: Certificate
+
+    @property
+    def behaviour_changing(self) -> bool:
+        return self.witness is not None
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.certificate.failed)
+
+
+def judge_mutants(name: str, construction: Construction, count: int, lengths: Sequence[int], *,
+                  seed: int = 0) -> list[Judged]:
+    """``count`` sampled mutants of ``construction`` (registered as ``name``), each classified and proven."""
+    ref = as_reference(constructions.get(name).reference(construction))
+    oracle = CheckOracle(ref, list(lengths), samples_per_length=40, exhaustive_up_to=256)
+    out = []
+    for mutation in sample_mutations(construction.model, count, seed=seed):
+        mutant = apply_mutation(construction, mutation)
+        try:
+            witness = oracle.witness(mutant)
+        except Exception as err:  # noqa: BLE001 - a mutant the forward pass cannot run changes behaviour
+            witness = f"{type(err).__name__}: {err}"
+        out.append(Judged(mutation, witness, prove(mutant)))
+    return out
+
+
+def row(name: str, samples: int, seed: int) -> tuple[str, list[str]]:
+    """The table row of ``name`` and the behaviour-changing mutants whose certificate held."""
+    construction = constructions.build(name)
+    sizes = SIZES.get(name) or tuple(constructions.get(name).default_lengths(construction))
+    started = time.process_time()
+    judged = judge_mutants(name, construction, samples, sizes, seed=seed)
+    changing = [j for j in judged if j.behaviour_changing]
+    equivalent = [j for j in judged if not j.behaviour_changing]
+    broken = sum(j.broken for j in changing)
+    rate = f"{broken}/{len(changing)}" + (f" ({100 * broken / len(changing):.0f}%)" if changing else "")
+    line = (f"| `{name}` | {min(sizes)}..{max(sizes)} | {len(judged)} | {len(changing)} | {rate} | {len(equivalent)} | "
+            f"{sum(j.broken for j in equivalent)} | {time.process_time() - started:.0f} |")
+    return line, [f"- `{name}`: {j.mutation} (witness {j.witness})" for j in changing if not j.broken]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="", help="comma-separated construction names")
+    parser.add_argument("--out", type=Path, default=None, help="write the table here")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    names = [n for n in args.only.split(",") if n] or list(DEFAULT)
+    samples = args.samples
+    if args.quick:
+        names, samples = ["demo"], 3
+    lines = ["| construction | oracle sizes | mutants | behaviour-changing | of them breaking a lemma | equivalent | "
+             "of them breaking a lemma | CPU s |", "|---|---|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
+    unbroken: list[str] = []
+    for name in names:
+        line, missed = row(name, samples, args.seed)
+        lines.append(line)
+        unbroken += missed
+        print(line, flush=True)
+    tail = "\n\nbehaviour-changing mutants whose certificate held:\n" + ("\n".join(unbroken) or "none")
+    print(tail)
+    if args.out is not None:
+        args.out.write_text(f"# python scripts/certificate_mutants.py --samples {samples} --seed {args.seed}\n\n"
+                            + "\n".join(lines) + tail + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
