@@ -18,7 +18,7 @@ from ..constructions.demo import CopyFirstParameters
 from ..core.construction import Construction
 from ..verify.certificate import Certificate, Lemma, exhaustive, induction, register_prover, symbolic
 from .recognizers import I, embedding_lemma
-from .weight_forms import Form, apply, head_output, layer_shape, score_polynomial
+from .weight_forms import Form, apply, head_output, key_dependent_part, layer_shape, score_polynomial
 
 __all__ = ["prove_copy_first"]
 
@@ -41,8 +41,7 @@ def _head_lemmas(model: Any, alphabet: tuple[str, ...]) -> list[Lemma]:
             return False, "not one hard, causally masked head"
         score = score_polynomial(space, att, 0, query, key)
         key_symbols = {first_k} | set(_symbol_cells(alphabet, "k").values())
-        dependent = sp.expand(sum((t for t in sp.Add.make_args(score) if t.free_symbols & key_symbols),
-                                  sp.Integer(0)))
+        dependent = key_dependent_part(score, key_symbols)
         c = sp.expand(dependent / first_k)
         if c.free_symbols or not c > 0:
             return False, f"the key-dependent score is {dependent}, not c * [j = 0] with a constant c > 0"

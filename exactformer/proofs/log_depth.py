@@ -52,6 +52,7 @@ from .weight_forms import (
     entries_of,
     head_output,
     integer_gap,
+    key_dependent_part,
     layer_shape,
     mlp_of,
     mlp_on_configurations,
@@ -91,19 +92,6 @@ class _Cells:
         return form
 
 
-def _key_dependent(score: sp.Expr, key_symbols: set[sp.Symbol]) -> sp.Expr:
-    """The terms of the polynomial ``score`` that contain a key symbol."""
-    if not score.free_symbols:
-        return sp.Integer(0)
-    poly = sp.Poly(score, *sorted(score.free_symbols, key=str))
-    out = sp.Integer(0)
-    for monomial, coefficient in poly.terms():
-        term = coefficient * sp.prod(g**e for g, e in zip(poly.gens, monomial))
-        if term.free_symbols & key_symbols:
-            out += term
-    return sp.expand(out)
-
-
 def _copy_lemma(name: str, statement: str, cells: _Cells, att: Attention, key: Form,
                 copied: Sequence[tuple[str, str]]) -> Lemma:
     def check() -> tuple[bool, str]:
@@ -132,46 +120,48 @@ def _level_heads(cells: _Cells, layers: Sequence[Layer]) -> list[Lemma]:
         cells.token("k", J, J2, XJ, XJ2, **dict.fromkeys(blank, True))
     key_symbols1 = {J, J2, XJ, XJ2} | set(cells.symbols("k").values())
 
+    def dependent(att: Attention, tie: str | None, query: Form, key: Form, squares: dict[sp.Symbol, sp.Expr],
+                  allowed: set[sp.Symbol]) -> tuple[sp.Expr, str | None]:
+        """The key-dependent part of the head's score (squares substituted), or why it is not the proof's."""
+        problem = _head_kind(att, tie)
+        if problem:
+            return sp.Integer(0), problem
+        part = key_dependent_part(score_polynomial(cells.space, att, 0, query, key), key_symbols1)
+        part = sp.expand(part.subs(squares))
+        extra = part.free_symbols - allowed
+        return part, (f"the key-dependent score {part} reads {sorted(map(str, extra))}" if extra else None)
+
     def parity_selects() -> tuple[bool, str]:
-        problem = _head_kind(parity, "rightmost")
+        dependent_score, problem = dependent(parity, "rightmost", q1, k1, {J2: J**2, X2: X**2}, {J, X})
         if problem:
             return False, problem
-        dependent = _key_dependent(score_polynomial(cells.space, parity, 0, q1, k1), key_symbols1)
-        dependent = sp.expand(dependent.subs({J2: J**2, X2: X**2}))
-        if dependent.free_symbols - {J, X}:
-            return False, f"the key-dependent score {dependent} reads {sorted(map(str, dependent.free_symbols))}"
-        c, _ = nearest_key_form(dependent, J, X / 2)
+        c, _ = nearest_key_form(dependent_score, J, X / 2)
         if c is None or not (c > 0):
-            return False, f"the key-dependent score {sp.factor(dependent)} is not -c (j - x/2)^2 + g(x) with c > 0"
+            return False, f"the key-dependent score {sp.factor(dependent_score)} is not -c (j - x/2)^2 + g(x), c > 0"
         return True, f"score = -{c} (j - x/2)^2 + g(x): the key nearest x/2, ties to the right"
 
     q2 = cells.token("q", I, I2, X, X2, **dict.fromkeys(("J", "PA", "PAN", "QA", "QAN", "PD", "QD"), True))
     k2 = cells.token("k", J, J2, XJ, XJ2, **dict.fromkeys(("J", "PA", "PAN", "QA", "QAN", "PD", "QD"), True))
 
     def previous_selects() -> tuple[bool, str]:
-        problem = _head_kind(previous, None)
+        dependent_score, problem = dependent(previous, None, q2, k2, {J2: J**2, I2: I**2}, {J, I})
         if problem:
             return False, problem
-        dependent = _key_dependent(score_polynomial(cells.space, previous, 0, q2, k2), key_symbols1)
-        dependent = sp.expand(dependent.subs({J2: J**2, I2: I**2}))
-        if dependent.free_symbols - {J, I}:
-            return False, f"the key-dependent score {dependent} reads {sorted(map(str, dependent.free_symbols))}"
-        gap = sp.expand(dependent.subs(J, I - 1) - dependent.subs(J, I - 1 + D))
+        gap = sp.expand(dependent_score.subs(J, I - 1) - dependent_score.subs(J, I - 1 + D))
         ok, detail = integer_gap(gap, D)
-        return ok, f"score = {sp.factor(dependent)} + g(i); {detail}"
+        return ok, f"score = {sp.factor(dependent_score)} + g(i); {detail}"
 
     q3 = cells.token("q", I, I2, X, X2, **dict.fromkeys(("J", "QA", "QAN", "QD"), True))
     k3 = cells.token("k", J, J2, XJ, XJ2, **dict.fromkeys(("J", "QA", "QAN", "QD"), True))
     key_pa = cells.symbols("k")["PA"]
 
     def partner_selects() -> tuple[bool, str]:
-        problem = _head_kind(partner, "rightmost")
+        dependent_score, problem = dependent(partner, "rightmost", q3, k3, {}, {key_pa})
         if problem:
-            return False, problem
-        dependent = _key_dependent(score_polynomial(cells.space, partner, 0, q3, k3), key_symbols1)
-        c = sp.expand(dependent / key_pa)
+            return False, f"{problem}, not c * PA_k with a constant c > 0"
+        c = sp.expand(dependent_score / key_pa)
         if c.free_symbols or not c > 0:
-            return False, f"the key-dependent score is {dependent}, not c * PA_k with a constant c > 0"
+            return False, f"the key-dependent score is {dependent_score}, not c * PA_k with a constant c > 0"
         return True, f"score = {c} PA_k + g(query): the latest k with PA_k = 1, else (all tie) k = i"
 
     return [

@@ -37,18 +37,9 @@ import sympy as sp
 from ..constructions.pointer_jumping import PointerJumpingParameters
 from ..core.construction import Construction
 from ..verify.certificate import Certificate, Lemma, induction, register_prover, symbolic
+from . import weight_forms as forms
 from .recognizers import I, MonoidView, compose, embedding_lemma, loop_count_lemma, monoid_view, readout_lemma
-from .weight_forms import (
-    Configuration,
-    Form,
-    attention_of,
-    head_output,
-    integer_gap,
-    layer_shape,
-    mlp_of,
-    mlp_on_configurations,
-    score_polynomial,
-)
+from .weight_forms import Configuration, Form
 
 __all__ = ["prove_pointer_jumping"]
 
@@ -90,7 +81,7 @@ def _structure(model: Any) -> Lemma:
     def check() -> tuple[bool, str]:
         if model.loop is None or len(model.loop.block) != 1:
             return False, "the model is not one looped layer"
-        problem = layer_shape(model.loop.block[0], attention=True, mlp=True)
+        problem = forms.layer_shape(model.loop.block[0], attention=True, mlp=True)
         att = model.loop.block[0].attention.block if not problem else None
         if att is not None and (att.n_heads != 1 or att.kind not in ("hard", "average_hard")
                                 or att.mask.kind != "causal"):
@@ -106,25 +97,18 @@ def _pointer_head(cells: _Cells, attention: Any) -> tuple[Lemma, Lemma]:
     key: Form = {**cells.position_form(J, J2, PJ, PJ2), **cells.symbolic_content("k")}
 
     def selects() -> tuple[bool, str]:
-        score = score_polynomial(cells.space, attention, 0, query, key)
+        score = forms.score_polynomial(cells.space, attention, 0, query, key)
         key_symbols = {J, J2, PJ, PJ2} | set(cells.symbolic_content("k").values())
-        poly = sp.Poly(score, *sorted(score.free_symbols, key=str)) if score.free_symbols else None
-        dependent = sp.Integer(0)
-        if poly is not None:
-            for monomial, coefficient in poly.terms():
-                term = coefficient * sp.prod(g**e for g, e in zip(poly.gens, monomial))
-                if term.free_symbols & key_symbols:
-                    dependent += term
-        dependent = sp.expand(dependent.subs({J2: J**2, P2: P**2}))
+        dependent = sp.expand(forms.key_dependent_part(score, key_symbols).subs({J2: J**2, P2: P**2}))
         extra = dependent.free_symbols - {J, P}
         if extra:
             return False, f"the key-dependent score {dependent} depends on {sorted(map(str, extra))}"
         gap = sp.expand(dependent.subs(J, P) - dependent.subs(J, P + D))
-        ok, detail = integer_gap(gap, D)
+        ok, detail = forms.integer_gap(gap, D)
         return ok, f"score = {sp.factor(dependent)} + (query terms); " + detail
 
     def copies() -> tuple[bool, str]:
-        got = head_output(cells.space, attention, key)
+        got = forms.head_output(cells.space, attention, key)
         want: dict[str, sp.Expr] = {"TPTR:p": PJ, "TPTR:p2": PJ2}
         for c, sym in cells.symbolic_content("k").items():
             block, label = c.split(":", 1)
@@ -156,7 +140,7 @@ def _composition(cells: _Cells, mlp: Any) -> Lemma:
     ]
 
     def check() -> tuple[bool, str]:
-        result = mlp_on_configurations(cells.space, mlp, unbounded=unbounded, unbounded_after=after,
+        result = forms.mlp_on_configurations(cells.space, mlp, unbounded=unbounded, unbounded_after=after,
                                        configurations=configurations)
         return result.ok, result.detail
 
@@ -187,8 +171,8 @@ def prove_pointer_jumping(construction: Construction) -> Certificate:
         model, wanted, lambda token: I + 1 if token in tokens else sp.Integer(0)))
     if lemmas[0].proven and model.loop is not None:
         layer = model.loop.block[0]
-        lemmas += _pointer_head(cells, attention_of(layer))
-        lemmas.append(_composition(cells, mlp_of(layer)))
+        lemmas += _pointer_head(cells, forms.attention_of(layer))
+        lemmas.append(_composition(cells, forms.mlp_of(layer)))
     finals = [(f"P = {e}", {"one": 1, "pos:i": I, "pos:i2": I**2, **cells.content(e)}, view.accepts(e))
               for e in view.elements]
     lemmas.append(readout_lemma("readout", "for every monoid element f at the last token (pointer 0) and every n, "

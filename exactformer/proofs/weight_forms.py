@@ -29,7 +29,8 @@ from ..core.space import Space
 from ..core.sparse import SparseRationalMatrix
 
 __all__ = [
-    "Form", "rational", "entries_of", "apply", "score_polynomial", "head_output", "plain_sublayer",
+    "Form", "rational", "entries_of", "apply", "score_polynomial", "key_dependent_part", "head_output",
+    "plain_sublayer",
     "integer_gap", "nearest_key_form", "layer_shape", "same_weights", "attention_of", "mlp_of", "bias_of",
     "MLPCheck", "mlp_on_configurations", "Configuration",
 ]
@@ -82,6 +83,20 @@ def score_polynomial(space: Space, attention: Attention, head: int, query: Form,
     q = apply(space, query, attention.W_Q[head], bias_of(attention.b_Q, head))
     k = apply(space, key, attention.W_K[head], bias_of(attention.b_K, head))
     return sp.expand(sum((a * b for a, b in zip(q, k)), sp.Integer(0)))
+
+
+def key_dependent_part(score: sp.Expr, key_symbols: set[sp.Symbol]) -> sp.Expr:
+    """The terms of the polynomial ``score`` that contain a key symbol (what decides the argmax over keys: the
+    other terms are the same for every key)."""
+    if not score.free_symbols:
+        return sp.Integer(0)
+    poly = sp.Poly(score, *sorted(score.free_symbols, key=str))
+    out = sp.Integer(0)
+    for monomial, coefficient in poly.terms():
+        term = coefficient * sp.prod(g**e for g, e in zip(poly.gens, monomial))
+        if term.free_symbols & key_symbols:
+            out += term
+    return sp.expand(out)
 
 
 def head_output(space: Space, attention: Attention, value_form: Form, *, head: int | None = None) -> dict[str, Any]:
