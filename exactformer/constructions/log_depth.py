@@ -393,7 +393,7 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
              "gate_combine": gate_combine, "final_level": final_level}
     return Construction(
-        name=name, model=model, **recognizer_io(dfa), citation=CITATION,
+        name=name, model=model, **recognizer_io(dfa, vocab=model.embedding.vocab), citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1: the activeness tree (each level halves the active tokens and "
                     "multiplies adjacent dyadic blocks; $ absorbs leftover blocks), looped once per level, "

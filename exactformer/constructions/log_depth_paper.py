@@ -387,7 +387,7 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
     depth = looped_depth(len(prefix), len(level), final_level)  # the build's own depth, stated as a claim
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix, "final_level": final_level}
     return Construction(
-        name=name, model=model, **recognizer_io(dfa), citation=CITATION,
+        name=name, model=model, **recognizer_io(dfa, vocab=model.embedding.vocab), citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "
                     "layer-norm hash, average-hard causal attention, masked pre-norm, a looped "

@@ -380,7 +380,7 @@ def pointer_jumping_recognizer(
     return Construction(
         name=name,
         model=model,
-        **recognizer_io(dfa, end=None),
+        **recognizer_io(dfa, end=None, vocab=model.embedding.vocab),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_rounds),
         description="Pointer jumping (the log-depth note's Path B, not the paper's construction): one looped layer "
