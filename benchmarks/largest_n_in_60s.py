@@ -116,10 +116,12 @@ def one_size(name: str, n: int, limit: float) -> tuple[str, float]:
     return ("passed" if result["passed"] else "failed"), result["seconds"]
 
 
-def largest(name: str, limit: float, max_n: int, run=one_size) -> tuple[int | None, float, str]:  # noqa: ANN001
-    """The largest passing size within ``limit``, its seconds, and why the doubling stopped."""
+def largest(name: str, limit: float, max_n: int, run=one_size,  # noqa: ANN001
+            start: int | None = None) -> tuple[int | None, float, str]:
+    """The largest passing size within ``limit``, its seconds, and why the doubling stopped (from ``start``, or the
+    construction's first size)."""
     best, best_seconds = None, float("nan")
-    n = first_size(name)
+    n = start or first_size(name)
     while n <= max_n:
         status, seconds = run(name, n, limit)
         if status != "passed":
@@ -139,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="*", default=None, help="construction names (default: every registered one)")
     p.add_argument("--quick", action="store_true", help="parity and first in this process, 10 s limit, sizes to 16")
     p.add_argument("--out", type=Path, default=None, help="also write the table here")
+    p.add_argument("--start", type=int, default=None,
+                   help="first size tried (default: 1, or the option-sized constructions' first); e.g. the last "
+                        "recorded n, to measure only the sizes beyond it")
     args = p.parse_args(argv)
     if args.quick:
         args.only, args.limit, args.max_n = args.only or ["parity", "first"], 10.0, 16
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if entry.reference is None:
             row = f"| {name} | - | - | no registered reference |"
         else:
-            n, seconds, why = largest(name, args.limit, args.max_n, in_process if args.quick else one_size)
+            n, seconds, why = largest(name, args.limit, args.max_n, in_process if args.quick else one_size,
+                                      start=args.start)
             row = f"| {name} | {n if n is not None else 'none'} | {seconds:.1f} | {why} |"
         print(row, flush=True)
         lines.append(row)
