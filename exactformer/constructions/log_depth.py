@@ -288,11 +288,18 @@ class _LevelProbe(Probe):
         super().__init__(site=Site.embed(), coordinates=coordinates)
         object.__setattr__(self, "level", level)
 
-    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+    def resolved(self, trace: Any) -> Probe:
+        """The plain probe of the site this one reads in ``trace``."""
         ends = [label for label in trace.labels if label.endswith("B2.mlp") or label == "S2.mlp"]
         lv = min(self.level, len(ends))  # type: ignore[attr-defined]
         site = "embed" if lv == 0 else ends[lv - 1]
-        return Probe(site, self.coordinates).read(trace, space_index, batch)
+        return Probe(site, self.coordinates)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        return self.resolved(trace).read(trace, space_index, batch)
+
+    def read_batch(self, trace: Any, space_index: Any) -> Any:
+        return self.resolved(trace).read_batch(trace, space_index)
 
 
 def _product(setup: _Setup, symbols: Sequence[Hashable]) -> int:

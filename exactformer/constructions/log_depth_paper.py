@@ -270,12 +270,19 @@ class _LevelProbe(Probe):
         object.__setattr__(self, "level", level)
         object.__setattr__(self, "last", last)
 
-    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+    def resolved(self, trace: Any) -> Probe:
+        """The plain probe of the site this one reads in ``trace``."""
         last = self.last  # type: ignore[attr-defined]
         ends = [label for label in trace.labels if label.endswith(f"B{last}.mlp") or label == f"S{last}.mlp"]
         lv = min(self.level, len(ends))  # type: ignore[attr-defined]
         site = "L2.attn" if lv == 0 else ends[lv - 1]
-        return Probe(site, self.coordinates).read(trace, space_index, batch)
+        return Probe(site, self.coordinates)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        return self.resolved(trace).read(trace, space_index, batch)
+
+    def read_batch(self, trace: Any, space_index: Any) -> Any:
+        return self.resolved(trace).read_batch(trace, space_index)
 
 
 def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> tuple[Invariant, ...]:
