@@ -159,9 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{rate / base_rate:,.1f}x |")
         else:
             row += " - | - | - | - | - |"
-        lines.append(row)
         print(row, flush=True)
-    if args.out:
+        lines.append(row)
+    if args.out is not None:
         args.out.write_text("\n".join(lines) + "\n")
     return 0
 
