@@ -56,9 +56,10 @@ entry = registry.get(name)
 c = registry.build(name)
 ref = entry.reference(c)
 check(c, ref, lengths=[2], samples_per_length=4)  # warm-up: imports, first renders
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 report = check(c, ref, lengths=[n], samples_per_length=count, exhaustive_up_to=0)
-print(json.dumps({"seconds": time.perf_counter() - start, "tested": report.tested, "passed": bool(report.passed)}))
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "tested": report.tested,
+                  "passed": bool(report.passed)}))
 """
 
 
@@ -67,14 +68,22 @@ def independent_labels(name: str, words: np.ndarray) -> np.ndarray:
     return words.sum(axis=1) % 2 == 1 if name == "parity" else words[:, 0] == 1
 
 
-def dfa_seconds(ref, words: np.ndarray, repeat: int = 3) -> float:
-    """The best of ``repeat`` timings of the reference DFA alone over ``words`` (numpy table gathers)."""
-    best = float("inf")
+def dfa_seconds(ref, words: np.ndarray, repeat: int = 3) -> tuple[float, float]:
+    """The best of ``repeat`` timings (wall s, CPU s) of the reference DFA alone over ``words`` (numpy table
+    gathers)."""
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         ref.table.accepts(words)
-        best = min(best, time.perf_counter() - start)
-    return best
+        best, best_cpu = min(best, time.perf_counter() - start), min(best_cpu, time.process_time() - cpu)
+    return best, best_cpu
+
+
+def timed(fn):  # noqa: ANN001, ANN201
+    """``(fn(), wall seconds, CPU seconds)``."""
+    start, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - start, time.process_time() - cpu
 
 
 def base_run(base: Path, name: str, n: int, count: int, threads: int) -> dict:
@@ -86,8 +95,9 @@ def base_run(base: Path, name: str, n: int, count: int, threads: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def sweep(name: str, n: int, batch: int) -> tuple[float, int, int, float]:
-    """(check seconds, words tested, words passed, DFA seconds) of all 2^n words through the tensor path."""
+def sweep(name: str, n: int, batch: int) -> tuple[float, float, int, int, tuple[float, float]]:
+    """(check wall s, check CPU s, words tested, words passed, DFA wall and CPU s) of all 2^n words through the
+    tensor path."""
     entry = registry.get(name)
     c = registry.build(name)
     ref = as_reference(entry.reference(c))
@@ -96,24 +106,21 @@ def sweep(name: str, n: int, batch: int) -> tuple[float, int, int, float]:
     labels = independent_labels(name, words)
     if not np.array_equal(ref.table.accepts(words), labels):
         raise SystemExit(f"the DFA disagrees with the independent {name} labels")
-    start = time.perf_counter()
-    report = check(c, ref, lengths=[n], exhaustive_up_to=1 << n, batch_size=batch, path="tensor")
-    seconds = time.perf_counter() - start
+    report, seconds, cpu = timed(lambda: check(c, ref, lengths=[n], exhaustive_up_to=1 << n, batch_size=batch,
+                                                path="tensor"))
     lr = report.lengths[0]
-    return seconds, lr.tested, lr.passed, dfa_seconds(ref, words)
+    return seconds, cpu, lr.tested, lr.passed, dfa_seconds(ref, words)
 
 
-def recognizer(name: str, n: int, samples: int) -> tuple[float, int, bool, float]:
-    """(check seconds, words, passed, DFA seconds over the same words) at size n, tensor path."""
+def recognizer(name: str, n: int, samples: int) -> tuple[float, float, int, bool, tuple[float, float]]:
+    """(check wall s, check CPU s, words, passed, DFA wall and CPU s over the same words) at size n, tensor path."""
     entry = registry.get(name)
     c = registry.build(name)
     ref = as_reference(entry.reference(c))
     check(c, ref, lengths=[2], samples_per_length=4, path="tensor")  # warm-up
     words, _ = ref.word_indices(n, count=samples, exhaustive_limit=4096, rng=random.Random(f"0:{n}"))
-    start = time.perf_counter()
-    report = check(c, ref, lengths=[n], samples_per_length=samples, path="tensor")
-    seconds = time.perf_counter() - start
-    return seconds, report.tested, report.passed, dfa_seconds(ref, words)
+    report, seconds, cpu = timed(lambda: check(c, ref, lengths=[n], samples_per_length=samples, path="tensor"))
+    return seconds, cpu, report.tested, report.passed, dfa_seconds(ref, words)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,28 +142,32 @@ def main(argv: list[str] | None = None) -> int:
         f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, torch {torch.__version__}, "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start"
         + (f"; base: {args.base}" if args.base else ""),
-        "| check | words | passed | tensor path s | words/s | DFA alone s | check / DFA | base words | base s | "
-        "base words/s | base check / DFA | speed-up |",
+        "| check | words | passed | tensor path s (CPU s) | words/s (per CPU s) | DFA alone s (CPU s) | check / DFA "
+        "(CPU) | base words | base s (CPU s) | base words/s (per CPU s) | base check / DFA (CPU) | speed-up (CPU) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     print("\n".join(lines), flush=True)
     rows = []
     for name in ("parity", "first"):
-        seconds, tested, passed, dfa = sweep(name, args.n, args.batch)
-        rows.append((f"{name}, all 2^{args.n}", name, args.n, tested, passed, seconds, dfa, args.base_words))
+        seconds, cpu, tested, passed, dfa = sweep(name, args.n, args.batch)
+        rows.append((f"{name}, all 2^{args.n}", name, args.n, tested, passed, seconds, cpu, dfa, args.base_words))
     for name in RECOGNIZERS:
-        seconds, tested, passed, dfa = recognizer(name, args.recognizer_n, 200)
+        seconds, cpu, tested, passed, dfa = recognizer(name, args.recognizer_n, 200)
         rows.append((f"{name}, n = {args.recognizer_n}", name, args.recognizer_n, tested, tested if passed else 0,
-                     seconds, dfa, 200))
-    for label, name, n, tested, passed, seconds, dfa, base_words in rows:
-        rate = tested / seconds
-        row = f"| {label} | {tested:,} | {passed:,} | {seconds:.3f} | {rate:,.0f} | {dfa:.4f} | {seconds / dfa:,.1f}x |"
+                     seconds, cpu, dfa, 200))
+    for label, name, n, tested, passed, seconds, cpu, (dfa, dfa_cpu), base_words in rows:
+        rate, cpu_rate = tested / seconds, tested / cpu
+        dfa_cpu = max(dfa_cpu, 1e-6)  # the CPU clock's resolution
+        row = (f"| {label} | {tested:,} | {passed:,} | {seconds:.3f} ({cpu:.3f}) | {rate:,.0f} ({cpu_rate:,.0f}) | "
+               f"{dfa:.4f} ({dfa_cpu:.4f}) | {seconds / dfa:,.1f}x ({cpu / dfa_cpu:,.1f}x) |")
         if args.base:
             b = base_run(args.base, name, n, base_words, args.threads)
-            base_rate = b["tested"] / b["seconds"]
-            base_ratio = (tested / base_rate) / dfa  # the base's time for as many words, over the DFA's
-            row += (f" {b['tested']:,} | {b['seconds']:.2f} | {base_rate:,.0f} | {base_ratio:,.0f}x | "
-                    f"{rate / base_rate:,.1f}x |")
+            base_rate, base_cpu_rate = b["tested"] / b["seconds"], b["tested"] / b["cpu"]
+            # the base's time for as many words as ours, over the DFA's
+            ratio, cpu_ratio = (tested / base_rate) / dfa, (tested / base_cpu_rate) / dfa_cpu
+            row += (f" {b['tested']:,} | {b['seconds']:.2f} ({b['cpu']:.2f}) | {base_rate:,.0f} ({base_cpu_rate:,.0f})"
+                    f" | {ratio:,.0f}x ({cpu_ratio:,.0f}x) | {rate / base_rate:,.1f}x "
+                    f"({cpu_rate / base_cpu_rate:,.1f}x) |")
         else:
             row += " - | - | - | - | - |"
         print(row, flush=True)
