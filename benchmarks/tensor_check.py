@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=20, help="PARITY / FIRST word length (default 20: 2^20 words)")
     p.add_argument("--batch", type=int, default=1 << 15, help="words per forward pass in the sweeps")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: the 2 CPU cores)")
-    p.add_argument("--recognizer-n", type=int, default=16, help="size of the recognizer checks (200 words)")
+    p.add_argument("--recognizer-n", type=int, default=16,
+                   help="size of the recognizer checks (200 words; 0: the sweeps only)")
     p.add_argument("--base", type=Path, default=None, help="a checkout of the code to compare with")
     p.add_argument("--base-words", type=int, default=8192, help="words of length n the base checks")
     p.add_argument("--quick", action="store_true", help="2^12 words, recognizers at n = 4, no base")
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("parity", "first"):
         seconds, cpu, tested, passed, dfa = sweep(name, args.n, args.batch)
         rows.append((f"{name}, all 2^{args.n}", name, args.n, tested, passed, seconds, cpu, dfa, args.base_words))
-    for name in RECOGNIZERS:
+    for name in RECOGNIZERS if args.recognizer_n > 0 else ():
         seconds, cpu, tested, passed, dfa = recognizer(name, args.recognizer_n, 200)
         rows.append((f"{name}, n = {args.recognizer_n}", name, args.recognizer_n, tested, tested if passed else 0,
                      seconds, cpu, dfa, 200))
