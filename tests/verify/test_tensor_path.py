@@ -164,3 +164,46 @@ def test_a_rare_kind_is_drawn_by_the_exact_path_count_sampler():
     words = sample_words(table, dfa, alphabet, 20, 10, random.Random(0))
     assert render_words(words[:1], alphabet) == ["1" * 20] and len(words) == 10  # one accepted, nine rejected
     assert not table.accepts(words[1:]).any()
+
+
+def test_a_batched_form_that_disagrees_with_its_function_is_refused_not_trusted():
+    """A construction whose ``expected.batch`` differs from its ``expected`` makes the tensor path raise (it compares
+    the two on the first and last word of every size) rather than check against the wrong values."""
+    import dataclasses
+
+    import torch
+
+    from exactformer.core.batch_encoding import batch_of, with_batch
+    from exactformer.core.errors import ExactformerError
+
+    c = ef.constructions.parity()
+    counts = next(i for i in c.invariants if i.name == "layer1.counts")
+    good = batch_of(counts.expected)
+
+    def expected(word, n_tokens):
+        return counts.expected(word, n_tokens)
+
+    wrong = with_batch(expected, lambda words, n_tokens: good(words, n_tokens) + torch.tensor(1e-3))
+    broken = dataclasses.replace(c, invariants=tuple(
+        dataclasses.replace(i, expected=wrong) if i is counts else i for i in c.invariants))
+    with pytest.raises(ExactformerError, match="expected.batch disagrees"):
+        check(broken, named.parity(), lengths=[3], path="tensor")
+
+
+def test_an_invariant_rebuilt_with_another_expected_loses_its_batched_form_and_both_paths_still_agree():
+    """``dataclasses.replace(invariant, expected=f)`` keeps no stale ``expected.batch``: the tensor path calls ``f``
+    word by word, and a shifted expectation fails alike on both paths."""
+    import dataclasses
+    from fractions import Fraction
+
+    from exactformer.core.batch_encoding import batch_of
+
+    c = ef.constructions.first()
+    gate = c.invariants[0]
+    shifted = dataclasses.replace(gate, expected=lambda w, n: [[v + Fraction(1, 1000) for v in row]
+                                                               for row in gate.expected(w, n)])
+    assert batch_of(shifted.expected) is None
+    broken = dataclasses.replace(c, invariants=(shifted,))
+    tensor = check(broken, named.first(), lengths=[2, 3], path="tensor", **OPTIONS)
+    _same_reports(tensor, check(broken, named.first(), lengths=[2, 3], path="general", **OPTIONS))
+    assert not tensor.passed and tensor.failures[0].kind == "invariant"
