@@ -314,7 +314,7 @@ def check(
     bar = _progress(progress, len(sizes), construction.name)
     for size in sizes:
         rng = random.Random(f"{seed}:{size}")
-        words, xs = None, []
+        words, xs = None, []  # type: ignore[var-annotated]
         if dfa_words:  # a DFA: the words as symbol indices (both paths test these, the general one rendered)
             words, mode = ref.word_indices(size, count=samples_per_length,  # type: ignore[attr-defined]
                                            exhaustive_limit=exhaustive_up_to, rng=rng)
@@ -328,8 +328,8 @@ def check(
         lr.invariants = {name: InvariantTally(name) for name in statements} if check_invariants else {}
         if words is not None and use_tensor and size >= tensor_min_length(construction):
             ce_total, ce_count = check_size_on_tensors(
-                lr, construction, ref, words, batch_size=batch_size, dtype=dtype, device=device, tolerance=tolerance,
-                check_invariants=check_invariants, arith=_arithmetic("torch", dtype, device),
+                lr, construction, ref, words, batch_size=batch_size, dtype=dtype or torch.float64, device=device,
+                tolerance=tolerance, check_invariants=check_invariants, arith=_arithmetic("torch", dtype, device),
                 general=functools.partial(_check_batch, lr, construction, ref, backend=backend, dtype=dtype,
                                           device=device, tolerance=tolerance, check_invariants=check_invariants,
                                           shrink=shrink))
@@ -367,6 +367,7 @@ def _check_batch(lr: LengthReport, construction: Construction, ref: Reference, b
     and proof statement with the reference, record failures in ``lr``; return the running cross-entropy sum (bits)
     and count ``ce`` with this batch's inputs added, one by one in input order."""
     ce_total, ce_count = ce
+    bits: float | None
     for x, outcome in zip(batch, _run_isolating_errors(construction, batch, backend, dtype, device)):
         expected = ref.expected(x)
         lr.tested += 1
@@ -387,9 +388,9 @@ def _check_batch(lr: LengthReport, construction: Construction, ref: Reference, b
         lr.uncertified += int(uncertified)
         lr.certified += int(result.certified)
         lr.min_margin = min(lr.min_margin, 0.0 if tied else result.margin)
-        ce = _cross_entropy_bits(construction, result, expected)
-        if ce is not None:
-            ce_total, ce_count = ce_total + ce, ce_count + 1
+        bits = _cross_entropy_bits(construction, result, expected)
+        if bits is not None:
+            ce_total, ce_count = ce_total + bits, ce_count + 1
         answer_ok = result.answer == expected
         lr.passed += int(answer_ok and not tied and not uncertified)
         broken = []

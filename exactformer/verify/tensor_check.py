@@ -214,7 +214,7 @@ def check_size_on_tensors(lr: LengthReport, construction: Construction, ref: Any
                 return render_words(ref_words[low:high], ref.alphabet)
 
             try:
-                trace = forward(construction.model, encoder(words), arith)
+                trace = forward(construction.model, encoder(words), arith)  # type: ignore[arg-type]
             except ExactformerError:
                 trace = None
             decided = None if trace is None else _decisions(construction, trace, arith)

@@ -69,13 +69,14 @@ class TransitionTable:
     def final_states(self, words: Any) -> Any:
         """The state each word of ``words`` (``[batch, n]`` symbol indices, a numpy array or a torch tensor on any
         device) ends in: ``n`` table gathers over the whole batch."""
+        table: Any
         if isinstance(words, torch.Tensor):
             table = torch.from_numpy(self.table).to(words.device)
             q = torch.full((words.shape[0],), self.start, dtype=torch.int64, device=words.device)
             cols = words.to(torch.int64)
         else:
             table, cols = self.table, words
-            q = np.full(words.shape[0], self.start, dtype=np.int64)
+            q = np.full(words.shape[0], self.start, dtype=np.int64)  # type: ignore[assignment]
         for j in range(words.shape[1]):
             q = table[q, cols[:, j]]
         return q
@@ -162,9 +163,10 @@ def render_words(words: np.ndarray, alphabet: Sequence[Hashable]) -> list[Any]:
     """The words of ``words`` (``[batch, n]`` indices into ``alphabet``) as Python objects: a ``str`` when every
     symbol is a one-character string, else a tuple of symbols."""
     words = np.asarray(words)
-    if all(isinstance(a, str) and len(a) == 1 for a in alphabet):
-        if all(ord(a) < 128 for a in alphabet):  # ASCII: one byte per symbol, one decode per word
-            lut = np.frombuffer("".join(alphabet).encode("ascii"), dtype=np.uint8)
+    letters = [a for a in alphabet if isinstance(a, str) and len(a) == 1]
+    if len(letters) == len(alphabet):
+        if all(ord(a) < 128 for a in letters):  # ASCII: one byte per symbol, one decode per word
+            lut = np.frombuffer("".join(letters).encode("ascii"), dtype=np.uint8)
             return [row.tobytes().decode("ascii") for row in lut[words]]
-        return ["".join(alphabet[j] for j in row) for row in words.tolist()]
+        return ["".join(letters[j] for j in row) for row in words.tolist()]
     return [tuple(alphabet[j] for j in row) for row in words.tolist()]
