@@ -50,8 +50,10 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..core.architecture import MLP, Attention, Embedding, Layer, Mask, Readout, Sublayer
+from ..core.batch_encoding import with_batch
 from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature
@@ -288,11 +290,18 @@ class _LevelProbe(Probe):
         super().__init__(site=Site.embed(), coordinates=coordinates)
         object.__setattr__(self, "level", level)
 
-    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+    def resolved(self, trace: Any) -> Probe:
+        """The plain probe of the site this one reads in ``trace``."""
         ends = [label for label in trace.labels if label.endswith("B2.mlp") or label == "S2.mlp"]
         lv = min(self.level, len(ends))  # type: ignore[attr-defined]
         site = "embed" if lv == 0 else ends[lv - 1]
-        return Probe(site, self.coordinates).read(trace, space_index, batch)
+        return Probe(site, self.coordinates)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        return self.resolved(trace).read(trace, space_index, batch)
+
+    def read_batch(self, trace: Any, space_index: Any) -> Any:
+        return self.resolved(trace).read_batch(trace, space_index)
 
 
 def _product(setup: _Setup, symbols: Sequence[Hashable]) -> int:
@@ -325,8 +334,31 @@ def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> t
                 rows.append(row)
             return rows
 
-        return expected
+        def expected_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:
+            """``expected`` of a batch of words (indices into the DFA's ordered alphabet): the block products folded
+            letter by letter through the monoid's right action, as ``_product`` multiplies them."""
+            n = n_tokens - 2
+            g = 2 ** min(level, levels_for(n, final_level=final_level))
+            batch, blocks = words.shape[0], n // g
+            right = torch.from_numpy(setup.monoid.right_action).to(words.device)
+            letters = torch.tensor(columns, dtype=torch.int64, device=words.device)[words]
+            rows = torch.zeros((batch, n_tokens, 1 + 2 * size), dtype=torch.float64, device=words.device)
+            product = torch.zeros((batch, blocks), dtype=torch.int64, device=words.device)  # 0: the identity
+            split = letters[:, : blocks * g].reshape(batch, blocks, g)
+            for t in range(g):
+                product = right[product, split[:, :, t]]
+            active = torch.arange(1, blocks + 1, device=words.device) * g
+            rows[:, active, 0] = 1
+            rows[:, active] = rows[:, active].scatter(2, (1 + product)[:, :, None], 1.0)
+            tail = torch.zeros(batch, dtype=torch.int64, device=words.device)
+            for t in range(blocks * g, n):
+                tail = right[tail, letters[:, t]]
+            rows[torch.arange(batch, device=words.device), n + 1, 1 + size + tail] = 1
+            return rows
 
+        return with_batch(expected, expected_batch)
+
+    columns = [list(setup.monoid.generators).index(a) for a in setup.symbols]  # a symbol's generator column
     return tuple(
         Invariant(
             name=f"level{lv}.tree",
@@ -393,7 +425,7 @@ def log_depth_recognizer(dfa: Any, *, architecture: str = "rational", partner_ke
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix,
              "gate_combine": gate_combine, "final_level": final_level}
     return Construction(
-        name=name, model=model, **recognizer_io(dfa), citation=CITATION,
+        name=name, model=model, **recognizer_io(dfa, vocab=model.embedding.vocab), citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1: the activeness tree (each level halves the active tokens and "
                     "multiplies adjacent dyadic blocks; $ absorbs leftover blocks), looped once per level, "

@@ -270,12 +270,19 @@ class _LevelProbe(Probe):
         object.__setattr__(self, "level", level)
         object.__setattr__(self, "last", last)
 
-    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+    def resolved(self, trace: Any) -> Probe:
+        """The plain probe of the site this one reads in ``trace``."""
         last = self.last  # type: ignore[attr-defined]
         ends = [label for label in trace.labels if label.endswith(f"B{last}.mlp") or label == f"S{last}.mlp"]
         lv = min(self.level, len(ends))  # type: ignore[attr-defined]
         site = "L2.attn" if lv == 0 else ends[lv - 1]
-        return Probe(site, self.coordinates).read(trace, space_index, batch)
+        return Probe(site, self.coordinates)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        return self.resolved(trace).read(trace, space_index, batch)
+
+    def read_batch(self, trace: Any, space_index: Any) -> Any:
+        return self.resolved(trace).read_batch(trace, space_index)
 
 
 def _invariants(setup: _Setup, dfa: Any, max_level: int, final_level: bool) -> tuple[Invariant, ...]:
@@ -387,7 +394,7 @@ def paper_tree_recognizer(dfa: Any, *, margin: Fraction | None = None, partner_k
     depth = looped_depth(len(prefix), len(level), final_level)  # the build's own depth, stated as a claim
     fixes = {"partner_key_fix": partner_key_fix, "activeness_and_fix": activeness_and_fix, "final_level": final_level}
     return Construction(
-        name=name, model=model, **recognizer_io(dfa), citation=CITATION,
+        name=name, model=model, **recognizer_io(dfa, vocab=model.embedding.vocab), citation=CITATION,
         invariants=_invariants(setup, dfa, probe_levels, final_level),
         description="Merrill & Sabharwal Thm 1 in the paper's architecture: BOS-only positions (Lemma 7), the "
                     "layer-norm hash, average-hard causal attention, masked pre-norm, a looped "

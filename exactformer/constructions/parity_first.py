@@ -35,7 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+import torch
+
 from ..core.architecture import NO_NORM, Embedding, Layer, Norm, Sublayer, Transformer
+from ..core.batch_encoding import framed_encoder, with_batch
 from ..core.claims import Claim, ClaimedResources, constant
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import AlternatingSign, IndexOverLength, IndicatorAt
@@ -109,7 +112,9 @@ def _ln_eraser_invariant(space: Space, erased: tuple[str, ...], kept: str) -> In
         name="ln.eraser",
         statement=f"after layer 2, every coordinate except {kept} is 0 at every position",
         probe=Probe(site=Site.layer(1, "mlp"), coordinates=erased),
-        expected=lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
+        expected=with_batch(lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
+                            lambda words, n_tokens: words.new_zeros((len(words), n_tokens, len(erased)),
+                                                                    dtype=torch.float64)),
         scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)
     )
 
@@ -257,18 +262,34 @@ def parity(
         k = _bits(word).count("1")
         return [[Fraction(k, n_tokens), Fraction(1, n_tokens)] for _ in range(n_tokens)]
 
+    def counts_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:  # words: [batch, n] bits
+        k = words.sum(1, dtype=torch.float64)[:, None, None]
+        pair = torch.cat([k, torch.ones_like(k)], dim=2) / n_tokens  # one correctly rounded division, as Fraction
+        return pair.expand(-1, n_tokens, -1)
+
     def hat(word: object, n_tokens: int) -> list[list[Fraction]]:
         k = _bits(word).count("1")
         return [[Fraction(int(i == k), n_tokens)] for i in range(n_tokens)]
 
+    def hat_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        k = words.sum(1)[:, None]
+        at_k = torch.arange(n_tokens, device=words.device)[None, :] == k
+        return (at_k.to(torch.float64) / n_tokens)[:, :, None]
+
     def answer_sign(word: object, n_tokens: int) -> list[list[int]]:
         return [[1 if _bits(word).count("1") % 2 == 1 else -1]]  # k odd
+
+    def answer_sign_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        odd = words.sum(1) % 2 == 1
+        return torch.where(odd, 1.0, -1.0).to(torch.float64)[:, None, None]
+
+    with_batch(encode, framed_encoder(embedding.vocab, BITS, BITS, suffix=(CLS,), min_length=1))
 
     sign = SignRelation(
         name="answer.sign",
         statement="at CLS after layer 2, the answer coordinate has sign (-1)^(k+1): positive iff k is odd",
         probe=Probe(site=Site.layer(1, "mlp"), coordinates=("answer",), positions=(-1,)),
-        expected=answer_sign,
+        expected=with_batch(answer_sign, answer_sign_batch),
     )
     if layer_norm:
         erased = tuple(n for n in space.names if n not in {"answer", "-answer", "tok:0", "-tok:0", "tok:1", "-tok:1"})
@@ -281,13 +302,13 @@ def parity(
                 name="layer1.counts",
                 statement="after layer-1 attention, every position holds count:k/N = k/N and count:1/N = 1/N",
                 probe=Probe(site=Site.layer(0, "attn"), coordinates=("count:k/N", "count:1/N")),
-                expected=counts,
+                expected=with_batch(counts, counts_batch),
             ),
             Invariant(
                 name="layer1.hat",
                 statement="after the layer-1 FFN, hat:[i=k]/N = [i = k]/N at every position i",
                 probe=Probe(site=Site.layer(0, "mlp"), coordinates=("hat:[i=k]/N",)),
-                expected=hat,
+                expected=with_batch(hat, hat_batch),
             ),
         )
         relations = (sign,)
@@ -387,11 +408,23 @@ def first(
         first_is_one = _bits(word)[0] == "1"
         return [[Fraction(int(i == 1 and first_is_one))] for i in range(n_tokens)]
 
+    def gate_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        at_1 = torch.arange(n_tokens, device=words.device)[None, :] == 1
+        return (at_1 & (words[:, :1] == 1)).to(torch.float64)[:, :, None]
+
+    def first_sign(word: object, n_tokens: int) -> list[list[int]]:
+        return [[1 if _bits(word)[0] == "1" else -1]]
+
+    def first_sign_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        return torch.where(words[:, 0] == 1, 1.0, -1.0).to(torch.float64)[:, None, None]
+
+    with_batch(encode, framed_encoder(embedding.vocab, BITS, BITS, prefix=(CLS,), min_length=1))
+
     sign = SignRelation(
         name="answer.sign",
         statement="at CLS after layer 2, the answer coordinate is positive iff the first bit is 1",
         probe=Probe(site=Site.layer(1, "mlp"), coordinates=("answer",), positions=(0,)),
-        expected=lambda word, n_tokens: [[1 if _bits(word)[0] == "1" else -1]],
+        expected=with_batch(first_sign, first_sign_batch),
     )
     if layer_norm:
         erased = tuple(n for n in space.names if n not in {"answer", "-answer"})
@@ -402,7 +435,7 @@ def first(
                 name="layer1.gate",
                 statement="after the layer-1 FFN, gate:[i=1,w_i=1] is 1 at position 1 if w_1 = 1 and 0 elsewhere",
                 probe=Probe(site=Site.layer(0, "mlp"), coordinates=("gate:[i=1,w_i=1]",)),
-                expected=gate,
+                expected=with_batch(gate, gate_batch),
             ),
         )
         relations = (sign,)

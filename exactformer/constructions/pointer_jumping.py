@@ -286,11 +286,18 @@ class _RoundProbe(Probe):
         super().__init__(site=Site.embed(), coordinates=coordinates)
         object.__setattr__(self, "round_", round_)
 
-    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+    def resolved(self, trace: Any) -> Probe:
+        """The plain probe of the site this one reads in ``trace``."""
         rounds = sum(1 for label in trace.labels if label.endswith(".mlp") and label.startswith("loop"))
         r = min(self.round_, rounds)  # type: ignore[attr-defined]
         site = "embed" if r == 0 else f"loop{r - 1}.B0.mlp"
-        return Probe(site, self.coordinates).read(trace, space_index, batch)
+        return Probe(site, self.coordinates)
+
+    def read(self, trace: Any, space_index: Any, batch: int = 0) -> np.ndarray:
+        return self.resolved(trace).read(trace, space_index, batch)
+
+    def read_batch(self, trace: Any, space_index: Any) -> Any:
+        return self.resolved(trace).read_batch(trace, space_index)
 
 
 def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...]:
@@ -380,7 +387,7 @@ def pointer_jumping_recognizer(
     return Construction(
         name=name,
         model=model,
-        **recognizer_io(dfa, end=None),
+        **recognizer_io(dfa, end=None, vocab=model.embedding.vocab),
         citation=CITATION,
         invariants=_invariants(setup, dfa, probe_rounds),
         description="Pointer jumping (the log-depth note's Path B, not the paper's construction): one looped layer "

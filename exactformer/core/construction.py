@@ -71,6 +71,14 @@ class Probe:
         picked = rows[:, cols] if self.positions is None else rows[list(self.positions)][:, cols]
         return np.asarray(picked)
 
+    def read_batch(self, trace: Any, space_index: Callable[[str], int]) -> Any:
+        """The probed values ``[batch, positions, coordinates]`` of every sequence of a torch trace, as a tensor
+        (the same entries :meth:`read` gives one sequence at a time, left on the trace's device)."""
+        x = trace[self.site]
+        cols = [space_index(c) for c in self.coordinates]
+        rows = x if self.positions is None else x[:, list(self.positions)]
+        return rows[:, :, cols]
+
 
 @dataclass(frozen=True)
 class Invariant:
@@ -91,6 +99,11 @@ class Invariant:
         The magnitude of the residual entries the probed sublayer computes with (1 by default; e.g. ``sqrt(d)``
         after a layer norm with unit gain). Float evaluators round relative to the operands, so a coordinate that
         should be 0 in a residual of entries ~ ``scale`` is checked to ``tol * (scale + |expected|)``.
+
+    ``expected`` may carry a batched form for the verifier's tensor path (:func:`~exactformer.core.batch_encoding.
+    with_batch`): ``expected.batch(words, length)``, a float64 tensor ``[batch, positions, coordinates]`` of the
+    exact values rounded to float64, for ``words`` a ``[batch, n]`` tensor of indices into the encoder's batch
+    alphabet. An invariant whose ``expected`` is replaced (``dataclasses.replace``) loses it with the function.
     """
 
     name: str
@@ -206,6 +219,11 @@ class Construction:
         ``PostMachineParameters``), ``None`` for none.
     simulator, answerer
         Optional runners behind :meth:`simulate` (machines) and :meth:`answer` (queries).
+
+    ``encode`` may carry a batched form, ``encode.batch``: a :class:`~exactformer.core.batch_encoding.BatchEncoder`
+    that encodes a batch of words given as symbol indices into vocabulary indices in one gather (attached by
+    :func:`~exactformer.core.batch_encoding.with_batch`); the verifier's tensor path
+    (:mod:`exactformer.verify.tensor_check`) needs it. Replacing ``encode`` drops it with the function.
     """
 
     name: str

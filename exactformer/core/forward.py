@@ -75,11 +75,17 @@ def _concatenate(a: Any, b: Any, axis: int = 1) -> Any:
 
 def batch_length(model: Transformer, inputs: Sequence[Sequence[Item]]) -> int:
     """The common token length of a batch, refusing an empty batch, ragged or empty sequences, and sequences
-    longer than the model's ``max_length``."""
-    if not inputs:
+    longer than the model's ``max_length``. A batch may be a ``[batch, tokens]`` integer tensor of vocabulary
+    indices (the torch arithmetic embeds it with one gather)."""
+    if isinstance(inputs, torch.Tensor):  # a [batch, tokens] tensor of vocabulary indices: rectangular already
+        if inputs.dim() != 2 or inputs.dtype.is_floating_point:
+            raise InputError("a batch given as a tensor must hold vocabulary indices [batch, tokens]")
+        if inputs.shape[0] == 0:
+            raise InputError("the batch is empty")
+    elif not inputs:
         raise InputError("the batch is empty")
     length = len(inputs[0])
-    if any(len(seq) != length for seq in inputs):
+    if not isinstance(inputs, torch.Tensor) and any(len(seq) != length for seq in inputs):
         raise InputError("every sequence in a batch must have the same length; group inputs by length")
     if length == 0:
         raise InputError("an input sequence must have at least one token")

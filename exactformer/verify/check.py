@@ -21,23 +21,25 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import math
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..core.arith import Arithmetic, Trace, arithmetic_for, interval_bounds
-from ..core.construction import Construction, Invariant, RunResult
+from ..core.arith import Arithmetic, Trace, arithmetic_for
+from ..core.construction import Construction, RunResult
 from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
 from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
 from .claims import claim_results
 from .cross_entropy import logit, string_cross_entropy_bits
-from .reference import Reference, as_reference
-from .relations import applicable_relations, relation_holds
+from .reference import LanguageReference, Reference, as_reference
+from .relations import applicable_relations
 from .report import Failure, InvariantTally, LengthReport, Report
+from .statements import float_tolerance, invariant_holds, proof_statements
+from .tensor_check import check_size_on_tensors, tensor_min_length, tensor_path_unavailable
+from .tensor_inputs import render_words
 
 __all__ = ["check", "float_tolerance", "invariant_holds", "diagnose"]
 
@@ -45,80 +47,7 @@ _MAX_FAILURES_PER_SIZE = 3
 _SHRINK_BUDGET = 200
 
 
-def float_tolerance(dtype: torch.dtype, n_tokens: int) -> float:
-    """The default tolerance of a float invariant: ``8 * eps(dtype) * ceil(log2(N + 1))``.
-
-    It is applied as ``|got - expected| <= tol * (scale + |expected|)``, ``scale`` the invariant's residual
-    magnitude (1 unless it says otherwise). The log factor is the growth of rounding error
-    in the blocked sums of a length-N attention average; a construction whose invariant drifts faster than that
-    is reported as failing, which is the precision finding the verifier exists to make.
-    """
-    return 8.0 * torch.finfo(dtype).eps * math.ceil(math.log2(n_tokens + 1))
-
-
-def invariant_holds(
-    invariant: Invariant,
-    trace: Trace,
-    batch_index: int,
-    x: Any,
-    n_tokens: int,
-    space_index: Any,
-    backend: str,
-    dtype: torch.dtype | None,
-    tolerance: float | None = None,
-) -> tuple[bool, str]:
-    """Whether ``invariant`` holds on one input of a batch run, and a short explanation when it does not."""
-    try:
-        got = invariant.probe.read(trace, space_index, batch_index)
-    except KeyError as exc:  # the probed sublayer or coordinate is not in the model (e.g. a missing layer)
-        return False, f"cannot read the probe: {exc.args[0] if exc.args else exc}"
-    expected = np.array(invariant.expected(x, n_tokens), dtype=object)
-    if expected.shape != got.shape:
-        return False, f"probe shape {got.shape} differs from the expected shape {expected.shape}"
-    if backend in ("exact", "certified"):
-        for index, want in np.ndenumerate(expected):
-            have = got[index]
-            if backend == "exact":
-                ok = have == want
-            else:
-                lo, hi = interval_bounds(have)
-                ok = lo <= want <= hi
-            if not ok:
-                return False, _where(invariant, index, want, have)
-        return True, ""
-    # floats: every entry at once (a NaN fails, as "<=" is false for it)
-    tol = tolerance if tolerance is not None else float_tolerance(dtype or torch.float64, n_tokens)
-    want_f = expected.astype(np.float64)
-    have_f = np.asarray(got, dtype=np.float64)
-    ok = np.abs(have_f - want_f) <= tol * (invariant.scale + np.abs(want_f))
-    if ok.all():
-        return True, ""
-    index = tuple(int(k) for k in np.argwhere(~ok)[0])
-    return False, _where(invariant, index, expected[index], got[index])
-
-
-def _where(invariant: Invariant, index: tuple[int, ...], want: Any, have: Any) -> str:
-    """``"<coordinate> at position <p>: expected <want>, got <have>"`` for the entry ``index`` of a probe."""
-    coord = invariant.probe.coordinates[index[1]] if len(index) > 1 else "?"
-    pos = invariant.probe.positions[index[0]] if invariant.probe.positions else index[0]
-    return f"{coord} at position {pos}: expected {want}, got {have}"
-
-
 _TIES = (ReadoutTieError, AttentionTieError)
-
-
-def _proof_statements(construction: Construction, result: RunResult, x: Any, backend: str, dtype: Any,
-                      tolerance: float | None) -> Iterator[tuple[str, str, str, bool, str]]:
-    """``(kind, name, site, held, detail)`` of every invariant, then of every relation stated for ``backend``
-    (:mod:`exactformer.verify.relations`), on one input's run."""
-    n_tokens = len(construction.encode(x))
-    trace, b, index = result.output.trace, result.batch_index, construction.model.space.index
-    for inv in construction.invariants:
-        held, detail = invariant_holds(inv, trace, b, x, n_tokens, index, backend, dtype, tolerance)
-        yield "invariant", inv.name, inv.probe.site.label, held, detail
-    for rel in applicable_relations(construction, backend):
-        held, detail = relation_holds(rel, trace, b, x, n_tokens, index, backend, dtype)
-        yield "relation", rel.name, rel.probe.site.label, held, detail
 
 
 def _tied(result: RunResult) -> bool:
@@ -160,15 +89,32 @@ def _sharing_arithmetics(fn: Callable[..., Report]) -> Callable[..., Report]:
     return wrapper
 
 
+def _arithmetic(backend: str, dtype: Any, device: Any) -> Arithmetic | None:
+    """The arithmetic the check running now shares for (backend, dtype, device); ``None`` outside a check."""
+    if not _SHARED_ARITHMETICS:
+        return None
+    shared = _SHARED_ARITHMETICS[-1]
+    key = (backend, str(dtype), str(device))
+    if key not in shared:
+        shared[key] = arithmetic_for(backend, dtype=dtype, device=device)
+    return shared[key]
+
+
 def _run(construction: Construction, xs: Sequence[Any], backend: str, dtype: Any, device: Any) -> list[RunResult]:
-    arith = None
-    if _SHARED_ARITHMETICS:
-        shared = _SHARED_ARITHMETICS[-1]
-        key = (backend, str(dtype), str(device))
-        if key not in shared:
-            shared[key] = arithmetic_for(backend, dtype=dtype, device=device)
-        arith = shared[key]
+    arith = _arithmetic(backend, dtype, device)
     return construction.run_batch(list(xs), backend=backend, dtype=dtype, device=device, arith=arith)
+
+
+def _choose_path(path: str, construction: Construction, ref: Reference, backend: str) -> bool:
+    """Whether the check takes the tensor path (see ``check``'s ``path``)."""
+    if path not in ("auto", "tensor", "general"):
+        raise InputError(f"path must be 'auto', 'tensor' or 'general', got {path!r}")
+    if path == "general":
+        return False
+    why = tensor_path_unavailable(construction, ref, backend)
+    if why is not None and path == "tensor":
+        raise InputError(f"path='tensor': the tensor path does not apply to {construction.name}: {why}")
+    return why is None
 
 
 def _fails(construction: Construction, reference: Reference, x: Any, backend: str, dtype: Any, device: Any,
@@ -187,7 +133,7 @@ def _fails(construction: Construction, reference: Reference, x: Any, backend: st
         return False
     if result.answer != expected or _tied(result) or (backend == "certified" and not result.certified):
         return True
-    return not all(held for _, _, _, held, _ in _proof_statements(construction, result, x, backend, dtype, tolerance))
+    return not all(held for _, _, _, held, _ in proof_statements(construction, result, x, backend, dtype, tolerance))
 
 
 def _shrink(construction: Construction, reference: Reference, x: Any, backend: str, dtype: Any, device: Any,
@@ -240,7 +186,7 @@ def diagnose(construction: Construction, reference: Reference, x: Any, *, backen
             result.answer
     n_tokens = len(construction.encode(x))
     where = "the answer"
-    for kind, name, site, held, detail in _proof_statements(construction, result, x, backend, dtype, tolerance):
+    for kind, name, site, held, detail in proof_statements(construction, result, x, backend, dtype, tolerance):
         if not held:
             where = f"{kind} {name!r} after {site} ({detail})"
             break
@@ -290,6 +236,7 @@ def check(
     shrink: bool = True,
     progress: bool = False,
     fail_fast: bool = False,
+    path: str = "auto",
 ) -> Report:
     """Check ``construction`` against ``reference`` at every size in ``lengths``.
 
@@ -323,6 +270,12 @@ def check(
     fail_fast
         Stop after the first size with a failure, and record failures as found (not shrunk, not diagnosed): for
         callers that only need to know *whether* the check fails, such as :func:`~exactformer.verify.mutate`.
+    path
+        ``"auto"`` (the default): the tensor path (:mod:`exactformer.verify.tensor_check`: words, answers,
+        margins and proof statements as tensors, Python objects only for a batch with a failure) wherever it
+        applies (a torch backend, a DFA reference, a construction with a batched encoder), else the general path.
+        ``"tensor"`` requires it (``InputError`` saying why it does not apply); ``"general"`` never takes it. Both
+        give the same report (tests/verify/test_tensor_path.py).
 
     Raises
     ------
@@ -331,7 +284,8 @@ def check(
     InputError
         Before anything runs, on an argument that would make the check test nothing or cannot run: ``lengths``
         empty or holding a negative size, ``samples_per_length < 1``, ``batch_size < 1``, ``exhaustive_up_to < 0``,
-        an unknown ``backend``, a non-float ``dtype``, a negative ``tolerance``. After the run, if the reference gave
+        an unknown ``backend``, a non-float ``dtype``, a negative ``tolerance``, an unknown ``path`` or
+        ``path="tensor"`` where the tensor path does not apply. After the run, if the reference gave
         no input at any of the sizes (a check that tested nothing is not a pass; a single size without inputs shows
         as ``tested 0`` in the report).
     """
@@ -348,6 +302,8 @@ def check(
     tolerance = validated_tolerance(tolerance)
     ref = as_reference(reference)
     dtype = dtype if dtype is not None else (torch.float64 if backend == "torch" else None)
+    use_tensor = _choose_path(path, construction, ref, backend)
+    dfa_words = isinstance(ref, LanguageReference) and ref.table is not None
     report = Report(
         construction=construction.name,
         reference=getattr(ref, "name", type(ref).__name__),
@@ -358,56 +314,34 @@ def check(
     bar = _progress(progress, len(sizes), construction.name)
     for size in sizes:
         rng = random.Random(f"{seed}:{size}")
-        xs, mode = ref.inputs(size, count=samples_per_length, exhaustive_limit=exhaustive_up_to, rng=rng)
+        words, xs = None, []  # type: ignore[var-annotated]
+        if dfa_words:  # a DFA: the words as symbol indices (both paths test these, the general one rendered)
+            words, mode = ref.word_indices(size, count=samples_per_length,  # type: ignore[attr-defined]
+                                           exhaustive_limit=exhaustive_up_to, rng=rng)
+        else:
+            xs, mode = ref.inputs(size, count=samples_per_length, exhaustive_limit=exhaustive_up_to, rng=rng)
         lr = LengthReport(size=size, mode=mode)
         lr.claims, broken_claims = claim_results(construction, size)
         lr.failures += broken_claims
         statements = [inv.name for inv in construction.invariants] + [
             r.name for r in applicable_relations(construction, backend)]
         lr.invariants = {name: InvariantTally(name) for name in statements} if check_invariants else {}
-        ce_total, ce_count = 0.0, 0
-        for group in _by_encoded_length(construction, xs):
-            for start in range(0, len(group), batch_size):
-                batch = group[start : start + batch_size]
-                for x, outcome in zip(batch, _run_isolating_errors(construction, batch, backend, dtype, device)):
-                    expected = ref.expected(x)
-                    lr.tested += 1
-                    if isinstance(outcome, ExactformerError):
-                        tie = isinstance(outcome, _TIES)  # the model decides nothing: a decision margin of 0
-                        if tie:
-                            lr.ties += 1
-                            lr.min_margin = 0.0
-                        _record(lr, construction, ref, x, expected, None, "tie" if tie else "error", backend, dtype,
-                                device, tolerance, shrink, reason=f"{type(outcome).__name__}: {outcome}")
-                        continue
-                    result: RunResult = outcome
-                    # a tie (margin 0) or, in the certified backend, a decision the intervals do not separate is a
-                    # failure whatever the answer: the answer is an accident of the arithmetic, not verified
-                    tied = _tied(result)
-                    uncertified = backend == "certified" and not result.certified and not tied
-                    lr.ties += int(tied)
-                    lr.uncertified += int(uncertified)
-                    lr.certified += int(result.certified)
-                    lr.min_margin = min(lr.min_margin, 0.0 if tied else result.margin)
-                    ce = _cross_entropy_bits(construction, result, expected)
-                    if ce is not None:
-                        ce_total, ce_count = ce_total + ce, ce_count + 1
-                    answer_ok = result.answer == expected
-                    lr.passed += int(answer_ok and not tied and not uncertified)
-                    broken = []
-                    if check_invariants:
-                        for _, name, _, held, _ in _proof_statements(construction, result, x, backend, dtype,
-                                                                     tolerance):
-                            tally = lr.invariants[name]
-                            tally.checked += 1
-                            tally.held += int(held)
-                            if not held:
-                                broken.append(name)
-                    if tied or not answer_ok or uncertified or broken:
-                        kind = ("tie" if tied else "answer" if not answer_ok else "uncertified" if uncertified
-                                else "invariant")
-                        _record(lr, construction, ref, x, expected, result.answer, kind, backend, dtype, device,
-                                tolerance, shrink)
+        if words is not None and use_tensor and size >= tensor_min_length(construction):
+            ce_total, ce_count = check_size_on_tensors(
+                lr, construction, ref, words, batch_size=batch_size, dtype=dtype or torch.float64, device=device,
+                tolerance=tolerance, check_invariants=check_invariants, arith=_arithmetic("torch", dtype, device),
+                general=functools.partial(_check_batch, lr, construction, ref, backend=backend, dtype=dtype,
+                                          device=device, tolerance=tolerance, check_invariants=check_invariants,
+                                          shrink=shrink))
+        else:
+            xs = render_words(words, ref.alphabet) if words is not None else xs  # type: ignore[attr-defined]
+            ce_total, ce_count = 0.0, 0
+            for group in _by_encoded_length(construction, xs):
+                for start in range(0, len(group), batch_size):
+                    ce_total, ce_count = _check_batch(
+                        lr, construction, ref, group[start : start + batch_size], backend=backend, dtype=dtype,
+                        device=device, tolerance=tolerance, check_invariants=check_invariants, shrink=shrink,
+                        ce=(ce_total, ce_count))
         lr.cross_entropy_bits = ce_total / ce_count if ce_count else None
         if hasattr(ref, "decodes"):  # a machine reference: whole decodes too, token by token (verify/machines.py)
             from .machines import record_decodes
@@ -424,6 +358,56 @@ def check(
         raise InputError(f"the check tested no inputs: the reference {report.reference!r} has none at sizes "
                          f"{_short_sizes(sizes)}; choose sizes it has inputs for")
     return report
+
+
+def _check_batch(lr: LengthReport, construction: Construction, ref: Reference, batch: list[Any], *, backend: str,
+                 dtype: Any, device: Any, tolerance: float | None, check_invariants: bool,
+                 shrink: bool, ce: tuple[float, int] = (0.0, 0)) -> tuple[float, int]:
+    """The general path on one batch of inputs that encode to equally long sequences: run it, compare every answer
+    and proof statement with the reference, record failures in ``lr``; return the running cross-entropy sum (bits)
+    and count ``ce`` with this batch's inputs added, one by one in input order."""
+    ce_total, ce_count = ce
+    bits: float | None
+    for x, outcome in zip(batch, _run_isolating_errors(construction, batch, backend, dtype, device)):
+        expected = ref.expected(x)
+        lr.tested += 1
+        if isinstance(outcome, ExactformerError):
+            tie = isinstance(outcome, _TIES)  # the model decides nothing: a decision margin of 0
+            if tie:
+                lr.ties += 1
+                lr.min_margin = 0.0
+            _record(lr, construction, ref, x, expected, None, "tie" if tie else "error", backend, dtype,
+                    device, tolerance, shrink, reason=f"{type(outcome).__name__}: {outcome}")
+            continue
+        result: RunResult = outcome
+        # a tie (margin 0) or, in the certified backend, a decision the intervals do not separate is a
+        # failure whatever the answer: the answer is an accident of the arithmetic, not verified
+        tied = _tied(result)
+        uncertified = backend == "certified" and not result.certified and not tied
+        lr.ties += int(tied)
+        lr.uncertified += int(uncertified)
+        lr.certified += int(result.certified)
+        lr.min_margin = min(lr.min_margin, 0.0 if tied else result.margin)
+        bits = _cross_entropy_bits(construction, result, expected)
+        if bits is not None:
+            ce_total, ce_count = ce_total + bits, ce_count + 1
+        answer_ok = result.answer == expected
+        lr.passed += int(answer_ok and not tied and not uncertified)
+        broken = []
+        if check_invariants:
+            for _, name, _, held, _ in proof_statements(construction, result, x, backend, dtype,
+                                                         tolerance):
+                tally = lr.invariants[name]
+                tally.checked += 1
+                tally.held += int(held)
+                if not held:
+                    broken.append(name)
+        if tied or not answer_ok or uncertified or broken:
+            kind = ("tie" if tied else "answer" if not answer_ok else "uncertified" if uncertified
+                    else "invariant")
+            _record(lr, construction, ref, x, expected, result.answer, kind, backend, dtype, device,
+                    tolerance, shrink)
+    return ce_total, ce_count
 
 
 def _short_sizes(sizes: list[int]) -> str:

@@ -6,7 +6,8 @@ answer for each*. :func:`as_reference` wraps the usual objects:
 
 * a DFA (anything with ``alphabet`` and ``accepts``; exact uniform sampling is used when it has ``sample`` and
   ``count``): all words of a length when there are few enough, otherwise as many uniformly random accepted words
-  as rejected ones;
+  as rejected ones (for a DFA of :mod:`exactformer.languages`, ``check`` draws them as index arrays,
+  :meth:`LanguageReference.word_indices`, used as they are by its tensor path);
 * a :class:`FunctionReference`: an answer function over words of an alphabet;
 * a :class:`CorpusReference`: fixed ``(input, answer)`` pairs, grouped by size (e.g. ProsQA problems).
 """
@@ -18,6 +19,10 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .tensor_inputs import TransitionTable, exhaustive_words, sample_words
 
 __all__ = [
     "Reference",
@@ -74,12 +79,37 @@ class LanguageReference:
 
     dfa: Any
     name: str = "DFA"
+    _table: TransitionTable | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.alphabet = sorted(self.dfa.alphabet, key=str)
 
     def expected(self, x: Any) -> bool:
         return bool(self.dfa.accepts(x))
+
+    @property
+    def table(self) -> TransitionTable | None:
+        """The DFA's transition table over :attr:`alphabet`'s order (``None`` for an object that is not a DFA of
+        :mod:`exactformer.languages`: one without ``transitions``, ``ordered_states``, ``start``, ``accepting``)."""
+        if not all(hasattr(self.dfa, a) for a in ("transitions", "ordered_states", "start", "accepting", "sample")):
+            return None
+        if self._table is None:
+            self._table = TransitionTable.from_dfa(self.dfa, self.alphabet)
+        return self._table
+
+    def word_indices(self, size: int, *, count: int, exhaustive_limit: int,
+                     rng: random.Random) -> tuple[np.ndarray, str]:
+        """The words :func:`~exactformer.verify.check` tests at ``size``, as ``[batch, size]`` indices into
+        :attr:`alphabet`, and how they were chosen: every word (in :meth:`inputs`' order), or as many exactly
+        uniform accepted words as rejected ones drawn by :func:`~exactformer.verify.tensor_inputs.sample_words`
+        (vectorised rejection; other words than :meth:`inputs`' symbol-by-symbol sampler draws from the same
+        ``rng``, with the same distribution). Only for a DFA (:attr:`table` not ``None``)."""
+        table = self.table
+        if table is None:
+            raise TypeError(f"{type(self.dfa).__name__} is not a DFA with a transition table")
+        if len(self.alphabet) ** size <= exhaustive_limit:
+            return exhaustive_words(len(self.alphabet), size), "exhaustive"
+        return sample_words(table, self.dfa, self.alphabet, size, count, rng), "uniform accepted/rejected"
 
     def inputs(self, size: int, *, count: int, exhaustive_limit: int, rng: random.Random) -> tuple[list[Any], str]:
         if len(self.alphabet) ** size <= exhaustive_limit:

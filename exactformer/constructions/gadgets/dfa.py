@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...core.batch_encoding import framed_encoder, with_batch
 from ...core.errors import InputError
 
 __all__ = [
@@ -78,12 +79,18 @@ def word_encoder(dfa: Any, *, end: str | None = END) -> Callable[[Any], list[str
     return encode
 
 
-def recognizer_io(dfa: Any, *, end: str | None = END) -> dict[str, Any]:
+def recognizer_io(dfa: Any, *, end: str | None = END, vocab: Sequence[str] | None = None) -> dict[str, Any]:
     """The input/output fields of a recognizer's :class:`~exactformer.core.construction.Construction`: ``encode``
     (:func:`word_encoder`), ``interpret=bool`` (the sign readout's label is the answer) and ``tokens_for`` (n letters,
-    BOS and the end marker if any)."""
+    BOS and the end marker if any). With the model's ``vocab``, ``encode`` carries its batched form (``BOS``, the
+    symbols' tokens, the end marker: :func:`~exactformer.core.batch_encoding.framed_encoder`)."""
     extra = 1 if end is None else 2
-    return {"encode": word_encoder(dfa, end=end), "interpret": bool, "tokens_for": lambda n: n + extra}
+    encode = word_encoder(dfa, end=end)
+    if vocab is not None:
+        symbols = tuple(dfa.ordered_alphabet)
+        with_batch(encode, framed_encoder(vocab, symbols, tuple(str(a) for a in symbols), prefix=(BOS,),
+                                          suffix=() if end is None else (end,)))
+    return {"encode": encode, "interpret": bool, "tokens_for": lambda n: n + extra}
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,10 @@ class TorchArithmetic(UniformAttention, PlainTorchArithmetic):
 
     def _token_rows(self, model: Transformer, inputs: Sequence[Sequence[Item]], W_E: torch.Tensor) -> torch.Tensor:
         """A batch of tokens only in one gather; a batch with continuous inputs (vectors) item by item. Both give
-        the same rows of the rendered ``W_E``."""
+        the same rows of the rendered ``W_E``. A ``[batch, tokens]`` tensor of vocabulary indices is gathered as
+        it is."""
+        if isinstance(inputs, torch.Tensor):  # vocabulary indices already (a batch encoder's output)
+            return W_E[inputs.to(device=self.device, dtype=torch.int64)]
         index = self._token_indices(model, inputs)
         return W_E[index] if index is not None else self._embed_items(model, inputs, W_E)
 
