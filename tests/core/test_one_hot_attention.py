@@ -163,3 +163,21 @@ def test_lower_precision_dtypes_agree_too(dtype):
     att = _attention(rng, 4, 2, 2, kind="hard", mask=Mask("causal"))
     x = _inputs(rng, 2, 30, 4).to(dtype)
     assert _attend(TorchArithmetic(dtype=dtype), att, x) == _attend(_General(dtype=dtype), att, x)
+
+
+@pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_softmax_weights_masked_in_place_equal_the_plain_weights(mask, dtype):
+    """The fast arithmetic's softmax weights (the mask written into the fresh score block, no zeroing pass when every
+    query has a key) are the plain arithmetic's, bit for bit, a query without keys (strict causal) included."""
+    from exactformer.core.arith import PlainTorchArithmetic
+    from exactformer.core.attention_rules import allowed
+
+    att = Attention(W_Q=_fractions(np.ones((2, 1, 1))), W_K=_fractions(np.ones((2, 1, 1))),
+                    W_V=_fractions(np.ones((2, 1, 1))), W_O=_fractions(np.ones((2, 1, 1))), kind="softmax", mask=mask)
+    positions = torch.arange(9)
+    sees = allowed(mask, positions, positions)[None, None]
+    scores = torch.randn((3, 2, 9, 9), generator=torch.Generator().manual_seed(7), dtype=torch.float64).to(dtype)
+    fast = TorchArithmetic(dtype=dtype).attention_weights(scores.clone(), sees, att, "L0.attn", positions)
+    plain = PlainTorchArithmetic(dtype=dtype).attention_weights(scores.clone(), sees, att, "L0.attn", positions)
+    assert fast.dtype == plain.dtype and fast.contiguous().view(torch.uint8).equal(plain.contiguous().view(torch.uint8))

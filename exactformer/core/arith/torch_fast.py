@@ -385,6 +385,21 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
             peaks[id(att)] = hit
         return hit[1]
 
+    def attention_weights(
+        self, scores: torch.Tensor, sees: torch.Tensor, att: Attention, where: str, query_pos: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`PlainTorchArithmetic.attention_weights`; for softmax two passes fewer, the same floats: the mask is
+        written into the score block in place (the general path hands over a fresh block), and the zeroing of
+        queries without a key is skipped when every query has one."""
+        if att.kind != "softmax" or self.rounds_intermediate_results or scores.requires_grad:
+            return super().attention_weights(scores, sees, att, where, query_pos)
+        any_key = sees.any(dim=-1, keepdim=True)
+        masked = scores if bool(sees.all()) else scores.masked_fill_(~sees, float("-inf"))
+        weights = torch.softmax(masked.float() if self.dtype in (torch.float16, torch.bfloat16) else masked, -1)
+        if bool(any_key.all()):
+            return weights.to(self.dtype)
+        return torch.where(any_key, weights.to(self.dtype), torch.zeros((), dtype=self.dtype, device=self.device))
+
     def _check_scores(self, scores: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, where: str) -> None:
         """:meth:`PlainTorchArithmetic._check_scores`, a few scores (one decoding step's) tested through numpy."""
         if scores.numel() > _FEW_SCORES or not _all_finite_small(scores):
