@@ -78,16 +78,8 @@ class OneHotAttention:
         def _bias_peak(self, att: Attention) -> float: ...
 
     def _one_hot_attention(
-        self,
-        out: torch.Tensor,
-        q: torch.Tensor | None,
-        k: torch.Tensor | None,
-        v: torch.Tensor | None,
-        query_pos: torch.Tensor,
-        key_pos: torch.Tensor,
-        att: Attention,
-        W_O: torch.Tensor,
-        constant: bool,
+        self, out: torch.Tensor, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None,
+        query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention, W_O: torch.Tensor, constant: bool,
     ) -> bool:
         """Add to ``out`` what :meth:`_general_attention` would add, and return True; or return False, with ``out``
         untouched, where this path declines (see the module's docstring). ``constant``: every ``q . k`` is +-0, so
