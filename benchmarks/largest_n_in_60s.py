@@ -7,9 +7,10 @@ first size whose check fails, raises, or does not finish within the limit (it is
 size is not monotone). The table gives, per construction, the largest size whose check passed within the limit, and
 that check's seconds.
 
-Three constructions are sized by a builder option rather than by the input alone (``SIZED_BY_OPTION``): the Post
-machine's ring length and the Turing machine's tape length fix the prompt's length (the queue the window holds), and
-the superposition construction's node budget fixes the largest graph. For them size n means the prompt of n
+Four constructions are sized by a builder option rather than by the input alone (``SIZED_BY_OPTION``): the Post
+machine's ring length and the Turing machine's tape length fix the prompt's length (the queue the window holds), the
+superposition construction's node budget fixes the largest graph, and connectivity's ``num_vertices`` the largest
+graph it takes (its default, 8, refuses the graphs of 16 vertices). For them size n means the prompt of n
 symbols (ring length n; tape length n + 1, whose queue holds n cells) and graphs of n nodes (``max_nodes = n``,
 ``max_edges = n (n - 1)``, so every random graph of the reference fits), and the doubling starts at the smallest size
 the builder accepts.
@@ -47,6 +48,9 @@ SIZED_BY_OPTION: dict[str, tuple[int, Callable[[int], dict[str, Any]]]] = {
     "post-machine": (4, lambda n: {"ring_length": n}),
     "turing-machine": (2, lambda n: {"tape_length": n + 1}),
     "superposition": (4, lambda n: {"max_nodes": n, "max_edges": n * (n - 1)}),
+    # the default build takes graphs of at most 8 vertices: beyond that every input would be refused (an error, not
+    # a measure of speed), so connectivity is built for graphs of n vertices (ceil(log2 n) squaring levels)
+    "connectivity": (1, lambda n: {"num_vertices": n}),
 }
 
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import networkx as nx
@@ -210,23 +209,15 @@ def _state_expected(level: int, half: str) -> Callable[[Any, int], Any]:
     def expected(x: Any, length: int) -> Any:
         graph, _, _ = _graph_query(x)
         n = vertices_for_length(length)
-        out = np.zeros((length, 3), dtype=object)
+        out = np.zeros((length, 3), dtype=np.int64)
         b_prev = reachability_levels(graph, n, level - 1) if level > 0 else None
         b_now = reachability_levels(graph, n, level) if half == "B" else b_prev
-        for p in range(n * n):
-            out[p, 0] = Fraction(int(b_now[p // n, p % n]))
-        if half == "C":
-            for i in range(n):
-                for k in range(n):
-                    for j in range(n):
-                        out[n * n + i * n * n + k * n + j, 1] = Fraction(int(b_prev[i, k] and b_prev[k, j]))
-        elif level > 0:
-            c = np.einsum("ik,kj->ikj", b_prev, b_prev).reshape(-1)
-            for q, v in enumerate(c):
-                out[n * n + q, 1] = Fraction(int(v))
-        for p in range(length):
-            out[p, 2] = Fraction(0 if half == "C" else 1)
-        return out
+        if b_now is not None:
+            out[: n * n, 0] = b_now.reshape(-1)  # B(i, j) at the adjacency token n i + j
+        if b_prev is not None:  # C(i, k, j) = B(i, k) and B(k, j) at the padding token n^2 + n^2 i + n k + j
+            out[n * n : n * n + n**3, 1] = np.einsum("ik,kj->ikj", b_prev, b_prev).reshape(-1)
+        out[:, 2] = 0 if half == "C" else 1
+        return out.astype(object)  # exact integers (Python ints), compared as they are by every backend
 
     return expected
 

@@ -63,7 +63,11 @@ class KVCache:
             # store only what a future query (position > positions[-1]) may see; this step's queries attend to all
             # keys (several new queries during the prompt pass: the earlier ones need keys the trim drops)
             keep = key_pos > int(positions[-1]) - mask.width  # type: ignore[operator]
-            self.entries[where] = (keys[:, keep], key_pos[keep])
+            first = len(keep) - int(keep.sum())
+            if bool(keep[first:].all()):  # positions in order: the kept keys are the last ones, a view (no copy)
+                self.entries[where] = (keys[:, first:], key_pos[first:])
+            else:
+                self.entries[where] = (keys[:, keep], key_pos[keep])
         else:
             self.entries[where] = (keys, key_pos)
         return keys, key_pos

@@ -300,3 +300,35 @@ def test_registry_entry_and_reference() -> None:
             assert ref.expected((PATH3, s, t)) == bfs_reachable(PATH3, s, t)
     xs, mode = ref.inputs(3, count=100, exhaustive_limit=100, rng=random.Random(0))
     assert len(xs) == 4 * 9 and mode.endswith("all (s, t)")
+
+
+def test_invariant_expectations_are_the_bfs_relations_entry_by_entry() -> None:
+    """Each invariant's expected state (filled by array operations) is, token by token, B(i, j) = [dist(i, j) <=
+    2^level] at the adjacency tokens, C(i, k, j) = B_{level-1}(i, k) and B_{level-1}(k, j) at the padding tokens and
+    the alternation bit r, as exact integers; computed here by BFS distances in plain loops."""
+    import random as _random
+
+    from exactformer.constructions.log_depth_connectivity import tokens_for
+
+    rng = _random.Random(4)
+    for n in (2, 3, 5):
+        graph = nx.gnp_random_graph(n, 0.4, seed=rng.randrange(100), directed=True)
+        c = log_depth_connectivity(num_vertices=n)
+        length = tokens_for(n, 0, n - 1)
+        dist = dict(nx.all_pairs_shortest_path_length(graph))
+
+        def b(level: int, i: int, j: int, dist: dict = dist) -> int:
+            return int(i == j or dist.get(i, {}).get(j, float("inf")) <= 2**level)
+
+        for inv in c.invariants:
+            got = inv.expected((graph, 0, n - 1), length)
+            level = 0 if inv.name == "base_case" else int(inv.name[5:].split(".")[0])
+            half = "B" if inv.name == "base_case" else inv.name.split(".")[1]
+            now = level if half == "B" else level - 1
+            for p in range(length):
+                want_b = b(now, p // n, p % n) if p < n * n else 0
+                q = p - n * n
+                want_c = (b(level - 1, q // (n * n), q // n % n) * b(level - 1, q // n % n, q % n)
+                          if level > 0 and 0 <= q < n**3 else 0)
+                assert list(got[p]) == [want_b, want_c, 0 if half == "C" else 1], (inv.name, p)
+                assert all(type(v) is int for v in got[p])

@@ -10,6 +10,7 @@
 * attention in chunks of queries (memory O(N * chunk));
 * attention whose scores are all +-0 (a zero query or key map, or zero query rows) in O(N)
   (:class:`~exactformer.core.arith.torch_uniform.UniformAttention`);
+* hard attention by a gather of the chosen values (:class:`~exactformer.core.arith.torch_hard.OneHotAttention`);
 * token embeddings in one gather; bias-free sublayers without the ``+ 0`` pass; finiteness tests by bounds.
 
 Where the two agree bit for bit, and where they provably do not (a sparse product or a chunk of queries may sum
@@ -34,6 +35,7 @@ from ..errors import NonFiniteError
 from ..sparse_products import ActiveUnitsMLP, CompressedMatrix, compress
 from .base import Item
 from .torch import PlainTorchArithmetic, _all_finite
+from .torch_hard import OneHotAttention, position_only
 from .torch_uniform import UniformAttention
 
 __all__ = ["TorchArithmetic", "MLP_BLOCK_ENTRIES"]
@@ -87,7 +89,7 @@ def _all_finite_small(x: torch.Tensor) -> bool:
     return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())
 
 
-class TorchArithmetic(UniformAttention, PlainTorchArithmetic):
+class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
     """Float arithmetic in torch, fast (the default ``backend="torch"``).
 
     Parameters
@@ -315,7 +317,12 @@ class TorchArithmetic(UniformAttention, PlainTorchArithmetic):
         """The general path: adds to ``out`` ([batch, query, d_model], holding ``b_O``) the attention output of
         the queries ``q`` at ``query_pos``, in chunks of queries (an [batch, head, chunk, key] score block each).
         With ``constant`` the scores are all 0 (``q`` and ``k`` may be ``None``); ``v is None`` (zero values)
-        computes the weights only, so that a hard-attention tie is still reported."""
+        computes the weights only, so that a hard-attention tie is still reported. Hard attention with one chosen
+        key per query takes the gather of :class:`~exactformer.core.arith.torch_hard.OneHotAttention` (the same
+        floats), also when only the relative biases make the scores (then shared by every sequence)."""
+        if att.kind != "softmax" and self._one_hot_attention(
+                out, q, k, v, query_pos, key_pos, att, W_O, constant or position_only(q, k)):
+            return
         scale = att.scale.value(length) if att.kind == "softmax" else 1.0
         # Scores are tested for a NaN or an infinity: hard attention's by _weights, from the maxima it computes
         # anyway; the others directly when there are few (decoding: one query), else through a bound from the
@@ -380,6 +387,21 @@ class TorchArithmetic(UniformAttention, PlainTorchArithmetic):
                             default=0.0))
             peaks[id(att)] = hit
         return hit[1]
+
+    def attention_weights(
+        self, scores: torch.Tensor, sees: torch.Tensor, att: Attention, where: str, query_pos: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`PlainTorchArithmetic.attention_weights`; for softmax two passes fewer, the same floats: the mask is
+        written into the score block in place (the general path hands over a fresh block), and the zeroing of
+        queries without a key is skipped when every query has one."""
+        if att.kind != "softmax" or self.rounds_intermediate_results or scores.requires_grad:
+            return super().attention_weights(scores, sees, att, where, query_pos)
+        any_key = sees.any(dim=-1, keepdim=True)
+        masked = scores if bool(sees.all()) else scores.masked_fill_(~sees, float("-inf"))
+        weights = torch.softmax(masked.float() if self.dtype in (torch.float16, torch.bfloat16) else masked, -1)
+        if bool(any_key.all()):
+            return weights.to(self.dtype)
+        return torch.where(any_key, weights.to(self.dtype), torch.zeros((), dtype=self.dtype, device=self.device))
 
     def _check_scores(self, scores: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, where: str) -> None:
         """:meth:`PlainTorchArithmetic._check_scores`, a few scores (one decoding step's) tested through numpy."""

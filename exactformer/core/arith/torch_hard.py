@@ -1,0 +1,256 @@
+"""Hard attention by a gather instead of a weight matrix: a part of the fast torch arithmetic.
+
+Hard attention (and average-hard attention without ties) gives every query one key of weight 1. The general path
+(:meth:`~exactformer.core.arith.torch.PlainTorchArithmetic.attention_weights`) builds that choice as a dense
+``[batch, head, query, key]`` weight block (a comparison with the maximum, two masks, a count and a conversion, each
+a pass over the block) and multiplies it by the values. :class:`OneHotAttention` finds the maximum and its index in
+one pass, tells a tie from a unique maximum by a second maximum (the first one set to ``-inf``), and reads the chosen
+value with a gather: O(N) after the scores instead of O(N^2 d_head).
+
+**The same floats.** Where it answers, it gives the general path's result bit for bit:
+
+* the chosen key: ``torch.max`` over the keys returns the first maximal index, which is the general path's unique
+  winner or, at a tie with ``tie_rule="leftmost"``, its leftmost winner (:func:`~exactformer.core.attention_rules.
+  chosen_keys`);
+* ``z``: the general path computes ``sum_k w_k v_k`` with ``w`` one 1 and 0s. With finite values every product is
+  exact: ``v_i`` for the chosen key and a zero carrying the sign of ``v_k`` for the others, so the sum is ``v_i``
+  whenever ``v_i != 0``, in any order of summation. When ``v_i`` is +-0 the sum is a zero whose sign is +0 as soon
+  as one term is +0 (round to nearest: ``-0 + +0 = +0``), whatever the order and whether the product starts from
+  +0 or not; a term is +0 unless every value of that column (batch, head, coordinate) has its sign bit set. So the
+  path answers only when no column of ``v`` has all sign bits set, and then writes ``v_i + 0`` (``-0`` becomes +0);
+* a query without an allowed key gets ``z = 0`` (+0), as ``sum_k 0 * v_k`` is there;
+* the projection by ``W_O`` and the accumulation into the output are the general path's own calls, on the same
+  chunks of queries.
+
+It declines (the general path runs, from the start, and reports what it reports) for values that are not all finite,
+a column of values with every sign bit set, a maximum that is not finite, any tie other than a leftmost hard one
+(a tie without a tie rule raises there, with its message), and for arithmetics that round intermediate results.
+
+**Blocks.** The scores are computed in the general path's blocks (all sequences, ``chunk`` queries, every key),
+since the bits of a product depend on the shapes BLAS is given. When every score is an exact integer (integer
+queries, keys and relative biases with ``d_head * max|q| * max|k| + max|bias|`` below ``2^p``, ``p`` the dtype's
+significand bits), every order and blocking of the products gives the same exact value, and the scores are
+computed instead in blocks of at most :data:`HARD_BLOCK_ENTRIES` entries, over only the keys the mask can allow
+(causal: up to the last query; window: its width), which keeps them in cache. The one-hot models of this library
+(the demo, the Post machines, connectivity's pointer heads) have integer scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from ..architecture import Attention
+from ..attention_rules import allowed
+from .torch import _all_finite
+
+__all__ = ["OneHotAttention", "HARD_BLOCK_ENTRIES", "position_only"]
+
+#: Most scores one block of exact-integer hard attention holds (8 MB in float64: it stays in the cache).
+HARD_BLOCK_ENTRIES = 2**20
+
+#: Fraction bits of the values whose average-hard ties this path averages (exactly, see the module's docstring).
+DYADIC_BITS = 8
+
+#: Significand bits (with the implicit one) per float dtype: integers up to 2**p are exact.
+_SIGNIFICAND = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}
+
+
+class _Declined(Exception):
+    """The one-hot path does not answer this call (the general path runs instead)."""
+
+
+class OneHotAttention:
+    """The gather path of hard attention of :class:`~exactformer.core.arith.torch_fast.TorchArithmetic`."""
+
+    dtype: torch.dtype
+    device: torch.device
+    chunk: int
+    rounds_intermediate_results: ClassVar[bool]
+
+    if TYPE_CHECKING:  # provided by TorchArithmetic
+        def relative_bias(self, att: Attention, head: int, query: torch.Tensor,
+                          key: torch.Tensor) -> torch.Tensor | None: ...
+        def _heads_out(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor: ...
+        def _bias_peak(self, att: Attention) -> float: ...
+
+    def _one_hot_attention(
+        self, out: torch.Tensor, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None,
+        query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention, W_O: torch.Tensor, constant: bool,
+    ) -> bool:
+        """Add to ``out`` what :meth:`_general_attention` would add, and return True; or return False, with ``out``
+        untouched, where this path declines (see the module's docstring). ``constant``: every ``q . k`` is +-0, so
+        the scores are the relative biases, the same for every sequence (``q`` and ``k`` may be None)."""
+        if att.kind not in ("hard", "average_hard") or self.rounds_intermediate_results:
+            return False
+        if att.kind == "hard" and att.tie_rule not in ("error", "leftmost"):
+            return False
+        if v is not None and not _plain_values(v):
+            return False
+        exact = not constant and self._integer_scores(q, k, att)
+        dyadic = att.kind == "average_hard" and v is not None and self._dyadic_values(v)
+        parts = []
+        try:
+            for start in range(0, len(query_pos), self.chunk):
+                stop = min(start + self.chunk, len(query_pos))
+                parts.append(self._chunk_values(q, k, v, query_pos, key_pos, att, start, stop, constant, exact,
+                                                  dyadic))
+        except _Declined:
+            return False
+        if v is None:
+            return True
+        for start, z in parts:
+            out[:, start : start + z.shape[2]] += self._heads_out(z, W_O)
+        return True
+
+    def _integer_scores(self, q: torch.Tensor | None, k: torch.Tensor | None, att: Attention) -> bool:
+        """Whether every score ``q . k + bias`` is an integer that every order of summation computes exactly."""
+        if q is None or k is None or not q.numel() or not k.numel():
+            return False
+        biases = [b for b in (att.relative_bias or ()) if b is not None]
+        if any(float(value) != int(value) for b in biases for value in (b.default, *b.values.values())):
+            return False
+        q_peak, k_peak = _integer_peak(q), _integer_peak(k)
+        bound = q.shape[-1] * q_peak * k_peak + self._bias_peak(att)
+        return bound < 2.0 ** _SIGNIFICAND.get(self.dtype, 0)
+
+    def _dyadic_values(self, v: torch.Tensor) -> bool:
+        """Whether every value is a multiple of ``2^-DYADIC_BITS`` so small that a sum of all of them over a power of
+        two is exact in the dtype (then every order of summation of an average-hard tie gives the same float)."""
+        peak = _integer_peak(v * 2.0**DYADIC_BITS)
+        return v.shape[2] * peak < 2.0 ** _SIGNIFICAND.get(self.dtype, 0)
+
+    def _chunk_values(
+        self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None, query_pos: torch.Tensor,
+        key_pos: torch.Tensor, att: Attention, start: int, stop: int, constant: bool, exact: bool, dyadic: bool,
+    ) -> tuple[int, torch.Tensor]:
+        """``(start, z)`` of the queries ``start:stop`` (``z`` ``[batch, head, query, d_head]``, empty without
+        values); raises :class:`_Declined` where the general path must answer."""
+        batch = v.shape[0] if v is not None else (q.shape[0] if q is not None else 1)
+        d_head = v.shape[-1] if v is not None else 0
+        z = torch.zeros((batch, att.n_heads, stop - start, d_head), dtype=self.dtype, device=self.device)
+        for rows, qs, ks in self._blocks(q, query_pos, key_pos, att, start, stop, batch, exact):
+            qpos, kpos = query_pos[qs], key_pos[ks]
+            if constant:
+                scores = torch.zeros((1, att.n_heads, len(qpos), len(kpos)), dtype=self.dtype, device=self.device)
+            else:
+                assert q is not None and k is not None
+                scores = torch.einsum("bhqe,bhke->bhqk", q[rows, :, qs], k[rows, :, ks])
+            biases = [self.relative_bias(att, h, qpos, kpos) for h in range(att.n_heads)]
+            if any(b is not None for b in biases):
+                zeros = torch.zeros(len(qpos), len(kpos), dtype=self.dtype, device=self.device)
+                scores = scores + torch.stack([zeros if b is None else b for b in biases])[None]
+            index, some, winners = self._chosen(scores, allowed(att.mask, qpos, kpos), att, dyadic)
+            if v is None:
+                continue
+            values = v[rows]
+            if winners is not None:  # an average-hard tie: exact sums over the maximal keys, over their count
+                picked = _averages(winners, values[:, :, ks])
+            else:
+                index = index + ks.start
+                if index.shape[0] != values.shape[0]:  # scores shared by every sequence
+                    index = index.expand(values.shape[0], -1, -1)
+                picked = torch.gather(values, 2, index[..., None].expand(-1, -1, -1, d_head))
+            picked = torch.where(some[None, None, :, None], picked, 0.0) + 0.0  # -0 + 0 = +0 (module docstring)
+            z[rows, :, qs.start - start : qs.stop - start] = picked
+        return start, z
+
+    def _chosen(self, scores: torch.Tensor, sees: torch.Tensor, att: Attention,
+                dyadic: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The chosen key of every query (``[batch, head, query]``, indices into the block's keys), whether the
+        query has an allowed key (``[query]``), and for an average-hard tie the maximal keys as 0/1 floats (else
+        None); raises :class:`_Declined` at a non-finite maximum or a tie this path does not compute (see
+        :meth:`_chunk_values`). ``scores`` is a fresh block: it is overwritten."""
+        if att.kind == "average_hard" and not _all_finite(scores):  # the general path tests these scores
+            raise _Declined
+        some = sees.any(dim=-1)
+        if not bool(sees.all()):
+            scores.masked_fill_(~sees, float("-inf"))
+        best, index = scores.max(dim=-1)
+        finite = torch.isfinite(best) | ~some
+        if not bool(finite.all()):
+            raise _Declined
+        scores.scatter_(-1, index[..., None], float("-inf"))
+        tied = (scores.max(dim=-1).values == best) & some
+        if not bool(tied.any()) or (att.kind == "hard" and att.tie_rule == "leftmost"):
+            return index, some, None
+        if att.kind != "average_hard" or not dyadic:
+            raise _Declined
+        scores.scatter_(-1, index[..., None], best[..., None])  # the block as it was
+        winners = ((scores == best[..., None]) & some[:, None]).to(self.dtype)
+        return index, some, winners
+
+    def _blocks(
+        self, q: torch.Tensor | None, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention, start: int,
+        stop: int, batch: int, exact: bool,
+    ) -> Iterator[tuple[slice, slice, slice]]:
+        """``(sequences, queries, keys)`` slices of the blocks of the queries ``start:stop``: the general path's one
+        block, or with ``exact`` scores blocks of at most :data:`HARD_BLOCK_ENTRIES` over the keys the mask can
+        allow."""
+        everything = slice(0, len(key_pos))
+        if not exact:
+            yield slice(0, batch), slice(start, stop), everything
+            return
+        assert q is not None
+        heads, n_keys = q.shape[1], len(key_pos)
+        per_query = heads * n_keys
+        rows = max(1, HARD_BLOCK_ENTRIES // per_query)
+        ordered = torch.equal(key_pos, torch.arange(n_keys, dtype=key_pos.dtype, device=key_pos.device))
+        for b in range(0, batch, max(1, rows // (stop - start))):
+            sequences = slice(b, min(batch, b + max(1, rows // (stop - start))))
+            for s in range(start, stop, rows):
+                queries = slice(s, min(stop, s + rows))
+                yield sequences, queries, _key_range(att, query_pos[queries], n_keys) if ordered else everything
+
+
+def _key_range(att: Attention, query_pos: torch.Tensor, n_keys: int) -> slice:
+    """The keys (positions ``0..n_keys - 1`` in order) that the mask can let the queries at ``query_pos`` see."""
+    kind = att.mask.kind
+    if kind == "none" or not len(query_pos):
+        return slice(0, n_keys)
+    last = min(n_keys, int(query_pos.max()) + 1)
+    width = att.mask.width if kind == "window" and att.mask.width is not None else None
+    first = 0 if width is None else max(0, int(query_pos.min()) - width + 1)
+    return slice(min(first, last), last) if last > 0 else slice(0, n_keys)
+
+
+def _averages(winners: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``sum_k w_k v_k / count`` over the maximal keys (``winners`` 0/1) of dyadic values: exact where the count is
+    a power of two (``1 / count`` and every partial sum are exact) or every maximal value is 0 (each product is
+    then a zero); a query with another count raises :class:`_Declined`."""
+    counts = winners.sum(dim=-1, keepdim=True).clamp(min=1)
+    whole = counts.to(torch.int64)
+    if not bool(((whole & (whole - 1)) == 0).all()):
+        zero = (torch.einsum("bhqk,bhke->bhqe", winners, values.abs()) == 0).all(dim=-1, keepdim=True)
+        if not bool((((whole & (whole - 1)) == 0) | zero).all()):
+            raise _Declined
+    return torch.einsum("bhqk,bhke->bhqe", winners, values) / counts
+
+
+def position_only(q: torch.Tensor | None, k: torch.Tensor | None) -> bool:
+    """Whether every ``q . k`` is +-0: in every head the queries or the keys are all 0, and both are finite (so
+    the scores are the relative biases alone, the same for every sequence)."""
+    if q is None or k is None or not (_all_finite(q) and _all_finite(k)):
+        return False
+    return all(bool((q[:, h] == 0).all()) or bool((k[:, h] == 0).all()) for h in range(q.shape[1]))
+
+
+def _integer_peak(x: torch.Tensor) -> float:
+    """``max |x|`` when every entry of ``x`` is a finite integer, else infinity."""
+    lo, hi = (float(t) for t in torch.aminmax(x))
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not torch.equal(x, torch.round(x)):
+        return math.inf
+    return max(-lo, hi)
+
+
+def _plain_values(v: torch.Tensor) -> bool:
+    """Whether every value is finite and no column ``[batch, head, :, coordinate]`` has every sign bit set (then
+    the general path's ``sum_k w_k v_k`` is ``v_i`` exactly, its zeros +0: the module's docstring)."""
+    if not v.numel():
+        return True
+    if not _all_finite(v):
+        return False
+    return not bool(torch.signbit(v).all(dim=2).any())

@@ -1,0 +1,183 @@
+"""Hard attention by a gather (:mod:`exactformer.core.arith.torch_hard`) computes the general path's floats bit for bit
+(signed zeros included), and where it cannot promise that it declines, so the general path answers and raises as
+before.
+
+Each test runs one attention sublayer of the fast arithmetic twice, with the gather path and with it switched off
+(the general path: dense weights times values), and compares the raw bytes of the outputs or the errors raised.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import exactformer.core.arith.torch_hard as torch_hard
+from exactformer.core.architecture import Attention, Mask, RelativeBias
+from exactformer.core.arith import TorchArithmetic
+from exactformer.core.errors import AttentionTieError
+
+
+class _General(TorchArithmetic):
+    """The fast arithmetic with the gather path switched off."""
+
+    def _one_hot_attention(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+
+class _Counting(TorchArithmetic):
+    """The fast arithmetic, counting the calls the gather path answered."""
+
+    answered = 0
+
+    def _one_hot_attention(self, *args: Any, **kwargs: Any) -> bool:
+        done = super()._one_hot_attention(*args, **kwargs)
+        self.answered += int(done)
+        return done
+
+
+def _fractions(a: np.ndarray) -> np.ndarray:
+    return np.vectorize(Fraction, otypes=[object])(a)
+
+
+def _attention(rng: np.random.Generator, d: int, heads: int, d_head: int, *, kind: str, mask: Mask,
+               tie_rule: str = "leftmost", bias: RelativeBias | None = None, values: float = 1.0,
+               zero_queries: bool = False) -> Attention:
+    W_Q = np.zeros((heads, d, d_head)) if zero_queries else rng.integers(-2, 3, (heads, d, d_head))
+    return Attention(
+        W_Q=_fractions(W_Q), W_K=_fractions(rng.integers(-2, 3, (heads, d, d_head))),
+        W_V=_fractions(rng.integers(-2, 3, (heads, d, d_head)) * Fraction(values)),
+        W_O=_fractions(rng.integers(-1, 2, (heads, d_head, d))),
+        kind=kind, mask=mask, tie_rule=tie_rule,  # type: ignore[arg-type]
+        relative_bias=None if bias is None else (bias,) * heads,
+    )
+
+
+def _attend(arith: TorchArithmetic, att: Attention, x: torch.Tensor) -> bytes | str:
+    """The output's bytes, or the error's type and message."""
+    positions = torch.arange(x.shape[1])
+    try:
+        out = arith.attend(x, x, positions, positions, att, x.shape[1], "L0.attn")
+    except Exception as exc:  # the two paths must raise alike
+        return f"{type(exc).__name__}: {exc}"
+    return out.contiguous().numpy().tobytes()
+
+
+def _inputs(rng: np.random.Generator, batch: int, n: int, d: int, zeros: bool = True) -> torch.Tensor:
+    x = torch.from_numpy(rng.integers(-1, 2, (batch, n, d)).astype(np.float64))
+    if zeros:  # signed zeros in the input: a -0 row entry gives -0 products
+        x = torch.where(x == 0, torch.where(torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) < 0.5,
+                                            -0.0, 0.0), x)
+    return x
+
+
+MASKS = [Mask("none"), Mask("causal"), Mask("strict_causal"), Mask("window", 3)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mask=st.sampled_from(MASKS), kind=st.sampled_from(["hard", "average_hard"]),
+       tie_rule=st.sampled_from(["leftmost", "rightmost", "error"]), block=st.sampled_from([1, 7, 2**20]),
+       biased=st.booleans(), zero_queries=st.booleans())
+def test_the_gather_path_equals_the_general_path_bit_for_bit_or_declines(seed, mask, kind, tie_rule, block, biased,
+                                                                         zero_queries):
+    """Same bytes (or the same error) as the dense weights times the values, over masks, tie rules, average-hard
+    ties, relative biases, scores shared by the batch (zero queries), signed zeros and blocks of any size."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", block)
+        _compare_one(seed, mask, kind, tie_rule, biased, zero_queries)
+
+
+def _compare_one(seed: int, mask: Mask, kind: str, tie_rule: str, biased: bool, zero_queries: bool) -> None:
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(1, 9)), 4
+    bias = RelativeBias({2: Fraction(1)}) if biased else None
+    att = _attention(rng, d, int(rng.integers(1, 3)), int(rng.integers(1, 3)), kind=kind, mask=mask,
+                     tie_rule=tie_rule, bias=bias, values=Fraction(1, 2), zero_queries=zero_queries)
+    x = _inputs(rng, int(rng.integers(1, 4)), n, d)
+    assert _attend(TorchArithmetic(), att, x) == _attend(_General(), att, x)
+
+
+def test_integer_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypatch):
+    """With integer scores the gather path splits the batch and the queries into blocks (here of at most 50 scores)
+    and reads only the keys a causal mask allows; the output is the general path's, and the gather path answered."""
+    monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", 50)
+    rng = np.random.default_rng(3)
+    att = _attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal"))
+    x = _inputs(rng, 3, 40, 5)
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.answered == 1
+
+
+def test_average_hard_ties_over_a_power_of_two_are_averaged_exactly_by_the_gather_path():
+    """Average-hard attention whose scores are all equal (a zero key map) averages 2^k allowed keys: the gather path
+    answers (exact sums of dyadic values over a power of two) with the general path's bits."""
+    rng = np.random.default_rng(5)
+    att = _attention(rng, 4, 1, 2, kind="average_hard", mask=Mask("none"), values=Fraction(1, 4))
+    att = Attention(W_Q=att.W_Q, W_K=_fractions(np.zeros((1, 4, 2))), W_V=att.W_V, W_O=att.W_O,
+                    kind="average_hard", mask=Mask("none"), relative_bias=(RelativeBias({}, Fraction(1)),))
+    x = _inputs(rng, 2, 8, 4)
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.answered == 1
+
+
+def test_a_tie_without_a_tie_rule_raises_the_general_paths_error():
+    """The gather path declines at a tie of hard attention with ``tie_rule="error"``: the general path raises its
+    AttentionTieError, naming the same head, query and batch."""
+    att = Attention(W_Q=_fractions(np.ones((1, 2, 1))), W_K=_fractions(np.zeros((1, 2, 1))),
+                    W_V=_fractions(np.ones((1, 2, 1))), W_O=_fractions(np.ones((1, 1, 2))), kind="hard",
+                    mask=Mask("causal"), relative_bias=(RelativeBias({0: Fraction(1)}),))
+    x = torch.ones((2, 4, 2), dtype=torch.float64)
+    x[1, 2] = 2.0
+    general = _attend(_General(), att, x)
+    assert isinstance(general, bytes)  # the diagonal bias makes every maximum unique
+    att_tied = Attention(W_Q=att.W_Q, W_K=att.W_K, W_V=att.W_V, W_O=att.W_O, kind="hard", mask=Mask("causal"),
+                         relative_bias=(RelativeBias({1: Fraction(0)}),))
+    tied = _attend(TorchArithmetic(), att_tied, x)
+    assert tied == _attend(_General(), att_tied, x)
+    assert isinstance(tied, str) and tied.startswith(AttentionTieError.__name__)
+
+
+def test_values_whose_column_is_all_negative_are_left_to_the_general_path():
+    """A column of values with every sign bit set makes the sign of a zero sum depend on how BLAS sums: the gather
+    path declines (the output is the general path's)."""
+    att = Attention(W_Q=_fractions(np.ones((1, 1, 1))), W_K=_fractions(np.ones((1, 1, 1))),
+                    W_V=_fractions(-np.ones((1, 1, 1))), W_O=_fractions(np.ones((1, 1, 1))), kind="hard",
+                    mask=Mask("none"))
+    x = torch.tensor([[[0.0], [1.0], [2.0]]], dtype=torch.float64)
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.answered == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_lower_precision_dtypes_agree_too(dtype):
+    """The exactness bound is the dtype's: float32 and float16 give the general path's bytes."""
+    rng = np.random.default_rng(11)
+    att = _attention(rng, 4, 2, 2, kind="hard", mask=Mask("causal"))
+    x = _inputs(rng, 2, 30, 4).to(dtype)
+    assert _attend(TorchArithmetic(dtype=dtype), att, x) == _attend(_General(dtype=dtype), att, x)
+
+
+@pytest.mark.parametrize("mask", MASKS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_softmax_weights_masked_in_place_equal_the_plain_weights(mask, dtype):
+    """The fast arithmetic's softmax weights (the mask written into the fresh score block, no zeroing pass when every
+    query has a key) are the plain arithmetic's, bit for bit, a query without keys (strict causal) included."""
+    from exactformer.core.arith import PlainTorchArithmetic
+    from exactformer.core.attention_rules import allowed
+
+    att = Attention(W_Q=_fractions(np.ones((2, 1, 1))), W_K=_fractions(np.ones((2, 1, 1))),
+                    W_V=_fractions(np.ones((2, 1, 1))), W_O=_fractions(np.ones((2, 1, 1))), kind="softmax", mask=mask)
+    positions = torch.arange(9)
+    sees = allowed(mask, positions, positions)[None, None]
+    scores = torch.randn((3, 2, 9, 9), generator=torch.Generator().manual_seed(7), dtype=torch.float64).to(dtype)
+    fast = TorchArithmetic(dtype=dtype).attention_weights(scores.clone(), sees, att, "L0.attn", positions)
+    plain = PlainTorchArithmetic(dtype=dtype).attention_weights(scores.clone(), sees, att, "L0.attn", positions)
+    assert fast.dtype == plain.dtype and fast.contiguous().view(torch.uint8).equal(plain.contiguous().view(torch.uint8))
