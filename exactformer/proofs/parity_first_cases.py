@@ -22,7 +22,7 @@ import sympy as sp
 
 from .symbolic_forward import PositionClass, SymbolicSequence
 
-__all__ = ["n", "k", "Case", "parity_cases", "first_cases"]
+__all__ = ["n", "k", "Case", "parity_cases", "first_cases", "locate"]
 
 n, k = sp.symbols("n k", integer=True, nonnegative=True)
 
@@ -130,3 +130,40 @@ def first_cases() -> list[Case]:
         name = f"first bit {f}"
         cases.append(Case(name, SymbolicSequence(n + 1, tuple(classes), name), domain, first_bit=f))
     return cases
+
+
+def locate(word: str, family: str) -> tuple[Case, list[int], dict[sp.Symbol, sp.Expr]]:
+    """Where a concrete word falls: its case, the class of each of its positions (in the encoder's order), and
+    the values of n, k and the arrangement symbols (a class's position symbol is the position itself).
+
+    This is how the tests substitute concrete words into the symbolic pass; ``family`` is ``"parity"`` or
+    ``"first"``.
+    """
+    bits = [int(b) for b in word]
+    length = len(bits)
+    if family == "first":
+        case = first_cases()[bits[0]]
+        values: dict[sp.Symbol, sp.Expr] = {n: sp.Integer(length), _nonneg("o_rest"): sp.Integer(sum(bits[1:]))}
+        names = [c.name for c in case.sequence.classes]
+        where = [0, 1] + [names.index(f"{'ones' if b else 'zeros'} at positions 2..n") for b in bits[1:]]
+        return case, where, values
+    ones = sum(bits)
+    hat = "CLS" if ones == length else str(bits[ones])
+    case = next(c for c in parity_cases() if c.parity_n == length % 2 and c.parity_k == ones % 2
+                and c.hat_token == hat)
+    values = {n: sp.Integer(length), k: sp.Integer(ones)}
+    values.update({_nonneg(f"o_{region}_{p}"): sp.Integer(0) for region in ("below", "above") for p in (0, 1)})
+    names = [c.name for c in case.sequence.classes]
+    where = []
+    parity_name = ("even", "odd")
+    for i, b in enumerate(bits):
+        if i == ones:
+            where.append(0)
+            continue
+        region = "below" if i < ones else "above"
+        where.append(names.index(f"{'ones' if b else 'zeros'} {region} k, {parity_name[i % 2]}"))
+        if b and hat != "CLS":
+            key = _nonneg(f"o_{region}_{i % 2}")
+            values[key] += 1
+    where.append(0 if hat == "CLS" else names.index("CLS"))
+    return case, where, values

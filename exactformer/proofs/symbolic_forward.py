@@ -420,28 +420,31 @@ class SymbolicArithmetic(Arithmetic):
         keys = [self.classes[int(p)] for p in key_pos]
         scale = self._scale(att)
         out = np.empty(xq.shape, dtype=object)
-        b_O = self.w(att.b_O)
-        for a, qc in enumerate(queries):
-            total = b_O.copy()
-            for h in range(att.n_heads):
+        totals = [self.w(att.b_O).copy() for _ in queries]
+        for h in range(att.n_heads):
+            # each key class's key and (output-space) value, once per head
+            key_rows = [xk[0, b] @ self.w(att.W_K)[h] + self.w(att.b_K)[h] for b in range(len(keys))]
+            values = []
+            for b, kc in enumerate(keys):
+                value = (xk[0, b] @ self.w(att.W_V)[h] + self.w(att.b_V)[h]) @ self.w(att.W_O)[h]
+                value = np.array([sp.cancel(sp.together(v)) for v in value], dtype=object)
+                if kc.private is not None and any(kc.private in v.free_symbols for v in value):
+                    raise Undecided(f"{where} head {h}: the value of key class {kc.name!r} depends on the key's "
+                                    "position, so its sum depends on where its members are")
+                values.append(value)
+            for a, qc in enumerate(queries):
                 q = xq[0, a] @ self.w(att.W_Q)[h] + self.w(att.b_Q)[h]
                 numerator = np.zeros(xq.shape[-1], dtype=object)
                 weight_sum = sp.Integer(0)
-                for b, kc in enumerate(keys):
-                    key = xk[0, b] @ self.w(att.W_K)[h] + self.w(att.b_K)[h]
+                for kc, key, value in zip(keys, key_rows, values):
                     score = sp.expand(scale * sp.Add(*(q * key)))
-                    value = (xk[0, b] @ self.w(att.W_V)[h] + self.w(att.b_V)[h]) @ self.w(att.W_O)[h]
-                    value = np.array([sp.cancel(sp.together(v)) for v in value], dtype=object)
-                    if kc.private is not None:
-                        if kc.private in score.free_symbols:
-                            raise Undecided(f"{where} head {h}: the score of query {qc.name!r} on key class "
-                                            f"{kc.name!r} depends on the key's position ({score})")
-                        if any(kc.private in v.free_symbols for v in value):
-                            raise Undecided(f"{where} head {h}: the value of key class {kc.name!r} depends on "
-                                            "the key's position, so its sum depends on where its members are")
+                    if kc.private is not None and kc.private in score.free_symbols:
+                        raise Undecided(f"{where} head {h}: the score of query {qc.name!r} on key class {kc.name!r} "
+                                        f"depends on the key's position ({score})")
                     weight = kc.multiplicity * sp.exp(score)
                     weight_sum += weight
                     numerator = numerator + value * weight
-                total = total + numerator / weight_sum
-            out[0, a] = [sp.cancel(sp.together(v)) for v in total]
+                totals[a] = totals[a] + numerator / weight_sum
+        for a in range(len(queries)):
+            out[0, a] = [sp.cancel(sp.together(v)) for v in totals[a]]
         return out
