@@ -209,3 +209,15 @@ def test_every_behaviour_changing_mutant_fails_a_lemma(name):
         assert cert.failed, f"{mutation} changes behaviour ({witness}) but its certificate holds"
         assert cert.lemma("readout.sign").failed or any(lm.name.endswith("closed_form") for lm in cert.failed)
     assert changing >= 1
+
+
+def test_the_certificate_catches_a_mutant_that_is_right_on_every_short_word_and_wrong_at_n_20():
+    cons = first(scaled=True)
+    # token 1 embedded with tok:1 = 8/7: the gate ReLU(tok:1 + pos:[i=1] - 1) is now 1/7 at every 1 of positions
+    # 2..n, which layer 2's value reads; o such ones add o/7 against a first 0's -N^b/2, and win once n is large
+    mutant = apply_mutation(cons, Mutation("embed.W_E", (1, 1), "+1/7", Fraction(1), Fraction(8, 7)))
+    short = [format(w, f"0{length}b") for length in range(1, 9) for w in range(2 ** length)]
+    assert [mutant.accepts(w) for w in short] == [w[0] == "1" for w in short]
+    assert mutant.accepts("0" + "1" * 19)  # wrong
+    cert = prove_parity_first(mutant)
+    assert cert.lemma("readout.sign").failed and "o_rest" in cert.lemma("readout.sign").detail
