@@ -176,6 +176,8 @@ def _window(model: Transformer, window: int) -> Lemma:
     beta = bias(front) if bias is not None else Fraction(0)
     default = bias.default if bias is not None else Fraction(0)
     fixed = {o: v for o, v in (bias.values.items() if bias is not None else ()) if o != front and o >= 0}
+    # the front is the leftmost key of the window: the leftmost tie rule of hard attention gives it every tie
+    ties_to_front = att.kind == "hard" and att.tie_rule == "leftmost"
 
     def check() -> tuple[bool, str]:
         L, j = sympy.symbols("L k", integer=True)
@@ -197,15 +199,18 @@ def _window(model: Transformer, window: int) -> Lemma:
             return False, f"the margin still depends on {free}"
         worst = min(values, key=lambda name: values[name])
         form = "; ".join(f"{name}: {v}" for name, v in values.items())
-        ok = values[worst] >= 1
+        ok = values[worst] >= 0 if ties_to_front else values[worst] > 0
+        need = ">= 0 (a tie goes to the leftmost key, the front)" if ties_to_front else "> 0"
         return bool(ok), (f"s(L-1) - s(k) >= {values[worst]} for every L >= 2, 0 <= k <= L-2 ({form}; token-part "
-                          f"spread {spread} over {len(C)}x{len(C)} token pairs)") if ok else (
-            f"margin {values[worst]} < 1 at {worst} ({form}; bias {beta} at the front, token-part spread {spread})")
+                          f"spread {spread} over {len(C)}x{len(C)} token pairs; needed {need})") if ok else (
+            f"margin {values[worst]} at {worst}, needed {need} ({form}; bias {beta} at the front, token-part spread "
+            f"{spread})")
 
     return symbolic(
         "window_selects_queue_front",
-        "for every window length L >= 2, every offset 0 <= k <= L - 2 and all tokens, the key at offset L - 1 (the "
-        "oldest in the window: the queue front) scores at least 1 more than the key at offset k",
+        "for every window length L >= 2, every offset 0 <= k <= L - 2 and all tokens, the hard head selects the key "
+        "at offset L - 1 (the oldest in the window: the queue front): its score exceeds the key at offset k's by the "
+        "margin in the detail (1 as built), or ties it under the leftmost tie rule",
         check)
 
 

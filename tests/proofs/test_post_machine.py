@@ -59,6 +59,7 @@ def test_the_registered_machines_are_proven_for_every_window_and_step(name):
 def test_the_window_lemma_has_margin_one_for_every_L_and_every_offset():
     lemma = prove(ef.constructions.build("post-machine")).lemma("window_selects_queue_front")
     assert lemma.detail.startswith("s(L-1) - s(k) >= 1 for every L >= 2, 0 <= k <= L-2 (k generic: 1;")
+    assert lemma.detail.endswith("needed >= 0 (a tie goes to the leftmost key, the front))")
 
 
 @pytest.mark.parametrize("ring_length", [3, 9, 40])
@@ -119,15 +120,27 @@ def bb2():
     return turing_machine("1RB1LB_1LA1RZ", 4)
 
 
-def test_zeroing_the_front_bias_fails_the_window_lemma_and_the_induction(bb2):
-    broken = mutant(bb2, "L0.attn.rel_bias.h0", (bb2.parameters.queue_length - 1,), 0)
+def test_negating_the_front_bias_fails_the_window_lemma_and_the_induction(bb2):
+    broken = mutant(bb2, "L0.attn.rel_bias.h0", (bb2.parameters.queue_length - 1,), -1)
     assert failed(broken) == ["window_selects_queue_front", "every_token_is_the_references"]
-    assert "margin 0 < 1 at k generic" in prove(broken).lemma("window_selects_queue_front").detail
+    assert prove(broken).lemma("window_selects_queue_front").detail.startswith("margin -1 at k generic, needed >= 0")
+
+
+def test_zeroing_the_front_bias_keeps_the_proof_through_the_leftmost_tie_rule(bb2):
+    """Every score is then 0, and hard attention's leftmost tie rule picks the oldest key: still the front (the
+    mutation harness's oracle finds no behaviour change either)."""
+    broken = mutant(bb2, "L0.attn.rel_bias.h0", (bb2.parameters.queue_length - 1,), 0)
+    assert prove(broken).proven
+    assert prove(broken).lemma("window_selects_queue_front").detail.startswith("s(L-1) - s(k) >= 0 for every L")
+    rightmost = dataclasses.replace(broken, model=dataclasses.replace(broken.model, layers=(dataclasses.replace(
+        broken.model.layers[0], attention=dataclasses.replace(broken.model.layers[0].attention, block=(
+            dataclasses.replace(broken.model.layers[0].attention.block, tie_rule="rightmost")))),)))
+    assert "window_selects_queue_front" in failed(rightmost)
 
 
 def test_a_bias_on_another_offset_fails_the_window_lemma_at_that_offset(bb2):
-    broken = mutant(bb2, "L0.attn.rel_bias.h0", (1,), 1)
-    assert "at k = 1 (L >= 3)" in prove(broken).lemma("window_selects_queue_front").detail
+    broken = mutant(bb2, "L0.attn.rel_bias.h0", (1,), 2)
+    assert "margin -1 at k = 1 (L >= 3)" in prove(broken).lemma("window_selects_queue_front").detail
 
 
 def test_a_broken_transition_unit_fails_the_transition_lemma_with_its_first_counterexample(bb2):
