@@ -72,13 +72,14 @@ def test_export_writes_transformer_lens_names(tmp_path):
 
 
 def _without_status(table: str) -> list[str]:
-    """The table's rows without their last (status) column."""
-    return [line.rsplit("|", 2)[0] for line in table.strip().splitlines()]
+    """The table's rows without their last two (status and proof) columns."""
+    return [line.rsplit("|", 3)[0] for line in table.strip().splitlines()]
 
 
 def test_readme_table_is_generated_from_the_code_and_up_to_date():
     """The README's constructions table equals a fresh generation: theorems and resources measured from the models
-    (the status column, a fresh verification of every construction, is compared by the slow test below)."""
+    (the status and proof columns, a fresh verification and certificate of every construction, are compared by the
+    slow test below)."""
     from pathlib import Path
 
     from exactformer.catalog import construction_table, readme_table
@@ -117,6 +118,19 @@ def test_verify_works_for_every_registered_construction(name):
                                  "4"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "PASSED" in result.output
+
+
+def test_the_proof_column_is_each_certificates_status_or_no_certificate(monkeypatch):
+    from exactformer import catalog
+    from exactformer.verify import certificate
+
+    rows = {row.name: row for row in catalog.construction_rows(["post-machine", "turing-machine"])}
+    assert rows["post-machine"].proof == rows["turing-machine"].proof == "proven for every L and every step"
+    monkeypatch.setattr(certificate, "_PROVERS", {})
+    (row,) = catalog.construction_rows(["turing-machine"])
+    assert row.proof == "no certificate" and row.status.startswith("verified")
+    assert catalog.construction_rows(["turing-machine"], verify=False)[0].proof == "not run"
+    assert catalog.construction_table(["turing-machine"]).splitlines()[0].endswith("| status | proof |")
 
 
 def test_trace_prints_state_names_verbatim():
