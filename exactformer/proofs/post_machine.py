@@ -38,6 +38,7 @@ and the bias as a function of the offset (an entry at the window's last offset i
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Hashable
 from fractions import Fraction
@@ -227,7 +228,7 @@ class _Q:
     @classmethod
     def of(cls, arr: Any) -> _Q:
         flat = [Fraction(x) for x in np.asarray(_dense(arr), dtype=object).reshape(-1)]
-        den = int(np.lcm.reduce([x.denominator for x in flat])) if flat else 1
+        den = math.lcm(*(x.denominator for x in flat)) if flat else 1
         ints = np.array([x.numerator * (den // x.denominator) for x in flat], dtype=object)
         return cls(cls._narrow(ints).reshape(np.shape(arr)), den)
 
@@ -253,14 +254,14 @@ class _Q:
         return _Q(a @ b, self.den * other.den)
 
     def __add__(self, other: _Q) -> _Q:
-        den = int(np.lcm(self.den, other.den))
+        den = math.lcm(self.den, other.den)
         left, right = _Q(self.num, self.den).scaled(den // self.den), other.scaled(den // other.den)
         a, b = left._both(right, left.bound() + right.bound())
         return _Q(a + b, den)
 
     def scaled(self, k: int) -> _Q:
         """The same numbers over ``k`` times the denominator."""
-        a, _ = self._both(self, self.bound() * k)
+        a, _ = self._both(self, max(1, self.bound()) * k)  # k itself must fit too, even when every entry is 0
         return _Q(a * k, self.den * k)
 
 
@@ -282,20 +283,15 @@ def _logit_table(model: Transformer, m: _Machine) -> dict[tuple[str, str], tuple
     M2 = _Q.of(mlp.W_out) @ W_U
     base = O @ W_U + _Q.of(mlp.b_out) @ W_U + _Q.of(model.readout.b_U)
     XU = X @ W_U
-    # pre-activations over one denominator D1, logits over D = D1 * M2.den * (base and XU's common denominator)
-    d1 = int(np.lcm(A.den, B.den))
-    A, B = A.scaled(d1 // A.den), B.scaled(d1 // B.den)
-    d3 = int(np.lcm(base.den, XU.den))
-    base, XU = base.scaled(d3 // base.den), XU.scaled(d3 // XU.den)
-    den = d1 * M2.den * d3
     vocab = model.embedding.vocab
     out: dict[tuple[str, str], tuple[int | None, Fraction]] = {}
     for u, name_u in enumerate(vocab):
         if name_u not in m.pair_of or m.pair_of[name_u][1] in m.halting:
             continue
-        act = _Q(A.num[u] + B.num, 1)  # ReLU(pre) * D1 (its sign is the pre-activation's)
-        act = _Q(np.where(act.num > 0, act.num, 0), 1)
-        logits = (_Q(base.num + XU.num[u], 1).scaled(d1 * M2.den) + (act @ _Q(M2.num, 1)).scaled(d3)).num
+        pre = _Q(np.broadcast_to(A.num[u], B.num.shape), A.den) + B  # row v: the pre-activations for key v
+        act = _Q(np.where(pre.num > 0, pre.num, 0), pre.den)  # ReLU (a positive denominator keeps the signs)
+        exact = base + _Q(np.broadcast_to(XU.num[u], base.num.shape), XU.den) + act @ M2
+        logits, den = exact.num, exact.den  # every logit of the table over the one denominator den
         top = logits.max(axis=1)
         ties = (logits == top[:, None]).sum(axis=1)
         second = np.where(logits == top[:, None], logits.min(axis=1)[:, None], logits).max(axis=1)

@@ -202,3 +202,46 @@ def test_a_machine_without_undefined_pairs_proves_the_stuck_lemma_vacuously():
 def test_the_softmax_variant_is_refused_with_the_reason():
     with pytest.raises(InputError, match="hard-attention construction; the 'softmax' variant needs beta ~ ln L"):
         prove(turing_machine(TuringMachine.from_standard("1RB1LB_1LA1RZ"), 4, attention="softmax", beta=4))
+
+
+def test_the_lookup_is_exact_beyond_int64_a_tiny_readout_bias_shifts_the_smallest_margin_exactly(bb2):
+    """A readout bias of 3^-45 (a denominator past int64) on one label: the lookup still holds with smallest margin
+    exactly 1 - 3^-45 (that label is a runner-up at logit 1 for some pair), not a rounded 1; and where the machine
+    is stuck the label is now the unique maximum, so the stuck lemma fails: the decoder would emit it."""
+    from fractions import Fraction
+
+    tiny = Fraction(1, 3**45)
+    certificate = prove(mutant(bb2, "unembed.b_U", (0,), tiny))
+    assert [lm.name for lm in certificate.failed] == ["undefined_pairs_tie", "every_token_is_the_references"]
+    assert certificate.lemma("transition_lookup").detail.endswith(f"smallest readout margin {1 - tiny}")
+    label = bb2.model.readout.labels[0]
+    assert f"the readout picks {label!r} (margin {tiny}) where the machine is stuck" in (
+        certificate.lemma("undefined_pairs_tie").detail)
+
+
+@pytest.mark.parametrize("site,index,after", [
+    ("L0.mlp.W_in", (0, 0), "1/7"), ("unembed.b_U", (3,), "1/3"), ("L0.attn.W_O", (0, 0, 0), "8/7"),
+    ("L0.mlp.W_out", (1, 2), "-1/5"),
+])
+def test_the_logit_table_agrees_with_the_exact_forward_pass_on_fractional_mutants(bb2, site, index, after):
+    """The lemma's table (by linearity, over common denominators) against the core's exact evaluator, run on
+    prompts whose front token is v and last token u: the same decision and the same exact margin, pair by pair."""
+    from fractions import Fraction
+
+    from exactformer.core.arith import arithmetic_for
+    from exactformer.core.runners import classify
+    from exactformer.proofs.post_machine import _logit_table, _Machine
+
+    broken = mutant(bb2, site, tuple(index), Fraction(after))
+    model, L = broken.model, broken.parameters.queue_length
+    table = _logit_table(model, _Machine(broken.parameters.machine))
+    pairs = sorted(table)[:: max(1, len(table) // 40)]
+    filler = model.embedding.vocab[0]
+    out = classify(model, [[v] + [filler] * (L - 2) + [u] for u, v in pairs], arithmetic_for("exact"))
+    for (u, v), label, logits, tied in zip(pairs, out.labels, out.logits, out.tied):
+        best, want_margin = table[(u, v)]
+        assert (best is None) == tied, (u, v)
+        if best is not None:
+            top, *rest = sorted(logits, reverse=True)  # the exact evaluator's logits are Fractions
+            margin = top - rest[0]
+            assert (model.readout.labels[best], want_margin) == (label, margin), (u, v)
