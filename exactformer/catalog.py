@@ -11,7 +11,8 @@ The registry itself (:class:`Entry`, :func:`register`, :func:`get`, :func:`build
 
 The README's table is :func:`construction_table`'s output (``exactformer table --write README.md`` rewrites the
 part between the ``constructions`` markers), so nothing in it is typed by hand: resources are measured from the
-models and the status is a fresh :func:`~exactformer.verify.check` run against each entry's reference.
+models, the status is a fresh :func:`~exactformer.verify.check` run against each entry's reference, and the proof column
+is the entry's certificate (:func:`~exactformer.verify.prove`), or "no certificate" where its family has no prover.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .core.construction import Construction
 from .languages import named
 from .languages.graphs import ReachabilityQuery
 from .languages.tag import collatz_tag_system
+from .verify.certificate import prove
 from .verify.check import check
 from .verify.graphs import BFSConnectivityReference, BFSReachabilityReference
 from .verify.machines import tag_reference, turing_reference
@@ -195,6 +197,7 @@ class TableRow:
     norms: str
     n: int
     status: str
+    proof: str = "not run"
 
 
 def _short_authors(authors: str) -> str:
@@ -218,8 +221,20 @@ def _status(entry: Entry, construction: Construction) -> str:
     return f"FAILS: {len(report.failures)} failure reports, {span}, float64"
 
 
+def _proof(construction: Construction) -> str:
+    """The certificate's status (:func:`~exactformer.verify.prove`): ``"proven for ..."``, ``"tested to ..."`` or
+    ``"failed: LEMMA, ..."``; ``"no certificate"`` where the family has no prover."""
+    try:
+        return prove(construction).status
+    except TypeError as err:
+        if str(err).startswith("no prover for"):
+            return "no certificate"
+        raise
+
+
 def construction_rows(selected: list[str] | None = None, *, verify: bool = True) -> list[TableRow]:
-    """One row per registered construction (or per name in ``selected``)."""
+    """One row per registered construction (or per name in ``selected``); ``verify=False`` leaves the status and
+    proof columns ``"not run"``."""
     rows = []
     for name in selected or names():
         entry = get(name)
@@ -234,6 +249,7 @@ def construction_rows(selected: list[str] | None = None, *, verify: bool = True)
             attention=", ".join(r.attention_kinds) or "-",
             norms=", ".join(k for k in r.norm_kinds if k != "none") or "-",
             n=n, status=_status(entry, construction) if verify else "not run",
+            proof=_proof(construction) if verify else "not run",
         ))
     return rows
 
@@ -241,13 +257,13 @@ def construction_rows(selected: list[str] | None = None, *, verify: bool = True)
 def construction_table(selected: list[str] | None = None, *, verify: bool = True) -> str:
     """The markdown table of :func:`construction_rows`."""
     lines = [
-        "| construction | theorem | layers | heads | d_model | attention | norms | status |",
-        "|---|---|---|---|---|---|---|---|",
+        "| construction | theorem | layers | heads | d_model | attention | norms | status | proof |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in construction_rows(selected, verify=verify):
-        theorem = row.theorem.replace("|", "\\|")
+        theorem, proof = row.theorem.replace("|", "\\|"), row.proof.replace("|", "\\|")
         lines.append(f"| `{row.name}` | {theorem} | {row.layers} (n = {row.n}) | {row.heads} | {row.d_model} | "
-                     f"{row.attention} | {row.norms} | {row.status} |")
+                     f"{row.attention} | {row.norms} | {row.status} | {proof} |")
     return "\n".join(lines)
 
 

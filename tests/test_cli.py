@@ -72,13 +72,14 @@ def test_export_writes_transformer_lens_names(tmp_path):
 
 
 def _without_status(table: str) -> list[str]:
-    """The table's rows without their last (status) column."""
-    return [line.rsplit("|", 2)[0] for line in table.strip().splitlines()]
+    """The table's rows without their last two (status and proof) columns."""
+    return [line.rsplit("|", 3)[0] for line in table.strip().splitlines()]
 
 
 def test_readme_table_is_generated_from_the_code_and_up_to_date():
     """The README's constructions table equals a fresh generation: theorems and resources measured from the models
-    (the status column, a fresh verification of every construction, is compared by the slow test below)."""
+    (the status and proof columns, a fresh verification and certificate of every construction, are compared by the
+    slow test below)."""
     from pathlib import Path
 
     from exactformer.catalog import construction_table, readme_table
@@ -119,6 +120,19 @@ def test_verify_works_for_every_registered_construction(name):
     assert "PASSED" in result.output
 
 
+def test_the_proof_column_is_each_certificates_status_or_no_certificate(monkeypatch):
+    from exactformer import catalog
+    from exactformer.verify import certificate
+
+    rows = {row.name: row for row in catalog.construction_rows(["post-machine", "turing-machine"])}
+    assert rows["post-machine"].proof == rows["turing-machine"].proof == "proven for every L and every step"
+    monkeypatch.setattr(certificate, "_PROVERS", {})
+    (row,) = catalog.construction_rows(["turing-machine"])
+    assert row.proof == "no certificate" and row.status.startswith("verified")
+    assert catalog.construction_rows(["turing-machine"], verify=False)[0].proof == "not run"
+    assert catalog.construction_table(["turing-machine"]).splitlines()[0].endswith("| status | proof |")
+
+
 def test_trace_prints_state_names_verbatim():
     """Names such as ``ARR:B:1`` are not read as rich emoji codes (``:B:`` would print as a emoji) or markup."""
     result = runner.invoke(app, ["trace", "turing-machine"], env={"COLUMNS": "250"})
@@ -132,3 +146,63 @@ def test_a_library_error_in_a_command_is_one_line_not_a_traceback():
     result = runner.invoke(app, ["trace", "demo", "aXb"])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert result.output.strip() == "error: InputError: symbol 'X' is not in the alphabet ['a', 'b']"
+
+
+# -- exactformer prove ---------------------------------------------------------------------------------------------
+
+
+def test_prove_runs_as_a_module_and_prints_the_post_machine_certificate():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "300"}
+    done = subprocess.run([sys.executable, "-m", "exactformer.cli", "prove", "post-machine"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "post_machine: proven for every L and every step (8 lemmas" in done.stdout
+    for lemma in ("window_selects_queue_front", "transition_lookup", "every_token_is_the_references"):
+        assert lemma in done.stdout
+
+
+def test_prove_writes_the_certificate_as_json_and_markdown(tmp_path):
+    import json
+
+    out, md = tmp_path / "c.json", tmp_path / "c.md"
+    result = runner.invoke(app, ["prove", "turing-machine", "--json", str(out), "--markdown", str(md)],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["proven"] is True and data["status"] == "proven for every L and every step"
+    assert [lm["name"] for lm in data["lemmas"]][-1] == "every_token_is_the_references"
+    assert md.read_text().startswith("**post_machine: proven for every L and every step")
+
+
+def test_prove_exits_1_naming_the_lemma_when_a_lemma_fails(monkeypatch):
+    """The registered Post-machine prover, run on the model with its queue-front bias negated."""
+    from fractions import Fraction
+
+    from exactformer.constructions.post_machine import PostMachineParameters
+    from exactformer.proofs.post_machine import prove_post_machine
+    from exactformer.verify import certificate
+    from exactformer.verify.mutants import Mutation, apply_mutation
+
+    def broken(construction):
+        front = (construction.parameters.queue_length - 1,)
+        bias = Mutation("L0.attn.rel_bias.h0", front, "negate", Fraction(1), Fraction(-1))
+        return prove_post_machine(apply_mutation(construction, bias))
+
+    monkeypatch.setitem(certificate._PROVERS, PostMachineParameters, broken)
+    result = runner.invoke(app, ["prove", "post-machine"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "failed: window_selects_queue_front, every_token_is_the_references" in result.output
+
+
+def test_prove_names_an_unknown_construction_or_option_in_one_line_exit_2():
+    result = runner.invoke(app, ["prove", "nope"])
+    assert result.exit_code == 2 and "no construction named 'nope'" in result.output
+    result = runner.invoke(app, ["prove", "post-machine", "--option", "attention=softmax"])
+    assert result.exit_code == 2 and "takes no option(s) ['attention']" in result.output
+    assert "Traceback" not in result.output

@@ -280,6 +280,9 @@ def tested(name: str, statement: str, passed: bool, detail: str, *, scope: str) 
     return Lemma(name, statement, "tested", "tested" if passed else "failed", scope=scope, detail=detail)
 
 
+tested.__test__ = False  # type: ignore[attr-defined]  # pytest: a module importing it is not collecting a test
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # provers
 # ---------------------------------------------------------------------------------------------------------------
