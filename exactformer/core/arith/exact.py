@@ -7,6 +7,7 @@ attention argmax, a step) is certified.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from fractions import Fraction
@@ -20,6 +21,7 @@ from ..attention_rules import allowed, chosen_keys, tie_error
 from ..errors import InputError, IrrationalOperation, NonFiniteError
 from ..rational import rational_array
 from .base import Arithmetic, Item, _is_finite_number, check_exact_weight
+from .flint_matrices import FlintWeights, fits_dense, from_integers, integer_form, ones_column, to_flint, to_fractions
 
 __all__ = ["ExactArithmetic", "ObjectArithmetic"]
 
@@ -182,9 +184,19 @@ def _is_zero(w: Any) -> bool:
 
 
 class ExactArithmetic(ObjectArithmetic):
-    """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`."""
+    """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`.
+
+    Values are object arrays of Fractions between sublayers (what a trace records); inside an MLP or an attention
+    sublayer the products are FLINT matrix products (:mod:`.flint_matrices`), and ReLU, the step and the argmax
+    compare integers over a common denominator. A sparse weight too large to multiply densely
+    (:data:`~.flint_matrices.DENSE_LIMIT`) is multiplied entry by entry, as :class:`ObjectArithmetic` does.
+    """
 
     name = "exact"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._flint = FlintWeights()
 
     def scalar(self, value: Fraction) -> Fraction:
         return value
@@ -225,3 +237,84 @@ class ExactArithmetic(ObjectArithmetic):
     def softmax(self, scores: list[Any], where: str) -> list[Any]:  # pragma: no cover - refused by the scale
         raise IrrationalOperation(f"softmax in {where}")
 
+
+    def mlp(self, x: np.ndarray, mlp: MLP, where: str) -> np.ndarray:
+        if not (fits_dense(mlp.W_in) and fits_dense(mlp.W_out)):
+            return super().mlp(x, mlp, where)
+        rows = x.reshape(-1, x.shape[-1])
+        numerators, denominator = integer_form(ones_column(rows) * self._flint.affine(mlp.W_in, mlp.b_in))
+        if mlp.activation == "relu":
+            hidden = from_integers(np.maximum(numerators, 0))
+        else:
+            threshold = Fraction(mlp.threshold)
+            # v >= t  iff  numerator * t.denominator >= t.numerator * denominator (both denominators positive)
+            shifted = numerators * threshold.denominator - threshold.numerator * denominator
+            hidden = from_integers(np.asarray(shifted >= 0, dtype=bool).astype(np.int64))
+            # min |float(v - t)| over the entries is float(min |v - t|): rounding is monotone and odd
+            closest = np.abs(shifted).min() if shifted.size else None
+            margin = float("inf") if closest is None else float(Fraction(closest, threshold.denominator * denominator))
+            self.decide(where, f"{shifted.size} step activations (0 uncertain)", True, margin)
+            denominator = 1
+        out = hidden * self._flint.matrix(mlp.W_out)
+        if denominator != 1:
+            out = out / denominator
+        out = out + self._flint.row(mlp.b_out, rows.shape[0])
+        return to_fractions(out).reshape(*x.shape[:-1], out.ncols())
+
+    def attend(
+        self, xq: np.ndarray, xk: np.ndarray, query_pos: Any, key_pos: Any, att: Attention, length: int, where: str
+    ) -> np.ndarray:
+        self.attention_scale(att, length, where)  # refuses softmax
+        sees = np.asarray(allowed(att.mask, query_pos, key_pos), dtype=bool)
+        out = np.empty(xq.shape, dtype=object)
+        for b in range(xq.shape[0]):
+            queries, keys = ones_column(xq[b]), ones_column(xk[b])
+            total = self._flint.row(att.b_O, xq.shape[1])
+            for h in range(att.n_heads):
+                q = queries * self._flint.affine(att.W_Q, att.b_Q, h)
+                k = keys * self._flint.affine(att.W_K, att.b_K, h)
+                v = keys * self._flint.affine(att.W_V, att.b_V, h)
+                scores = q * k.transpose()
+                bias = att.bias_for(h)
+                if bias is not None:
+                    scores = scores + to_flint(bias.matrix(query_pos, key_pos))
+                chosen = self._select(att, scores, sees, query_pos, where, h, b)
+                total = total + (chosen * v) * self._flint.matrix(att.W_O, h)
+            out[b] = to_fractions(total)
+        return out
+
+    def _select(
+        self, att: Attention, scores: Any, sees: np.ndarray, query_pos: Any, where: str, head: int, batch: int
+    ) -> Any:
+        """The attention weights ``[query, key]`` of hard or average-hard attention over ``scores`` (an
+        ``fmpq_mat``), recording each query's decision as :meth:`ObjectArithmetic.attention_weights` does (key
+        indices among the query's allowed keys, the margin top minus runner-up as floats)."""
+        numerators, denominator = integer_form(scores)
+        best = np.where(sees, numerators, -math.inf).max(axis=1, initial=-math.inf)
+        winners = sees & np.asarray(numerators == best[:, None], dtype=bool)
+        runner_up = np.where(sees & ~winners, numerators, -math.inf).max(axis=1, initial=-math.inf)
+        count = winners.sum(axis=1)
+        rank = np.cumsum(sees, axis=1) - 1  # a key's index among the query's allowed keys
+        if att.kind == "hard" and att.tie_rule == "error" and (count > 1).any():
+            i = int(np.flatnonzero(count > 1)[0])
+            tied = [int(j) for j in rank[i][winners[i]]]
+            raise tie_error(where, head, int(query_pos[i]), batch, f"keys {tied}")
+        chosen = chosen_keys(winners, att.kind, att.tie_rule)
+        for i in np.flatnonzero(sees.any(axis=1)).tolist():
+            if count[i] > 1:
+                gap = 0.0  # a tie is at distance 0 from flipping
+            elif runner_up[i] == -math.inf:
+                gap = float("inf")
+            else:
+                gap = best[i] / denominator - runner_up[i] / denominator  # each correctly rounded, as float(v)
+            picked = [int(j) for j in rank[i][chosen[i]]]
+            detail = f"head {head} query {int(query_pos[i])}"
+            if att.kind == "average_hard":
+                self.decide(where, f"argmax set of {detail}: {picked}", True, gap)
+            else:
+                self.decide(where, f"argmax of {detail}: key {picked[0]}", True, gap)
+        if att.kind != "average_hard":
+            return from_integers(chosen.astype(np.int64))
+        shares = np.empty(len(chosen), dtype=object)
+        shares[:] = [Fraction(1, int(c)) if c else 0 for c in chosen.sum(axis=1).tolist()]
+        return to_flint(np.where(chosen, shares[:, None], 0))
