@@ -9,12 +9,13 @@ matrices with common denominators in C, where numpy's ``@`` on object arrays cal
 * :func:`to_flint` / :func:`to_fractions`: a 2-d array of exact numbers to an ``fmpq_mat`` and back;
 * :func:`integer_form`: an ``fmpq_mat`` as integers over one positive common denominator, for the comparisons
   (ReLU, step, argmax) that decide entry by entry;
-* :class:`FlintWeights`: each weight (with its bias as a last row, so ``[x | 1] @ [[W], [b]] = x W + b``)
-  converted once per arithmetic.
+* :class:`FlintWeights`: each weight matrix, and each bias repeated as the rows it is added to, converted once
+  per arithmetic.
 """
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -23,7 +24,7 @@ from flint import fmpq, fmpq_mat, fmpz_mat
 
 from ..sparse import SparseRationalMatrix
 
-__all__ = ["DENSE_LIMIT", "FlintWeights", "integer_form", "to_flint", "to_fractions", "from_integers", "ones_column"]
+__all__ = ["DENSE_LIMIT", "FlintWeights", "integer_form", "to_flint", "to_fractions", "from_integers", "fits_dense"]
 
 #: A sparse weight is made a dense ``fmpq_mat`` when it has at most this many entries (16 bytes each at least).
 DENSE_LIMIT = 2**23
@@ -38,7 +39,10 @@ def _entry(v: Any) -> Any:
 
 def to_flint(arr: Any) -> fmpq_mat:
     """The ``fmpq_mat`` of a 2-d array of exact numbers (Fractions or ints; a
-    :class:`~exactformer.core.sparse.SparseRationalMatrix` by its stored entries)."""
+    :class:`~exactformer.core.sparse.SparseRationalMatrix` by its stored entries).
+
+    A dense array goes over one common denominator: its numerators scaled to it make one integer matrix (three
+    passes of plain int arithmetic, instead of one ``fmpq`` per entry)."""
     if isinstance(arr, SparseRationalMatrix):
         rows, cols = arr.shape
         out = fmpq_mat(rows, cols)
@@ -48,7 +52,14 @@ def to_flint(arr: Any) -> fmpq_mat:
     a = np.asarray(arr, dtype=object)
     if a.ndim != 2:
         raise ValueError(f"a matrix is 2-d; got an array of shape {a.shape}")
-    return fmpq_mat(a.shape[0], a.shape[1], [_entry(v) for v in a.ravel().tolist()])
+    flat = a.ravel().tolist()
+    numerators = [v.numerator for v in flat]
+    denominators = [v.denominator for v in flat]
+    common = math.lcm(*denominators) if denominators else 1
+    if common != 1:
+        numerators = [n * (common // d) for n, d in zip(numerators, denominators)]
+    out = fmpq_mat(fmpz_mat(a.shape[0], a.shape[1], numerators))
+    return out if common == 1 else out / common
 
 
 def integer_form(m: fmpq_mat) -> tuple[np.ndarray, int]:
@@ -66,23 +77,24 @@ def from_integers(numerators: np.ndarray, denominator: int = 1) -> fmpq_mat:
     return out if denominator == 1 else out / denominator
 
 
-def to_fractions(m: fmpq_mat) -> np.ndarray:
-    """The object array of Fractions of an ``fmpq_mat``."""
+def to_fractions(m: fmpq_mat, known: dict[int, dict[int, Fraction]] | None = None) -> np.ndarray:
+    """The object array of Fractions of an ``fmpq_mat``.
+
+    ``known`` (``{denominator: {numerator: Fraction}}``) lends Fractions already made: a Fraction is immutable, so
+    equal entries may share one object, and a dictionary look-up costs a fraction of ``Fraction(p, q)``.
+    """
     numerators, denominator = integer_form(m)
+    flat = numerators.ravel().tolist()
+    made = {} if known is None else known.setdefault(denominator, {})
+    if len(made) > KNOWN_LIMIT:
+        made.clear()
     out = np.empty(numerators.shape, dtype=object)
-    if denominator == 1:
-        out.ravel()[:] = [Fraction(v) for v in numerators.ravel().tolist()]
-    else:
-        out.ravel()[:] = [Fraction(v, denominator) for v in numerators.ravel().tolist()]
+    out.ravel()[:] = [made[v] if v in made else made.setdefault(v, Fraction(v, denominator)) for v in flat]
     return out
 
 
-def ones_column(x: np.ndarray) -> fmpq_mat:
-    """``[x | 1]``: the rows of the 2-d exact array ``x`` with a last entry 1 (they meet a weight's bias row)."""
-    augmented = np.empty((x.shape[0], x.shape[1] + 1), dtype=object)
-    augmented[:, :-1] = x
-    augmented[:, -1] = 1
-    return to_flint(augmented)
+#: Fractions kept per denominator by :func:`to_fractions` before the table is emptied.
+KNOWN_LIMIT = 2**16
 
 
 class FlintWeights:
@@ -102,32 +114,18 @@ class FlintWeights:
             self._cache[key] = hit
         return hit[1]
 
-    def affine(self, W: Any, b: Any, head: int | None = None) -> fmpq_mat:
-        """``[[W], [b]]`` (``W[head]``, ``b[head]`` for a per-head weight): ``[x | 1]`` times it is ``x W + b``."""
-
-        def make() -> fmpq_mat:
-            w = W if head is None else W[head]
-            bias = np.asarray(b if head is None else b[head], dtype=object)
-            if not isinstance(w, SparseRationalMatrix):
-                return to_flint(np.vstack([np.asarray(w, dtype=object), bias[None]]))
-            rows, cols = w.shape
-            stacked = fmpq_mat(rows + 1, cols)
-            for i, j, v in zip(w.rows.tolist(), w.cols.tolist(), w.values):
-                stacked[i, j] = _entry(v)
-            for j, v in enumerate(bias.tolist()):
-                stacked[rows, j] = _entry(v)
-            return stacked
-
-        return self._get(("affine", id(W), id(b), head), (W, b), make)
-
     def matrix(self, W: Any, head: int | None = None) -> fmpq_mat:
         """``W`` (``W[head]``) as an ``fmpq_mat``."""
         return self._get(("matrix", id(W), head), (W,), lambda: to_flint(W if head is None else W[head]))
 
-    def row(self, b: Any, rows: int) -> fmpq_mat:
-        """The bias vector ``b`` repeated as ``rows`` rows."""
-        entries = [_entry(v) for v in np.asarray(b, dtype=object).tolist()]
-        return self._get(("row", id(b), rows), (b,), lambda: fmpq_mat(rows, len(entries), entries * rows))
+    def row(self, b: Any, rows: int, head: int | None = None) -> fmpq_mat:
+        """The bias vector ``b`` (``b[head]``) repeated as ``rows`` rows."""
+
+        def make() -> fmpq_mat:
+            entries = [_entry(v) for v in np.asarray(b if head is None else b[head], dtype=object).tolist()]
+            return fmpq_mat(rows, len(entries), entries * rows)
+
+        return self._get(("row", id(b), rows, head), (b,), make)
 
 
 def fits_dense(W: Any) -> bool:
