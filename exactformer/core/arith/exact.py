@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from flint import fmpq, fmpq_mat
 
 from ..architecture import MLP, Attention, Norm, Transformer
 from ..attention_rules import allowed, chosen_keys, tie_error
@@ -318,17 +319,20 @@ class ExactArithmetic(ObjectArithmetic):
                 bias = att.bias_for(h)
                 if bias is not None:
                     scores = scores + to_flint(bias.matrix(query_pos, key_pos))
-                chosen = self._select(att, scores, sees, query_pos, where, h, b)
-                total = total + (chosen * v) * self._flint.matrix(att.W_O, h)
+                picked, shares = self._select(att, scores, sees, query_pos, where, h, b)
+                z = picked * v  # the sum of the chosen keys' values; average-hard: their mean
+                total = total + (z if shares is None else shares * z) * self._flint.matrix(att.W_O, h)
             totals.append(total)
         return self._made(totals, xq.shape)
 
     def _select(
         self, att: Attention, scores: Any, sees: np.ndarray, query_pos: Any, where: str, head: int, batch: int
-    ) -> Any:
-        """The attention weights ``[query, key]`` of hard or average-hard attention over ``scores`` (an
-        ``fmpq_mat``), recording each query's decision as :meth:`ObjectArithmetic.attention_weights` does (key
-        indices among the query's allowed keys, the margin top minus runner-up as floats)."""
+    ) -> tuple[Any, Any]:
+        """The keys hard or average-hard attention reads over ``scores`` (an ``fmpq_mat``): a 0/1 matrix ``[query,
+        key]`` and, for average-hard, the diagonal matrix of ``1 / (keys read)`` per query (else ``None``).
+
+        Records each query's decision as :meth:`ObjectArithmetic.attention_weights` does (key indices among the
+        query's allowed keys, the margin top minus runner-up as floats)."""
         numerators, denominator = integer_form(scores)
         best = np.where(sees, numerators, -math.inf).max(axis=1, initial=-math.inf)
         winners = sees & np.asarray(numerators == best[:, None], dtype=bool)
@@ -353,8 +357,11 @@ class ExactArithmetic(ObjectArithmetic):
                 self.decide(where, f"argmax set of {detail}: {picked}", True, gap)
             else:
                 self.decide(where, f"argmax of {detail}: key {picked[0]}", True, gap)
+        read = from_integers(chosen.astype(np.int64))
         if att.kind != "average_hard":
-            return from_integers(chosen.astype(np.int64))
-        shares = np.empty(len(chosen), dtype=object)
-        shares[:] = [Fraction(1, int(c)) if c else 0 for c in chosen.sum(axis=1).tolist()]
-        return to_flint(np.where(chosen, shares[:, None], 0))
+            return read, None
+        shares = fmpq_mat(chosen.shape[0], chosen.shape[0])  # diag(1 / |chosen keys|): each query's mean
+        for i, c in enumerate(chosen.sum(axis=1).tolist()):
+            if c:
+                shares[i, i] = fmpq(1, c)
+        return read, shares
