@@ -7,6 +7,7 @@ attention argmax, a step) is certified.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from fractions import Fraction
@@ -14,12 +15,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from flint import fmpq, fmpq_mat
 
 from ..architecture import MLP, Attention, Norm, Transformer
 from ..attention_rules import allowed, chosen_keys, tie_error
 from ..errors import InputError, IrrationalOperation, NonFiniteError
 from ..rational import rational_array
 from .base import Arithmetic, Item, _is_finite_number, check_exact_weight
+from .flint_matrices import FlintWeights, fits_dense, from_integers, integer_form, to_flint, to_fractions
 
 __all__ = ["ExactArithmetic", "ObjectArithmetic"]
 
@@ -182,9 +185,21 @@ def _is_zero(w: Any) -> bool:
 
 
 class ExactArithmetic(ObjectArithmetic):
-    """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`."""
+    """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`.
+
+    Values are object arrays of Fractions between sublayers (what a trace records); inside an MLP or an attention
+    sublayer the products are FLINT matrix products (:mod:`.flint_matrices`), and ReLU, the step and the argmax
+    compare integers over a common denominator. A sparse weight too large to multiply densely
+    (:data:`~.flint_matrices.DENSE_LIMIT`) is multiplied entry by entry, as :class:`ObjectArithmetic` does.
+    """
 
     name = "exact"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._flint = FlintWeights()
+        self._forms: dict[int, tuple[np.ndarray, list[Any]]] = {}
+        self._known: dict[int, dict[int, Fraction]] = {}
 
     def scalar(self, value: Fraction) -> Fraction:
         return value
@@ -225,3 +240,128 @@ class ExactArithmetic(ObjectArithmetic):
     def softmax(self, scores: list[Any], where: str) -> list[Any]:  # pragma: no cover - refused by the scale
         raise IrrationalOperation(f"softmax in {where}")
 
+
+    # -- FLINT forms of the residual stream -------------------------------------------------------------------
+    def embed(self, model: Transformer, inputs: Sequence[Sequence[Item]], start: int = 0) -> np.ndarray:
+        self._forms.clear()  # a pass starts: what the last one made is not looked up again
+        return super().embed(model, inputs, start)
+
+    def _form(self, x: np.ndarray) -> list[Any]:
+        """``x`` ``[batch, position, coordinate]`` as one ``fmpq_mat`` per sequence: remembered for the arrays this
+        pass made or converted (the residual stream is read by a sublayer, then added to its output)."""
+        hit = self._forms.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        return self._remember(x, [to_flint(x[b]) for b in range(x.shape[0])])
+
+    def _remember(self, x: np.ndarray, mats: list[Any]) -> list[Any]:
+        self._forms[id(x)] = (x, mats)
+        while len(self._forms) > 4:  # a sublayer needs its input and its output; a few more are kept
+            del self._forms[next(iter(self._forms))]
+        return mats
+
+    def _made(self, mats: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+        """The Fractions of one ``fmpq_mat`` per sequence, as an array of ``shape`` (remembered with them)."""
+        out = np.empty(shape, dtype=object)
+        for b, m in enumerate(mats):
+            out[b] = to_fractions(m, self._known).reshape(shape[1:])
+        self._remember(out, mats)
+        return out
+
+    def add(self, a: Any, b: Any) -> Any:
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and a.ndim == 3):
+            return a + b
+        return self._made([p + q for p, q in zip(self._form(a), self._form(b))], a.shape)
+
+    # -- the sublayers ----------------------------------------------------------------------------------------
+    def mlp(self, x: np.ndarray, mlp: MLP, where: str) -> np.ndarray:
+        if not (fits_dense(mlp.W_in) and fits_dense(mlp.W_out)) or x.ndim != 3:
+            return super().mlp(x, mlp, where)
+        W_in, W_out = self._flint.matrix(mlp.W_in), self._flint.matrix(mlp.W_out)
+        rows = x.shape[1]
+        b_in, b_out = self._flint.row(mlp.b_in, rows), self._flint.row(mlp.b_out, rows)
+        threshold = Fraction(mlp.threshold) if mlp.activation != "relu" else Fraction(0)
+        outs, closest, size = [], None, 0
+        for X in self._form(x):
+            numerators, denominator = integer_form(X * W_in + b_in)
+            if mlp.activation == "relu":
+                hidden = from_integers(np.maximum(numerators, 0))
+            else:
+                # v >= t  iff  numerator * t.denominator >= t.numerator * denominator (both denominators positive)
+                shifted = numerators * threshold.denominator - threshold.numerator * denominator
+                hidden = from_integers(np.asarray(shifted >= 0, dtype=bool).astype(np.int64))
+                if shifted.size:
+                    # min |float(v - t)| over the entries is float(min |v - t|): rounding is monotone and odd
+                    here = Fraction(np.abs(shifted).min(), threshold.denominator * denominator)
+                    closest = here if closest is None else min(closest, here)
+                size += shifted.size
+                denominator = 1
+            out = hidden * W_out
+            outs.append((out if denominator == 1 else out / denominator) + b_out)
+        if mlp.activation != "relu":
+            margin = float("inf") if closest is None else float(closest)
+            self.decide(where, f"{size} step activations (0 uncertain)", True, margin)
+        return self._made(outs, (*x.shape[:-1], outs[0].ncols() if outs else 0))
+
+    def attend(
+        self, xq: np.ndarray, xk: np.ndarray, query_pos: Any, key_pos: Any, att: Attention, length: int, where: str
+    ) -> np.ndarray:
+        self.attention_scale(att, length, where)  # refuses softmax
+        sees = np.asarray(allowed(att.mask, query_pos, key_pos), dtype=bool)
+        totals = []
+        for b, (queries, keys) in enumerate(zip(self._form(xq), self._form(xk))):
+            total = self._flint.row(att.b_O, xq.shape[1])
+            for h in range(att.n_heads):
+                q = queries * self._flint.matrix(att.W_Q, h) + self._flint.row(att.b_Q, xq.shape[1], h)
+                k = keys * self._flint.matrix(att.W_K, h) + self._flint.row(att.b_K, xk.shape[1], h)
+                v = keys * self._flint.matrix(att.W_V, h) + self._flint.row(att.b_V, xk.shape[1], h)
+                scores = q * k.transpose()
+                bias = att.bias_for(h)
+                if bias is not None:
+                    scores = scores + to_flint(bias.matrix(query_pos, key_pos))
+                picked, shares = self._select(att, scores, sees, query_pos, where, h, b)
+                z = picked * v  # the sum of the chosen keys' values; average-hard: their mean
+                total = total + (z if shares is None else shares * z) * self._flint.matrix(att.W_O, h)
+            totals.append(total)
+        return self._made(totals, xq.shape)
+
+    def _select(
+        self, att: Attention, scores: Any, sees: np.ndarray, query_pos: Any, where: str, head: int, batch: int
+    ) -> tuple[Any, Any]:
+        """The keys hard or average-hard attention reads over ``scores`` (an ``fmpq_mat``): a 0/1 matrix ``[query,
+        key]`` and, for average-hard, the diagonal matrix of ``1 / (keys read)`` per query (else ``None``).
+
+        Records each query's decision as :meth:`ObjectArithmetic.attention_weights` does (key indices among the
+        query's allowed keys, the margin top minus runner-up as floats)."""
+        numerators, denominator = integer_form(scores)
+        best = np.where(sees, numerators, -math.inf).max(axis=1, initial=-math.inf)
+        winners = sees & np.asarray(numerators == best[:, None], dtype=bool)
+        runner_up = np.where(sees & ~winners, numerators, -math.inf).max(axis=1, initial=-math.inf)
+        count = winners.sum(axis=1)
+        rank = np.cumsum(sees, axis=1) - 1  # a key's index among the query's allowed keys
+        if att.kind == "hard" and att.tie_rule == "error" and (count > 1).any():
+            i = int(np.flatnonzero(count > 1)[0])
+            tied = [int(j) for j in rank[i][winners[i]]]
+            raise tie_error(where, head, int(query_pos[i]), batch, f"keys {tied}")
+        chosen = chosen_keys(winners, att.kind, att.tie_rule)
+        for i in np.flatnonzero(sees.any(axis=1)).tolist():
+            if count[i] > 1:
+                gap = 0.0  # a tie is at distance 0 from flipping
+            elif runner_up[i] == -math.inf:
+                gap = float("inf")
+            else:
+                gap = best[i] / denominator - runner_up[i] / denominator  # each correctly rounded, as float(v)
+            picked = [int(j) for j in rank[i][chosen[i]]]
+            detail = f"head {head} query {int(query_pos[i])}"
+            if att.kind == "average_hard":
+                self.decide(where, f"argmax set of {detail}: {picked}", True, gap)
+            else:
+                self.decide(where, f"argmax of {detail}: key {picked[0]}", True, gap)
+        read = from_integers(chosen.astype(np.int64))
+        if att.kind != "average_hard":
+            return read, None
+        shares = fmpq_mat(chosen.shape[0], chosen.shape[0])  # diag(1 / |chosen keys|): each query's mean
+        for i, c in enumerate(chosen.sum(axis=1).tolist()):
+            if c:
+                shares[i, i] = fmpq(1, c)
+        return read, shares
