@@ -50,8 +50,9 @@ def row_for(name: str, samples: int, seed: int, equivalent: bool) -> tuple[str, 
                                        lengths=sizes_for(name, construction), prove_equivalent=equivalent, name=name)
     caught = ", ".join(f"{k} {v}" for k, v in sorted(result.caught_by().items())) or "-"
     strict = str(len(result.strict)) if equivalent else "not run"
+    rate = f"{100 * result.rate:.0f}%" if result.changing else "- (none changed behaviour)"
     line = (f"| `{name}` | {lemma_sizes(certificate)} | {certificate.status} | {len(result.outcomes)} | "
-            f"{len(result.changing)} | {len(result.broken)} | {100 * result.rate:.0f}% | {caught} | {strict} | "
+            f"{len(result.changing)} | {len(result.broken)} | {rate} | {caught} | {strict} | "
             f"{time.process_time() - started:.1f} |")
     holes = [f"- `{name}`: `{o.mutation}` changes behaviour ({o.witness}) and the certificate holds ({o.status})"
              for o in result.unbroken]

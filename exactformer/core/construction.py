@@ -100,6 +100,8 @@ class Invariant:
         after a layer norm with unit gain). Float evaluators round relative to the operands, so a coordinate that
         should be 0 in a residual of entries ~ ``scale`` is checked to ``tol * (scale + |expected|)``.
 
+    Notes
+    -----
     ``expected`` may carry a batched form for the verifier's tensor path (:func:`~exactformer.core.batch_encoding.
     with_batch`): ``expected.batch(words, length)``, a float64 tensor ``[batch, positions, coordinates]`` of the
     exact values rounded to float64, for ``words`` a ``[batch, n]`` tensor of indices into the encoder's batch
@@ -220,6 +222,8 @@ class Construction:
     simulator, answerer
         Optional runners behind :meth:`simulate` (machines) and :meth:`answer` (queries).
 
+    Notes
+    -----
     ``encode`` may carry a batched form, ``encode.batch``: a :class:`~exactformer.core.batch_encoding.BatchEncoder`
     that encodes a batch of words given as symbol indices into vocabulary indices in one gather (attached by
     :func:`~exactformer.core.batch_encoding.with_batch`); the verifier's tensor path

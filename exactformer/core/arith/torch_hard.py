@@ -240,7 +240,7 @@ def position_only(q: torch.Tensor | None, k: torch.Tensor | None) -> bool:
 
 def _integer_peak(x: torch.Tensor) -> float:
     """``max |x|`` when every entry of ``x`` is a finite integer, else infinity."""
-    lo, hi = (float(t) for t in torch.aminmax(x))
+    lo, hi = (float(t) for t in torch.aminmax(x.detach()))
     if not (math.isfinite(lo) and math.isfinite(hi)) or not torch.equal(x, torch.round(x)):
         return math.inf
     return max(-lo, hi)
