@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from exactformer import constructions
 from exactformer.core.construction import Construction
-from exactformer.verify.certificate import Certificate, prove
-from exactformer.verify.mutants import Mutation, apply_mutation, sample_mutations
+from exactformer.verify.certificate_mutation import CertificateOutcome, certificate_mutation_rate
 from exactformer.verify.oracle import CheckOracle
 from exactformer.verify.reference import as_reference
 
@@ -44,37 +42,15 @@ SIZES: dict[str, tuple[int, ...]] = {
 DEFAULT = tuple(SIZES)[:5]
 
 
-@dataclass
-class Judged:
-    """One mutant: its mutation, the oracle's witness (``None``: equivalent at these sizes) and its certificate."""
-
-    mutation: Mutation
-    witness: str | None
-    certificate: Certificate
-
-    @property
-    def behaviour_changing(self) -> bool:
-        return self.witness is not None
-
-    @property
-    def broken(self) -> bool:
-        return bool(self.certificate.failed)
-
-
 def judge_mutants(name: str, construction: Construction, count: int, lengths: Sequence[int], *,
-                  seed: int = 0) -> list[Judged]:
-    """``count`` sampled mutants of ``construction`` (registered as ``name``), each classified and proven."""
+                  seed: int = 0) -> list[CertificateOutcome]:
+    """``count`` sampled mutants of ``construction`` (registered as ``name``), each classified by the oracle at
+    ``lengths`` and proven (:func:`~exactformer.verify.certificate_mutation.certificate_mutation_rate`, the
+    equivalent mutants too)."""
     ref = as_reference(constructions.get(name).reference(construction))
     oracle = CheckOracle(ref, list(lengths), samples_per_length=40, exhaustive_up_to=256)
-    out = []
-    for mutation in sample_mutations(construction.model, count, seed=seed):
-        mutant = apply_mutation(construction, mutation)
-        try:
-            witness = oracle.witness(mutant)
-        except Exception as err:  # noqa: BLE001 - a mutant the forward pass cannot run changes behaviour
-            witness = f"{type(err).__name__}: {err}"
-        out.append(Judged(mutation, witness, prove(mutant)))
-    return out
+    return certificate_mutation_rate(construction, ref, count, seed, oracle=oracle, prove_equivalent=True,
+                                     name=name).outcomes
 
 
 def row(name: str, samples: int, seed: int) -> tuple[str, list[str]]:

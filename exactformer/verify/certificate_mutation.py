@@ -55,6 +55,10 @@ class CertificateOutcome:
     caught_by: tuple[str, ...] = ()
 
     @property
+    def behaviour_changing(self) -> bool:
+        return self.behaviour == "changing"
+
+    @property
     def broken(self) -> bool:
         """Whether the mutant's certificate does not hold (a lemma failed, or the prover raised)."""
         return bool(self.caught_by) or bool(self.status and self.status.startswith("prover raised"))
@@ -77,7 +81,7 @@ class CertificateMutationResult:
 
     @property
     def changing(self) -> list[CertificateOutcome]:
-        return [o for o in self.outcomes if o.behaviour == "changing"]
+        return [o for o in self.outcomes if o.behaviour_changing]
 
     @property
     def broken(self) -> list[CertificateOutcome]:
@@ -92,7 +96,7 @@ class CertificateMutationResult:
     @property
     def strict(self) -> list[CertificateOutcome]:
         """Equivalent mutants (proven only with ``prove_equivalent``) whose certificate fails anyway."""
-        return [o for o in self.outcomes if o.behaviour == "equivalent" and o.broken]
+        return [o for o in self.outcomes if not o.behaviour_changing and o.broken]
 
     @property
     def rate(self) -> float:
