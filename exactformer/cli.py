@@ -1,4 +1,4 @@
-"""The ``exactformer`` command: list, build, trace, verify, frontier, export."""
+"""The ``exactformer`` command: list, build, trace, verify, frontier, export, sweep."""
 
 from __future__ import annotations
 
@@ -433,6 +433,20 @@ def prove(
     certificate = prove_construction(_build(name, option))
     _show_and_write(certificate, json_out, markdown_out)
     raise typer.Exit(0 if certificate.holds else 1)
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="The sweep configuration (TOML; docs/sweep.md)."),
+    store: Optional[Path] = typer.Option(None, help="SQLite results store (default: CONFIG with .sqlite)."),
+    scheduler: Optional[str] = typer.Option(None, help="tcp://HOST:PORT of a running Dask scheduler."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes of the local cluster (default: the cores)."),
+    render: Optional[Path] = typer.Option(None, help="Write the table rendered from the store here ('-': print)."),
+) -> None:
+    """Run a campaign of cells on Dask; completed cells are stored and skipped by a rerun. Exits 1 if a cell failed."""
+    from .cli_sweep import run_sweep_command
+
+    raise typer.Exit(run_sweep_command(config, store, scheduler, workers, render, progress=console.is_terminal))
 
 
 def _is_zero(v: Any) -> bool:

@@ -3,9 +3,11 @@
 ``check(construction, reference, ...)`` returns a :class:`Report`; ``frontier(...)`` measures how far each float
 dtype carries a construction; ``mutate(...)`` measures how many single-weight mutants the check catches;
 ``prove(construction)`` returns a :class:`Certificate` (lemmas checked exhaustively or symbolically in n);
-``strategies`` has hypothesis strategies for words, graphs and machines.
+``strategies`` has hypothesis strategies for words, graphs and machines; ``sweep(config, ...)`` runs a campaign of
+such checks on Dask distributed with a resumable results store (:mod:`exactformer.sweep`).
 """
 
+from ..sweep.runner import sweep  # the campaign runner (imports no construction: tasks are found by name)
 from .certificate import Certificate, Lemma, prove, register_prover
 from .check import check, diagnose, float_tolerance, invariant_holds
 from .claims import claim_results
@@ -16,6 +18,7 @@ from .report import ClaimResult, Failure, InvariantTally, LengthReport, Report
 
 __all__ = [
     "check",
+    "sweep",
     "prove",
     "Certificate",
     "Lemma",

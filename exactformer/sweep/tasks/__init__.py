@@ -1,0 +1,92 @@
+"""What a sweep's cell runs: a :class:`Task` is a function of the cell's parameters that returns a JSON-able dict.
+
+The built-in tasks are found by name in :data:`TASKS` (each a ``module:attribute`` path, imported when first used,
+so the runner does not import every construction family); a configuration may also name any importable
+``package.module:function``. A plain function becomes a task whose parameters are its keyword arguments.
+
+A corpus task also has ``entries(**params)``: the names of its corpus's items (e.g. MLRegTest languages), which the
+configuration's ``[corpus] chunk`` splits into cells, each receiving its share as the ``entries`` parameter.
+
+A task's result may hold a ``"figures"`` dict (headline numbers: words checked, wrong answers, ...): the store
+keeps it in a column of its own, beside the whole result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SweepConfigError
+
+#: built-in task name -> where its :class:`Task` lives
+TASKS: dict[str, str] = {
+    "check": "exactformer.sweep.tasks.check:CHECK",
+    "frontier": "exactformer.sweep.tasks.check:FRONTIER",
+    "mlregtest": "exactformer.sweep.tasks.mlregtest:MLREGTEST",
+    "busy_beaver": "exactformer.sweep.tasks.busy_beaver:BUSY_BEAVER",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A cell's work: ``run(**params) -> dict`` and the parameter names it takes.
+
+    Parameters
+    ----------
+    run
+        The function a worker calls with the cell's parameters; it returns a dict that :func:`json.dumps` accepts.
+    params
+        The parameter names a configuration may give (``[params]`` and ``[grid]`` keys).
+    entries
+        For a corpus task: the names of the corpus's items for the given parameters (without ``entries``).
+    validate
+        Called with a cell's parameters when the configuration is read; raises ``ValueError`` naming what is wrong
+        (so a typo fails before any cell runs).
+    render
+        The campaign's table from its stored cells (:class:`~exactformer.sweep.store.StoredCell`, in the
+        configuration's order); default: one markdown row per cell, its parameters and figures.
+    """
+
+    run: Callable[..., dict[str, Any]]
+    params: frozenset[str]
+    entries: Callable[..., Iterable[Any]] | None = None
+    validate: Callable[..., None] | None = None
+    render: Callable[[list[Any]], str] | None = None
+    name: str = field(default="", compare=False)
+
+
+def _from_function(fn: Callable[..., Any], name: str) -> Task:
+    signature = inspect.signature(fn)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return Task(run=fn, params=frozenset(p.name for p in signature.parameters.values() if p.kind in kinds), name=name)
+
+
+def resolve_task(name: str) -> Task:
+    """The task a configuration names: a key of :data:`TASKS`, or ``package.module:attribute``.
+
+    Raises
+    ------
+    ValueError
+        (a :class:`~exactformer.sweep.config.SweepConfigError`) for an unknown name, a module that does not import or
+        an attribute that is neither a :class:`Task` nor a function.
+    """
+    path = TASKS.get(name, name)
+    if ":" not in path:
+        raise SweepConfigError(
+            f"unknown task {name!r}: the built-in tasks are {', '.join(sorted(TASKS))}, or name a function as "
+            "'package.module:function'"
+        )
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise SweepConfigError(f"task {name!r}: cannot import {module_name!r} ({e})") from e
+    target = getattr(module, attribute, None)
+    if isinstance(target, Task):
+        return target
+    if callable(target):
+        return _from_function(target, name)
+    raise SweepConfigError(f"task {name!r}: {module_name} has no task or function {attribute!r}")
