@@ -41,7 +41,8 @@ from .verify.reference import FunctionReference
 
 __all__ = [
     "Entry", "register", "get", "build", "names", "REGISTRY", "ENTRIES",
-    "TableRow", "construction_rows", "construction_table", "write_readme_table", "readme_table", "BEGIN", "END",
+    "TableRow", "construction_rows", "construction_table", "rows_table",
+    "write_readme_table", "readme_table", "BEGIN", "END",
 ]
 
 
@@ -256,11 +257,16 @@ def construction_rows(selected: list[str] | None = None, *, verify: bool = True)
 
 def construction_table(selected: list[str] | None = None, *, verify: bool = True) -> str:
     """The markdown table of :func:`construction_rows`."""
+    return rows_table(construction_rows(selected, verify=verify))
+
+
+def rows_table(rows: list[TableRow]) -> str:
+    """The markdown table of some :class:`TableRow` (fresh ones, or a sweep store's: ``configs/readme_table.toml``)."""
     lines = [
         "| construction | theorem | layers | heads | d_model | attention | norms | status | proof |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in construction_rows(selected, verify=verify):
+    for row in rows:
         theorem, proof = row.theorem.replace("|", "\\|"), row.proof.replace("|", "\\|")
         lines.append(f"| `{row.name}` | {theorem} | {row.layers} (n = {row.n}) | {row.heads} | {row.d_model} | "
                      f"{row.attention} | {row.norms} | {row.status} | {proof} |")

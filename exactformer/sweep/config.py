@@ -6,7 +6,7 @@ A configuration names a task and the parameters of its cells::
     task = "parity_first"            # a built-in task (exactformer.sweep.tasks.TASKS) or "package.module:function"
     resources = {}                   # Dask resources each cell needs, e.g. {GPU = 1}
 
-    [params]                         # the same in every cell
+    [params]                         # the same in every cell ("a..b" in a list expands here too)
     samples = 1000
     seed = 0
 
@@ -116,12 +116,12 @@ def _expand(name: str, values: Any) -> list[Any]:
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
-                raise SweepConfigError(f"grid.{name}: the range {v!r} is empty ({hi} < {lo})")
+                raise SweepConfigError(f"{name}: the range {v!r} is empty ({hi} < {lo})")
             out.extend(range(lo, hi + 1))
         else:
             out.append(v)
     if not out:
-        raise SweepConfigError(f"grid.{name} is an empty list: a grid axis needs at least one value")
+        raise SweepConfigError(f"{name} is an empty list: a grid axis needs at least one value")
     return out
 
 
@@ -156,14 +156,15 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<dict>") -> SweepCon
         isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in resources.values()
     ):
         raise SweepConfigError(f"{source}: 'resources' must map names to positive numbers, e.g. {{GPU = 1}}")
-    params = dict(data.get("params", {}))
+    params = data.get("params", {})
     grid = data.get("grid", {})
     if not isinstance(grid, Mapping) or not isinstance(params, Mapping):
         raise SweepConfigError(f"{source}: 'params' and 'grid' must be tables")
+    params = {k: _expand(f"params.{k}", v) if isinstance(v, list) and v else v for k, v in params.items()}
     both = sorted(set(params) & set(grid))
     if both:
         raise SweepConfigError(f"{source}: {both} are in both [params] and [grid]; give each parameter once")
-    axes = {k: _expand(k, v) for k, v in grid.items()}
+    axes = {k: _expand(f"grid.{k}", v) for k, v in grid.items()}
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
     corpus = data.get("corpus")
     if corpus is not None:

@@ -1,87 +1,57 @@
-"""The MLRegTest conformance results (issue 5, item 7): how ``scripts/log_depth_mlregtest.py`` merges its runs, and
-that the committed results file is such a merge (nothing edited by hand, every line a recorded run)."""
+"""The MLRegTest conformance results (issue 5, item 7): the committed file is consistent (its tally counts its own
+lines, one per language, sorted), and the sweep task that replaces ``scripts/log_depth_mlregtest.py``'s loop
+(:mod:`exactformer.sweep.tasks.mlregtest`, ``configs/mlregtest.toml``) reproduces its lines but the seconds."""
 
 from __future__ import annotations
 
-from exactformer.constructions.pointer_jumping import pointer_jumping_recognizer
-from exactformer.core.architecture import MLP
-from exactformer.languages.dfa import DFA
+from types import SimpleNamespace
 
-from ..scripts import ROOT, import_script
+from exactformer.sweep.tasks.mlregtest import HEADER, line, render, run
+
+from ..scripts import ROOT
 
 RESULTS = ROOT / "scripts" / "results" / "log_depth_mlregtest.txt"
 
 
-def _script():
-    return import_script("scripts", "log_depth_mlregtest")
+def _committed() -> dict[str, str]:
+    return {row.split()[0]: row for row in RESULTS.read_text().splitlines() if row[:1].isdigit()}
 
 
-def _line(name: str, rest: str) -> str:
-    return f"{name:24} {rest}"
+def test_the_committed_file_has_one_sorted_line_per_language_and_its_tally_counts_them():
+    lines = RESULTS.read_text().splitlines()
+    body = [row for row in lines if row[:1].isdigit()]
+    names = [row.split()[0] for row in body]
+    assert names == sorted(names) and len(set(names)) == len(names) == 1800
+    assert HEADER in lines
+    tally = {"ok": sum(" ok " in row for row in body), "FAIL": sum(" FAIL" in row for row in body),
+             "skipped": sum(" skipped " in row for row in body)}
+    assert tally == {"ok": 1776, "FAIL": 0, "skipped": 24}
+    assert "# merged: ok: 1776, FAIL: 0, not run: 0, skipped: 24, missing: 0 (1800 languages)" in lines
 
 
-def test_a_later_run_of_a_language_replaces_the_earlier_one(tmp_path):
-    first = tmp_path / "first.txt"
-    first.write_text(
-        "\n".join(
-            [
-                "# the first run",
-                _line("16.04.SL.2.1.0", "4 9 lookup 81 3000 ok 1.0"),
-                _line("04.03.TLT.4.1.2", "26 227 function 18252 too wide (d_model x d_mlp = 2.58e+07)"),
-                _line("64.64.coSP.6.1.6", ">1000 skipped (monoid larger than --max-monoid)"),
-                "",
-                "languages: 3 | passed: 1",
-            ]
-        )
-    )
-    second = tmp_path / "second.txt"
-    second.write_text(
-        "\n".join(
-            [
-                "# a rerun, whose comment is not kept",
-                _line("04.03.TLT.4.1.2", "26 227 function 18252 3138 ok 51.0"),
-                _line("04.04.SP.2.1.0", "3 7 lookup 49 3100 2 FAIL 3.0  first: ('a', 'ok'): model True, DFA False"),
-            ]
-        )
-    )
-    merged = _script().merge([first, second])
-    assert merged[0] == "# the first run"
-    assert merged[1] == "# merged: ok: 2, FAIL: 1, not run: 0, skipped: 1, missing: 0 (4 languages)"
-    assert merged[2] == _script().HEADER
-    body = merged[3:]
-    assert [line.split()[0] for line in body] == sorted(line.split()[0] for line in body)
-    assert any(line.startswith("04.03.TLT.4.1.2") and " ok " in line for line in body)
-    assert not any("too wide" in line for line in body)
+def test_the_sweep_task_reproduces_committed_lines_but_the_seconds():
+    """Two small languages and one whose monoid is over the limit, with the full run's parameters."""
+    names = ["04.03.TSL.2.1.0", "04.04.SL.4.1.0", "64.64.coSP.6.1.6"]
+    records = run(names)["languages"]
+    committed = _committed()
+    for record in records:
+        ours, theirs = line(record).split(), committed[record["language"]].split()
+        if record["status"] == "ok":
+            ours, theirs = ours[:-1], theirs[:-1]  # the seconds
+        assert ours == theirs
 
 
-def test_too_wide_lines_of_old_runs_count_as_not_run(tmp_path):
-    old = tmp_path / "old.txt"
-    old.write_text(
-        "\n".join(
-            [
-                _line("04.03.TLT.4.1.2", "26 227 function 18252 too wide (d_model x d_mlp = 2.58e+07)"),
-                _line("04.03.TLT.6.1.2", "42 619 function 75852 not run (d_model x d_mlp = 2.75e+08, over --max-entries)"),  # noqa: E501
-                _line("04.03.TLT.2.1.0", "6 15 lookup 225 3173 ok 3.5"),
-            ]
-        )
-    )
-    assert _script().merge([old])[0] == "# merged: ok: 1, FAIL: 0, not run: 2, skipped: 0, missing: 0 (3 languages)"
-
-
-def test_the_committed_results_are_a_merge_of_recorded_runs():
-    """Merging the committed file alone reproduces it: its tally line counts its own lines, which are sorted, one
-    per language."""
-    assert _script().merge([RESULTS]) == RESULTS.read_text().splitlines()
-
-
-def test_a_run_orders_by_size_and_lists_the_languages_over_max_entries_as_not_run(capsys):
-    """Three small languages of the quick set, fewest MLP units first, the widest over --max-entries."""
-    assert _script().main(["--quick", "--limit", "3", "--smallest-first", "--max-entries", "2e4"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()]
-    assert len(lines) == 3
-    assert [line.split()[0] for line in lines] == ["04.03.TcoSL.4.1.0", "04.03.TLT.2.1.0", "04.03.TLTT.6.2.0"]
-    assert [" ok " in line for line in lines] == [True, True, False]
-    model = pointer_jumping_recognizer(DFA.from_att(_script().DATA / "att_format" / "04.03.TLTT.6.2.0.att")).model
-    d_mlp = max(sub.block.d_mlp for _, layer in model.named_layers(None) for _, sub in layer.sublayers()
-                if isinstance(sub.block, MLP))
-    assert f"not run    (d_model x d_mlp = {model.d_model * d_mlp:.2e}, over --max-entries)" in lines[2]
+def test_the_rendered_table_counts_and_sorts_the_stored_languages():
+    records = [
+        {"language": "16.04.SL.2.1.0", "status": "ok", "states": 4, "monoid": 9, "code": "lookup", "units": 81,
+         "words": 3000, "wrong": 0, "first": "", "seconds": 1.0},
+        {"language": "04.04.SP.2.1.0", "status": "FAIL", "states": 3, "monoid": 7, "code": "lookup", "units": 49,
+         "words": 3100, "wrong": 2, "first": "('a',): model True, DFA False", "seconds": 3.0},
+        {"language": "64.64.coSP.6.1.6", "status": "skipped", "max_monoid": 1000},
+    ]
+    cells = [SimpleNamespace(result={"languages": records[:2]}), SimpleNamespace(result={"languages": records[2:]})]
+    text = render(cells).splitlines()
+    assert text[0] == "# store: ok: 1, FAIL: 1, skipped: 1, missing: 0 (3 languages)"
+    assert text[1] == HEADER
+    assert [row.split()[0] for row in text[2:]] == ["04.04.SP.2.1.0", "16.04.SL.2.1.0", "64.64.coSP.6.1.6"]
+    assert "2 FAIL" in text[2] and "first: ('a',): model True, DFA False" in text[2]

@@ -27,6 +27,7 @@ TASKS: dict[str, str] = {
     "frontier": "exactformer.sweep.tasks.check:FRONTIER",
     "mlregtest": "exactformer.sweep.tasks.mlregtest:MLREGTEST",
     "busy_beaver": "exactformer.sweep.tasks.busy_beaver:BUSY_BEAVER",
+    "readme_table": "exactformer.sweep.tasks.readme:README_TABLE",
 }
 
 

@@ -1,0 +1,58 @@
+"""The corpus tasks that replace the long scripts' loops reproduce the committed results files' lines (the seconds
+aside): the busy-beaver decoder on the 2x2 list and the champions."""
+
+from __future__ import annotations
+
+import pytest
+
+from exactformer.sweep.tasks import busy_beaver
+
+from ..scripts import ROOT
+
+BB_RESULTS = ROOT / "scripts" / "results" / "post_machine_bb_sweep.txt"
+
+
+def _without_seconds(line: str) -> list[str]:
+    return line.split()[:-1]
+
+
+@pytest.mark.skipif(not busy_beaver.DATA.exists(), reason="shared/data/busy_beaver is absent")
+def test_the_busy_beaver_task_reproduces_the_committed_lines_of_the_2x2_list_and_three_champions():
+    steps = {f"{m[0]}:{m[1]}": m[2] for m in busy_beaver.machines(busy_beaver.DATA, ["2x2", "champions"])}
+    small = [e for e in busy_beaver.entries(lists=["2x2", "champions"]) if steps[e] < 100]  # BB(4)'s 107 aside
+    result = busy_beaver.run(small)
+    committed = {tuple(line.split()[:2]): line for line in BB_RESULTS.read_text().splitlines()
+                 if not line.startswith("#")}
+    assert result["figures"]["machines"] == result["figures"]["match"] == len(small)
+    for record in result["machines"]:
+        ours = busy_beaver.line(record)
+        assert _without_seconds(ours) == _without_seconds(committed[(record["list"], record["machine"])])
+
+
+def test_an_unknown_list_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"unknown busy-beaver list\(s\) \['5x2'\]"):
+        busy_beaver.entries(lists=["5x2"])
+
+
+def test_a_check_cell_stores_the_verifiers_report_and_a_bad_name_is_refused_before_running():
+    from exactformer.sweep import SweepConfigError, parse_config
+    from exactformer.sweep.tasks.check import run_check
+
+    out = run_check("demo", lengths=[1, 2, 3], samples=8)
+    assert out["figures"]["passed"] is True and out["figures"]["sizes"] == 3
+    assert out["report"]["construction"] and out["summary"].startswith("PASSED")
+    with pytest.raises(SweepConfigError, match="no construction named 'nope'"):
+        parse_config({"name": "t", "task": "check", "grid": {"construction": ["demo", "nope"]}})
+    with pytest.raises(SweepConfigError, match="dtype 'float8'"):
+        parse_config({"name": "t", "task": "check", "params": {"construction": "demo", "dtype": "float8"}})
+
+
+def test_the_readme_row_rendered_from_a_cell_is_the_readmes_row():
+    from types import SimpleNamespace
+
+    from exactformer.catalog import readme_table
+    from exactformer.sweep.tasks import readme
+
+    cell = SimpleNamespace(result=readme.run("demo"))
+    rendered = readme.render([cell]).splitlines()
+    assert rendered[2] in readme_table(ROOT / "README.md").splitlines()
