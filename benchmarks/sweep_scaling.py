@@ -38,7 +38,7 @@ def run_once(cfg, workers: int, folder: Path) -> dict:
 
     t0 = time.perf_counter()
     load_before = os.getloadavg()[0]
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         started = time.perf_counter() - t0
         store = folder / f"w{workers}-{time.time_ns()}.sqlite"
         t1 = time.perf_counter()

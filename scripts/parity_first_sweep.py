@@ -1,23 +1,27 @@
-"""Sampled verification of Chiang & Cholak's PARITY / FIRST transformers in float64, up to n = 10,000.
+"""Sampled verification of Chiang & Cholak's PARITY / FIRST transformers in float64, up to n = 10,000, as a sweep.
 
 Usage::
 
-    python scripts/parity_first_sweep.py                          # 1,000 words per length, n = 1..64 then a
-                                                                  # geometric grid up to 10,000 (hours on one core)
-    python scripts/parity_first_sweep.py --cell-seconds 60        # at most ~60 s per (variant, n): fewer words at
-                                                                  # large n, the count is reported
-    python scripts/parity_first_sweep.py --device cuda --cell-seconds 0   # the full 1,000 everywhere, on a GPU
+    python scripts/parity_first_sweep.py                          # configs/parity_first_sweep.toml: 1,000 words per
+                                                                  # length, n = 1..64 then a geometric grid up to
+                                                                  # 10,000 (hours on one core), resumable
+    python scripts/parity_first_sweep.py --device cuda            # the same cells on a GPU
     python scripts/parity_first_sweep.py --variants parity-ln-eps1e-5 first-ln-eps1e-5 \\
         --lengths 2 4 10 20 50 100 200 500 1000 --samples 500       # the note's eps = 1e-5 columns
     python scripts/parity_first_sweep.py --update-docs            # regenerate the docs tables from the file
 
-Every (variant, n) cell runs the model (batched torch backend, float64 by default) on the words of
-:func:`parity_first_common.words_for` (every word when ``2^n <= samples``; else ``0^n``, ``1 0^(n-1)``, ``1^n``,
-``0 1^(n-1)`` and uniform random words) and records: how many words, how many wrong answers (against the language,
-computed by counting), the smallest ``|z|``, the largest relative deviation of z from the note's closed form, and the
-cross-entropy in bits per string (stratified by label: exactly half of all words are members), with its standard
-error. Cells are written to ``scripts/results/parity_first_sweep.txt`` as they finish (an existing file is
-updated, so a long run can be resumed or extended: ``--skip-done`` leaves cells that already have enough words).
+Every (variant, n) cell is a cell of a sweep (``docs/sweep.md``; the task is :data:`TASK`, this module's
+:func:`sweep_cell`) run on a local Dask cluster (``--workers``) or an existing one (``--scheduler``; its workers
+need ``scripts/`` on their ``PYTHONPATH``). A cell runs the model (batched torch backend, float64 by default) on the
+words of :func:`parity_first_common.words_for` (every word when ``2^n <= samples``; else ``0^n``, ``1 0^(n-1)``,
+``1^n``, ``0 1^(n-1)`` and uniform random words) and records: how many words, how many wrong answers (against the
+language, computed by counting), the smallest ``|z|``, the largest relative deviation of z from the note's closed
+form, and the cross-entropy in bits per string (stratified by label: exactly half of all words are members), with
+its standard error. The store (``--store``, default ``--out`` with ``.sqlite``) keeps every completed cell, so an
+interrupted run is resumed by rerunning it; ``--out`` is then rewritten: its rows, each replaced by the store's row
+of the same (variant, dtype, n).
+
+The same campaign without this wrapper: ``PYTHONPATH=scripts exactformer sweep configs/parity_first_sweep.toml``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import mpmath
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parity_first_common import (  # noqa: E402
     DTYPES,
@@ -44,9 +49,11 @@ from parity_first_common import (  # noqa: E402
     read_table,
     update_docs,
     words_for,
-    write_table,
     z_of,
 )
+
+from exactformer.sweep import Store, Task, parse_config, sweep  # noqa: E402
+from exactformer.sweep.render import stored_cells  # noqa: E402
 
 OUT = RESULTS / "parity_first_sweep.txt"
 COLUMNS = [
@@ -64,7 +71,6 @@ COLUMNS = [
     "CE non-members",
     "seconds",
 ]
-MIN_WORDS = 3  # a time-capped cell still runs 1^n, 0^n, 10^(n-1): both labels, PARITY's largest k
 DEFAULT_LENGTHS = list(range(1, 65)) + [100, 200, 500, 1000, 2000, 3000, 5000, 10_000]
 HEADER = [
     "# Chiang & Cholak PARITY / FIRST: sampled verification (scripts/parity_first_sweep.py)",
@@ -173,10 +179,8 @@ def batch_size(n: int, heads: int = 2, budget: float = 2.5e8) -> int:
     return max(1, min(512, int(budget / (8 * heads * min(n + 1, 1024) * (n + 1)))))
 
 
-def run_cell(
-    name: str, n: int, samples: int, seed: int, dtype: torch.dtype, device: str, cell_seconds: float | None
-) -> dict[str, str]:
-    """One (variant, n) cell; stops early (after whole batches) once ``cell_seconds`` have passed."""
+def run_cell(name: str, n: int, samples: int, seed: int, dtype: torch.dtype, device: str) -> dict[str, str]:
+    """One (variant, n) cell: every word of :func:`words_for`, in batches."""
     variant = VARIANTS[name]
     c = variant.build()
     words, mode = words_for(n, samples, seed)
@@ -188,10 +192,6 @@ def run_cell(
         # the readout-only pass: z and the answer are all a cell needs (tested against the full pass to 1e-12)
         for w, r in zip(chunk, c.run_batch(chunk, dtype=dtype, device=device, keep_trace=False)):
             tally.add(variant, w, z_of(r), bool(r.answer))
-        capped = cell_seconds and time.perf_counter() - start > cell_seconds and tally.strings >= MIN_WORDS
-        if capped and s + size < len(words):
-            mode = f"sampled, time-capped at {cell_seconds:g} s"
-            break
     ce, se = tally.cross_entropy()
     return {
         "variant": name,
@@ -281,28 +281,58 @@ def render_cross_entropy(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def sweep_cell(variant: str, n: int, samples: int = 1000, seed: int = 0, dtype: str = "float64",
+               device: str = "cpu") -> dict:
+    """A sweep cell: :func:`run_cell` on one torch thread, its row and its headline figures."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; the variants are {', '.join(VARIANTS)}")
+    torch.set_num_threads(1)
+    row = run_cell(variant, n, samples, seed, DTYPES[dtype], device)
+    return {"row": row, "figures": {"words": row["words"], "wrong": row["wrong"]}}
+
+
+def _order(rows):
+    return sorted(rows, key=lambda r: (list(VARIANTS).index(r["variant"]), r["dtype"], int(r["n"])))
+
+
+def render_cells(cells) -> str:
+    """The stored cells' rows as this script's results table (header comments, then the rows in file order)."""
+    return _table_text(HEADER, [c.result["row"] for c in cells])
+
+
+def _table_text(comments, rows) -> str:
+    lines = list(comments) + ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(str(r.get(c, "-")) for c in COLUMNS) + " |" for r in _order(rows)]
+    return "\n".join(lines)
+
+
+TASK = Task(run=sweep_cell, render=render_cells, name="parity_first_sweep",
+            params=frozenset({"variant", "n", "samples", "seed", "dtype", "device"}))
+
+
+def config(variants, lengths, samples: int, seed: int, dtype: str, device: str) -> dict:
+    """The sweep configuration (as ``configs/parity_first_sweep.toml`` writes it): lengths outermost, so an
+    interrupted run still covers every variant up to some n."""
+    return {"name": "parity-first-sweep", "task": "parity_first_sweep:TASK",
+            "params": {"samples": samples, "seed": seed, "dtype": dtype, "device": device},
+            "grid": {"n": list(lengths), "variant": list(variants)}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", nargs="+", default=list(REGISTERED), choices=list(VARIANTS))
     p.add_argument("--lengths", nargs="+", type=int, default=None, help="word lengths (default 1..64, then a grid)")
     p.add_argument("--max-n", type=int, default=10_000)
     p.add_argument("--samples", type=int, default=1000, help="words per length (all words when fewer exist)")
-    p.add_argument(
-        "--cell-seconds",
-        type=float,
-        default=None,
-        help="stop a (variant, n) cell after this many seconds (whole batches; 0 or absent: no cap)",
-    )
     p.add_argument("--dtype", default="float64", choices=list(DTYPES))
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=OUT)
-    p.add_argument("--skip-done", action="store_true", help="keep cells of --out that already have enough words")
+    p.add_argument("--store", type=Path, default=None, help="results store (default: --out with .sqlite)")
+    p.add_argument("--workers", type=int, default=None, help="local cluster's worker processes (default: cores)")
+    p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a running Dask scheduler")
     p.add_argument("--update-docs", action="store_true", help="only regenerate the docs tables from --out")
-    p.add_argument("--merge", type=Path, default=None, help="only merge the cells of another run's file into --out")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
     if args.update_docs:
         _, rows = read_table(args.out)
         update_docs("scripts/parity_first_sweep.py (summary)", render_summary(rows))
@@ -311,40 +341,23 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(render_cross_entropy(rows))
         return 0
-    if args.merge:
-        comments, old = read_table(args.out)
-        other_comments, other = read_table(args.merge)
-        cells = {(r["variant"], r["dtype"], int(r["n"])): r for r in old + other}
-        ordered = sorted(cells.values(), key=lambda r: (list(VARIANTS).index(r["variant"]), r["dtype"], int(r["n"])))
-        runs = [line for line in other_comments if line.startswith("# last run")]
-        merged = [f"# merged: {', '.join(sorted({r['variant'] for r in other}))} from a run of {runs[-1][12:]}"]
-        write_table(args.out, comments + merged if runs else comments, COLUMNS, ordered)
-        return 0
     lengths = [n for n in (args.lengths or DEFAULT_LENGTHS) if 1 <= n <= args.max_n]
+    cfg = parse_config(config(args.variants, lengths, args.samples, args.seed, args.dtype, args.device),
+                       source="scripts/parity_first_sweep.py")
+    store = args.store or args.out.with_suffix(".sqlite")
+    summary = sweep(cfg, store=store, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr.isatty())
+    print(summary, file=sys.stderr)
+    with Store(store) as db:
+        stored = [c.result["row"] for c in stored_cells(db, cfg)]
     _, old = read_table(args.out)
-    cells = {(r["variant"], r["dtype"], int(r["n"])): r for r in old}
-    dtype = DTYPES[args.dtype]
-    t0 = time.perf_counter()
-    for n in lengths:  # lengths outermost: an interrupted run still covers every variant up to some n
-        for name in args.variants:
-            key = (name, args.dtype, n)
-            if (
-                args.skip_done
-                and key in cells
-                and (cells[key]["mode"] == "exhaustive" or int(cells[key]["words"]) >= args.samples)
-            ):
-                continue
-            row = run_cell(name, n, args.samples, args.seed, dtype, args.device, args.cell_seconds)
-            cells[key] = row
-            print(" | ".join(str(row[c]) for c in COLUMNS), flush=True)
-            ordered = sorted(
-                cells.values(), key=lambda r: (list(VARIANTS).index(r["variant"]), r["dtype"], int(r["n"]))
-            )
-            write_table(
-                args.out, HEADER + [f"# last run: {machine_line(args.threads)}, seed {args.seed}"], COLUMNS, ordered
-            )
-    print(f"(total {time.perf_counter() - t0:.0f} s)")
-    return 0
+    cells = {(r["variant"], r["dtype"], int(r["n"])): r for r in old + stored}
+    header = HEADER + [f"# last run: {machine_line(1)}, seed {args.seed}, through exactformer.sweep (store {store})"]
+    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
+    tmp.write_text(_table_text(header, list(cells.values())) + "\n")
+    tmp.replace(args.out)
+    for r in stored:
+        print(" | ".join(str(r[c]) for c in COLUMNS))
+    return 0 if summary.complete and all(str(r["wrong"]) == "0" for r in stored) else 1
 
 
 if __name__ == "__main__":

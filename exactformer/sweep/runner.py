@@ -118,7 +118,7 @@ def _client(scheduler: str | None, workers: int | None, cells: tuple[Cell, ...])
                            "point --scheduler at a cluster whose workers declare them")
     cluster = LocalCluster(
         n_workers=n, threads_per_worker=1, processes=True, resources=resources or None,
-        dashboard_address=None, silence_logs=logging.CRITICAL,
+        dashboard_address=":0", silence_logs=logging.CRITICAL,
     )
     return Client(cluster), cluster, n
 
