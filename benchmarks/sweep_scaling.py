@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     if args.quick:
         raw = dict(cfg.raw)
-        raw["params"] = {**raw["params"], "samples": 20, "lengths": ["1..8"], "limit": 3}
+        raw["params"] = {**raw["params"], "samples": 20, "lengths": ["1..8"]}
+        raw["corpus"] = {**raw["corpus"], "limit": 3}
         cfg = parse_config(raw, source="sweep_scaling --quick")
     runs = []
     with tempfile.TemporaryDirectory() as folder:

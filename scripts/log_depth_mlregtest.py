@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     store = args.store
     if args.quick:
         quick = dict(load_config(ROOT / "configs" / "mlregtest_subset.toml").raw)
-        quick["params"] = {**quick["params"], "samples": 20, "lengths": ["1..8"], "limit": 3}
+        quick["params"] = {**quick["params"], "samples": 20, "lengths": ["1..8"]}
+        quick["corpus"] = {**quick["corpus"], "limit": 3}
         cfg = parse_config(quick, source="mlregtest --quick")
         store = store or Path(tempfile.mkdtemp()) / "quick.sqlite"
     store = store or args.config.with_suffix(".sqlite")

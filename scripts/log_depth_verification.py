@@ -20,8 +20,13 @@ Connectivity (Theorem 2): random ``G(n, p)`` digraphs, n = 5..12, every ``(s, t)
 Usage::
 
     nice python scripts/log_depth_verification.py [--quick] [--out scripts/results/log_depth_verification.txt]
+        [--workers N | --scheduler tcp://HOST:PORT] [--store FILE]
 
-The models are run with one shared torch arithmetic per cell (weights rendered once) and one CPU thread.
+Every row is a cell of a sweep (``docs/sweep.md``): the (language, recognizer, part) cells of the matrix
+(:data:`RECOGNIZER_TASK`) and the (n, dtype) cells of connectivity (:data:`GRAPH_TASK`) run on a local Dask cluster
+or an existing one (whose workers need ``scripts/`` on their ``PYTHONPATH``), each stored as it completes in
+``--store`` (default: ``--out`` with ``.sqlite``), so rerunning the same command resumes; ``--out`` is rendered from
+the store. Each cell runs one shared torch arithmetic (weights rendered once) on one CPU thread.
 """
 
 from __future__ import annotations
@@ -29,13 +34,18 @@ from __future__ import annotations
 import argparse
 import platform
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exactformer.constructions.log_depth import log_depth_recognizer
 from exactformer.constructions.log_depth_connectivity import log_depth_connectivity
@@ -45,6 +55,8 @@ from exactformer.core.arith import arithmetic_for
 from exactformer.core.construction import Construction
 from exactformer.languages import named
 from exactformer.languages.dfa import DFA
+from exactformer.sweep import Store, Task, parse_config, sweep
+from exactformer.sweep.render import stored_cells
 from exactformer.verify.check import invariant_holds
 from exactformer.verify.reference import LanguageReference
 
@@ -204,10 +216,97 @@ def connectivity_rows(
     return rows
 
 
-def main() -> None:
+PARTS = ("float", "long", "exact")
+TABLE_HEAD = [
+    "| language | |M| | recognizer | evaluator | lengths | words/length | words checked | wrong | inv. words "
+    "| inv. failures | s | note |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+]
+GRAPH_HEAD = ["", "## Connectivity (Theorem 2) against BFS (networkx.has_path), every (s, t) pair", "",
+              "| n | graphs (p) | queries | dtype | wrong | seconds | note |", "|---|---|---|---|---|---|---|"]
+
+
+def recognizer_cell(language: str, recognizer: str, part: str, quick: bool = False, base_words: int = 400,
+                    invariant_words: int = 20, budget: float = 150.0, long_budget: float = 90.0,
+                    exact_budget: float = 45.0, exhaustive_limit: int = 4096, no_shrink: bool = False) -> dict:
+    """A sweep cell: one (language, recognizer, part) row of the matrix; ``part`` is ``float`` (n = 0..64, or
+    0..16 with ``quick``), ``long`` (n = 128..1024, or 32) or ``exact`` (n = 0..8)."""
+    torch.set_num_threads(1)
+    dfa = dict(languages(quick))[language]
+    c = RECOGNIZERS[recognizer](dfa)
+    d_mlp, d_model = c.resources(8).d_mlp, c.resources(8).d_model
+    short = range(0, 17) if quick else range(0, 65)
+    long_lengths = (32,) if quick else LONG_LENGTHS
+    if part == "float":
+        s = per_length_for(d_mlp, base_words // (8 if quick else 1), shrink=not no_shrink)
+        plan = ("float64", f"0..{short[-1]}", list(short), s, False, budget)
+    elif part == "long":
+        s = 8 if d_mlp <= 400 else (4 if d_mlp <= 4000 else 2)
+        plan = ("float64", ",".join(map(str, long_lengths)), list(long_lengths), s, False, long_budget)
+    elif part == "exact":
+        plan = ("exact", "0..8", list(range(0, 9)), 4, True, exact_budget)
+    else:
+        raise ValueError(f"part {part!r}: use one of {', '.join(PARTS)}")
+    evaluator, label, lengths, s, exact, cell_budget = plan
+    cell = Cell(language, recognizer, evaluator, label, len(dfa.transition_monoid()), d_mlp)
+    cell.per_length = f"all<={exhaustive_limit} else {s}" if not exact else "all<=8 else 4"
+    if exact and recognizer == "paper":
+        cell.note = "LayerNorm reads take square roots: the exact evaluator refuses this model; not run"
+    elif exact and d_model * d_mlp > 4000:
+        cell.note = f"too slow for the exact evaluator (d_model x d_mlp = {d_model * d_mlp}); not run"
+    else:
+        run_cell(cell, c, dfa, lengths, s, exact=exact, dtype=torch.float64, invariant_words=invariant_words,
+                 budget=cell_budget, seed=0, exhaustive_limit=8 if exact else exhaustive_limit)
+        if cell.examples:
+            cell.note = (cell.note + "; " if cell.note else "") + "e.g. " + "; ".join(cell.examples)
+    return {"row": cell.row(), "figures": {"words": cell.words, "wrong": cell.wrong, "inv_failures": cell.inv_failures}}
+
+
+def graph_cell(n: int, dtype: str = "float64", graphs: int = 2, budget: float = 60.0) -> dict:
+    """A sweep cell: connectivity at ``n`` vertices in ``dtype`` (:func:`connectivity_rows`' row)."""
+    torch.set_num_threads(1)
+    row = connectivity_rows([n], graphs, budget, [getattr(torch, dtype)])[-1]
+    return {"row": row, "figures": {"wrong": int(row.split("|")[5])}}
+
+
+def _rows(cells) -> str:
+    return "\n".join(c.result["row"] for c in cells)
+
+
+RECOGNIZER_TASK = Task(run=recognizer_cell, render=lambda cells: "\n".join(TABLE_HEAD) + "\n" + _rows(cells),
+                       name="log_depth_verification", params=frozenset(
+                           {"language", "recognizer", "part", "quick", "base_words", "invariant_words", "budget",
+                            "long_budget", "exact_budget", "exhaustive_limit", "no_shrink"}))
+GRAPH_TASK = Task(run=graph_cell, render=lambda cells: "\n".join(GRAPH_HEAD[3:]) + "\n" + _rows(cells),
+                  name="log_depth_connectivity", params=frozenset({"n", "dtype", "graphs", "budget"}))
+
+
+def configs(args: argparse.Namespace) -> tuple[dict, dict]:
+    """The two sweep configurations (recognizer matrix, connectivity) the options describe."""
+    skip = set(filter(None, args.skip.split(",")))
+    wanted = set(filter(None, args.languages.split(";")))
+    names = [lang for lang, _ in languages(args.quick) if not wanted or lang in wanted]
+    params = {"quick": args.quick, "base_words": args.base_words, "invariant_words": args.invariant_words,
+              "budget": args.budget, "long_budget": args.long_budget, "exact_budget": args.exact_budget,
+              "exhaustive_limit": args.exhaustive_limit, "no_shrink": args.no_shrink}
+    matrix = {"name": "log-depth-verification" + ("-quick" if args.quick else ""),
+              "task": "log_depth_verification:RECOGNIZER_TASK", "params": params,
+              "grid": {"language": names, "recognizer": args.recognizers.split(","),
+                       "part": [p for p in PARTS if p not in skip]}}
+    sizes = [int(v) for v in args.graph_sizes.split(",") if v] or list(range(2, 5) if args.quick else range(5, 13))
+    graph = {"name": "log-depth-connectivity" + ("-quick" if args.quick else ""),
+             "task": "log_depth_verification:GRAPH_TASK", "params": {"budget": args.graph_budget, "graphs": 2},
+             "grid": {"n": sizes, "dtype": args.graph_dtypes.split(",")}}
+    return matrix, graph
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="no A5/S5, n <= 16, few words, small graphs")
     parser.add_argument("--out", default="scripts/results/log_depth_verification.txt")
+    parser.add_argument("--store", default=None, help="results store (default: --out with .sqlite)")
+    parser.add_argument("--workers", type=int, default=None, help="local cluster's worker processes (default: cores)")
+    parser.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a running Dask scheduler")
     parser.add_argument("--base-words", type=int, default=400, help="words per length for narrow models")
     parser.add_argument("--invariant-words", type=int, default=20, help="words per length whose invariants are checked")
     parser.add_argument("--budget", type=float, default=150.0, help="seconds per float64 0..64 cell")
@@ -225,88 +324,36 @@ def main() -> None:
     parser.add_argument("--recognizers", default=",".join(RECOGNIZERS), help="comma-separated recognizers to run")
     parser.add_argument("--graph-sizes", default="", help="comma-separated vertex counts (default 5..12; quick 2..4)")
     parser.add_argument("--graph-dtypes", default="float64,float32", help="comma-separated dtypes of connectivity")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    skip = set(filter(None, args.skip.split(",")))
-    short = range(0, 17) if args.quick else range(0, 65)
-    long_lengths = (32,) if args.quick else LONG_LENGTHS
+    args = parser.parse_args(argv)
+    store = Path(args.store or Path(args.out).with_suffix(".sqlite"))
     header = [
         "# log-depth verification matrix (scripts/log_depth_verification.py" + (" --quick" if args.quick else "") + ")",
         f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, torch {torch.__version__}, "
-        "1 thread, a shared and loaded 2-core CPU (timings are not benchmarks)",
+        f"1 thread per worker (exactformer.sweep, store {store})",
         f"# words: exhaustive where |Σ|^n <= {args.exhaustive_limit}, else S/2 accepted + S/2 rejected words by "
         "DFA.sample (exact uniform); budgets (s per cell): "
         f"float 0..64 {args.budget:.0f}, long {args.long_budget:.0f}, exact {args.exact_budget:.0f}",
         "# wrong = answers differing from DFA.accepts; inv = words whose declared invariants were checked (the first "
         f"{args.invariant_words} per length), failures = words with a broken invariant (names in brackets)",
         "",
-        "| language | |M| | recognizer | evaluator | lengths | words/length | words checked | wrong | inv. words "
-        "| inv. failures | s | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    out_lines = list(header)
-
-    def flush(extra: Sequence[str] = ()) -> None:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(out_lines + list(extra)) + "\n")
-
-    flush()
-    wanted = set(filter(None, args.languages.split(";")))
-    for lang, dfa in languages(args.quick):
-        if wanted and lang not in wanted:
+    matrix, graph = configs(args)
+    text, complete = list(header), True
+    for raw, part in ((matrix, "matrix"), (graph, "graph")):
+        if part == "graph" and "graph" in args.skip.split(","):
             continue
-        m = len(dfa.transition_monoid())
-        for rname, make in RECOGNIZERS.items():
-            if rname not in args.recognizers.split(","):
-                continue
-            c = make(dfa)
-            d_mlp = c.resources(8).d_mlp
-            d_model = c.resources(8).d_model
-            plans = []
-            if "float" not in skip:
-                s = per_length_for(d_mlp, args.base_words // (8 if args.quick else 1), shrink=not args.no_shrink)
-                plans.append(("float64", f"0..{short[-1]}", list(short), s, False, args.budget))
-            if "long" not in skip:
-                s = 8 if d_mlp <= 400 else (4 if d_mlp <= 4000 else 2)
-                plans.append(
-                    ("float64", ",".join(map(str, long_lengths)), list(long_lengths), s, False, args.long_budget)
-                )
-            if "exact" not in skip:
-                plans.append(("exact", "0..8", list(range(0, 9)), 4, True, args.exact_budget))
-            for evaluator, label, lengths, s, exact, budget in plans:
-                cell = Cell(lang, rname, evaluator, label, m, d_mlp)
-                cell.per_length = f"all<={args.exhaustive_limit} else {s}" if not exact else "all<=8 else 4"
-                if exact and rname == "paper":
-                    cell.note = "LayerNorm reads take square roots: the exact evaluator refuses this model; not run"
-                elif exact and d_model * d_mlp > 4000:
-                    cell.note = f"too slow for the exact evaluator (d_model x d_mlp = {d_model * d_mlp}); not run"
-                else:
-                    run_cell(
-                        cell,
-                        c,
-                        dfa,
-                        lengths,
-                        s,
-                        exact=exact,
-                        dtype=torch.float64,
-                        invariant_words=args.invariant_words,
-                        budget=budget,
-                        seed=0,
-                        exhaustive_limit=8 if exact else args.exhaustive_limit,
-                    )
-                    if cell.examples:
-                        cell.note = (cell.note + "; " if cell.note else "") + "e.g. " + "; ".join(cell.examples)
-                out_lines.append(cell.row())
-                print(out_lines[-1], flush=True)
-                flush()
-    if "graph" not in skip:
-        out_lines += ["", "## Connectivity (Theorem 2) against BFS (networkx.has_path), every (s, t) pair", ""]
-        sizes = [int(v) for v in args.graph_sizes.split(",") if v] or (range(2, 5) if args.quick else range(5, 13))
-        dtypes = [getattr(torch, name) for name in args.graph_dtypes.split(",")]
-        rows = connectivity_rows(sizes, 2, args.graph_budget, dtypes)
-        out_lines += rows
-        flush()
+        cfg = parse_config(raw, source=f"scripts/log_depth_verification.py ({part})")
+        summary = sweep(cfg, store=store, workers=args.workers, scheduler=args.scheduler,
+                        progress=sys.stderr.isatty())
+        print(summary, file=sys.stderr)
+        complete = complete and summary.complete
+        with Store(store) as db:
+            rows = _rows(stored_cells(db, cfg)).splitlines()
+        text += (TABLE_HEAD if part == "matrix" else GRAPH_HEAD) + rows
+    Path(args.out).write_text("\n".join(text) + "\n")
+    print("\n".join(text))
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

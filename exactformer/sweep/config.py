@@ -15,7 +15,8 @@ A configuration names a task and the parameters of its cells::
     n = ["1..64", 100, 1000]         # "a..b" is every integer from a to b
 
     [corpus]                         # or: a corpus task's entries, ``chunk`` entries a cell
-    chunk = 10
+    chunk = 10                       # (and the task's selection of entries, e.g. match = "04.", every = 40:
+                                     # not cell parameters, so a subset's cells are cells of the whole corpus)
 
 A cell is the task's name and its parameters (JSON scalars or lists of them); its :attr:`Cell.key` is a hash of
 both, so the same cell has the same key in every run, on every machine, whatever the order of the file.
@@ -24,6 +25,7 @@ both, so the same cell has the same key in every run, on every machine, whatever
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 import re
@@ -173,15 +175,22 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<dict>") -> SweepCon
         chunk = corpus.get("chunk", 1)
         if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
             raise SweepConfigError(f"{source}: corpus.chunk must be a positive integer, not {chunk!r}")
-        extra = sorted(set(corpus) - {"chunk"})
+        selection = {k: v for k, v in corpus.items() if k != "chunk"}
+        takes = [p.name for p in inspect.signature(task.entries).parameters.values()
+                 if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in task.params]
+        extra = sorted(set(selection) - set(takes))
         if extra:
-            raise SweepConfigError(f"{source}: unknown key(s) {extra} in [corpus]; it has 'chunk'")
+            raise SweepConfigError(f"{source}: unknown key(s) {extra} in [corpus]; it has 'chunk'"
+                                   + "".join(f", '{t}'" for t in takes))
     _check_params(task, task_name, [*params, *axes])
     cells: list[Cell] = []
     for combo in combos:
         kwargs = {**params, **combo}
         if corpus is not None:
-            entries = list(task.entries(**kwargs))
+            try:
+                entries = list(task.entries(**kwargs, **selection))
+            except (ValueError, KeyError, TypeError) as e:
+                raise SweepConfigError(f"{source}: the corpus of {task_name!r}: {e}") from e
             if not entries:
                 raise SweepConfigError(f"{source}: the corpus of {task_name!r} with {combo or params} has no entries")
             for start in range(0, len(entries), chunk):

@@ -99,7 +99,7 @@ def _client(scheduler: str | None, workers: int | None, cells: tuple[Cell, ...])
 
     if scheduler is not None:
         client = Client(scheduler, timeout="60s")
-        return client, None, len(client.scheduler_info().get("workers", {}))
+        return client, None, len(client.nthreads())
     n = workers or os.cpu_count() or 1
     if n < 1:
         raise ValueError(f"workers must be at least 1, not {n}")

@@ -77,3 +77,19 @@ def test_a_toml_file_parses_to_the_same_cells_as_its_table(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(f'name = "t"\ntask = "{TASK}"\n[params]\nledger = "/dev/null"\n[grid]\nx = ["1..4"]\n')
     assert load_config(path).cells == parse_config(_config(grid={"x": ["1..4"]})).cells
+
+
+def test_a_corpus_selection_is_not_a_cell_parameter_so_a_subsets_cells_are_the_wholes():
+    from exactformer.sweep.tasks.mlregtest import DATA
+
+    if not (DATA / "counts.tsv").exists():
+        pytest.skip("shared/data/mlregtest is absent")
+    base = {"name": "m", "task": "mlregtest", "params": {"samples": 4}}
+    whole = parse_config({**base, "corpus": {"chunk": 1}})
+    subset = parse_config({**base, "corpus": {"chunk": 1, "match": "04.0", "every": 40}})
+    assert 0 < len(subset.cells) < len(whole.cells)
+    assert {c.key for c in subset.cells} <= {c.key for c in whole.cells}
+    with pytest.raises(SweepConfigError, match=r"unknown key\(s\) \['colour'\] in \[corpus\]"):
+        parse_config({**base, "corpus": {"chunk": 1, "colour": "red"}})
+    with pytest.raises(SweepConfigError, match="'every' must be a positive integer"):
+        parse_config({**base, "corpus": {"every": 0}})

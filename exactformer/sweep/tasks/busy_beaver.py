@@ -86,7 +86,7 @@ def entries(data: str | None = None, lists: Sequence[str] = LISTS, limit: int = 
     return out
 
 
-def run(entries: list[str], data: str | None = None, lists: Sequence[str] = LISTS, limit: int = 0,
+def run(entries: list[str], data: str | None = None, lists: Sequence[str] = LISTS,
         batch: int = 4) -> dict[str, Any]:
     """Check every machine of ``entries`` (``list:machine``); one record per machine."""
     import torch
@@ -150,4 +150,4 @@ def render(cells: list[Any]) -> str:
 
 
 BUSY_BEAVER = Task(run=run, entries=entries, render=render, name="busy_beaver",
-                   params=frozenset({"data", "lists", "limit", "batch"}))
+                   params=frozenset({"data", "lists", "batch"}))

@@ -95,8 +95,7 @@ def entries(data: str | None = None, match: str = "", limit: int = 0, every: int
 
 
 def run(entries: list[str], data: str | None = None, samples: int = 100, max_monoid: int = 1000,
-        lengths: Sequence[int] = LENGTHS, seed: int = 0, match: str = "", limit: int = 0,
-        every: int = 1) -> dict[str, Any]:
+        lengths: Sequence[int] = LENGTHS, seed: int = 0) -> dict[str, Any]:
     """Check the recognizer of each language of ``entries``; one record per language."""
     import torch
 
@@ -159,4 +158,4 @@ def _validate(**params: Any) -> None:
 
 
 MLREGTEST = Task(run=run, entries=entries, validate=_validate, render=render, name="mlregtest",
-                 params=frozenset({"data", "samples", "max_monoid", "lengths", "seed", "match", "limit", "every"}))
+                 params=frozenset({"data", "samples", "max_monoid", "lengths", "seed"}))
