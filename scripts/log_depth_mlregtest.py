@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from exactformer.sweep import Store, load_config, parse_config, sweep  # noqa: E402
-from exactformer.sweep.render import render_store  # noqa: E402
+from exactformer.sweep import load_config, parse_config  # noqa: E402
+from exactformer.sweep.render import sweep_and_render  # noqa: E402
 from exactformer.sweep.tasks.mlregtest import DATA, languages, words_for  # noqa: E402,F401  (benchmarks use them)
 
 CONFIG = ROOT / "configs" / "mlregtest.toml"
@@ -49,16 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = parse_config(quick, source="mlregtest --quick")
         store = store or Path(tempfile.mkdtemp()) / "quick.sqlite"
     store = store or args.config.with_suffix(".sqlite")
-    summary = sweep(cfg, store=store, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr.isatty())
-    text = render_store(store, cfg)
-    if args.out:
-        args.out.write_text(text + "\n")
-    else:
-        print(text)
-    print(summary, file=sys.stderr)
-    with Store(store) as db:
-        failed = sum(c.figures.get("FAIL", 0) for c in db.cells(cfg.name))
-    return 0 if summary.complete and failed == 0 else 1
+    summary, cells = sweep_and_render(cfg, store, args.out, workers=args.workers, scheduler=args.scheduler)
+    return 0 if summary.complete and sum(c.figures.get("FAIL", 0) for c in cells) == 0 else 1
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from exactformer.sweep import Store, load_config, sweep  # noqa: E402
-from exactformer.sweep.render import render_store  # noqa: E402
+from exactformer.sweep import load_config  # noqa: E402
+from exactformer.sweep.render import sweep_and_render  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,15 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ROOT / "configs" / ("busy_beaver_quick.toml" if args.quick else "busy_beaver.toml")
     cfg = load_config(config)
     store = args.store or config.with_suffix(".sqlite")
-    summary = sweep(cfg, store=store, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr.isatty())
-    text = render_store(store, cfg)
-    if args.out:
-        args.out.write_text(text + "\n")
-    else:
-        print(text)
-    print(summary, file=sys.stderr)
-    with Store(store) as db:
-        cells = list(db.cells(cfg.name))
+    summary, cells = sweep_and_render(cfg, store, args.out, workers=args.workers, scheduler=args.scheduler)
     return 0 if summary.complete and all(c.figures["match"] == c.figures["machines"] for c in cells) else 1
 
 

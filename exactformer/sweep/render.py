@@ -47,3 +47,24 @@ def render_store(store: str | Path, config: SweepConfig | str | Path) -> str:
     missing = len(cfg.cells) - len(cells)
     note = f"\n\n({missing} of {len(cfg.cells)} cells not in the store yet)" if missing else ""
     return body + note
+
+
+def sweep_and_render(config: SweepConfig, store: str | Path, out: str | Path | None = None, *,
+                     workers: int | None = None, scheduler: str | None = None) -> tuple[Any, list[StoredCell]]:
+    """Run the configuration's missing cells (:func:`~exactformer.sweep.runner.sweep`, with a progress bar when
+    stderr is a terminal), then write its table to ``out`` (or print it) and the run's summary to stderr.
+
+    Returns the summary and the configuration's stored cells (what the scripts' exit statuses read)."""
+    import sys
+
+    from .runner import sweep
+
+    summary = sweep(config, store=store, workers=workers, scheduler=scheduler, progress=sys.stderr.isatty())
+    text = render_store(store, config)
+    if out is not None:
+        Path(out).write_text(text + "\n")
+    else:
+        print(text)
+    print(summary, file=sys.stderr)
+    with Store(store) as db:
+        return summary, stored_cells(db, config)
