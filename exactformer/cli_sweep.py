@@ -12,18 +12,24 @@ from .sweep.runner import sweep
 from .sweep.tasks.errors import SweepConfigError
 
 
+def _usage(message: str) -> typer.Exit:
+    """Print ``error: <message>`` as one line on stderr; the exit (status 2, a usage error) to raise."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    return typer.Exit(2)
+
+
 def run_sweep_command(config: Path, store: Path | None, scheduler: str | None, workers: int | None,
                       render: Path | None, progress: bool = True) -> int:
     """Run the configuration's missing cells, print the summary, optionally render the table; the exit status:
     0 when every cell is in the store, 1 when a cell failed (its error is in the store's ``errors`` table)."""
     if workers is not None and workers < 1:
-        raise typer.BadParameter(f"--workers must be at least 1, not {workers}")
+        raise _usage(f"--workers must be at least 1, not {workers}")
     if scheduler is not None and workers is not None:
-        raise typer.BadParameter("--workers starts a local cluster; with --scheduler the cluster's workers are used")
+        raise _usage("--workers starts a local cluster; with --scheduler the cluster's workers are used")
     try:
         cfg = load_config(config)
     except SweepConfigError as e:
-        raise typer.BadParameter(str(e)) from None
+        raise _usage(str(e)) from None
     store_path = store if store is not None else config.with_suffix(".sqlite")
     summary = sweep(cfg, store=store_path, scheduler=scheduler, workers=workers, progress=progress)
     typer.echo(str(summary))
