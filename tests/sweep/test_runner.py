@@ -81,7 +81,7 @@ def test_a_worker_killed_mid_cell_loses_no_cell_and_duplicates_none(tmp_path):
 def test_a_killed_client_restarted_loses_no_cell_and_recomputes_no_stored_one(tmp_path):
     ledger, store = tmp_path / "ledger", tmp_path / "s.sqlite"
     config = tmp_path / "c.toml"
-    config.write_text(f'name = "counting"\ntask = "{TASK}"\n[params]\nledger = "{ledger}"\nseconds = 0.3\n'
+    config.write_text(f'name = "counting"\ntask = "{TASK}"\n[params]\nledger = "{ledger}"\nseconds = 0.5\n'
                       '[grid]\nx = ["1..16"]\n')
     command = [sys.executable, "-m", "exactformer.cli", "sweep", str(config), "--store", str(store), "--workers", "2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
