@@ -40,6 +40,6 @@ def run_sweep_command(config: Path, store: Path | None, scheduler: str | None, w
         if str(render) == "-":
             typer.echo(text)
         else:
-            render.write_text(text)
+            render.write_text(text + "\n")
             typer.echo(f"wrote {render}")
     return 0 if summary.complete else 1
