@@ -142,7 +142,7 @@ def test_default_weight_processing_is_refused_with_every_reason():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = HookedTransformer(model.cfg)
-        plain.load_and_process_state_dict(state)
+        plain.load_and_process_state_dict(dict(state))  # a copy: TransformerLens rewrites the dict it is given
     ids = model.tokens_of([list(c.encode("1011"))])
     with torch.no_grad():
         assert bool((plain(ids) == 0).all())
