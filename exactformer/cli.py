@@ -358,9 +358,11 @@ def export(
         console.print(f"wrote {out}: HookedTransformer in {dtype} for n={n} ({exported.length} tokens){hooks}; "
                       "load it with exactformer.export.load_hooked_transformer")
         return
+    from .export.spec_metadata import spec_metadata
+
     tensors = {k: v.contiguous() for k, v in construction.state_dict(torch_dtype, n=n).items()}
     with _writing(out):
-        save_file(tensors, str(out), metadata={"construction": name, "citation": str(construction.citation)})
+        save_file(tensors, str(out), metadata=spec_metadata(construction, name, n, constructions.get(name).example))
     console.print(f"wrote {out}: {len(tensors)} tensors in {dtype}")
 
 

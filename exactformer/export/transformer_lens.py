@@ -58,8 +58,9 @@ def _norm_problem(where: str, norm: Norm, after: bool) -> str:
         place = "after the residual sum" if after else "on its input"
         return f"{where} has an L2 norm (x/||x||) {place}; TransformerLens has no L2 normalisation"
     if norm.mask is not None:
-        return (f"{where} has a masked {norm.kind} (a norm over {len(norm.mask)} of the residual's coordinates); "
-                "TransformerLens norms read every coordinate")
+        place = "after the residual sum" if after else "on its input"
+        return (f"{where} has a masked {norm.kind} {place} (a norm over {len(norm.mask)} of the residual's "
+                "coordinates); TransformerLens norms read every coordinate")
     if after:
         return (f"{where} has a post-norm {norm.describe()} (x <- norm(x + f(x))); TransformerLens blocks normalise "
                 "a sublayer's input only (pre-norm)")
