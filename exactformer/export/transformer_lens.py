@@ -219,9 +219,14 @@ def to_transformer_lens(model: Transformer | Construction, *, length: int | None
     try:
         from transformer_lens import HookedTransformerConfig
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ExportError(
-            f"TransformerLens is not installed (pip install 'transformer-lens=={PINNED_VERSION}'): {error}"
-        ) from error
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = f"TransformerLens {version('transformer-lens')} has no HookedTransformerConfig (4.x removed it)"
+        except PackageNotFoundError:
+            found = "TransformerLens is not installed"
+        needed = f"pip install 'transformer-lens=={PINNED_VERSION}'"
+        raise ExportError(f"{found}; the export needs {needed}: {error}") from error
     from .tl_file import ExportInfo, exact_hooked_transformer
 
     layers: list[tuple[str, Layer]] = model.named_layers(length)
