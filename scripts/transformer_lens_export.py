@@ -26,6 +26,7 @@ import torch
 
 from exactformer import constructions
 from exactformer.core.arith import TorchArithmetic
+from exactformer.core.errors import ExactformerError
 from exactformer.core.forward import forward
 from exactformer.export import export_problems, load_hooked_transformer, to_transformer_lens
 
@@ -33,13 +34,22 @@ HEADER = ("| construction | dtype | inputs | hooks | max abs diff, residuals | m
           "decisions agree | file = in-memory, bit for bit |")
 
 
-def inputs_for(example: object, count: int, seed: int = 0) -> list[object]:
-    """The registry example, and for a word example up to ``count`` other words over its symbols (lengths 1..6)."""
+def inputs_for(construction, example: object, count: int, seed: int = 0) -> list[object]:
+    """The registry example, and for a word example up to ``count`` other words over its symbols (lengths 1..6 and
+    the example's) that the construction accepts as inputs."""
     if not isinstance(example, str):
         return [example]
     symbols = sorted(set(example))
-    words = [w for k in range(1, 7) for w in ("".join(p) for p in itertools.product(symbols, repeat=k))]
-    words = [w for w in words if w != example]
+    lengths = sorted(set(range(1, 7)) | {len(example)})
+    words = []
+    for k in lengths:
+        for word in ("".join(p) for p in itertools.islice(itertools.product(symbols, repeat=k), 4096)):
+            try:
+                construction.encode(word)
+            except ExactformerError:  # not an input of this construction (a Post machine's prompt has one length)
+                continue
+            if word != example:
+                words.append(word)
     return [example] + random.Random(seed).sample(words, min(count, len(words)))
 
 
@@ -61,7 +71,7 @@ def row_for(name: str, dtype: torch.dtype, count: int, folder: Path) -> str:
     residual = logit = 0.0
     agree = equal = True
     hooks = 0
-    xs = inputs_for(entry.example, count)
+    xs = inputs_for(construction, entry.example, count)
     for i, x in enumerate(xs):
         tokens = list(construction.encode(x))
         export = to_transformer_lens(construction, dtype=dtype, **size_of(construction, x))
