@@ -70,6 +70,10 @@ def test_the_file_spec_is_the_constructions_spec_and_state_dict_carries_it(tmp_p
     # every sublayer's tensors are in the file under the spec's prefix, in execution order
     assert all(f"{s.prefix}.{'W_Q' if s.attention else 'W_in'}" in keys for s in spec.sublayers)
     assert spec.tokens == c.tokens_for(5) and spec.encoding.prefix == ("<bos>",)
+    # without n the loop is listed once, under the names state_dict() gives its tensors
+    loose = c.spec()
+    assert loose.tokens is None and any(".loop0." in s.prefix for s in loose.sublayers)
+    assert all(f"{s.prefix}.{'W_Q' if s.attention else 'W_in'}" in c.state_dict() for s in loose.sublayers)
     kinds = {s.attention.kind for s in spec.sublayers if s.attention}
     assert kinds == {a.block.kind for _, layer in c.model.named_layers(spec.tokens) for a in [layer.attention] if a}
 
