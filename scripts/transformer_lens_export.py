@@ -7,7 +7,8 @@ alone (:func:`exactformer.export.load_hooked_transformer`: a ``HookedTransformer
 TransformerLens's ``load_state_dict(strict=True)``, the hooks rebuilt from the metadata) and run; the table gives
 the largest |difference| from the library's own torch evaluator (``forward`` in ``TorchArithmetic`` of the same
 dtype) over every residual stream and over the readout logits, whether every decision agrees, and whether the
-loaded model's logits equal the in-memory export's bit for bit.
+loaded model's logits equal the in-memory export's bit for bit; "hooks" counts the hooks of the last (longest)
+input's export (a looped model has more layers, so more hooks, at longer inputs).
 
     python scripts/transformer_lens_export.py --out scripts/results/transformer_lens_export.txt
     python scripts/transformer_lens_export.py --quick       # demo and parity, float64, two short words
