@@ -330,9 +330,10 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the export."),
     to: str = typer.Option("safetensors", "--to", help="Target format: safetensors (float tensors by "
                            "TransformerLens-style name) or transformer-lens (a HookedTransformer state dict "
-                           "for one length, with its config and needed hooks in the metadata)."),
+                           "for one input size, with its config, dtype and needed hooks in the metadata)."),
     dtype: str = typer.Option("float32", help="Torch dtype of the exported tensors."),
-    n: Optional[int] = typer.Option(None, help="Input size: unrolls loops and materialises W_pos for it."),
+    n: Optional[int] = typer.Option(None, help="Input size n (both targets): the export is for tokens_for(n) "
+                                    "tokens, loops unrolled and W_pos materialised for them."),
     option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
 ) -> None:
     """Export a construction's weights as float tensors named like TransformerLens parameters."""
@@ -349,16 +350,19 @@ def export(
         from .export.transformer_lens import to_transformer_lens
 
         if n is None:
-            _fail("--to transformer-lens needs --n (the number of tokens the export runs on)")
-        exported = to_transformer_lens(construction, length=n)
+            _fail("--to transformer-lens needs --n (the input size; the export runs on tokens_for(n) tokens)")
+        exported = to_transformer_lens(construction, n=n, dtype=torch_dtype)
         with _writing(out):
-            exported.save(str(out))
-        console.print(f"wrote {out}: HookedTransformer for {n} tokens, {len(exported.hook_notes)} hooks needed "
-                      "(rebuild them with exactformer.export.to_transformer_lens)")
+            exported.save(str(out), n=n, name=name)
+        hooks = f", {len(exported.hook_notes)} hooks needed (kept in the file)" if exported.hook_notes else ""
+        console.print(f"wrote {out}: HookedTransformer in {dtype} for n={n} ({exported.length} tokens){hooks}; "
+                      "load it with exactformer.export.load_hooked_transformer")
         return
+    from .export.spec_metadata import spec_metadata
+
     tensors = {k: v.contiguous() for k, v in construction.state_dict(torch_dtype, n=n).items()}
     with _writing(out):
-        save_file(tensors, str(out), metadata={"construction": name, "citation": str(construction.citation)})
+        save_file(tensors, str(out), metadata=spec_metadata(construction, name, n, constructions.get(name).example))
     console.print(f"wrote {out}: {len(tensors)} tensors in {dtype}")
 
 

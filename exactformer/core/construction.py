@@ -19,6 +19,7 @@ from .arith import Arithmetic, Item, arithmetic_for
 from .budget import require_memory
 from .claims import ClaimedResources
 from .errors import ExactformerError, InputError
+from .model_spec import EncodingSpec, ModelSpec, StateDict, model_spec
 from .rational import to_float_array
 from .runners import Output, classify
 from .sites import Site
@@ -397,15 +398,26 @@ class Construction:
             return model_weights(self.model, None)
         return model_weights(self.model, self.tokens_for(_count(n, f"{self.name}.weights(n)")))
 
-    def state_dict(self, dtype: torch.dtype = torch.float32, n: int | None = None) -> dict[str, torch.Tensor]:
+    def spec(self, n: int | None = None, *, example: Any = None) -> ModelSpec:
+        """Everything running :meth:`state_dict`'s weights in plain torch needs besides them, as typed data
+        (attention kinds, scales and ``ln N`` factors, masks, tie rules, norms and their placement, the readout,
+        the token order; with ``example``, its encoding: BOS and other framing tokens). See
+        :mod:`exactformer.core.model_spec`."""
+        tokens = None if n is None else self.tokens_for(_count(n, f"{self.name}.spec(n)"))
+        encoding = None if example is None else EncodingSpec.of(example, self.encode(example))
+        return model_spec(self.model, tokens, n=n, encoding=encoding)
+
+    def state_dict(self, dtype: torch.dtype = torch.float32, n: int | None = None) -> StateDict:
         """:meth:`weights` rendered as torch tensors of ``dtype`` (refused like :meth:`weights` over the memory
-        budget, counting the rendered tensors too)."""
+        budget, counting the rendered tensors too), carrying :meth:`spec` as ``.spec``."""
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise InputError(f"state_dict needs a floating torch dtype such as torch.float32, got {dtype!r}")
         tokens = None if n is None else self.tokens_for(_count(n, f"{self.name}.state_dict(n)"))
         require_memory(weights_bytes(self.model, tokens, torch.finfo(dtype).bits // 8),
                        f"{self.name}.state_dict({dtype}, n={n})")
-        return {k: torch.from_numpy(to_float_array(v)).to(dtype) for k, v in self.weights(n).items()}
+        out = StateDict((k, torch.from_numpy(to_float_array(v)).to(dtype)) for k, v in self.weights(n).items())
+        out.spec = self.spec(n)
+        return out
 
     def __repr__(self) -> str:
         lines = [f"Construction {self.name!r}: {self.citation}"]

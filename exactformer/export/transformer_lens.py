@@ -9,10 +9,10 @@ resid_mid + mlp(resid_mid)``, a fixed positional table ``W_pos [n_ctx, d_model]`
 exactformer                               TransformerLens
 ========================================  =======================================================================
 token table ``W_E``                       ``embed.W_E`` (the vocabulary order of the model)
-positional features f(i, n)               ``pos_embed.W_pos``, tabulated for ONE length: an export is per length
-                                          (so ``i/n`` and ``log n`` features, and loops, become constants)
+positional features f(i, N)               ``pos_embed.W_pos``, tabulated for ONE length: an export is per input
+                                          size n (N = ``tokens_for(n)`` tokens; ``i/N``, ``ln N``, loops fixed)
 attention sublayer, residual, no norm     ``blocks.l.attn`` (heads and ``d_head`` zero-padded to the maximum)
-softmax scale (incl. ``log n``)           folded into ``W_Q``/``b_Q``; ``use_attn_scale=False``
+softmax scale (incl. ``ln N``)            folded into ``W_Q``/``b_Q``; ``use_attn_scale=False``
 hard / average-hard attention             a ``hook_pattern`` hook: the argmax set of the scores, one-hot (tie
                                           rule leftmost/rightmost/error) or averaged
 masks other than none/causal, relative    a ``hook_attn_scores`` hook adds the bias and masks disallowed keys
@@ -22,69 +22,104 @@ a looped block                            unrolled: the block's weights repeated
 readout ``W_U``, ``b_U`` at a position    ``unembed`` (logits at every position; ours is the given position)
 ========================================  =======================================================================
 
-Not expressible, and refused with :class:`ExportError` saying which sublayer and why: any norm (TransformerLens
-blocks are pre-LN only, with no masked, L2 or post norm), a sublayer without its residual, step activations, and
-continuous inputs (the ``think`` runner's thoughts are vectors, not tokens). This rules out the layer-norm
-PARITY/FIRST variants (post-LN), the log-depth recognisers (masked pre-norm) and the superposition construction
-(L2 norm, no MLP residual, step activations).
+The hooks are attached to the returned model as permanent hooks (they survive ``reset_hooks()`` and run under
+``run_with_cache``); :mod:`exactformer.export.tl_hooks` says what each does. Not expressible, and refused with
+:class:`ExportError` listing every reason at once (:func:`export_problems`): a norm of any kind (post-norm, L2,
+masked, or a pre-norm on some sublayers only), a sublayer without its residual, step activations, and a model that
+mixes causal and unmasked attention.
 
 Pinned and tested against ``transformer-lens==3.9.0`` (the last release with ``HookedTransformer``; 4.x removed
-it). Install it with ``pip install -e ".[transformer-lens]"``.
+it, see docs/export.md). Install it with ``pip install -e ".[transformer-lens]"``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..core import attention_rules
-from ..core.architecture import MLP, Attention, Layer, Sublayer, Transformer
-from ..core.arith import TorchArithmetic
+from ..core.architecture import MLP, Layer, Norm, Sublayer, Transformer
 from ..core.construction import Construction
-from ..core.errors import AttentionTieError, ExactformerError
 from ..core.rational import to_float_array
+from .target import PINNED_VERSION, ExportError
+from .tl_hooks import AttentionHooks, Hook
 
-__all__ = ["ExportError", "TransformerLensExport", "to_transformer_lens", "exportable", "PINNED_VERSION"]
-
-PINNED_VERSION = "3.9.0"
-
-Hook = tuple[str, Callable[..., Any]]
-
-
-class ExportError(ExactformerError):
-    """The model uses an architecture option the export target cannot express."""
+__all__ = ["ExportError", "TransformerLensExport", "to_transformer_lens", "to_hooked_transformer", "exportable",
+           "export_problems", "PINNED_VERSION", "export_length"]
 
 
-def _float(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(to_float_array(arr)).to(torch.float64)
+def _norm_problem(where: str, norm: Norm, after: bool) -> str:
+    """Why a norm (``after``: the output norm, after the residual sum) is not a TransformerLens block's."""
+    if norm.kind == "l2":
+        place = "after the residual sum" if after else "on its input"
+        return f"{where} has an L2 norm (x/||x||) {place}; TransformerLens has no L2 normalisation"
+    if norm.mask is not None:
+        place = "after the residual sum" if after else "on its input"
+        return (f"{where} has a masked {norm.kind} {place} (a norm over {len(norm.mask)} of the residual's "
+                "coordinates); TransformerLens norms read every coordinate")
+    if after:
+        return (f"{where} has a post-norm {norm.describe()} (x <- norm(x + f(x))); TransformerLens blocks normalise "
+                "a sublayer's input only (pre-norm)")
+    return (f"{where} has a pre-norm {norm.describe()} of its own; a HookedTransformer has one norm type before every "
+            "sublayer and the unembed, which this export does not map")
 
 
-def _sublayer_problem(where: str, sub: Sublayer) -> str | None:
-    if not sub.input_norm.is_identity or not sub.output_norm.is_identity:
-        norm = sub.input_norm if not sub.input_norm.is_identity else sub.output_norm
-        return f"{where} has a {norm.describe()} norm (TransformerLens blocks are pre-LN only)"
+def _sublayer_problems(where: str, sub: Sublayer) -> list[str]:
+    out = []
+    if not sub.input_norm.is_identity:
+        out.append(_norm_problem(where, sub.input_norm, after=False))
+    if not sub.output_norm.is_identity:
+        out.append(_norm_problem(where, sub.output_norm, after=True))
     if not sub.residual:
-        return f"{where} has no residual connection"
+        out.append(f"{where} has no residual connection (a HookedTransformer block always adds its sublayers)")
     if isinstance(sub.block, MLP) and sub.block.activation != "relu":
-        return f"{where} uses a {sub.block.activation} activation (TransformerLens has no step function)"
-    return None
+        out.append(f"{where} uses a {sub.block.activation} activation (TransformerLens has no step function)")
+    return out
+
+
+def export_problems(model: Transformer | Construction, length: int | None = None) -> list[str]:
+    """Every reason the model cannot be exported to TransformerLens (empty if it can), one per sublayer and cause."""
+    model = model.model if isinstance(model, Construction) else model
+    layers = model.named_layers(length if length is not None else 1)
+    out: list[str] = []
+    seen: set[int] = set()
+    for label, layer in layers:
+        for kind, sub in layer.sublayers():
+            if id(sub) not in seen:  # a looped sublayer is named once
+                seen.add(id(sub))
+                out.extend(_sublayer_problems(f"{label}.{kind}", sub))
+    masks = {layer.attention.block.mask.kind for _, layer in layers if layer.attention is not None}
+    if "none" in masks and masks - {"none"}:
+        out.append("the model mixes unmasked and causal attention; a HookedTransformer has one attention direction")
+    return out
 
 
 def exportable(model: Transformer | Construction, length: int | None = None) -> str | None:
-    """``None`` if the model can be exported to TransformerLens, else the reason it cannot."""
-    model = model.model if isinstance(model, Construction) else model
-    n = length if length is not None else 1
-    for label, layer in model.named_layers(n):
-        for kind, sub in layer.sublayers():
-            problem = _sublayer_problem(f"{label}.{kind}", sub)
-            if problem:
-                return problem
-    return None
+    """``None`` if the model can be exported to TransformerLens, else every reason it cannot, joined by ``"; "``."""
+    problems = export_problems(model, length)
+    return "; ".join(problems) if problems else None
+
+
+def export_length(model: Transformer | Construction, n: int | None, length: int | None) -> int:
+    """The number of tokens of an export: ``tokens_for(n)`` for an input size ``n`` (the CLI's ``--n``, a
+    construction's), or ``length`` tokens given directly (a bare model has no encoding). Exactly one is given."""
+    if (n is None) == (length is None):
+        raise ExportError("give exactly one of n (the input size) and length (the number of tokens)")
+    if n is not None:
+        if not isinstance(model, Construction):
+            raise ExportError("n (an input size) needs a Construction, whose tokens_for(n) gives the token count; "
+                              "for a bare Transformer give length")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ExportError(f"n must be a non-negative integer input size, got {n!r}")
+        return int(model.tokens_for(n))
+    assert length is not None
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ExportError(f"length must be at least 1 token, got {length!r}")
+    return length
 
 
 @dataclass
@@ -94,16 +129,18 @@ class TransformerLensExport:
     Attributes
     ----------
     model:
-        The ``HookedTransformer`` (float64, ``use_attn_scale=False``).
+        The ``HookedTransformer`` (an :class:`~exactformer.export.tl_file.ExactHookedTransformer`, with its hooks
+        attached as permanent hooks, ``use_attn_scale=False``, in the export's dtype).
     hooks:
-        Forward hooks ``(hook name, function)`` that realise what the config cannot (hard attention, masks, relative
-        biases); pass them to ``run_with_hooks`` or use :meth:`run_with_cache`, which applies them.
+        The attached hooks ``(hook name, function)``.
     vocab:
         The token strings, in ``W_E``'s row order.
     labels:
         Our sublayer labels (``"L0.attn"``...) of ``blocks.l.hook_resid_mid`` / ``hook_resid_post``, by hook name.
     readout_position:
         The position whose logits are the model's output.
+    hook_specs:
+        The attention layers' hook needs as data (written to an exported file).
     """
 
     model: Any
@@ -113,50 +150,23 @@ class TransformerLensExport:
     labels: dict[str, str] = field(default_factory=dict)
     readout_position: int = -1
     hook_notes: dict[str, str] = field(default_factory=dict)
+    hook_specs: tuple[AttentionHooks, ...] = ()
 
-    def save(self, path: str) -> None:
-        """Write the ``HookedTransformer`` state dict to safetensors, with its config and the hooks it needs
-        (as text: hooks are code, rebuild them with :func:`to_transformer_lens`) in the metadata."""
-        import json
+    def save(self, path: str, *, n: int | None = None, name: str | None = None) -> None:
+        """Write a safetensors file that ``HookedTransformer.load_state_dict(..., strict=True)`` takes, with the
+        config (dtype included), the hooks as data and the token order in the metadata
+        (see :func:`~exactformer.export.tl_file.save_hooked_transformer`)."""
+        from .tl_file import save_hooked_transformer
 
-        from safetensors.torch import save_file
-
-        cfg = {k: v for k, v in self.model.cfg.to_dict().items() if isinstance(v, (int, float, str, bool, type(None)))}
-        tensors = {k: v.contiguous() for k, v in self.model.state_dict().items() if v.numel() > 0}
-        save_file(tensors, path, metadata={
-            "format": f"transformer-lens=={PINNED_VERSION} HookedTransformer state dict",
-            "config": json.dumps(cfg), "hooks": json.dumps(self.hook_notes), "vocab": json.dumps(self.vocab),
-            "readout_position": str(self.readout_position),
-        })
+        save_hooked_transformer(self.model, path, n=n, name=name)
 
     def tokens(self, sequences: Sequence[Sequence[str]]) -> torch.Tensor:
         """Token ids ``[batch, length]`` of token-string sequences."""
-        index = {t: i for i, t in enumerate(self.vocab)}
-        rows = []
-        for seq in sequences:
-            if len(seq) != self.length:
-                raise ExportError(f"this export was built for {self.length} tokens, got {len(seq)}")
-            unknown = [t for t in seq if t not in index]
-            if unknown:
-                raise ExportError(f"token {unknown[0]!r} is not in the vocabulary {self.vocab}")
-            rows.append([index[t] for t in seq])
-        return torch.tensor(rows, dtype=torch.long)
+        return self.model.tokens_of(sequences)
 
     def run_with_cache(self, sequences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, Any]:
-        """``(logits [batch, length, n_out], ActivationCache)`` with the export's hooks applied."""
-        tokens = self.tokens(sequences)
-        cache: dict[str, torch.Tensor] = {}
-
-        def save(tensor: torch.Tensor, hook: Any) -> None:
-            cache[hook.name] = tensor.detach()
-
-        names = ["hook_embed", "hook_pos_embed"] + [
-            f"blocks.{l}.hook_resid_{s}" for l in range(self.model.cfg.n_layers) for s in ("pre", "mid", "post")
-        ] + [f"blocks.{l}.attn.hook_pattern" for l in range(self.model.cfg.n_layers)]
-        # our hooks first (they rewrite scores and patterns), then the recorders
-        hooks = list(self.hooks) + [(name, save) for name in names]
-        logits = self.model.run_with_hooks(tokens, fwd_hooks=hooks)
-        return logits, cache
+        """``(logits [batch, length, n_out], ActivationCache)`` (the hooks are attached to the model)."""
+        return self.model.run_with_cache(self.tokens(sequences))
 
     def residuals(self, sequences: Sequence[Sequence[str]]) -> dict[str, torch.Tensor]:
         """The residual stream after each of our sublayers, by our label (``"embed"``, ``"L0.attn"``...)."""
@@ -168,178 +178,150 @@ class TransformerLensExport:
 
     def readout(self, sequences: Sequence[Sequence[str]]) -> torch.Tensor:
         """The readout logits ``[batch, n_out]`` at the model's readout position."""
-        logits, _ = self.run_with_cache(sequences)
-        return logits[:, self.readout_position]
+        return self.model(self.tokens(sequences))[:, self.readout_position]
 
 
-def _attention_hooks(
-    layer_index: int, att: Attention, length: int, n_heads: int, notes: dict[str, str]
-) -> list[Hook]:
-    """Hooks for masks and relative biases (on the scores) and hard attention (on the pattern)."""
-    arith = TorchArithmetic(dtype=torch.float64)
-    pos = torch.arange(length)
-    allowed = attention_rules.allowed(att.mask, pos, pos)  # [q, k]
-    bias = torch.zeros(n_heads, length, length, dtype=torch.float64)
-    for h in range(att.n_heads):
-        b = arith.relative_bias(att, h, pos, pos)
-        if b is not None:
-            bias[h] = b
-    needs_scores_hook = att.mask.kind not in ("none", "causal") or bool(bias.abs().sum() > 0)
-    real = torch.zeros(n_heads, dtype=torch.bool)
-    real[: att.n_heads] = True
-    state: dict[str, torch.Tensor] = {}
-    prefix = f"blocks.{layer_index}.attn"
-    hooks: list[Hook] = []
-
-    def scores_hook(scores: torch.Tensor, hook: Any) -> torch.Tensor:
-        # scores: [batch, head, query, key]; TransformerLens has already put -inf above the diagonal if causal
-        if needs_scores_hook:
-            scores = scores + bias.to(scores.dtype)[None]
-            scores = scores.masked_fill(~allowed[None, None], float("-inf"))
-        state["scores"] = scores
-        return scores
-
-    hooks.append((f"{prefix}.hook_attn_scores", scores_hook))
-    notes[f"{prefix}.hook_attn_scores"] = (
-        f"add relative-position biases, mask to {att.mask.describe()}" if needs_scores_hook else "record scores"
-    )
-
-    def pattern_hook(pattern: torch.Tensor, hook: Any) -> torch.Tensor:
-        scores = state["scores"]
-        any_key = allowed.any(dim=-1)[None, None, :, None]
-        if att.kind == "softmax":
-            # a query with no allowed key (strict causal at position 0) attends to nothing, as in our evaluator
-            return torch.where(any_key, torch.nan_to_num(pattern, nan=0.0), torch.zeros_like(pattern))
-        best = scores.max(dim=-1, keepdim=True).values
-        winners = (scores == best) & allowed[None, None] & any_key
-        count = winners.sum(dim=-1, keepdim=True)
-        if att.kind == "average_hard":
-            hard = winners.to(pattern.dtype) / count.clamp(min=1).to(pattern.dtype)
-        else:
-            tied = (count > 1) & real[None, :, None, None]
-            if tied.any() and att.tie_rule == "error":
-                b, h, q, _ = tied.nonzero()[0].tolist()
-                raise AttentionTieError(f"hard attention tie in blocks.{layer_index} head {h} query {q} (batch {b})")
-            hard = attention_rules.chosen_keys(winners, att.kind, att.tie_rule).to(pattern.dtype)
-        # padded heads (zero W_O) keep TransformerLens's pattern: their output is 0 either way
-        return torch.where(real[None, :, None, None], hard, pattern)
-
-    hooks.append((f"{prefix}.hook_pattern", pattern_hook))
-    notes[f"{prefix}.hook_pattern"] = (
-        f"{att.kind} attention: replace the softmax by the argmax set of the scores (tie rule {att.tie_rule})"
-        if att.kind != "softmax" else "zero the rows of queries with no allowed key"
-    )
-    return hooks
+def _render(arr: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """A weight's float64 rendering in ``dtype`` (as :meth:`Construction.state_dict` renders it)."""
+    return torch.from_numpy(to_float_array(arr)).to(dtype)
 
 
-def to_transformer_lens(model: Transformer | Construction, *, length: int) -> TransformerLensExport:
-    """Export ``model`` to a TransformerLens 3.x ``HookedTransformer`` for sequences of ``length`` tokens.
+def to_transformer_lens(model: Transformer | Construction, *, length: int | None = None, n: int | None = None,
+                        dtype: torch.dtype = torch.float64) -> TransformerLensExport:
+    """Export ``model`` to a TransformerLens 3.x ``HookedTransformer`` for one input size.
 
     Parameters
     ----------
     model:
         A :class:`~exactformer.core.architecture.Transformer` or a :class:`Construction` (its model).
-    length:
-        The number of tokens (after encoding) the export runs on: positions, loop counts and ``log n`` scales are
-        fixed to this length.
+    n, length:
+        Exactly one: ``n``, the input size (a construction's; the export runs on ``tokens_for(n)`` tokens, as the
+        CLI's ``--n`` and :meth:`Construction.state_dict`'s ``n``), or ``length``, the number of tokens.
+    dtype:
+        The model's dtype (its config's ``dtype`` and every weight's); weights are the float64 renderings of the
+        exact ones cast to it.
 
     Raises
     ------
     ExportError
-        If a sublayer uses a norm, drops its residual or uses a step activation (see the module docstring), or
+        Listing every reason at once if a sublayer cannot be expressed (see :func:`export_problems`), or if
         ``transformer_lens`` is not installed.
-
-    Examples
-    --------
-    >>> from exactformer.constructions import copy_first
-    >>> export = to_transformer_lens(copy_first(), length=4)  # doctest: +SKIP
-    >>> export.readout([["b", "a", "a", "b"]]).argmax(-1)  # doctest: +SKIP
-    tensor([1])
     """
+    length = export_length(model, n, length)
     model = model.model if isinstance(model, Construction) else model
-    if length < 1:
-        raise ExportError(f"length must be at least 1, got {length}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ExportError(f"dtype must be a floating torch dtype such as torch.float64, got {dtype!r}")
     if model.max_length is not None and length > model.max_length:
         raise ExportError(f"the model was built for at most {model.max_length} tokens, got {length}")
-    problem = exportable(model, length)
-    if problem:
-        raise ExportError(f"cannot export to TransformerLens: {problem}")
+    problems = export_problems(model, length)
+    if problems:
+        raise ExportError("cannot export to TransformerLens:\n" + "\n".join(f"  - {p}" for p in problems))
     try:
-        from transformer_lens import HookedTransformer, HookedTransformerConfig
+        from transformer_lens import HookedTransformerConfig
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ExportError(
-            f"TransformerLens is not installed (pip install 'transformer-lens=={PINNED_VERSION}'): {error}"
-        ) from error
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = f"TransformerLens {version('transformer-lens')} has no HookedTransformerConfig (4.x removed it)"
+        except PackageNotFoundError:
+            found = "TransformerLens is not installed"
+        needed = f"pip install 'transformer-lens=={PINNED_VERSION}'"
+        raise ExportError(f"{found}; the export needs {needed}: {error}") from error
+    from .tl_file import ExportInfo, exact_hooked_transformer
 
     layers: list[tuple[str, Layer]] = model.named_layers(length)
     attns = [layer.attention.block for _, layer in layers if layer.attention is not None]
     mlps = [layer.mlp.block for _, layer in layers if layer.mlp is not None]
     n_heads = max([a.n_heads for a in attns], default=1)
     d_head = max([max(a.W_Q.shape[2], a.W_V.shape[2]) for a in attns], default=1)
-    d_mlp = max([m.d_mlp for m in mlps], default=1)
-    d_model = model.d_model
     causal = any(a.mask.is_causal for a in attns)
-    if causal and any(a.mask.kind == "none" for a in attns):
-        raise ExportError("the model mixes causal and unmasked attention; HookedTransformer has one direction")
     cfg = HookedTransformerConfig(
-        n_layers=max(len(layers), 1), d_model=d_model, d_head=d_head, n_heads=n_heads, n_ctx=length,
-        d_vocab=len(model.embedding.vocab), d_vocab_out=len(model.readout.labels), d_mlp=d_mlp, act_fn="relu",
-        normalization_type=None, attention_dir="causal" if causal else "bidirectional", use_attn_scale=False,
-        positional_embedding_type="standard", dtype=torch.float64, init_weights=False, device="cpu",
+        n_layers=max(len(layers), 1), d_model=model.d_model, d_head=d_head, n_heads=n_heads, n_ctx=length,
+        d_vocab=len(model.embedding.vocab), d_vocab_out=len(model.readout.labels),
+        d_mlp=max([m.d_mlp for m in mlps], default=1), act_fn="relu", normalization_type=None,
+        attention_dir="causal" if causal else "bidirectional", use_attn_scale=False,
+        positional_embedding_type="standard", dtype=dtype, init_weights=False, device="cpu",
     )
     with warnings.catch_warnings():  # 3.9.0 announces HookedTransformer's removal in 4.0; we pin 3.x on purpose
         warnings.simplefilter("ignore", DeprecationWarning)
-        tl = HookedTransformer(cfg)
-    state = {key: torch.zeros_like(value) for key, value in tl.state_dict().items()}
-    for key, value in tl.state_dict().items():  # the mask / IGNORE buffers are kept as TransformerLens made them
-        if key.endswith(".mask") or key.endswith(".IGNORE"):
-            state[key] = value
-
-    state["embed.W_E"] = _float(model.embedding.W_E)
-    positions = torch.arange(length)
-    for coord, feature in model.embedding.positional:
-        state["pos_embed.W_pos"][:, model.space.index(coord)] += feature.torch(positions, length, torch.float64)
-    state["unembed.W_U"] = _float(model.readout.W_U)
-    if model.readout.b_U is not None:
-        state["unembed.b_U"] = _float(model.readout.b_U)
-
-    hooks: list[Hook] = []
-    notes: dict[str, str] = {}
+        tl = exact_hooked_transformer(cfg)
+    state = _state(model, layers, tl.state_dict(), length, dtype)
+    specs: list[AttentionHooks] = []
     labels: dict[str, str] = {}
     for index, (label, layer) in enumerate(layers):
+        if layer.attention is not None:
+            specs.append(AttentionHooks.of(index, layer.attention.block))
+            labels[f"blocks.{index}.hook_resid_mid"] = f"{label}.attn"
+        if layer.mlp is not None:
+            labels[f"blocks.{index}.hook_resid_post"] = f"{label}.mlp"
+    tl.load_state_dict(state, strict=True)
+    tl.eval()
+    info = ExportInfo(vocab=tuple(model.embedding.vocab), labels=tuple(model.readout.labels),
+                      readout_position=model.readout.position, decision=model.readout.decision, length=length,
+                      hooks=tuple(specs), sublayers=labels)
+    hooks = tl.attach(info)
+    notes = {k: v for spec in specs for k, v in spec.notes().items()}
+    return TransformerLensExport(model=tl, hooks=hooks, vocab=info.vocab, length=length, labels=labels,
+                                 readout_position=model.readout.position, hook_notes=notes, hook_specs=tuple(specs))
+
+
+def to_hooked_transformer(model: Transformer | Construction, *, n: int | None = None, length: int | None = None,
+                          dtype: torch.dtype = torch.float64) -> Any:
+    """The ready ``HookedTransformer`` of :func:`to_transformer_lens`: weights in ``dtype``, the hooks hard and
+    average-hard attention (and masks, biases) need attached, every hook point TransformerLens's own.
+
+    Examples
+    --------
+    >>> import exactformer as ef
+    >>> model = ef.export.to_hooked_transformer(ef.constructions.copy_first(), n=4)  # doctest: +SKIP
+    >>> logits, cache = model.run_with_cache(model.tokens_of([["b", "a", "a", "b"]]))  # doctest: +SKIP
+    >>> cache["blocks.0.attn.hook_pattern"].shape  # doctest: +SKIP
+    torch.Size([1, 1, 4, 4])
+    """
+    return to_transformer_lens(model, n=n, length=length, dtype=dtype).model
+
+
+def _state(model: Transformer, layers: list[tuple[str, Layer]], empty: dict[str, torch.Tensor], length: int,
+           dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The ``HookedTransformer`` state dict of ``model``: its weights zero-padded, the buffers as TransformerLens
+    made them."""
+    state = {key: (value if key.endswith((".mask", ".IGNORE")) else torch.zeros_like(value))
+             for key, value in empty.items()}
+    state["embed.W_E"] = _render(model.embedding.W_E, dtype)
+    positions = torch.arange(length)
+    W_pos = torch.zeros(length, model.d_model, dtype=torch.float64)
+    for coord, feature in model.embedding.positional:
+        W_pos[:, model.space.index(coord)] += feature.torch(positions, length, torch.float64)
+    state["pos_embed.W_pos"] = W_pos.to(dtype)
+    state["unembed.W_U"] = _render(model.readout.W_U, dtype)
+    if model.readout.b_U is not None:
+        state["unembed.b_U"] = _render(model.readout.b_U, dtype)
+    for index, (_, layer) in enumerate(layers):
         p = f"blocks.{index}"
         if layer.attention is not None:
             att = layer.attention.block
             scale = att.scale.value(length) if att.kind == "softmax" else 1.0
             # query/key and value widths may differ: each is zero-padded to the common d_head
             h, e, v = att.n_heads, att.W_Q.shape[2], att.W_V.shape[2]
-            state[f"{p}.attn.W_Q"][:h, :, :e] = _float(att.W_Q) * scale
-            state[f"{p}.attn.b_Q"][:h, :e] = _float(att.b_Q) * scale
-            state[f"{p}.attn.W_K"][:h, :, :e] = _float(att.W_K)
-            state[f"{p}.attn.b_K"][:h, :e] = _float(att.b_K)
-            state[f"{p}.attn.W_V"][:h, :, :v] = _float(att.W_V)
-            state[f"{p}.attn.b_V"][:h, :v] = _float(att.b_V)
-            state[f"{p}.attn.W_O"][:h, :v, :] = _float(att.W_O)
-            state[f"{p}.attn.b_O"] = _float(att.b_O)
-            hooks.extend(_attention_hooks(index, att, length, n_heads, notes))
-            labels[f"{p}.hook_resid_mid"] = f"{label}.attn"
+            f64 = {name: _render(getattr(att, name), torch.float64) for name in att.WEIGHTS}
+            state[f"{p}.attn.W_Q"][:h, :, :e] = (f64["W_Q"] * scale).to(dtype)
+            state[f"{p}.attn.b_Q"][:h, :e] = (f64["b_Q"] * scale).to(dtype)
+            state[f"{p}.attn.W_K"][:h, :, :e] = f64["W_K"].to(dtype)
+            state[f"{p}.attn.b_K"][:h, :e] = f64["b_K"].to(dtype)
+            state[f"{p}.attn.W_V"][:h, :, :v] = f64["W_V"].to(dtype)
+            state[f"{p}.attn.b_V"][:h, :v] = f64["b_V"].to(dtype)
+            state[f"{p}.attn.W_O"][:h, :v, :] = f64["W_O"].to(dtype)
+            state[f"{p}.attn.b_O"] = f64["b_O"].to(dtype)
         if layer.mlp is not None:
             mlp = layer.mlp.block
             u = mlp.d_mlp
-            state[f"{p}.mlp.W_in"][:, :u] = _float(mlp.W_in)
-            state[f"{p}.mlp.b_in"][:u] = _float(mlp.b_in)
-            state[f"{p}.mlp.W_out"][:u, :] = _float(mlp.W_out)
-            state[f"{p}.mlp.b_out"] = _float(mlp.b_out)
-            labels[f"{p}.hook_resid_post"] = f"{label}.mlp"
-    tl.load_state_dict(state, strict=True)
-    tl.eval()
-    return TransformerLensExport(
-        model=tl, hooks=hooks, vocab=tuple(model.embedding.vocab), length=length, labels=labels,
-        readout_position=model.readout.position, hook_notes=notes,
-    )
+            state[f"{p}.mlp.W_in"][:, :u] = _render(mlp.W_in, dtype)
+            state[f"{p}.mlp.b_in"][:u] = _render(mlp.b_in, dtype)
+            state[f"{p}.mlp.W_out"][:u, :] = _render(mlp.W_out, dtype)
+            state[f"{p}.mlp.b_out"] = _render(mlp.b_out, dtype)
+    return state
 
 
 def max_abs_difference(a: torch.Tensor, b: torch.Tensor) -> float:
     """``max |a - b|`` as a float (``0.0`` for empty tensors)."""
     return float((a - b).abs().max()) if a.numel() else 0.0
-

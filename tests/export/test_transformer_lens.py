@@ -144,10 +144,10 @@ def test_cli_writes_a_loadable_hooked_transformer_state_dict(tmp_path):
 # or is refused with the reason the docs' table gives. The expected refusals are read off the architecture by hand:
 # post-LN is not a TransformerLens block, nor are step activations or an L2 norm.
 REFUSED = {
-    "parity-ln": "layernorm",
-    "first-ln": "layernorm",
+    "parity-ln": "post-norm layernorm",
+    "first-ln": "post-norm layernorm",
     "connectivity": "step activation",
-    "superposition": "l2 norm",
+    "superposition": "L2 norm",
     "log-depth-paper-parity": "masked layernorm",  # TransformerLens has no per-sublayer norm mask
 }
 
