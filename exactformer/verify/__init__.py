@@ -3,12 +3,16 @@
 ``check(construction, reference, ...)`` returns a :class:`Report`; ``frontier(...)`` measures how far each float
 dtype carries a construction; ``mutate(...)`` measures how many single-weight mutants the check catches;
 ``prove(construction)`` returns a :class:`Certificate` (lemmas checked exhaustively or symbolically in n);
-``strategies`` has hypothesis strategies for words, graphs and machines.
+``strategies`` has hypothesis strategies for words, graphs and machines. ``check`` also takes a black box (any
+callable or torch module, :mod:`~exactformer.verify.black_box`), and ``extract_dfa(model, alphabet, ...)`` learns
+the DFA a black-box recognizer computes by L* and compares it with the reference (:mod:`~exactformer.verify.extract`).
 """
 
+from .black_box import BlackBox, BlackBoxError, as_black_box, torch_black_box
 from .certificate import Certificate, Lemma, prove, register_prover
 from .check import check, diagnose, float_tolerance, invariant_holds
 from .claims import claim_results
+from .extract import Extraction, extract_dfa
 from .frontier import DTYPES, Frontier, FrontierRow, frontier
 from .mutate import CheckOracle, Mutation, MutationReport, apply_mutation, mutate, sample_mutations, weight_sites
 from .reference import CorpusReference, FunctionReference, LanguageReference, Reference, as_reference
@@ -45,4 +49,10 @@ __all__ = [
     "InvariantTally",
     "ClaimResult",
     "claim_results",
+    "BlackBox",
+    "BlackBoxError",
+    "as_black_box",
+    "torch_black_box",
+    "extract_dfa",
+    "Extraction",
 ]
