@@ -300,6 +300,12 @@ def check(
     exhaustive_up_to = validated_count(exhaustive_up_to, "exhaustive_up_to", minimum=0)
     batch_size = validated_count(batch_size, "batch_size")
     if is_black_box(construction):  # a callable or torch module: its answers only (verify/black_box.py)
+        unused = [name for name, value, default in (("backend", backend, "torch"), ("dtype", dtype, None),
+                                                    ("device", device, None), ("tolerance", tolerance, None),
+                                                    ("path", path, "auto")) if value != default]
+        if unused:
+            raise InputError(f"{', '.join(unused)} do(es) not apply to a black-box model (it is only asked for "
+                             "answers); leave them out")
         return check_black_box(construction, reference, lengths=sizes, samples_per_length=samples_per_length,
                                exhaustive_up_to=exhaustive_up_to, seed=seed, batch_size=batch_size, shrink=shrink)
     for attr in ("name", "model", "encode", "run_batch"):

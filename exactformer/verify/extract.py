@@ -293,8 +293,9 @@ def extract_dfa(model: Any, alphabet: Sequence[Any] | None = None, *, reference:
     ----------
     model
         A construction (its torch float64 answers), a callable of a word returning a ``bool`` or a float logit, a
-        torch module, or a :class:`~exactformer.verify.black_box.BlackBox` (see :func:`~exactformer.verify.
-        black_box.as_black_box`; a torch module is tokenised as symbol i -> token id i of ``alphabet``).
+        torch module, or a :class:`~exactformer.verify.black_box.BlackBox` (see
+        :func:`~exactformer.verify.black_box.as_black_box`; a torch module is tokenised as symbol i -> token id i
+        of ``alphabet``, or wrap it with :func:`~exactformer.verify.black_box.torch_black_box` first).
     alphabet
         The input symbols (a word is a ``str`` when they are all one-character strings); by default the
         reference's.

@@ -132,3 +132,10 @@ def test_a_construction_wrapped_as_a_black_box_is_checked_by_its_answers_alone()
 def test_what_is_not_a_model_is_refused():
     with pytest.raises(TypeError, match="a Construction, a callable or a torch module"):
         check(42, PARITY, lengths=LENGTHS)
+
+
+@pytest.mark.parametrize("option", [dict(backend="exact"), dict(dtype=torch.float32), dict(path="tensor")],
+                         ids=["backend", "dtype", "path"])
+def test_options_about_running_a_construction_are_refused_for_a_black_box(option):
+    with pytest.raises(ef.core.errors.InputError, match=f"{next(iter(option))} do\\(es\\) not apply to a black-box"):
+        check(odd_ones, PARITY, lengths=LENGTHS, **option)
