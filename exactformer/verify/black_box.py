@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.arith import arithmetic_for
 from ..core.errors import ExactformerError, InputError
 from .reference import as_reference
 from .report import Failure, LengthReport, Report
@@ -162,8 +163,11 @@ def is_black_box(model: Any) -> bool:
 
 
 def _construction_answers(construction: Any) -> Callable[[list[Word]], list[Any]]:
+    arith = arithmetic_for("torch", dtype=torch.float64)  # one for every batch: the weights are rendered once
+
     def answer_batch(words: list[Word]) -> list[Any]:
-        results = construction.run_batch(list(words), backend="torch", dtype=torch.float64, keep_trace=False)
+        results = construction.run_batch(list(words), backend="torch", dtype=torch.float64, arith=arith,
+                                         keep_trace=False)
         return [r.answer for r in results]
 
     return answer_batch

@@ -18,6 +18,8 @@ from exactformer.verify.black_box import BlackBoxError, as_black_box
 from exactformer.verify.extract import dfa_from_aalpy, extract_dfa
 from exactformer.verify.mutants import Mutation, apply_mutation
 
+from ..scripts import ROOT, import_script
+
 PARITY = named.parity()
 
 
@@ -143,3 +145,20 @@ def test_the_reference_rule_for_words_outside_the_domain_needs_a_reference():
 def test_without_a_reference_extraction_only_learns():
     result = extract_dfa(lambda w: w.endswith("1"), "01", max_length=6)
     assert result.equivalent is None and result.states == 2 and "no reference" in result.render()
+
+
+def test_the_extraction_script_quick_mode_extracts_parity_and_first_and_they_agree(capsys):
+    assert import_script("scripts", "extract_dfa").main(["--quick"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("| yes |") == 2 and "`parity`" in printed and "`first`" in printed
+
+
+def test_the_committed_extraction_table_has_every_recognizer_agreeing_with_its_reference():
+    lines = (ROOT / "scripts" / "results" / "extract_dfa.txt").read_text().splitlines()
+    rows = {line.split("|")[1].strip().strip("`"): [c.strip() for c in line.split("|")[2:-1]]
+            for line in lines if line.startswith("| `")}
+    assert set(rows) == set(RECOGNIZERS)
+    for name, (alphabet, reference_states, learned_states, agrees, disagreement, *_) in rows.items():
+        minimal = RECOGNIZERS[name][1].minimize(complete=True)
+        assert (int(alphabet), int(reference_states)) == (len(minimal.alphabet), len(minimal.states)), name
+        assert (learned_states, agrees, disagreement) == (reference_states, "yes", "-"), name
