@@ -32,6 +32,7 @@ from ..core.arith import Arithmetic, Trace, arithmetic_for
 from ..core.construction import Construction, RunResult
 from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
 from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
+from .black_box import check_black_box, is_black_box
 from .claims import claim_results
 from .cross_entropy import logit, string_cross_entropy_bits
 from .reference import LanguageReference, Reference, as_reference
@@ -246,7 +247,11 @@ def check(
     Parameters
     ----------
     construction
-        What to check.
+        What to check: a construction, or a *black box* (any callable of a word returning a ``bool`` or a float
+        logit, or a torch module such as a trained ``HookedTransformer``; see :mod:`exactformer.verify.black_box`),
+        checked by its answers alone: the report is marked ``black_box`` and holds no invariants, claims or
+        margins; ``backend``, ``dtype``, ``device``, ``tolerance``, ``check_invariants``, ``progress``,
+        ``fail_fast`` and ``path`` do not apply to it.
     reference
         A DFA (or any object :func:`~exactformer.verify.reference.as_reference` accepts).
     lengths
@@ -290,13 +295,23 @@ def check(
         as ``tested 0`` in the report).
     """
     # -- arguments: a check that would test nothing, or cannot run, is refused before anything runs --
-    for attr in ("name", "model", "encode", "run_batch"):
-        if not hasattr(construction, attr):
-            raise TypeError(f"check() needs a Construction as its first argument, got {type(construction).__name__}")
     sizes = validated_sizes(lengths)
     samples_per_length = validated_count(samples_per_length, "samples_per_length")
     exhaustive_up_to = validated_count(exhaustive_up_to, "exhaustive_up_to", minimum=0)
     batch_size = validated_count(batch_size, "batch_size")
+    if is_black_box(construction):  # a callable or torch module: its answers only (verify/black_box.py)
+        unused = [name for name, value, default in (("backend", backend, "torch"), ("dtype", dtype, None),
+                                                    ("device", device, None), ("tolerance", tolerance, None),
+                                                    ("path", path, "auto")) if value != default]
+        if unused:
+            raise InputError(f"{', '.join(unused)} do(es) not apply to a black-box model (it is only asked for "
+                             "answers); leave them out")
+        return check_black_box(construction, reference, lengths=sizes, samples_per_length=samples_per_length,
+                               exhaustive_up_to=exhaustive_up_to, seed=seed, batch_size=batch_size, shrink=shrink)
+    for attr in ("name", "model", "encode", "run_batch"):
+        if not hasattr(construction, attr):
+            raise TypeError(f"check() needs a Construction, a callable or a torch module as its first argument, "
+                            f"got {type(construction).__name__}")
     backend = validated_backend(backend)
     dtype = validated_dtype(dtype)
     tolerance = validated_tolerance(tolerance)

@@ -128,7 +128,11 @@ class LengthReport:
 
 @dataclass
 class Report:
-    """The outcome of :func:`~exactformer.verify.check`."""
+    """The outcome of :func:`~exactformer.verify.check`.
+
+    ``black_box`` marks a check of a model known only by its answers (:mod:`exactformer.verify.black_box`): the
+    report then holds answers only, no invariants, claims or margins.
+    """
 
     construction: str
     reference: str
@@ -136,6 +140,7 @@ class Report:
     dtype: str
     seed: int
     lengths: list[LengthReport] = field(default_factory=list)
+    black_box: bool = False
 
     @property
     def passed(self) -> bool:
@@ -157,8 +162,9 @@ class Report:
         fails = sum(r.failed for r in self.lengths) - ties - uncertified
         undecided = (f", {ties} ties" if ties else "") + (f", {uncertified} not verified (uncertified)"
                                                             if uncertified else "")
+        how = "black box: answers only, no invariants" if self.black_box else f"{self.backend}, {self.dtype}"
         return (
-            f"{verdict}: {self.construction} vs {self.reference} ({self.backend}, {self.dtype}, seed {self.seed}): "
+            f"{verdict}: {self.construction} vs {self.reference} ({how}, seed {self.seed}): "
             f"{self.tested} inputs over {len(self.lengths)} sizes, {fails} wrong answers{undecided}, "
             f"{len(self.failures)} failure reports"
         )
@@ -171,6 +177,7 @@ class Report:
             "backend": self.backend,
             "dtype": self.dtype,
             "seed": self.seed,
+            "black_box": self.black_box,
             "passed": self.passed,
             "lengths": [
                 {
@@ -201,7 +208,8 @@ class Report:
             inv = ", ".join(f"{k} {t.held}/{t.checked}" for k, t in r.invariants.items()) or "-"
             ce = "-" if r.cross_entropy_bits is None else f"{r.cross_entropy_bits:.4g}"
             claims = f"{sum(c.holds for c in r.claims)}/{len(r.claims)}" if r.claims else "-"
-            rows.append([str(r.size), r.mode, str(r.tested), str(r.passed), str(r.failed), f"{r.min_margin:.3g}",
+            margin = "-" if math.isnan(r.min_margin) else f"{r.min_margin:.3g}"  # nan: not measured (black box)
+            rows.append([str(r.size), r.mode, str(r.tested), str(r.passed), str(r.failed), margin,
                          ce, claims, inv])
         return rows
 
