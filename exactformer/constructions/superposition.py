@@ -356,13 +356,15 @@ class ThinkingConstruction(Construction):
 
     def run_batch(self, xs: Sequence[Any], *, backend: str = "torch", dtype: torch.dtype | None = None,
                   device: str | torch.device | None = None, precision: int = 128, arith: Arithmetic | None = None,
-                  keep_trace: bool = True) -> list[RunResult]:
+                  keep_trace: bool = True, accumulate: str = "dtype") -> list[RunResult]:
         """Run every query with its thoughts, batching queries of equal prompt length and thought count.
 
         ``keep_trace=False`` keeps, as :meth:`Construction.run_batch` does, only the final residual at the readout
         position (``<A>``) in each result's trace: the same answers, logits and margins, bit for bit (every thought
         needs the full pass, so only the memory of the kept streams is saved, not time).
         """
+        if arith is None and accumulate != "dtype":  # the default arithmetic is shared; this one is not
+            arith = arithmetic_for(backend, dtype=dtype, device=device, precision=precision, accumulate=accumulate)
         if arith is None:
             arith = (_torch_arithmetic(self, dtype or torch.float64, device or "cpu") if backend == "torch"
                      else arithmetic_for(backend, dtype=dtype, device=device, precision=precision))

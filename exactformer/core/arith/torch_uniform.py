@@ -27,6 +27,8 @@ class UniformAttention:
 
     dtype: torch.dtype
     device: torch.device
+    accumulate: str
+    chunk: int
 
     if TYPE_CHECKING:  # provided by TorchArithmetic
         def weights(self, arr: Any) -> torch.Tensor: ...
@@ -55,13 +57,19 @@ class UniformAttention:
         otherwise a gather of the leftmost (key 0) or rightmost (key ``c - 1``) allowed value, bit-identical to the
         general path.
 
-        Precision: ``S`` is accumulated in float64 for every dtype, and ``w * S`` is rounded once to the dtype
-        (then :meth:`_round`, where the general path rounds ``z``). This changes the order of the floating-point
-        sums, so the result is not bit-identical to the general path's ``sum_j w v_j``: in float64 both are within
-        about ``N eps`` of the true mean (relative to ``max_j |v_j|``); in float32, float16 and bfloat16 this path is
-        the more accurate one (its only rounding in the dtype is the last). For a grid arithmetic whose values and
-        products are exact in float64 (small :class:`~exactformer.core.fixed_point.FixedPointArithmetic`), both
-        paths compute the exact ``w * S`` and round it once, so they agree bit for bit.
+        Precision (the arithmetic's ``accumulate``): with ``"dtype"`` (the default) in float32, float16 and
+        bfloat16, ``z`` is computed as PyTorch computes ``softmax(scores) @ v``: each value times its weight, summed
+        in the dtype by the same ``einsum`` as the general path (for the mask ``none`` over one query's row of
+        weights, O(N), since every query's row is the same; for causal masks over the ``[query, key]`` weights,
+        O(N^2) as in the general path, in chunks of ``chunk`` queries). With ``"float64"``, and in float64 under
+        either option, ``S`` is summed in float64 and ``w * S`` rounded once to the dtype (then :meth:`_round`,
+        where the general path rounds ``z``): O(N), but the order of the sums differs from the general path's
+        ``sum_j w v_j``, so the result is not bit-identical to it. In float64 both are within about ``N eps`` of
+        the true mean (relative to ``max_j |v_j|``); in float32, float16 and bfloat16 the float64 sum is the more
+        accurate one (its only rounding in the dtype is the last), so it is not what PyTorch's float32 computes
+        (e.g. Chiang & Cholak's PARITY on ``1^9646`` in float32). For a grid arithmetic whose values and products
+        are exact in float64 (small :class:`~exactformer.core.fixed_point.FixedPointArithmetic`), both paths
+        compute the exact ``w * S`` and round it once, so they agree bit for bit.
 
         Heads whose value map is 0 are left out (they add +-0). Under the mask ``none`` every query has the same
         ``z``, so it is projected by ``W_O`` once per sequence and copied to every query. With every value map 0
@@ -96,19 +104,40 @@ class UniformAttention:
 
     def _uniform_values(self, v: torch.Tensor, counts: torch.Tensor, att: Attention) -> torch.Tensor:
         """``z`` ([batch, head, query, d_head]) of queries whose scores are all equal and whose allowed keys are the
-        first ``counts[i]`` keys: the rounded weight ``1/c`` times the float64 sum of those values (softmax,
-        average-hard), or the value of key 0 / key ``c - 1`` (hard, leftmost / rightmost); 0 with no key."""
+        first ``counts[i]`` keys: the rounded weight ``1/c`` times the sum of those values, summed in the dtype or
+        in float64 (the arithmetic's ``accumulate``; softmax, average-hard), or the value of key 0 / key ``c - 1``
+        (hard, leftmost / rightmost); 0 with no key."""
         some = (counts > 0)[None, None, :, None]
         if att.kind == "hard":
             pick = torch.zeros_like(counts) if att.tie_rule == "leftmost" else (counts - 1).clamp(min=0)
             return torch.where(some, v.index_select(2, pick), torch.zeros((), dtype=self.dtype, device=self.device))
+        w = self._uniform_weights(att, counts)
+        if self.accumulate == "dtype" and self.dtype != torch.float64:  # PyTorch's order: sum_j w v_j in the dtype
+            return self._weighted_sum(v, counts, w)
         v64 = v.to(torch.float64)
         if att.mask.kind == "none":
             total = v64.sum(dim=2, keepdim=True).expand(-1, -1, len(counts), -1)
         else:
             prefix = torch.cat([torch.zeros_like(v64[:, :, :1]), v64.cumsum(dim=2)], dim=2)
             total = prefix.index_select(2, counts)
-        return self._round((self._uniform_weights(att, counts).to(torch.float64)[:, None] * total).to(self.dtype))
+        return self._round((w.to(torch.float64)[:, None] * total).to(self.dtype))
+
+    def _weighted_sum(self, v: torch.Tensor, counts: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``z = sum_j w_i v_j`` over each query's first ``counts[i]`` keys, in the dtype, by the general path's
+        ``einsum`` of a ``[batch, head, query, key]`` weight tensor with the values: one query's row when every
+        query has all ``K`` keys (the mask ``none``: every row is the same), else in chunks of queries."""
+        b, h, K = v.shape[0], v.shape[1], v.shape[2]
+        if bool((counts == K).all()):
+            row = w[:1, None].expand(1, K)[None, None].expand(b, h, 1, K)
+            return self._round(torch.einsum("bhqk,bhke->bhqe", row, v)).expand(-1, -1, len(counts), -1)
+        keys = torch.arange(K, device=v.device)
+        zero = torch.zeros((), dtype=self.dtype, device=v.device)
+        parts, step = [], max(1, self.chunk)
+        for start in range(0, len(counts), step):
+            c, wc = counts[start : start + step], w[start : start + step]
+            rows = torch.where(keys[None, :] < c[:, None], wc[:, None], zero)[None, None].expand(b, h, -1, -1)
+            parts.append(torch.einsum("bhqk,bhke->bhqe", rows, v))
+        return self._round(torch.cat(parts, dim=2))
 
     def _zero_query_rows(
         self,
