@@ -1,4 +1,4 @@
-"""The ``exactformer`` command: list, build, trace, verify, frontier, export."""
+"""The ``exactformer`` command: tour, list, build, trace, verify, frontier, export."""
 
 from __future__ import annotations
 
@@ -142,6 +142,14 @@ def _torch_dtype(name: str, option: str = "--dtype"):
     if name not in _DTYPES:
         _fail(f"{option} must be one of {', '.join(_DTYPES)}, got {name!r}")
     return getattr(torch, name)
+
+
+@app.command()
+def tour(name: str = typer.Argument("parity", help="Registered construction name.")) -> None:
+    """Verify a published construction against its independent reference, and say where to read on."""
+    from .cli_tour import tour as show
+
+    raise typer.Exit(0 if show(console, name, _build(name, [])) else 1)
 
 
 @app.command("list")

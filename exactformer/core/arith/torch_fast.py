@@ -14,8 +14,8 @@
 * token embeddings in one gather; bias-free sublayers without the ``+ 0`` pass; finiteness tests by bounds.
 
 Where the two agree bit for bit, and where they provably do not (a sparse product or a chunk of queries may sum
-in another order; uniform attention sums its values first and scales the sum, in the dtype or, with
-``accumulate="float64"``, in float64), is stated on each path and checked by tests/core/test_torch_reference.py.
+in another order; uniform attention sums its values in float64, in float64 or with ``accumulate="float64"``), is
+stated on each path and checked by tests/core/test_torch_reference.py.
 """
 
 from __future__ import annotations
@@ -102,11 +102,12 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
     chunk
         Queries per attention block: attention holds ``batch * heads * chunk * N`` scores at a time.
     accumulate
-        Where the O(N) path of attention with all-equal scores sums its values
+        How softmax / average-hard attention with all-equal scores sums its values
         (:meth:`~exactformer.core.arith.torch_uniform.UniformAttention._constant_attention`): ``"dtype"`` (the
-        default: every operation in ``dtype``, as PyTorch computes) or ``"float64"`` (the sum in float64, rounded
-        once to ``dtype``: more accurate than PyTorch in float32, float16 and bfloat16, so a precision frontier
-        measured with it is not PyTorch's). The same computation in float64.
+        default: in float32, float16 and bfloat16 on the general path, PyTorch's ``softmax(scores) @ v`` in the
+        dtype, O(N^2)) or ``"float64"`` (the O(N) path: the sum in float64, rounded once to ``dtype``; more
+        accurate than PyTorch in those dtypes, so a precision frontier measured with it is not PyTorch's). In
+        float64 both take the O(N) path: the same computation.
     """
 
     #: The values ``accumulate`` takes.
