@@ -34,8 +34,9 @@ def _frontier_rows(name: str) -> list[str]:
     for line in FRONTIER.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 4 and cells[0] == name and cells[1] in ("float16", "bfloat16", "float32"):
-            fails = f"first fails at n = {cells[3]}" if cells[3] != "-" else "no failure found"
-            lines.append(f"{cells[1]}: right up to n = {cells[2].split()[0]}, {fails}")
+            largest = cells[2].split()[0]
+            lines.append(f"{cells[1]}: right up to n = {largest}, first fails at n = {cells[3]}" if cells[3] != "-"
+                         else f"{cells[1]}: no failure found up to n = {largest}")
     return lines
 
 
