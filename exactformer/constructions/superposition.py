@@ -18,7 +18,7 @@ Proof sketch (the lemmas are the functions below; notation of ``docs/notes/super
   candidates (buf2), ``<A>`` -> the last thought (buf1).
 * :func:`noise_filter_mlp` - Prop. B.2: step units at ``eps1`` on content, buf1, buf2 turn each block into the
   indicator of its support; no residual; L2 norm.
-* :func:`expansion_head` - Prop. B.3: query = content, key = tau (buf1 + <u_<R>, content> u_<A>), value = buf2: a
+* :func:`expansion_head` - Prop. B.3: query = content, key = ``tau (buf1 + <u_<R>, content> u_<A>)``, value = buf2: a
   thought attends uniformly to the ``<e>`` of every edge whose source it holds and adds those edges' targets.
 * :func:`expansion_mlp` - Prop. B.4: step units at ``eps2`` on content and buf1 written back into content; L2 norm.
   The printed ``eps2 = 1/(4n)`` is too large on dense graphs (a new node receives weight
