@@ -1,4 +1,4 @@
-"""The ``exactformer`` command: list, build, trace, verify, frontier, export, sweep."""
+"""The ``exactformer`` command: tour, list, build, trace, verify, frontier, export, sweep, prove."""
 
 from __future__ import annotations
 
@@ -144,6 +144,14 @@ def _torch_dtype(name: str, option: str = "--dtype"):
     return getattr(torch, name)
 
 
+@app.command()
+def tour(name: str = typer.Argument("parity", help="Registered construction name.")) -> None:
+    """Verify a published construction against its independent reference, and say where to read on."""
+    from .cli_tour import tour as show
+
+    raise typer.Exit(0 if show(console, name, _build(name, [])) else 1)
+
+
 @app.command("list")
 def list_constructions() -> None:
     """List the registered constructions with their citations and the resources their theorems claim."""
@@ -182,6 +190,11 @@ def build(
     console.print(f"wrote {path} ({construction.model.d_model} coordinates, {len(construction.weights())} tensors)")
 
 
+#: --accumulate, for the commands that run torch (TorchArithmetic's ``accumulate``)
+_ACCUMULATE = typer.Option("dtype", help="Torch: 'dtype' (PyTorch's arithmetic) or 'float64' (equal-score "
+                           "attention sums its values in float64).")
+
+
 @app.command()
 def trace(
     name: str = typer.Argument(..., help="Registered construction name."),
@@ -190,6 +203,7 @@ def trace(
     dtype: str = typer.Option("float64", help="Torch dtype when --backend torch."),
     option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
     all_coordinates: bool = typer.Option(False, "--all", help="Show coordinates that are zero everywhere too."),
+    accumulate: str = _ACCUMULATE,
 ) -> None:
     """Print the residual stream after every sublayer, one row per named coordinate, one column per position."""
     _backend(backend)
@@ -197,7 +211,7 @@ def trace(
     x = input if input is not None else constructions.get(name).example
     kwargs: dict[str, Any] = {"backend": backend}
     if backend == "torch":
-        kwargs["dtype"] = _torch_dtype(dtype)
+        kwargs.update(dtype=_torch_dtype(dtype), accumulate=accumulate)
     result = construction.run(x, **kwargs)
     trace_ = result.output.trace
     tokens = [t if isinstance(t, str) else "vec" for t in construction.encode(x)]
@@ -270,6 +284,7 @@ def verify(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON here."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Also write the report as markdown here."),
     plot: Optional[Path] = typer.Option(None, help="Also plot the smallest margin against n to this PNG."),
+    accumulate: str = _ACCUMULATE,
 ) -> None:
     """Check a construction against its independent reference over many sizes; exit 1 if anything fails."""
     from .verify import check
@@ -284,7 +299,8 @@ def verify(
     construction, reference, sizes = _subject(name, option, lengths)
     report = check(construction, reference, lengths=sizes, samples_per_length=samples,
                    exhaustive_up_to=exhaustive_up_to, backend=backend,
-                   dtype=_torch_dtype(dtype) if backend == "torch" else None, seed=seed, progress=console.is_terminal)
+                   dtype=_torch_dtype(dtype) if backend == "torch" else None, seed=seed, progress=console.is_terminal,
+                   accumulate=accumulate)
     _show_and_write(report, json_out, markdown_out)
     if plot:
         report.plot_margins(plot)
@@ -309,6 +325,7 @@ def frontier(
     seed: int = typer.Option(0, help="Random seed."),
     option: list[str] = typer.Option([], "--option", help="Builder option as key=value (repeatable)."),
     plot: Optional[Path] = typer.Option(None, help="Also plot pass/fail per size and dtype to this PNG."),
+    accumulate: str = _ACCUMULATE,
 ) -> None:
     """Print the precision frontier: per dtype, the largest n that still agrees with the reference."""
     from .verify import frontier as measure
@@ -318,7 +335,7 @@ def frontier(
     torch_dtypes = [_torch_dtype(d.strip(), "each of --dtypes") for d in dtypes.split(",")]
     construction, reference, sizes = _subject(name, option, lengths)
     result = measure(construction, reference, lengths=sizes, dtypes=torch_dtypes, samples_per_length=samples,
-                     seed=seed)
+                     seed=seed, accumulate=accumulate)
     console.print(result.to_markdown())
     if plot:
         result.plot(plot)

@@ -59,6 +59,10 @@ from exactformer.core.errors import ExactformerError  # noqa: E402
 from exactformer.core.forward import forward  # noqa: E402
 from exactformer.verify.relations import negation_residue  # noqa: E402
 
+#: Where all-equal-score attention sums its values (``--accumulate``): "dtype" (PyTorch's float arithmetic, the
+#: default) or "float64" (summed in float64, rounded once; see exactformer.core.arith.TorchArithmetic).
+ACCUMULATE = ["dtype"]
+
 OUT = RESULTS / "parity_first_frontier.txt"
 CELLS = RESULTS / "parity_first_frontier_cells.txt"
 SWEEP = RESULTS / "parity_first_sweep.txt"
@@ -136,7 +140,7 @@ def explain(c: Construction, word: str, dtype: torch.dtype, error: Exception | N
     answer = abs(ref.residual("L1.attn", pos)["answer"])  # the answer entering the last sublayer, float64
     if error is not None:
         parts = [f"{type(error).__name__}: {str(error).split(' (first')[0]}"]
-        arith = TorchArithmetic(dtype)  # rerun, keeping the trace up to the failing sublayer
+        arith = TorchArithmetic(dtype, accumulate=ACCUMULATE[0])  # rerun, keeping the trace up to the failing sublayer
         try:
             forward(c.model, [c.encode(word)], arith)
         except ExactformerError:
@@ -165,7 +169,7 @@ def explain(c: Construction, word: str, dtype: torch.dtype, error: Exception | N
                 f"of the vector entering the final LayerNorm is {fate}"
             )
         return "; ".join(parts)
-    low = c.run(word, dtype=dtype)
+    low = c.run(word, dtype=dtype, accumulate=ACCUMULATE[0])
     name = str(dtype).replace("torch.", "")
     parts = [f"z = {z_of(low):.3g} in {name} vs {z_of(ref):.3g} in float64"]
     parts += proof_quantities(c, low, word)
@@ -204,12 +208,12 @@ def check_length(
     for s in range(0, len(words), size):
         chunk = words[s : s + size]
         try:
-            results = c.run_batch(chunk, dtype=dtype, device=device)
+            results = c.run_batch(chunk, dtype=dtype, device=device, accumulate=ACCUMULATE[0])
         except ExactformerError as exc:  # find the word that raises
             error = exc
             for w in chunk:
                 try:
-                    c.run(w, dtype=dtype, device=device)
+                    c.run(w, dtype=dtype, device=device, accumulate=ACCUMULATE[0])
                 except ExactformerError as exc_w:
                     culprit, error = w, exc_w
                     break
@@ -386,7 +390,7 @@ def write_results(
         f"uniform-k words), "
         f"<= {args.cell_seconds:g} s per length (but at least {MIN_WORDS} words)",
         "# float64 rows: read from scripts/results/parity_first_sweep.txt (scripts/parity_first_sweep.py)",
-        f"# last run: {machine_line(args.threads)}, seed {args.seed}",
+        f"# last run: {machine_line(args.threads)}, seed {args.seed}, accumulate={ACCUMULATE[0]}",
     ]
     write_table(args.out, header, COLUMNS, rows)
     done = {(c["variant"], c["dtype"]) for c in cells}
@@ -427,7 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only merge the rows and cells of another run (e.g. one run in parallel) into --out and --cells-out, "
         "and refresh the float64 rows from --sweep",
     )
+    p.add_argument("--accumulate", choices=["dtype", "float64"], default="dtype",
+                   help="where all-equal-score attention sums its values: in the dtype as PyTorch does (default), "
+                        "or in float64 (TorchArithmetic's accumulate)")
     args = p.parse_args(argv)
+    ACCUMULATE[0] = args.accumulate
     torch.set_num_threads(args.threads)
     if args.update_docs:
         _, rows = read_table(args.out)

@@ -63,9 +63,9 @@ def _turing_prompt_run():
 
 
 def _cuda_when_absent():
-    if torch.cuda.is_available():
-        pytest.skip("a CUDA device is available here")
-    _demo().run("ab", device="cuda")
+    """A CUDA device this machine lacks: ``cuda`` without a GPU, one index past the last with GPUs."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    _demo().run("ab", device=f"cuda:{count}" if count else "cuda")
 
 
 def _dfa(**overrides: Any) -> DFA:
@@ -133,9 +133,11 @@ API_CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
     ("run-batch-empty", lambda: _demo().run_batch([]), InputError, "the batch is empty"),
     ("run-batch-ragged", lambda: _demo().run_batch(["ab", "abb"]), InputError, "same length"),
     ("run-backend-unknown", lambda: _demo().run("ab", backend="gpu"), InputError, "unknown backend 'gpu'"),
-    ("run-device-cuda-absent", _cuda_when_absent, InputError, "'cuda' is not available"),
+    ("run-device-cuda-absent", _cuda_when_absent, InputError, "' is not available"),
     ("run-device-unknown", lambda: _demo().run("ab", device="gpu"), InputError, "unknown device 'gpu'"),
     ("run-dtype-a-string", lambda: _demo().run("ab", dtype="float32"), InputError, "floating torch dtype"),
+    ("run-accumulate-unknown", lambda: _demo().run("ab", dtype=torch.float32, accumulate="float16"), InputError,
+     "accumulate must be 'dtype' or 'float64', got 'float16'"),
     ("simulate-not-a-machine", lambda: _demo().simulate(), TypeError, "does not simulate a machine"),
     ("run-over-the-memory-budget", _turing_prompt_run, MemoryBudgetError, "over the memory budget of 97.7 KiB"),
     # -- item 6: sizes of weights and resources --
@@ -352,6 +354,10 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("cli-lengths-empty-part", ["frontier", "demo", "--lengths", "1,,3"], "cannot read ''"),
     ("cli-backend-gpu", ["verify", "demo", "--backend", "gpu"], "--backend must be one of exact, certified, torch"),
     ("cli-trace-backend-gpu", ["trace", "demo", "ab", "--backend", "gpu"], "got 'gpu'"),
+    ("cli-trace-accumulate-unknown", ["trace", "demo", "ab", "--backend", "torch", "--accumulate", "fp128"],
+     "accumulate must be 'dtype' or 'float64', got 'fp128'"),
+    ("cli-verify-accumulate-unknown", ["verify", "demo", "--accumulate", "fp128"],
+     "accumulate must be 'dtype' or 'float64', got 'fp128'"),
     ("cli-dtype-unknown", ["verify", "demo", "--dtype", "float8"], "--dtype must be one of"),
     ("cli-frontier-dtype-unknown", ["frontier", "demo", "--dtypes", "float32,int8"], "got 'int8'"),
     ("cli-samples-zero", ["verify", "demo", "--samples", "0"], "--samples must be at least 1, got 0"),

@@ -18,7 +18,7 @@ Proof sketch (the lemmas are the functions below; notation of ``docs/notes/super
   candidates (buf2), ``<A>`` -> the last thought (buf1).
 * :func:`noise_filter_mlp` - Prop. B.2: step units at ``eps1`` on content, buf1, buf2 turn each block into the
   indicator of its support; no residual; L2 norm.
-* :func:`expansion_head` - Prop. B.3: query = content, key = tau (buf1 + <u_<R>, content> u_<A>), value = buf2: a
+* :func:`expansion_head` - Prop. B.3: query = content, key = ``tau (buf1 + <u_<R>, content> u_<A>)``, value = buf2: a
   thought attends uniformly to the ``<e>`` of every edge whose source it holds and adds those edges' targets.
 * :func:`expansion_mlp` - Prop. B.4: step units at ``eps2`` on content and buf1 written back into content; L2 norm.
   The printed ``eps2 = 1/(4n)`` is too large on dense graphs (a new node receives weight
@@ -356,13 +356,15 @@ class ThinkingConstruction(Construction):
 
     def run_batch(self, xs: Sequence[Any], *, backend: str = "torch", dtype: torch.dtype | None = None,
                   device: str | torch.device | None = None, precision: int = 128, arith: Arithmetic | None = None,
-                  keep_trace: bool = True) -> list[RunResult]:
+                  keep_trace: bool = True, accumulate: str = "dtype") -> list[RunResult]:
         """Run every query with its thoughts, batching queries of equal prompt length and thought count.
 
         ``keep_trace=False`` keeps, as :meth:`Construction.run_batch` does, only the final residual at the readout
         position (``<A>``) in each result's trace: the same answers, logits and margins, bit for bit (every thought
         needs the full pass, so only the memory of the kept streams is saved, not time).
         """
+        if arith is None and accumulate != "dtype":  # the default arithmetic is shared; this one is not
+            arith = arithmetic_for(backend, dtype=dtype, device=device, precision=precision, accumulate=accumulate)
         if arith is None:
             arith = (_torch_arithmetic(self, dtype or torch.float64, device or "cpu") if backend == "torch"
                      else arithmetic_for(backend, dtype=dtype, device=device, precision=precision))

@@ -270,7 +270,7 @@ def noise_filter_mlp(space: Space, vocab: Sequence[str], params: SuperpositionPa
 
 
 def expansion_head(space: Space, vocab: Sequence[str], params: SuperpositionParameters) -> Attention:
-    """Prop. B.3: Q = content, K = tau (buf1 + <u_<R>, content> u_<A>), V = buf2, O into content.
+    """Prop. B.3: Q = content, K = ``tau (buf1 + <u_<R>, content> u_<A>)``, V = buf2, O into content.
 
     Proof sketch: a thought holding ``(1/sqrt|V_c|) sum_{V_c} u_v`` scores ``tau/sqrt(3|V_c|)`` on the ``<e>`` of each
     edge with source in V_c and 0 on every other key, so it averages ``u_{t_j}/sqrt3`` over those edges I_c; ``<A>``

@@ -249,22 +249,26 @@ class Construction:
     # -- running -------------------------------------------------------------------------------------------
     def run_batch(self, xs: Sequence[Any], *, backend: str = "torch", dtype: torch.dtype | None = None,
                   device: str | torch.device | None = None, precision: int = 128, arith: Arithmetic | None = None,
-                  keep_trace: bool = True) -> list[RunResult]:
+                  keep_trace: bool = True, accumulate: str = "dtype") -> list[RunResult]:
         """Run the model on inputs that encode to equally long sequences, in one batch.
 
         ``keep_trace=False`` computes the answers alone (see :func:`~exactformer.core.runners.classify`): with
         torch, the same answers, and logits and margins equal to the full pass's up to rounding (a product over
         fewer rows may round its last bit differently), and a trace holding only the readout position's final
-        residual. Pass one ``arith`` to many calls to render the weights once.
+        residual. Pass one ``arith`` to many calls to render the weights once. ``accumulate`` (torch):
+        ``"dtype"`` (the default) computes every operation in ``dtype``, as PyTorch does; ``"float64"`` sums the
+        values of attention with all-equal scores in float64 and rounds once (see
+        :class:`~exactformer.core.arith.TorchArithmetic`).
         """
         seqs = self._encode_batch(xs, backend, dtype, keep_trace)
-        arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision)
+        arith = arith or arithmetic_for(backend, dtype=dtype, device=device, precision=precision,
+                                        accumulate=accumulate)
         output = classify(self.model, seqs, arith, keep_trace=keep_trace, on_tie="raise")
         return run_results(output, self.interpret, self.model.readout.position if keep_trace else -1)
 
     def answer_batch(self, xs: Sequence[Any], *, backend: str = "torch", dtype: torch.dtype | None = None,
                      device: str | torch.device | None = None, precision: int = 128,
-                     arith: Arithmetic | None = None) -> list[Any]:
+                     arith: Arithmetic | None = None, accumulate: str = "dtype") -> list[Any]:
         """The decoded answers alone of :meth:`run_batch` with ``keep_trace=False``, one per input.
 
         For sweeps that only compare answers: it runs the same readout-only pass and decodes the same labels, but
@@ -273,6 +277,8 @@ class Construction:
         inputs its own way (overrides :meth:`run_batch`, e.g. with continuous thoughts) gets the answers of its
         ``run_batch``.
         """
+        if accumulate != "dtype" and arith is None:
+            arith = arithmetic_for(backend, dtype=dtype, device=device, precision=precision, accumulate=accumulate)
         if type(self).run_batch is not Construction.run_batch:
             results = self.run_batch(xs, backend=backend, dtype=dtype, device=device, precision=precision,
                                      arith=arith, keep_trace=False)
@@ -321,8 +327,12 @@ class Construction:
         dtype: torch.dtype | None = None,
         device: str | torch.device | None = None,
         precision: int = 128,
+        accumulate: str = "dtype",
     ) -> RunResult:
         """Run the model on one input; ``backend`` is ``"exact"``, ``"certified"`` or ``"torch"``.
+
+        ``accumulate`` (torch): ``"dtype"`` (the default: every operation in ``dtype``, PyTorch's arithmetic) or
+        ``"float64"`` (attention with all-equal scores sums its values in float64; see :meth:`run_batch`).
 
         A model that decides nothing raises rather than answer by accident: a readout tie (two equal largest
         logits, or a sign logit of exactly 0) raises :class:`~exactformer.core.errors.ReadoutTieError`, a hard
@@ -331,7 +341,9 @@ class Construction:
         :class:`~exactformer.core.errors.NonFiniteError` (so do :meth:`run_batch` and :meth:`answer_batch`). A
         certified run whose decisions the intervals do not separate returns ``certified=False``.
         """
-        return self.run_batch([x], backend=backend, dtype=dtype, device=device, precision=precision)[0]
+        arith = None if accumulate == "dtype" else arithmetic_for(backend, dtype=dtype, device=device,
+                                                                  precision=precision, accumulate=accumulate)
+        return self.run_batch([x], backend=backend, dtype=dtype, device=device, precision=precision, arith=arith)[0]
 
     def simulate(self, *args: Any, **kwargs: Any) -> Any:
         """For machine simulators: run the machine through the model (see the construction's docs)."""

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.arith import Arithmetic, Trace, arithmetic_for
+from ..core.arith import Arithmetic, TorchArithmetic, Trace, arithmetic_for
 from ..core.construction import Construction, RunResult
 from ..core.errors import AttentionTieError, ExactformerError, InputError, IrrationalOperation, ReadoutTieError
 from .arguments import validated_backend, validated_count, validated_dtype, validated_sizes, validated_tolerance
@@ -71,6 +71,8 @@ _SHARED_ARITHMETICS: list[dict[tuple[str, str, str], Arithmetic]] = []
 
 # Whether the check running now stops at its first failing size and records failures undiagnosed (``fail_fast``).
 _FAIL_FAST: contextvars.ContextVar[bool] = contextvars.ContextVar("exactformer_fail_fast", default=False)
+# Where the check running now has all-equal-score attention sum its values (``accumulate``; TorchArithmetic).
+_ACCUMULATE: contextvars.ContextVar[str] = contextvars.ContextVar("exactformer_accumulate", default="dtype")
 
 
 def _sharing_arithmetics(fn: Callable[..., Report]) -> Callable[..., Report]:
@@ -81,9 +83,11 @@ def _sharing_arithmetics(fn: Callable[..., Report]) -> Callable[..., Report]:
     def wrapper(*args: Any, **kwargs: Any) -> Report:
         _SHARED_ARITHMETICS.append({})
         token = _FAIL_FAST.set(bool(kwargs.get("fail_fast", False)))
+        summing = _ACCUMULATE.set(kwargs.get("accumulate", "dtype"))
         try:
             return fn(*args, **kwargs)
         finally:
+            _ACCUMULATE.reset(summing)
             _FAIL_FAST.reset(token)
             _SHARED_ARITHMETICS.pop()
 
@@ -97,7 +101,7 @@ def _arithmetic(backend: str, dtype: Any, device: Any) -> Arithmetic | None:
     shared = _SHARED_ARITHMETICS[-1]
     key = (backend, str(dtype), str(device))
     if key not in shared:
-        shared[key] = arithmetic_for(backend, dtype=dtype, device=device)
+        shared[key] = arithmetic_for(backend, dtype=dtype, device=device, accumulate=_ACCUMULATE.get())
     return shared[key]
 
 
@@ -238,6 +242,7 @@ def check(
     progress: bool = False,
     fail_fast: bool = False,
     path: str = "auto",
+    accumulate: str = "dtype",
 ) -> Report:
     """Check ``construction`` against ``reference`` at every size in ``lengths``.
 
@@ -262,6 +267,9 @@ def check(
         Test every input of a size when there are at most this many.
     backend, dtype, device
         How to run the model (``"exact"``, ``"certified"``, ``"torch"``).
+    accumulate
+        Torch: ``"dtype"`` (the default: PyTorch's arithmetic in ``dtype``) or ``"float64"`` (attention with
+        all-equal scores sums its values in float64; see :class:`~exactformer.core.arith.TorchArithmetic`).
     seed
         The same seed gives the same report.
     batch_size
@@ -289,7 +297,8 @@ def check(
     InputError
         Before anything runs, on an argument that would make the check test nothing or cannot run: ``lengths``
         empty or holding a negative size, ``samples_per_length < 1``, ``batch_size < 1``, ``exhaustive_up_to < 0``,
-        an unknown ``backend``, a non-float ``dtype``, a negative ``tolerance``, an unknown ``path`` or
+        an unknown ``backend``, a non-float ``dtype``, an unknown ``accumulate``, a negative ``tolerance``, an
+        unknown ``path`` or
         ``path="tensor"`` where the tensor path does not apply. After the run, if the reference gave
         no input at any of the sizes (a check that tested nothing is not a pass; a single size without inputs shows
         as ``tested 0`` in the report).
@@ -314,6 +323,8 @@ def check(
                             f"got {type(construction).__name__}")
     backend = validated_backend(backend)
     dtype = validated_dtype(dtype)
+    if accumulate not in TorchArithmetic.ACCUMULATE:
+        raise InputError(f"accumulate must be 'dtype' or 'float64', got {accumulate!r}")
     tolerance = validated_tolerance(tolerance)
     ref = as_reference(reference)
     dtype = dtype if dtype is not None else (torch.float64 if backend == "torch" else None)

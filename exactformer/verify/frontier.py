@@ -112,11 +112,14 @@ def frontier(
     check_invariants: bool = False,
     stop_at_first_failure: bool = True,
     device: str | torch.device | None = None,
+    accumulate: str = "dtype",
 ) -> Frontier:
     """Measure the precision frontier of one construction or of several variants (``{label: construction}``).
 
     Every size in ``lengths`` is checked in increasing order with :func:`~exactformer.verify.check` in each dtype;
-    with ``stop_at_first_failure`` a (variant, dtype) stops at its first failing size.
+    with ``stop_at_first_failure`` a (variant, dtype) stops at its first failing size. ``accumulate`` is
+    :func:`~exactformer.verify.check`'s: ``"dtype"`` (the default) measures PyTorch's arithmetic in each dtype,
+    ``"float64"`` the frontier with all-equal-score attention summed in float64.
 
     Raises
     ------
@@ -138,7 +141,7 @@ def frontier(
             for size in sizes:
                 report = check(c, reference, lengths=[size], samples_per_length=samples_per_length,
                                exhaustive_up_to=exhaustive_up_to, backend="torch", dtype=dtype, device=device,
-                               seed=seed, check_invariants=check_invariants, shrink=False)
+                               seed=seed, check_invariants=check_invariants, shrink=False, accumulate=accumulate)
                 row.tested.append(size)
                 row.passed.append(report.passed)
                 if not report.passed and row.first_failure is None and report.failures:

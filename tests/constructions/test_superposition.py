@@ -7,7 +7,6 @@ from the construction's own helpers.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -22,13 +21,12 @@ from exactformer.constructions.superposition import (
     superposition_reachability,
 )
 from exactformer.core.errors import InputError, NonFiniteError
+from exactformer.languages import data_dir
 from exactformer.languages.graphs import ReachabilityQuery, load_prosqa
 from exactformer.verify import check
 from exactformer.verify.check import invariant_holds
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "prosqa"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data/prosqa")
+DATA = data_dir() / "prosqa"
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,13 +18,14 @@ from exactformer.constructions.turing_tag import (
     turing_machines,
 )
 from exactformer.core.errors import InputError
+from exactformer.languages import data_dir
 from exactformer.languages.compiler import compile_turing_machine, predicted_post_steps, tape_length_for
 from exactformer.languages.tag import TagRing, collatz_tag_system, post_tag_system
 from exactformer.languages.turing import TuringMachine
 from exactformer.verify.strategies import turing_machines as random_turing_machines
 
-DATA = Path("/work/shared/data/busy_beaver")
-TAGS = Path("/work/shared/data/tag_systems/tag_systems.json")
+DATA = data_dir() / "busy_beaver"
+TAGS = data_dir() / "tag_systems" / "tag_systems.json"
 
 torch.set_num_threads(1)  # the test machines are shared; one thread is also faster here
 
@@ -104,7 +104,6 @@ def batched_through_the_transformer(rows: list[tuple[str, int, int]], batch: int
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
 @pytest.mark.parametrize("name", ["2x2", "3x2", "4x2"])
 def test_every_listed_machine(name):
     """The whole lists (2394 machines; 4x2 took 251 s and 3x2 92 s on one loaded core): see also
@@ -112,7 +111,6 @@ def test_every_listed_machine(name):
     batched_through_the_transformer(listed(name))
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
 def test_the_2x2_list():
     for text, steps, ones in listed("2x2"):
         through_the_transformer(text)
@@ -120,7 +118,6 @@ def test_the_2x2_list():
         assert (ref.steps, ref.ones) == (steps, ones)
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
 @pytest.mark.parametrize("name", ["3x2", "4x2"])
 def test_a_sample_of_the_3x2_and_4x2_lists_batched(name):
     """Ten machines spread over the list (sorted by steps; the longest, BB(3) and BB(4), are tested apart)."""
@@ -128,7 +125,6 @@ def test_a_sample_of_the_3x2_and_4x2_lists_batched(name):
     batched_through_the_transformer(rows[len(rows) // 20 :: len(rows) // 10][:10])
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
 def test_the_champions_of_at_most_four_states():
     champions = [
         ch
@@ -224,7 +220,6 @@ def words_read_off(tokens: list, queue: tuple, ring_length: int) -> list[str]:
     return words
 
 
-@pytest.mark.skipif(not TAGS.exists(), reason="shared/data/tag_systems is absent")
 def test_collatz_trajectories_A351849_through_the_transformer():
     """De Mol's system: the words read off the transformer's tokens are the OEIS A351849 rows (n = 1..4), and the
     run halts on the word 1 after A351850's number of steps."""
@@ -243,7 +238,6 @@ def test_collatz_trajectories_A351849_through_the_transformer():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not TAGS.exists(), reason="shared/data/tag_systems is absent")
 def test_collatz_steps_A351850_through_the_transformer():
     """n = 1..12 in one batch on one ring (L = 27, longer than every word of these runs): A351850's step counts,
     (L + 2)·steps + 2 tokens, and the words of the tag-system reference."""
@@ -261,7 +255,6 @@ def test_collatz_steps_A351850_through_the_transformer():
         assert words_read_off(run.tokens, queue, L) == list(ref.words)
 
 
-@pytest.mark.skipif(not TAGS.exists(), reason="shared/data/tag_systems is absent")
 def test_post_3tag_through_the_transformer():
     """Post's {0 -> 00, 1 -> 1101} from 100100 (OEIS A284119): the transformer's words are the 15 pre-period words
     then the 6-cycle, twice round (it never halts: the decoding budget ends it)."""

@@ -607,38 +607,79 @@ def test_hard_attention_without_a_tie_rule_keeps_the_general_path_on_zero_query_
     assert messages[0] == messages[1] and spy.taken == 0
 
 
+def _low_precision_uniform_case(kind: str, mask: Mask, dtype: torch.dtype, accumulate: str, n: int = 300):
+    """A uniform attention (W_V = W_O = identity, so out = z) on ``n`` random float32 values: the fast output,
+    the general path's, the values as fractions and each query's weight ``w`` (1/c as the general path rounds
+    it) and key count ``c``."""
+    model = _uniform_model(kind, mask, b_O=(Fraction(0), Fraction(0)))
+    att = model.layers[0].attention.block
+    rng = np.random.default_rng(7)
+    seq = [rng.uniform(-4, 4, size=2).astype(np.float32).astype(np.float64) for _ in range(n)]
+    fast, general = TorchArithmetic(dtype, accumulate=accumulate), General(dtype)
+    x = fast.embed(model, [seq])
+    got = _attention(fast, x, att, n, "L0.attn")[0]
+    want = _attention(general, x, att, n, "L0.attn")[0]
+    values = [[Fraction(float(v)) for v in row] for row in x[0].to(torch.float64).tolist()]
+    counts = [{"none": n, "causal": i + 1, "strict_causal": i}[mask.kind] for i in range(n)]
+    weights = []
+    for c in counts:
+        if c == 0:
+            weights.append(None)
+        elif kind == "softmax":  # softmax of equal scores in float32, then the dtype (as the general path)
+            weights.append(torch.softmax(torch.zeros(c, dtype=torch.float32), -1)[0].to(dtype))
+        else:
+            weights.append(torch.ones((), dtype=dtype) / torch.tensor(float(c), dtype=dtype))
+    return got, want, values, weights, counts
+
+
 @pytest.mark.parametrize("mask", O_N_MASKS, ids=lambda m: m.describe())
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("kind", ["softmax", "average_hard"])
-def test_low_precision_uniform_attention_rounds_once(kind, dtype, mask):
-    """In float32/16 and bfloat16 the O(N) path sums the values in float64 and rounds ``w * S`` once (w: the
-    weight the general path uses, 1/c rounded to the dtype): within one ulp of that exact product. The general
-    path (sums in the dtype) is within its own bound of the same value."""
-    model = _uniform_model(kind, mask, b_O=(Fraction(0), Fraction(0)))  # W_V = W_O = identity: out = z
-    att = model.layers[0].attention.block
-    rng = np.random.default_rng(7)
-    n = 300
-    seq = [rng.uniform(-4, 4, size=2).astype(np.float32).astype(np.float64) for _ in range(n)]
-    fast, general = TorchArithmetic(dtype), General(dtype)
-    x = fast.embed(model, [seq])
-    got = _attention(fast, x, att, n, "L0.attn")[0].to(torch.float64)
-    loose = _attention(general, x, att, n, "L0.attn")[0].to(torch.float64)
-    values = [[Fraction(float(v)) for v in row] for row in x[0].to(torch.float64).tolist()]
+def test_low_precision_uniform_attention_summed_in_float64_rounds_once(kind, dtype, mask):
+    """With ``accumulate="float64"``, in float32/16 and bfloat16 the O(N) path sums the values in float64 and
+    rounds ``w * S`` once (w: the weight the general path uses, 1/c rounded to the dtype): within one ulp of that
+    exact product. The general path (sums in the dtype) is within its own bound of the same value."""
+    got, loose, values, weights, counts = _low_precision_uniform_case(kind, mask, dtype, "float64")
+    got, loose = got.to(torch.float64), loose.to(torch.float64)
     eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny
-    for i in range(n):
-        c = {"none": n, "causal": i + 1, "strict_causal": i}[mask.kind]
-        if c == 0:
+    for i, (w, c) in enumerate(zip(weights, counts)):
+        if w is None:
             assert torch.equal(got[i], torch.zeros(2, dtype=torch.float64))
             continue
-        if kind == "softmax":  # softmax of equal scores in float32, then the dtype (as the general path)
-            w = torch.softmax(torch.zeros(c, dtype=torch.float32), -1)[0].to(dtype)
-        else:
-            w = torch.ones((), dtype=dtype) / torch.tensor(float(c), dtype=dtype)
         for e in range(2):
             exact = Fraction(float(w)) * sum((values[j][e] for j in range(c)), Fraction(0))
             assert abs(Fraction(float(got[i, e])) - exact) <= Fraction(eps) * abs(exact) + Fraction(tiny), (i, e)
             bound = 2 * (c + 2) * eps * max(abs(float(v[e])) for v in values[:c]) + tiny
             assert abs(float(loose[i, e]) - float(exact)) <= bound, (i, e)
+
+
+@pytest.mark.parametrize("mask", O_N_MASKS, ids=lambda m: m.describe())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("kind", ["softmax", "average_hard"])
+def test_low_precision_uniform_attention_is_pytorchs_arithmetic_by_default(kind, dtype, mask):
+    """By default (``accumulate="dtype"``) softmax and average-hard attention with all-equal scores in float32/16
+    and bfloat16 compute ``z`` as PyTorch does, ``softmax(scores) @ v`` with each value times its weight summed in
+    the dtype: bit for bit the general path's output."""
+    got, want, _, _, _ = _low_precision_uniform_case(kind, mask, dtype, "dtype")
+    assert got.dtype == dtype and torch.equal(got, want)
+
+
+def test_float64_accumulation_is_an_explicit_option_and_computes_another_float_than_pytorch():
+    """Chiang & Cholak's PARITY on ``1^9646`` (even: reject) in float32: by default layer 1's uniform head is
+    PyTorch's ``softmax @ v`` in float32; with ``accumulate="float64"`` it sums its 9,647 weighted indicators in
+    float64 and rounds once: another logit, and (the sum being exact in float64) a right answer."""
+    import exactformer as ef
+
+    c, word = ef.constructions.parity(), "1" * 9646
+    default = c.run(word, dtype=torch.float32)
+    wide = c.run(word, dtype=torch.float32, accumulate="float64")
+    assert not torch.equal(wide.output.logits, default.output.logits)
+    assert wide.answer is False and c.run(word, dtype=torch.float64).answer is False
+
+
+def test_an_unknown_accumulation_is_refused_by_name():
+    with pytest.raises(InputError, match="accumulate must be 'dtype' or 'float64', got 'float128'"):
+        TorchArithmetic(torch.float32, accumulate="float128")
 
 
 @pytest.mark.parametrize("mask", O_N_MASKS, ids=lambda m: m.describe())

@@ -87,7 +87,6 @@ def test_a_site_the_model_does_not_reach_is_refused():
 
 
 def test_hook_names_are_the_transformer_lens_exports():
-    pytest.importorskip("transformer_lens")
     from exactformer.export.transformer_lens import to_transformer_lens
 
     c = ef.constructions.build("parity")

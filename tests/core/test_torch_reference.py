@@ -5,9 +5,10 @@ operations is the same, and exactly the documented relation where it is not.
 query and key at once). :class:`~exactformer.core.arith.TorchArithmetic` (``backend="torch"``) differs from it in
 three ways that can change a float:
 
-1. uniform (O(N)) attention: with all scores of a query equal, softmax and average-hard attention output
-   ``w * S`` with ``S`` the float64 sum of the allowed values, rounded once, where the reference sums ``w v_j`` in
-   the dtype (hard attention there is a gather, the same value);
+1. uniform (O(N)) attention: with all scores of a query equal, softmax and average-hard attention output, in
+   float64 or with ``accumulate="float64"``, ``w * S`` with ``S`` the float64 sum of the allowed values, rounded
+   once, where the reference sums ``w v_j`` in the dtype (by default in float32/16 and bfloat16 the fast path takes
+   the general path there; hard attention there is a gather, the same value);
 2. products with large, mostly zero matrices in compressed form (:mod:`exactformer.core.sparse_products`), which sum
    the nonzero terms in another order than the dense BLAS product;
 3. attention over chunks of queries: BLAS picks its kernel by the number of rows of a product, and kernels sum

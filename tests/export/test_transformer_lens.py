@@ -13,10 +13,7 @@ import torch
 from exactformer.core.arith import TorchArithmetic
 from exactformer.core.errors import AttentionTieError
 from exactformer.core.forward import forward
-
-transformer_lens = pytest.importorskip("transformer_lens")
-
-from exactformer.export.transformer_lens import ExportError, exportable, to_transformer_lens  # noqa: E402
+from exactformer.export.transformer_lens import ExportError, exportable, to_transformer_lens
 
 TOLERANCE = 1e-12
 

@@ -3,17 +3,16 @@ TuringMachine reference, over the busy-beaver lists and random halting machines.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import assume, given, settings
 
+from exactformer.languages import data_dir
 from exactformer.languages.compiler import compile_turing_machine, predicted_post_steps
 from exactformer.languages.errors import InvalidMachineError
 from exactformer.languages.turing import TuringMachine
 from exactformer.verify.strategies import turing_machines
 
-DATA = Path("/work/shared/data/busy_beaver")
+DATA = data_dir() / "busy_beaver"
 
 
 def check_machine(text: str, extra: int = 0) -> tuple[int, int]:
@@ -66,7 +65,6 @@ def _rows(name: str) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
 @pytest.mark.parametrize("name,stride", [("2x2", 1), ("3x2", 1), ("4x2", 7)])
 def test_ligocki_machines(name, stride):
     rows = _rows(name)[::stride]
@@ -77,7 +75,6 @@ def test_ligocki_machines(name, stride):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
 def test_every_4x2_machine():
     for text in _rows("4x2"):
         check_machine(text)

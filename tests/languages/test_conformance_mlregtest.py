@@ -17,8 +17,6 @@ import pytest
 from exactformer.languages import DFA, data_dir
 
 ROOT = data_dir() / "mlregtest"
-pytestmark = pytest.mark.skipif(not (ROOT / "counts.tsv").is_file(),
-                                reason=f"MLRegTest data not found at {ROOT} (set EXACTFORMER_DATA)")
 
 CO = {"coSL": "SL", "coSP": "SP", "TcoSL": "TSL"}
 

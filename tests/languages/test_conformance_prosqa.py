@@ -12,8 +12,6 @@ import pytest
 from exactformer.languages import bfs_layers, data_dir, load_prosqa
 
 ROOT = data_dir() / "prosqa"
-pytestmark = pytest.mark.skipif(not (ROOT / "prosqa_test.json").is_file(),
-                                reason=f"ProsQA data not found at {ROOT} (set EXACTFORMER_DATA)")
 
 HOPS = {"test": {3: 202, 4: 217, 5: 69, 6: 12}, "valid": {3: 124, 4: 133, 5: 36, 6: 7}}
 

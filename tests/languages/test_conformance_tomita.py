@@ -15,8 +15,6 @@ import pytest
 from exactformer.languages import DFA, data_dir, tomita
 
 ROOT = data_dir() / "tomita"
-pytestmark = pytest.mark.skipif(not (ROOT / "tomita_dfas.json").is_file(),
-                                reason=f"Tomita data not found at {ROOT} (set EXACTFORMER_DATA)")
 
 
 def json_dfa(table: dict) -> DFA:

@@ -387,7 +387,6 @@ def test_from_regex_against_python_predicates(regex, predicate):
 
 
 def test_from_regex_uses_automata_lib_and_reports_bad_regex():
-    pytest.importorskip("automata")
     with pytest.raises(InvalidAutomatonError, match="cannot compile regex"):
         DFA.from_regex("(01", "01")
     with pytest.raises(InvalidAutomatonError, match="one-character"):

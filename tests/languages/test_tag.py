@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from exactformer.languages import data_dir
 from exactformer.languages.errors import InvalidMachineError, SymbolNotInAlphabetError
 from exactformer.languages.tag import TagRing, TagSystem, collatz_tag_system, post_tag_system, tag_post_machine
 
-DATA = Path("/work/shared/data/tag_systems/tag_systems.json")
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared/data/tag_systems is absent")
+DATA = data_dir() / "tag_systems" / "tag_systems.json"
 
 
 def systems() -> dict:
@@ -26,7 +25,6 @@ def test_note_examples():
     assert s.run("aaaa", keep_words=True).words == ("aaaa", "aabc", "bcbc", "bca", "aa", "bc", "a")
 
 
-@needs_data
 def test_collatz_trajectories_A351849():
     to_oeis = str.maketrans("abc", "123")
     rows = systems()["demol_collatz_2tag"]["trajectories_oeis_A351849_rows_1_to_4"]
@@ -35,7 +33,6 @@ def test_collatz_trajectories_A351849():
         assert [w.translate(to_oeis) for w in got] == words
 
 
-@needs_data
 def test_collatz_steps_A351850():
     steps = systems()["demol_collatz_2tag"]["steps_to_reach_word_1_oeis_A351850_n_1_to_54"]
     got = [collatz_tag_system().run("a" * n) for n in range(1, 55)]
@@ -57,7 +54,6 @@ def test_collatz_step_formula():
     assert all(collatz_tag_system().run("a" * n).steps == shortcut_collatz_formula(n) for n in range(1, 80))
 
 
-@needs_data
 def test_post_3tag_A284119_example():
     data = systems()["post_3tag_00_1101"]["example_trajectory_start_100100_oeis_A284119"]
     words = data["preperiod_words"] + data["cycle_words"]
@@ -66,7 +62,6 @@ def test_post_3tag_A284119_example():
     assert got[len(words)] == data["cycle_words"][0]  # the 6-cycle closes
 
 
-@needs_data
 def test_post_3tag_preperiods_of_100_n():
     pre = systems()["post_3tag_00_1101"]["start_word_(100)^n"]["preperiod_A284119_n_1_to_49"]
     s = post_tag_system()
@@ -84,7 +79,6 @@ def test_post_3tag_preperiods_of_100_n():
             assert first_repeat == pre[n - 1]
 
 
-@needs_data
 def test_post_3tag_known_cycles():
     s = post_tag_system()
     for cycle in systems()["post_3tag_00_1101"]["known_cycles_A289674_converted_to_01"]:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 
+from exactformer.languages import data_dir
 from exactformer.languages.errors import InvalidMachineError, ParseError, SymbolNotInAlphabetError
 from exactformer.languages.turing import TuringMachine
 from exactformer.verify.strategies import turing_machines
 
-DATA = Path("/work/shared/data/busy_beaver")
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
+DATA = data_dir() / "busy_beaver"
 
 
 def naive_run(text: str, max_steps: int) -> tuple[bool, int, int, dict[int, int]]:
@@ -56,7 +55,6 @@ def test_visited_widths_of_the_note():
         assert TuringMachine.from_standard(text).run(1000).visited == visited
 
 
-@needs_data
 def test_champions_json_small():
     champions = json.loads((DATA / "champions.json").read_text())["champions"]
     checked = 0
@@ -72,7 +70,6 @@ def test_champions_json_small():
 
 
 @pytest.mark.slow
-@needs_data
 def test_champions_json_millions():
     champions = json.loads((DATA / "champions.json").read_text())["champions"]
     for c in champions:
@@ -90,7 +87,6 @@ def _list(name: str) -> list[tuple[str, int, int]]:
     return rows
 
 
-@needs_data
 @pytest.mark.parametrize("name,count", [("2x2", 15), ("3x2", 1379), ("4x2", 1000), ("2x3", 866), ("2x4", 100)])
 def test_ligocki_lists(name, count):
     rows = _list(name)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,14 +13,14 @@ import exactformer as ef
 from exactformer.constructions.post_machine import post_machine, token_name
 from exactformer.constructions.turing_tag import tag_system, turing_machine, turing_machines
 from exactformer.core.errors import InputError
+from exactformer.languages import data_dir
 from exactformer.languages.post import PostMachine
 from exactformer.languages.tag import collatz_tag_system
 from exactformer.languages.turing import TuringMachine
 from exactformer.verify.certificate import prove
 from exactformer.verify.mutants import Mutation, apply_mutation
 
-DATA = Path("/work/shared/data/busy_beaver")
-needs_data = pytest.mark.skipif(not DATA.exists(), reason="shared/data/busy_beaver is absent")
+DATA = data_dir() / "busy_beaver"
 
 LEMMAS = ["one_layer_window_decoder", "tokens_are_machine_pairs", "factored_embedding", "window_selects_queue_front",
           "transition_lookup", "undefined_pairs_tie", "runner_stops_at_halting_states",
@@ -72,7 +71,6 @@ def champions() -> list[str]:
     return [ch["tm"] for ch in json.loads((DATA / "champions.json").read_text())["champions"]]
 
 
-@needs_data
 def test_every_busy_beaver_champion_is_proven_without_running_it():
     """BB(5) runs 47 million steps; its certificate covers every step of every tape length from the 88 tokens of
     its compiled Post machine. The 3- and 4-symbol champions too."""
@@ -83,7 +81,6 @@ def test_every_busy_beaver_champion_is_proven_without_running_it():
         assert_proven(construction, construction.parameters.compiled.machine)
 
 
-@needs_data
 def test_a_spread_of_the_listed_4_state_machines_is_proven():
     rows = [line.split()[0] for line in (DATA / "ligocki_bb_lists" / "4x2.txt").read_text().splitlines()
             if len(line.split()) >= 4 and line.split()[1] == "Halt"]

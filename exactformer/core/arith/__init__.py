@@ -45,8 +45,13 @@ def arithmetic_for(
     device: str | _torch.device | None = None,
     precision: int = 128,
     chunk: int = 1024,
+    accumulate: str = "dtype",
 ) -> Arithmetic:
     """The arithmetic called ``backend`` (``"exact"``, ``"certified"`` or ``"torch"``) with its options.
+
+    ``accumulate`` (torch): ``"dtype"`` computes every operation in ``dtype`` as PyTorch does; ``"float64"`` sums
+    the values of all-equal-score attention in float64 (see :class:`TorchArithmetic`). The exact and certified
+    evaluators ignore it.
 
     Raises
     ------
@@ -59,6 +64,7 @@ def arithmetic_for(
     if backend == "certified":
         return CertifiedArithmetic(precision=precision)
     if backend == "torch":
-        return TorchArithmetic(dtype=dtype or _torch.float64, device=device or "cpu", chunk=chunk)
+        return TorchArithmetic(dtype=dtype or _torch.float64, device=device or "cpu", chunk=chunk,
+                               accumulate=accumulate)
     raise InputError(f"unknown backend {backend!r}; choose 'exact', 'certified' or 'torch'")
 

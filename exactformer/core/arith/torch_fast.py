@@ -14,8 +14,8 @@
 * token embeddings in one gather; bias-free sublayers without the ``+ 0`` pass; finiteness tests by bounds.
 
 Where the two agree bit for bit, and where they provably do not (a sparse product or a chunk of queries may sum
-in another order; uniform attention sums its values in float64), is stated on each path and checked by
-tests/core/test_torch_reference.py.
+in another order; uniform attention sums its values in float64, in float64 or with ``accumulate="float64"``), is
+stated on each path and checked by tests/core/test_torch_reference.py.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 
 from ..architecture import MLP, Attention, Transformer
 from ..attention_rules import allowed
-from ..errors import NonFiniteError
+from ..errors import InputError, NonFiniteError
 from ..sparse_products import ActiveUnitsMLP, CompressedMatrix, compress
 from .base import Item
 from .torch import PlainTorchArithmetic, _all_finite
@@ -101,12 +101,26 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
         Where to compute (``"cpu"``, ``"cuda"``, ...).
     chunk
         Queries per attention block: attention holds ``batch * heads * chunk * N`` scores at a time.
+    accumulate
+        How softmax / average-hard attention with all-equal scores sums its values
+        (:meth:`~exactformer.core.arith.torch_uniform.UniformAttention._constant_attention`): ``"dtype"`` (the
+        default: in float32, float16 and bfloat16 on the general path, PyTorch's ``softmax(scores) @ v`` in the
+        dtype, O(N^2)) or ``"float64"`` (the O(N) path: the sum in float64, rounded once to ``dtype``; more
+        accurate than PyTorch in those dtypes, so a precision frontier measured with it is not PyTorch's). In
+        float64 both take the O(N) path: the same computation.
     """
+
+    #: The values ``accumulate`` takes.
+    ACCUMULATE = ("dtype", "float64")
 
     name = "torch"
 
-    def __init__(self, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu", chunk: int = 1024):
+    def __init__(self, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu", chunk: int = 1024,
+                 accumulate: str = "dtype"):
         super().__init__(dtype=dtype, device=device)
+        if accumulate not in self.ACCUMULATE:
+            raise InputError(f"accumulate must be 'dtype' or 'float64', got {accumulate!r}")
+        self.accumulate = accumulate
         self.chunk = int(chunk)
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._vocabularies: dict[int, tuple[Sequence[str], dict[str, int]]] = {}

@@ -27,6 +27,7 @@ class UniformAttention:
 
     dtype: torch.dtype
     device: torch.device
+    accumulate: str
 
     if TYPE_CHECKING:  # provided by TorchArithmetic
         def weights(self, arr: Any) -> torch.Tensor: ...
@@ -55,22 +56,32 @@ class UniformAttention:
         otherwise a gather of the leftmost (key 0) or rightmost (key ``c - 1``) allowed value, bit-identical to the
         general path.
 
-        Precision: ``S`` is accumulated in float64 for every dtype, and ``w * S`` is rounded once to the dtype
-        (then :meth:`_round`, where the general path rounds ``z``). This changes the order of the floating-point
-        sums, so the result is not bit-identical to the general path's ``sum_j w v_j``: in float64 both are within
-        about ``N eps`` of the true mean (relative to ``max_j |v_j|``); in float32, float16 and bfloat16 this path is
-        the more accurate one (its only rounding in the dtype is the last). For a grid arithmetic whose values and
-        products are exact in float64 (small :class:`~exactformer.core.fixed_point.FixedPointArithmetic`), both
-        paths compute the exact ``w * S`` and round it once, so they agree bit for bit.
+        Precision (the arithmetic's ``accumulate``): in float64, and in any dtype with ``accumulate="float64"``,
+        ``S`` is summed in float64 and ``w * S`` rounded once to the dtype (then :meth:`_round`, where the general
+        path rounds ``z``). This changes the order of the sums, so the result is not bit-identical to the general
+        path's ``sum_j w v_j``: in float64 both are within about ``N eps`` of the true mean (relative to
+        ``max_j |v_j|``); in float32, float16 and bfloat16 this path is the more accurate one (its only rounding in
+        the dtype is the last), so it is not what PyTorch computes (e.g. Chiang & Cholak's PARITY on ``1^9646``
+        in float32, docs/parity_first.md). By default (``accumulate="dtype"``) in float32, float16 and bfloat16,
+        softmax and average-hard attention therefore take the general path (``None`` here), PyTorch's
+        ``softmax(scores) @ v`` in the dtype, O(N^2): a sum of one weight row by a matrix-vector product would be
+        O(N) but is not PyTorch's either (BLAS sums a one-row product in another order than a many-row one, and
+        the two decide PARITY's ``1^7152`` differently in float32). Hard attention's gather is exact in every
+        dtype and keeps this path. For a grid arithmetic whose values and products are exact in float64 (small
+        :class:`~exactformer.core.fixed_point.FixedPointArithmetic`), both paths compute the exact ``w * S`` and
+        round it once, so they agree bit for bit.
 
         Heads whose value map is 0 are left out (they add +-0). Under the mask ``none`` every query has the same
         ``z``, so it is projected by ``W_O`` once per sequence and copied to every query. With every value map 0
         (``idle``) the output is ``b_O`` exactly, as in the general path.
 
-        ``None`` (the general path) for a window mask, for causal masks whose keys are not the positions
+        ``None`` (the general path) for softmax / average-hard attention in float32, float16 or bfloat16 with
+        ``accumulate="dtype"`` (above), for a window mask, for causal masks whose keys are not the positions
         ``0, 1, ..., K - 1`` in order, and for values that are not all finite (so an overflow is reported as the
         general path reports it).
         """
+        if self._sums_as_pytorch(att):
+            return None
         counts = self._allowed_counts(att, query_pos, key_pos)
         if counts is None:
             return None
@@ -97,18 +108,20 @@ class UniformAttention:
     def _uniform_values(self, v: torch.Tensor, counts: torch.Tensor, att: Attention) -> torch.Tensor:
         """``z`` ([batch, head, query, d_head]) of queries whose scores are all equal and whose allowed keys are the
         first ``counts[i]`` keys: the rounded weight ``1/c`` times the float64 sum of those values (softmax,
-        average-hard), or the value of key 0 / key ``c - 1`` (hard, leftmost / rightmost); 0 with no key."""
+        average-hard; float64, or ``accumulate="float64"``), or the value of key 0 / key ``c - 1`` (hard, leftmost
+        / rightmost); 0 with no key."""
         some = (counts > 0)[None, None, :, None]
         if att.kind == "hard":
             pick = torch.zeros_like(counts) if att.tie_rule == "leftmost" else (counts - 1).clamp(min=0)
             return torch.where(some, v.index_select(2, pick), torch.zeros((), dtype=self.dtype, device=self.device))
+        w = self._uniform_weights(att, counts)
         v64 = v.to(torch.float64)
         if att.mask.kind == "none":
             total = v64.sum(dim=2, keepdim=True).expand(-1, -1, len(counts), -1)
         else:
             prefix = torch.cat([torch.zeros_like(v64[:, :, :1]), v64.cumsum(dim=2)], dim=2)
             total = prefix.index_select(2, counts)
-        return self._round((self._uniform_weights(att, counts).to(torch.float64)[:, None] * total).to(self.dtype))
+        return self._round((w.to(torch.float64)[:, None] * total).to(self.dtype))
 
     def _zero_query_rows(
         self,
@@ -125,11 +138,11 @@ class UniformAttention:
         token coordinate absent at that position) scores +-0 against finite keys. Those rows take the O(N) path of
         :meth:`_uniform_values` and the others the general path. Returns ``(uniform, counts)``: a boolean mask over
         the queries and, for the uniform rows, how many keys they may see; ``None`` (the general path for every
-        row) when no row is zero, when a head has a relative bias, for hard attention without a tie rule (so a tie
-        is reported with the general path's message), for masks :meth:`_allowed_counts` does not handle, or when
-        the keys or values are not all finite.
+        row) when no row is zero, where :meth:`_sums_as_pytorch` holds, when a head has a relative bias, for hard
+        attention without a tie rule (so a tie is reported with the general path's message), for masks
+        :meth:`_allowed_counts` does not handle, or when the keys or values are not all finite.
         """
-        if q is None or k is None or (att.kind == "hard" and att.tie_rule == "error"):
+        if q is None or k is None or (att.kind == "hard" and att.tie_rule == "error") or self._sums_as_pytorch(att):
             return None
         if any(att.bias_for(h) is not None for h in range(att.n_heads)):
             return None
@@ -140,6 +153,11 @@ class UniformAttention:
         if counts is None or not _all_finite(k) or not _all_finite(v):
             return None
         return uniform, counts[uniform]
+
+    def _sums_as_pytorch(self, att: Attention) -> bool:
+        """Whether equal-score softmax / average-hard attention must sum ``w v_j`` as PyTorch does, on the general
+        path: ``accumulate="dtype"`` in a dtype narrower than float64 (see :meth:`_constant_attention`)."""
+        return self.accumulate == "dtype" and self.dtype != torch.float64 and att.kind != "hard"
 
     def _allowed_counts(self, att: Attention, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor | None:
         """Per query, how many keys the mask allows (int64), when the allowed keys of every query are the first
