@@ -16,9 +16,9 @@ import click
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from . import constructions
+from .cli_trace import print_residual_tables
 from .core.errors import ExactformerError, InputError, ModelFormatError
 from .core.serialize import save_model
 from .verify.arguments import BACKENDS
@@ -213,21 +213,7 @@ def trace(
     if backend == "torch":
         kwargs.update(dtype=_torch_dtype(dtype), accumulate=accumulate)
     result = construction.run(x, **kwargs)
-    trace_ = result.output.trace
-    tokens = [t if isinstance(t, str) else "vec" for t in construction.encode(x)]
-    # names are printed verbatim: rich.text.Text is never read as markup or emoji (state ARR:B:1 stays ARR:B:1)
-    for label in trace_.labels:
-        table = Table(title=Text(f"{name}: residual after {label}"), title_justify="left")
-        table.add_column(Text("coordinate"), style="bold")
-        for i, token in enumerate(tokens):
-            table.add_column(Text(f"{i}:{token}"), justify="right")
-        rows = trace_[label][0]
-        for c, coord in enumerate(construction.model.space.names):
-            values = [rows[i][c] for i in range(len(tokens))]
-            if not all_coordinates and all(_is_zero(v) for v in values):
-                continue
-            table.add_row(Text(coord), *[Text(_fmt(v)) for v in values])
-        console.print(table)
+    print_residual_tables(console, name, construction, result, construction.encode(x), all_coordinates)
     status = "certified" if result.certified else "not certified"
     console.print(f"answer: {result.answer!r}  (label {result.label!r}, margin {result.margin:.6g}, {status})",
                   markup=False, emoji=False, highlight=False)
@@ -468,21 +454,6 @@ def sweep(
     from .cli_sweep import run_sweep_command
 
     raise typer.Exit(run_sweep_command(config, store, scheduler, workers, render, progress=console.is_terminal))
-
-
-def _is_zero(v: Any) -> bool:
-    try:
-        return float(v.mid if hasattr(v, "mid") else v) == 0.0 and not (hasattr(v, "delta") and v.delta != 0)
-    except TypeError:
-        return False
-
-
-def _fmt(v: Any) -> str:
-    if hasattr(v, "mid"):
-        return f"{float(v.mid):.6g}±{float(v.delta) / 2:.1e}"
-    if hasattr(v, "item"):
-        v = v.item()
-    return str(v) if not isinstance(v, float) else f"{v:.6g}"
 
 
 def main() -> None:

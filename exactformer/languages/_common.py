@@ -212,11 +212,18 @@ def render_word(symbols: Sequence[Hashable], alphabet: Iterable[Hashable]) -> st
 
 
 def data_dir() -> Path:
-    """The external test data folder: ``$EXACTFORMER_DATA`` when set, else ``shared/data`` beside the repository.
+    """The external test data folder (MLRegTest, Tomita, busy beavers, tag systems, ProsQA; not in the repository).
 
-    The folder may be absent (conformance tests then skip); this function only computes the path.
+    ``$EXACTFORMER_DATA`` when set; else the first ``shared/data`` found in the repository's folder or in one of the
+    folders above it (the workplace layout puts it beside the checkout: ``<parent>/shared/data``); else the path
+    beside the repository, which may be absent. This function only computes the path: a test or loader that needs
+    a file reports the missing file by name.
     """
     env = os.environ.get("EXACTFORMER_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    repository = Path(__file__).resolve().parents[2]
+    for folder in (repository, *repository.parents):
+        if (folder / "shared" / "data").is_dir():
+            return folder / "shared" / "data"
+    return repository.parent / "shared" / "data"

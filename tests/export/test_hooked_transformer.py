@@ -12,12 +12,10 @@ import warnings
 import pytest
 import torch
 
-transformer_lens = pytest.importorskip("transformer_lens")
-
-import exactformer as ef  # noqa: E402
-from exactformer.core.arith import TorchArithmetic  # noqa: E402
-from exactformer.core.forward import forward  # noqa: E402
-from exactformer.export import (  # noqa: E402
+import exactformer as ef
+from exactformer.core.arith import TorchArithmetic
+from exactformer.core.forward import forward
+from exactformer.export import (
     ExportError,
     export_problems,
     load_hooked_transformer,

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+import transformer_lens  # noqa: F401  (the test extra installs it: nothing skips)
 
-pytest.importorskip("transformer_lens")
-
-from ..scripts import import_script  # noqa: E402
+from ..scripts import import_script
 
 RESULTS = Path(__file__).resolve().parents[2] / "scripts" / "results" / "transformer_lens_export.txt"
 

@@ -82,8 +82,7 @@ def test_a_toml_file_parses_to_the_same_cells_as_its_table(tmp_path):
 def test_a_corpus_selection_is_not_a_cell_parameter_so_a_subsets_cells_are_the_wholes():
     from exactformer.sweep.tasks.mlregtest import DATA
 
-    if not (DATA / "counts.tsv").exists():
-        pytest.skip("shared/data/mlregtest is absent")
+    assert (DATA / "counts.tsv").exists(), f"the external MLRegTest data is missing: {DATA / 'counts.tsv'}"
     base = {"name": "m", "task": "mlregtest", "params": {"samples": 4}}
     whole = parse_config({**base, "corpus": {"chunk": 1}})
     subset = parse_config({**base, "corpus": {"chunk": 1, "match": "04.0", "every": 40}})

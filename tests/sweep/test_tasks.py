@@ -16,8 +16,8 @@ def _without_seconds(line: str) -> list[str]:
     return line.split()[:-1]
 
 
-@pytest.mark.skipif(not busy_beaver.DATA.exists(), reason="shared/data/busy_beaver is absent")
 def test_the_busy_beaver_task_reproduces_the_committed_lines_of_the_2x2_list_and_three_champions():
+    assert busy_beaver.DATA.exists(), f"the external busy-beaver data is missing: {busy_beaver.DATA}"
     steps = {f"{m[0]}:{m[1]}": m[2] for m in busy_beaver.machines(busy_beaver.DATA, ["2x2", "champions"])}
     small = [e for e in busy_beaver.entries(lists=["2x2", "champions"]) if steps[e] < 100]  # BB(4)'s 107 aside
     result = busy_beaver.run(small)

@@ -104,7 +104,6 @@ def test_the_torch_adapter_refuses_a_readout_it_cannot_read_and_a_tokenisation_w
 
 
 def test_an_exported_hooked_transformer_checked_as_a_black_box_agrees_with_parity():
-    pytest.importorskip("transformer_lens")
     from exactformer.export.transformer_lens import to_transformer_lens
 
     length = 6

@@ -25,13 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...languages import data_dir
 from . import Task
 
-DATA = next(
-    (p for p in (Path(__file__).resolve().parents[4] / "shared" / "data" / "busy_beaver",
-                 Path("/work/shared/data/busy_beaver")) if p.exists()),
-    Path(__file__).resolve().parents[4] / "shared" / "data" / "busy_beaver",
-)
+DATA = data_dir() / "busy_beaver"  # the external data (languages.data_dir: $EXACTFORMER_DATA or shared/data)
 LISTS = ("2x2", "3x2", "4x2", "champions")
 COLUMNS = ("# list machine listed_steps listed_ones | TM_steps ones T Post_steps predicted tokens "
            "tf_TM_steps tf_ones token_match ok seconds")

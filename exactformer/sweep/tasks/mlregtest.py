@@ -19,14 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...languages import data_dir
 from . import Task
 
 #: where the shared data sits next to a checkout (``<checkout>/../shared/data/mlregtest``), else the workplace's copy
-DATA = next(
-    (p for p in (Path(__file__).resolve().parents[4] / "shared" / "data" / "mlregtest",
-                 Path("/work/shared/data/mlregtest")) if p.exists()),
-    Path(__file__).resolve().parents[4] / "shared" / "data" / "mlregtest",
-)
+DATA = data_dir() / "mlregtest"  # the external data (languages.data_dir: $EXACTFORMER_DATA or shared/data)
 LENGTHS = (*range(1, 33), 64, 128)
 COMPLEMENTS = {"coSL": "SL", "coSP": "SP", "TcoSL": "TSL"}
 HEADER = f"{'language':24} {'|Q|':>4} {'|M|':>5} {'code':8} {'units':>8} {'words':>6} {'result':10} {'s':>6}"
