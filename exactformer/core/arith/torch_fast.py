@@ -35,6 +35,7 @@ from ..errors import NonFiniteError
 from ..sparse_products import ActiveUnitsMLP, CompressedMatrix, compress
 from .base import Item
 from .torch import PlainTorchArithmetic, _all_finite, in_memory_order
+from .torch_cached import cached_per_head
 from .torch_hard import OneHotAttention, position_only
 from .torch_uniform import UniformAttention
 
@@ -267,6 +268,9 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
     def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``x @ W[h] + b[h]`` for every head: ``[batch, head, position, d_head]`` from ``x`` ``[batch, position,
         d_model]``, ``W`` ``[head, d_model, d_head]`` and ``b`` ``[head, d_head]`` (the bias left out when 0)."""
+        cached = cached_per_head(self, x, W, b)
+        if cached is not None:  # the kept rows of a decoder's KV cache: only the new rows projected
+            return self._round(cached)
         sparse = self._sparse_matrix(W, "heads_in", x)
         if sparse is None:
             y = torch.einsum("bnd,hde->bhne", x, W)
