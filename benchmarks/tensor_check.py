@@ -126,7 +126,8 @@ def recognizer(name: str, n: int, samples: int) -> tuple[float, float, int, bool
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=20, help="PARITY / FIRST word length (default 20: 2^20 words)")
-    p.add_argument("--batch", type=int, default=1 << 15, help="words per forward pass in the sweeps")
+    p.add_argument("--batch", type=int, default=1 << 15,
+                   help="check's batch_size in the sweeps (its forward passes take at most RESIDUAL_BUDGET bytes)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: the 2 CPU cores)")
     p.add_argument("--recognizer-n", type=int, default=16,
                    help="size of the recognizer checks (200 words; 0: the sweeps only)")

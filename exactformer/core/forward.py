@@ -46,31 +46,101 @@ class KVCache:
     ``start`` positions are cached; :func:`forward` with this cache embeds its inputs as positions ``start,
     start + 1, ...`` and advances ``start``. Under a window mask of width ``w`` only the last ``w - 1`` positions
     are kept, so a windowed model does O(w) work per new token.
+
+    Torch rows are kept in an append-only buffer per sublayer (:class:`_Rows`): a step writes its new rows after the
+    kept ones and hands out a view, instead of concatenating every kept row into a fresh tensor (O(w d) per step);
+    a full buffer is copied into a new one twice the kept size, so the copying is O(d) per step on average. A view
+    handed out is never written again (new rows go after it; a full buffer is replaced, not compacted in place).
+    ``entries[where]`` is ``(rows, positions)`` of what a later query may see.
     """
 
     start: int = 0
     entries: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    _buffers: dict[str, _Rows] = field(default_factory=dict, repr=False)
 
     def extend(self, where: str, x: Any, positions: Any, mask: Mask) -> tuple[Any, Any]:
         """The keys of ``where`` for the new rows ``x`` at ``positions``: the cached rows and the new ones, with
         their positions; remembers what a later query may see."""
-        if where in self.entries:
-            old_x, old_pos = self.entries[where]
-            keys, key_pos = _concatenate(old_x, x), _concatenate(old_pos, positions, axis=0)
-        else:
-            keys, key_pos = x, positions
+        buffer = self._buffers.get(where)
+        if isinstance(x, torch.Tensor) and not x.requires_grad and (buffer is not None or where not in self.entries):
+            if buffer is None or not buffer.takes(x, positions):
+                buffer = self._buffers[where] = _Rows.empty(x, positions)
+            keys, key_pos = buffer.append(x, positions)
+        else:  # numpy rows (or rows that need gradients): concatenated
+            self._buffers.pop(where, None)
+            if where in self.entries:
+                old_x, old_pos = self.entries[where]
+                keys, key_pos = _concatenate(old_x, x), _concatenate(old_pos, positions, axis=0)
+            else:
+                keys, key_pos = x, positions
+            buffer = None
         if mask.kind == "window":
             # store only what a future query (position > positions[-1]) may see; this step's queries attend to all
             # keys (several new queries during the prompt pass: the earlier ones need keys the trim drops)
             keep = key_pos > int(positions[-1]) - mask.width  # type: ignore[operator]
             first = len(keep) - int(keep.sum())
             if bool(keep[first:].all()):  # positions in order: the kept keys are the last ones, a view (no copy)
+                if buffer is not None:
+                    buffer.drop(first)
                 self.entries[where] = (keys[:, first:], key_pos[first:])
             else:
+                if buffer is not None:
+                    self._buffers[where] = _Rows.of(keys[:, keep], key_pos[keep])
                 self.entries[where] = (keys[:, keep], key_pos[keep])
         else:
             self.entries[where] = (keys, key_pos)
         return keys, key_pos
+
+
+@dataclass
+class _Rows:
+    """An append-only buffer of a sublayer's cached rows: ``rows[:, lo:hi]`` at ``positions[lo:hi]`` are kept."""
+
+    rows: torch.Tensor  # [batch, capacity, d_model]
+    positions: torch.Tensor  # [capacity]
+    lo: int = 0
+    hi: int = 0
+    #: what an arithmetic computed from the rows, by its key (:mod:`~exactformer.core.arith.torch_cached`)
+    projections: dict[Any, Any] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, x: torch.Tensor, positions: torch.Tensor, capacity: int = 64) -> _Rows:
+        """A buffer for rows like ``x`` (its batch, width, dtype, device) and positions like ``positions``."""
+        capacity = max(capacity, 2 * x.shape[1])
+        return cls(x.new_empty((x.shape[0], capacity, x.shape[2])), positions.new_empty((capacity,)))
+
+    @classmethod
+    def of(cls, x: torch.Tensor, positions: torch.Tensor) -> _Rows:
+        """A buffer holding ``x`` at ``positions``."""
+        buffer = cls.empty(x, positions)
+        buffer.append(x, positions)
+        return buffer
+
+    def takes(self, x: torch.Tensor, positions: torch.Tensor) -> bool:
+        """Whether rows ``x`` at ``positions`` can be appended (the same batch, width, dtype and device)."""
+        r, p = self.rows, self.positions
+        return (x.dim() == 3 and x.shape[0] == r.shape[0] and x.shape[2] == r.shape[2] and x.dtype == r.dtype
+                and x.device == r.device and isinstance(positions, torch.Tensor) and positions.dtype == p.dtype
+                and positions.device == p.device)
+
+    def append(self, x: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write ``x`` after the kept rows; the kept rows and the new ones (views), with their positions."""
+        n, kept = x.shape[1], self.hi - self.lo
+        if self.hi + n > self.rows.shape[1]:  # full: a new buffer with room for as many rows again
+            fresh = _Rows.empty(x, positions, capacity=2 * (kept + n))
+            fresh.rows[:, :kept] = self.rows[:, self.lo : self.hi]
+            fresh.positions[:kept] = self.positions[self.lo : self.hi]
+            self.rows, self.positions, self.lo, self.hi = fresh.rows, fresh.positions, 0, kept
+        self.rows[:, self.hi : self.hi + n] = x
+        self.positions[self.hi : self.hi + n] = positions
+        self.hi += n
+        keys = self.rows[:, self.lo : self.hi]
+        keys.kv_rows = (self, self.lo, self.hi)  # type: ignore[attr-defined]  # (torch_cached reads it)
+        return keys, self.positions[self.lo : self.hi]
+
+    def drop(self, count: int) -> None:
+        """Forget the ``count`` oldest kept rows."""
+        self.lo += count
 
 
 def _concatenate(a: Any, b: Any, axis: int = 1) -> Any:

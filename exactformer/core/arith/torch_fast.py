@@ -34,7 +34,8 @@ from ..attention_rules import allowed
 from ..errors import InputError, NonFiniteError
 from ..sparse_products import ActiveUnitsMLP, CompressedMatrix, compress
 from .base import Item
-from .torch import PlainTorchArithmetic, _all_finite
+from .torch import PlainTorchArithmetic, _all_finite, in_memory_order
+from .torch_cached import cached_per_head
 from .torch_hard import OneHotAttention, position_only
 from .torch_uniform import UniformAttention
 
@@ -76,7 +77,7 @@ def _peak(x: torch.Tensor) -> float:
     """``max |x|``, NaN if ``x`` holds a NaN (one min-max pass, no copy); 0 for an empty tensor."""
     if not x.numel():
         return 0.0
-    lo, hi = (float(v) for v in torch.aminmax(x))
+    lo, hi = (float(v) for v in torch.aminmax(in_memory_order(x)))
     return math.nan if math.isnan(lo) or math.isnan(hi) else max(-lo, hi)
 
 
@@ -87,6 +88,20 @@ def _all_finite_small(x: torch.Tensor) -> bool:
         return _all_finite(x)
     values = x.numpy()
     return bool(np.isfinite(values.sum())) or bool(np.isfinite(values).all())
+
+
+def _add_rows(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+    """``out[:, rows] += values`` for a boolean mask ``rows`` over ``out``'s axis 1, each entry by the same one
+    addition, without the boolean index's gather and scatter of the selected rows: a slice when the selected rows
+    are consecutive (the usual case: every query but the first or the last), else ``index_add_``."""
+    index = rows.nonzero()[:, 0]
+    if not len(index):
+        return
+    first, last = int(index[0]), int(index[-1])
+    if last - first + 1 == len(index):
+        out[:, first : last + 1] += values
+    else:
+        out.index_add_(1, index, values)
 
 
 class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
@@ -267,6 +282,9 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
     def _per_head(self, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``x @ W[h] + b[h]`` for every head: ``[batch, head, position, d_head]`` from ``x`` ``[batch, position,
         d_model]``, ``W`` ``[head, d_model, d_head]`` and ``b`` ``[head, d_head]`` (the bias left out when 0)."""
+        cached = cached_per_head(self, x, W, b)
+        if cached is not None:  # the kept rows of a decoder's KV cache: only the new rows projected
+            return self._round(cached)
         sparse = self._sparse_matrix(W, "heads_in", x)
         if sparse is None:
             y = torch.einsum("bnd,hde->bhne", x, W)
@@ -304,7 +322,7 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
             return self._round(out)
         assert q is not None and v is not None
         uniform, counts = split
-        out[:, uniform] += self._project(self._uniform_values(v, counts, att), W_O)
+        _add_rows(out, uniform, self._project(self._uniform_values(v, counts, att), W_O))
         general = ~uniform
         if bool(general.any()):
             part = out[:, general]

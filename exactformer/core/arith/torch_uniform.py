@@ -146,7 +146,10 @@ class UniformAttention:
             return None
         if any(att.bias_for(h) is not None for h in range(att.n_heads)):
             return None
-        uniform = (q == 0).all(dim=3).all(dim=1).all(dim=0)
+        # the rows whose every entry (every sequence, head and coordinate) is +-0: max |q| over the rest is 0 (NaN
+        # for a NaN entry, which is not 0); read in memory order, ~3x faster than the boolean reductions
+        per_query = q.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1).abs().amax(dim=(0, 2))
+        uniform = per_query == 0
         if not bool(uniform.any()):
             return None
         counts = self._allowed_counts(att, query_pos, key_pos)
