@@ -32,7 +32,7 @@ from ..core.construction import Construction
 from ..core.forward import forward
 from ..verify.certificate import Certificate, Lemma, induction, register_prover, symbolic
 from .parity_first_cases import Case, first_cases, k, n, parity_cases
-from .parity_first_forms import doubled, first_ln_row, first_row, normalised, parity_answer, parity_row
+from .parity_first_forms import first_ln_row, first_row, parity_answer, parity_ln_row, parity_row
 from .parity_ln import cls_logit, layer_two, parity_ln_lemmas, readout_lemmas
 from .symbolic_forward import SymbolicArithmetic, decide_sign, same_value
 
@@ -179,7 +179,8 @@ def _site_lemmas(construction: Construction, cases: list[Case], traces: list[tup
     for site in sites:
         statement = f"for every n >= 1, every word and every position, after {site}: {statements[site]}"
         if layer_norm and site != "embed":
-            statement += "; with layer norm the stream is [u, -u] times 1/sqrt(|u|^2/d + eps) (Section 7.3)"
+            statement += ("; with layer norm the stream is [u, -u] times 1/sqrt(|u|^2/d + eps) (Section 7.3; at "
+                          "eps > 0 PARITY's L0.mlp normalises lambda u, lambda L0.attn's factor)")
         out.append(symbolic(f"{site}.closed_form", statement, _site_check(site, cases, traces, names, expected)))
     return out
 
@@ -196,10 +197,9 @@ def _prove_parity(construction: Construction) -> Certificate:
         traces = symbolic_traces(construction.model, cases)
 
     def form(site: str, case: Case, c: Any) -> dict[str, sp.Expr]:
-        row = parity_row(site, case, c, big, d_head)
-        if not ln:
-            return row
-        return doubled(row) if site == "embed" else normalised(row, half, eps)
+        if ln:
+            return parity_ln_row(site, case, c, big, d_head, half, eps)
+        return parity_row(site, case, c, big, d_head)
 
     sites = SITES[:3] if ln else SITES
     lemmas = _site_lemmas(construction, cases, traces, form, STATEMENTS_PARITY, sites, ln)
