@@ -33,7 +33,8 @@ from ..core.forward import forward
 from ..verify.certificate import Certificate, Lemma, induction, register_prover, symbolic
 from .parity_first_cases import Case, first_cases, k, n, parity_cases
 from .parity_first_forms import first_ln_row, first_row, parity_answer, parity_ln_row, parity_row
-from .parity_ln import cls_logit, layer_two, parity_ln_lemmas, readout_lemmas
+from .parity_ln import layer_two, parity_ln_lemmas
+from .parity_ln_readout import cls_logit, readout_lemmas
 from .symbolic_forward import SymbolicArithmetic, decide_sign, same_value
 
 __all__ = ["prove_parity_first", "symbolic_traces"]

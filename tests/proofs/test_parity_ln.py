@@ -26,8 +26,8 @@ from exactformer.proofs.parity_ln import (
     interval,
     layer_two,
     parity_ln_lemmas,
-    readout_lemmas,
 )
+from exactformer.proofs.parity_ln_readout import readout_lemmas
 from exactformer.verify.mutants import Mutation, apply_mutation
 
 FAST_CASES = (0, 8)  # n even, k even, a 0 at position k; n odd, k odd, a 1 at position k
