@@ -12,34 +12,32 @@ What is proven for every n, and what is not:
 
 * ``parity``, ``first``, ``first-scaled``, ``first-ln``: every sublayer and the readout, for every n >= 1 and
   every word (every arrangement of the ones).
-* ``parity-ln``: layer 1 for every n. Layer 2 rescales each key by its own LayerNorm factor, which depends on the
-  key's position i (through i/N), so the scores at CLS differ inside a class of positions: the class sum has no
-  closed form, and the no-LN sign argument (all even positions weigh alike) does not apply. The answer's sign and
-  z = +-sqrt(10) are checked on every word up to :data:`PARITY_LN_EXHAUSTIVE_UP_TO` bits in certified interval
-  arithmetic; the certificate's scope says so.
+* ``parity-ln``: layer 1's closed forms likewise. Layer 2 rescales each key by its own LayerNorm factor, which
+  depends on the key's position i (through i/N), so the scores at CLS differ inside a class of positions and the
+  class sum has no closed form: :mod:`~exactformer.proofs.parity_ln` reads each score as a function of the position
+  and proves the answer's sign from the sums over positions (a pairing argument, bounds, and an exhaustive check of
+  the lengths the bound leaves out); the rest of the pass then gives z's sign and, at eps = 0, z = +-c sqrt(10),
+  for every n >= 1.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import mpmath
 import sympy as sp
 
 from ..constructions.parity_first import ParityFirstParameters
 from ..core.construction import Construction
 from ..core.forward import forward
-from ..verify.certificate import Certificate, Lemma, exhaustive, induction, register_prover, symbolic
+from ..verify.certificate import Certificate, Lemma, induction, register_prover, symbolic
 from .parity_first_cases import Case, first_cases, k, n, parity_cases
-from .parity_first_forms import doubled, first_ln_row, first_row, normalised, parity_answer, parity_row
+from .parity_first_forms import first_ln_row, first_row, parity_answer, parity_ln_row, parity_row
+from .parity_ln import layer_two, parity_ln_lemmas
+from .parity_ln_readout import cls_logit, readout_lemmas
 from .symbolic_forward import SymbolicArithmetic, decide_sign, same_value
 
-__all__ = ["prove_parity_first", "symbolic_traces", "PARITY_LN_EXHAUSTIVE_UP_TO"]
-
-#: The longest words on which the PARITY-LN answer's sign is checked word by word (certified intervals).
-PARITY_LN_EXHAUSTIVE_UP_TO = 6
+__all__ = ["prove_parity_first", "symbolic_traces"]
 
 SITES = ("embed", "L0.attn", "L0.mlp", "L1.attn", "L1.mlp")
 
@@ -85,12 +83,8 @@ def _site_check(site: str, cases: list[Case], traces: list[tuple[Any, str | None
 
 
 def _logit(model: Any, case: Case, trace: Any) -> sp.Expr:
-    """The model's output logit at CLS: the final residual times W_U plus b_U (the readout's own weights)."""
-    from .symbolic_forward import to_sympy
-
-    row = trace["L1.mlp"][0][case.cls_index]
-    W_U, b_U = to_sympy(model.readout.W_U), to_sympy(model.readout.b_U)
-    return sp.cancel(sp.together(sp.Add(*(row * W_U[:, 0])) + b_U[0]))
+    """The model's output logit at CLS (the readout's own weights on CLS's final residual)."""
+    return cls_logit(model, trace["L1.mlp"][0][case.cls_index])
 
 
 def _member(case: Case) -> bool:
@@ -186,7 +180,8 @@ def _site_lemmas(construction: Construction, cases: list[Case], traces: list[tup
     for site in sites:
         statement = f"for every n >= 1, every word and every position, after {site}: {statements[site]}"
         if layer_norm and site != "embed":
-            statement += "; with layer norm the stream is [u, -u] times 1/sqrt(|u|^2/d + eps) (Section 7.3)"
+            statement += ("; with layer norm the stream is [u, -u] times 1/sqrt(|u|^2/d + eps) (Section 7.3; at "
+                          "eps > 0 PARITY's L0.mlp normalises lambda u, lambda L0.attn's factor)")
         out.append(symbolic(f"{site}.closed_form", statement, _site_check(site, cases, traces, names, expected)))
     return out
 
@@ -195,33 +190,32 @@ def _prove_parity(construction: Construction) -> Certificate:
     params: ParityFirstParameters = construction.parameters
     big, d_head, eps, half = params.big, params.d_head, params.eps, params.half_width
     cases = parity_cases()
-    model = construction.model
     ln = params.layer_norm
-    if ln:  # layer 2 has no class closed form (see the module docstring): the pass covers layer 1
-        model = dataclasses.replace(model, layers=model.layers[:1])
-    traces = symbolic_traces(model, cases)
+    if ln:  # layer 2's CLS sums are left to the per-position lemmas of proofs/parity_ln.py
+        layer2 = [layer_two(construction.model, case) for case in cases]
+        traces = [(d.trace, d.error) for d in layer2]
+    else:
+        traces = symbolic_traces(construction.model, cases)
 
     def form(site: str, case: Case, c: Any) -> dict[str, sp.Expr]:
-        row = parity_row(site, case, c, big, d_head)
-        if not ln:
-            return row
-        return doubled(row) if site == "embed" else normalised(row, half, eps)
+        if ln:
+            return parity_ln_row(site, case, c, big, d_head, half, eps)
+        return parity_row(site, case, c, big, d_head)
 
     sites = SITES[:3] if ln else SITES
     lemmas = _site_lemmas(construction, cases, traces, form, STATEMENTS_PARITY, sites, ln)
-    lemmas.append(symbolic("answer.sign_argument", "Section 5's argument: for every n >= 1, (a2_k - a1_k)/N > 0 for k "
-                           "odd and < 0 for k even (E >= O >= 1)", _closed_sign(cases, lambda c: parity_answer(
-                               c, big, d_head))))
+    scope = "every n >= 1"
+    conclusion = "for every n >= 1 the model accepts exactly the words with an odd number of 1s"
     if ln:
-        lemmas.append(_parity_ln_words(construction))
-        scope = f"n <= {PARITY_LN_EXHAUSTIVE_UP_TO} (layer 1 for every n)"
-        conclusion = (f"for every word of n <= {PARITY_LN_EXHAUSTIVE_UP_TO} bits the model accepts exactly the words "
-                      "with an odd number of 1s, with z = +-c sqrt(10); layer 1's closed forms hold for every n")
+        lemmas += parity_ln_lemmas(layer2)[0] + readout_lemmas(construction, layer2)
+        if eps == 0:
+            conclusion += ", with z = +-c sqrt(10)"
     else:
+        lemmas.append(symbolic("answer.sign_argument", "Section 5's argument: for every n >= 1, (a2_k - a1_k)/N > 0 "
+                               "for k odd and < 0 for k even (E >= O >= 1)",
+                               _closed_sign(cases, lambda c: parity_answer(c, big, d_head))))
         lemmas += _readout_lemmas(construction, cases, traces, lambda c: parity_answer(c, big, d_head),
                                   "(a2_k - a1_k)/N")
-        scope = "every n >= 1"
-        conclusion = "for every n >= 1 the model accepts exactly the words with an odd number of 1s"
     lemmas.append(induction("accepts_parity", conclusion, list(lemmas), scope=scope))
     return Certificate(construction.name, conclusion, lemmas, scope=scope,
                        tested_to=None, assumptions=_ASSUMPTIONS)
@@ -243,29 +237,6 @@ def _closed_sign(cases: list[Case], closed: Callable[[Case], sp.Expr]) -> Callab
                 return False, f"case {case.name}: the closed form should be {want}, found {got}"
         return True, f"sign decided in all {len(cases)} cases"
     return check
-
-
-def _parity_ln_words(construction: Construction) -> Lemma:
-    """Layer 2 of PARITY-LN, word by word: the certified z contains +-c sqrt(10) with the language's sign."""
-    params: ParityFirstParameters = construction.parameters
-    target = float(params.output_scale) * (float(params.half_width) ** 0.5)
-    words = [format(w, f"0{length}b") for length in range(1, PARITY_LN_EXHAUSTIVE_UP_TO + 1)
-             for w in range(2 ** length)]
-
-    def holds(word: str) -> bool | str:
-        result = construction.run(word, backend="certified")
-        (z,) = result.logits
-        want = target if word.count("1") % 2 else -target
-        ok = bool(z.a > 0) if want > 0 else bool(z.b < 0)
-        if not ok:
-            return f"z = {z} does not have the sign of {want}"
-        if params.eps == 0 and mpmath.mpf(want) not in z:
-            return f"z = {z} does not contain {want:+.6f} = +-c sqrt(10)"
-        return True
-
-    return exhaustive("L1.answer_sign.words", f"for every word of n <= {PARITY_LN_EXHAUSTIVE_UP_TO} bits, layer 2 and "
-                      "the readout give z > 0 iff k is odd, and z = +-c sqrt(10) at eps = 0 (certified intervals)",
-                      words, holds, scope=f"n <= {PARITY_LN_EXHAUSTIVE_UP_TO}")
 
 
 def _prove_first(construction: Construction) -> Certificate:

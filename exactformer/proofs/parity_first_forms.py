@@ -13,7 +13,7 @@ import sympy as sp
 from .parity_first_cases import Case, k, n
 from .symbolic_forward import PositionClass
 
-__all__ = ["parity_row", "first_row", "normalised", "parity_answer", "first_answer", "logit_scale"]
+__all__ = ["parity_row", "parity_ln_row", "first_row", "normalised", "parity_answer", "first_answer", "logit_scale"]
 
 N = n + 1
 
@@ -102,6 +102,20 @@ def doubled(row: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
 def _scale_of(row: dict[str, sp.Expr], half: int, eps: object) -> sp.Expr:
     """LayerNorm's factor 1 / sqrt(|u|^2 / half + eps) on [u, -u]."""
     return 1 / sp.sqrt(sp.cancel(sp.Add(*(v * v for v in row.values())) / half + sp.Rational(str(eps))))
+
+
+def parity_ln_row(site: str, case: Case, c: PositionClass, big: object, d_head: int, half: int,
+                  eps: object) -> dict[str, sp.Expr]:
+    """PARITY with layer norm through layer 1 (Section 7.3): the embedding doubled, then each sublayer's output
+    normalised. The hat FFN is positively homogeneous, so after L0.mlp the stream is LN(lambda (u + hat)), lambda
+    the L0.attn normalisation factor: at eps = 0 that is LN(u + hat); at eps > 0 the two factors do not merge."""
+    row = parity_row(site, case, c, big, d_head)
+    if site == "embed":
+        return doubled(row)
+    if site == "L0.mlp" and sp.Rational(str(eps)) != 0:
+        lam = _scale_of(parity_row("L0.attn", case, c, big, d_head), half, eps)
+        return normalised({name: v * lam for name, v in row.items()}, half, eps)
+    return normalised(row, half, eps)
 
 
 def first_ln_row(site: str, case: Case, c: PositionClass, big: object, d_head: int, scaled: bool,
