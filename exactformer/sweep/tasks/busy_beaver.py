@@ -1,8 +1,8 @@
 """Busy-beaver lists through the Post-machine decoder, as a corpus task (``configs/busy_beaver.toml``).
 
 The entries are the halting lines of the Ligocki lists (``2x2``, ``3x2``, ``4x2``) and the 2-symbol champions of at
-most 4 states in ``champions.json`` (``shared/data/busy_beaver``). For each machine three independent runs are
-compared:
+most 4 states in ``champions.json`` (the ``busy_beaver`` folder of the external data, :data:`DATA`). For each
+machine three independent runs are compared:
 
 * the TM reference (:class:`exactformer.languages.TuringMachine`): steps, ones, visited width T; the steps and ones
   must equal the listed ones;
@@ -28,7 +28,8 @@ from typing import Any
 from ...languages import data_dir
 from . import Task
 
-DATA = data_dir() / "busy_beaver"  # the external data (languages.data_dir: $EXACTFORMER_DATA or shared/data)
+#: The busy-beaver lists: the ``busy_beaver`` folder of the external data (:func:`exactformer.languages.data_dir`).
+DATA = data_dir() / "busy_beaver"
 LISTS = ("2x2", "3x2", "4x2", "champions")
 COLUMNS = ("# list machine listed_steps listed_ones | TM_steps ones T Post_steps predicted tokens "
            "tf_TM_steps tf_ones token_match ok seconds")

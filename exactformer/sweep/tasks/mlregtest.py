@@ -22,8 +22,8 @@ from typing import Any
 from ...languages import data_dir
 from . import Task
 
-#: where the shared data sits next to a checkout (``<checkout>/../shared/data/mlregtest``), else the workplace's copy
-DATA = data_dir() / "mlregtest"  # the external data (languages.data_dir: $EXACTFORMER_DATA or shared/data)
+#: The MLRegTest automata: the ``mlregtest`` folder of the external data (:func:`exactformer.languages.data_dir`).
+DATA = data_dir() / "mlregtest"
 LENGTHS = (*range(1, 33), 64, 128)
 COMPLEMENTS = {"coSL": "SL", "coSP": "SP", "TcoSL": "TSL"}
 HEADER = f"{'language':24} {'|Q|':>4} {'|M|':>5} {'code':8} {'units':>8} {'words':>6} {'result':10} {'s':>6}"
