@@ -13,13 +13,13 @@ from typing import Any
 
 from . import Task
 
-BACKENDS = ("torch", "exact", "certified")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def _validate(construction: str = "", options: dict[str, Any] | None = None, backend: str = "torch",
               dtype: str = "float64", lengths: list[int] | None = None, **_: Any) -> None:
     from ... import catalog
+    from ...verify.arguments import BACKENDS
 
     entry = catalog.get(construction)  # KeyError naming the registered constructions
     unknown = sorted(set(options or {}) - set(entry.options))
