@@ -114,6 +114,42 @@ def test_integer_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypa
     assert fast.answered == 1
 
 
+def test_dyadic_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypatch):
+    """Queries in multiples of 1/8 (a dyadic score, as the Theorem 1 tree's nearest-key head has) are exact in every
+    order of summation: the gather path blocks them as it blocks integer scores (here at most 50 scores a block)
+    and gives the general path's bits; queries in thirds are not dyadic and keep the general path's one block."""
+    rng = np.random.default_rng(4)
+    blocks: list[int] = []
+    real_blocks = torch_hard.OneHotAttention._blocks
+
+    def counting_blocks(self, *args, **kwargs):
+        for block in real_blocks(self, *args, **kwargs):
+            blocks.append(1)
+            yield block
+
+    monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", 50)
+    monkeypatch.setattr(torch_hard.OneHotAttention, "_blocks", counting_blocks)
+    for step, blocked in ((Fraction(1, 8), True), (Fraction(1, 3), False)):
+        base = _attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal"))
+        att = Attention(W_Q=base.W_Q * step, W_K=base.W_K, W_V=base.W_V, W_O=base.W_O, kind="hard",
+                        mask=Mask("causal"), tie_rule="leftmost")
+        x = _inputs(rng, 3, 40, 5)
+        fast, blocks[:] = _Counting(), []
+        assert _attend(fast, att, x) == _attend(_General(), att, x)
+        assert fast.answered == 1
+        assert (len(blocks) > 1) == blocked, (step, len(blocks))
+
+
+def test_fraction_bits_are_the_least_power_of_two_that_makes_every_entry_an_integer():
+    assert torch_hard._fraction_bits(torch.tensor([1.0, -2.0, 0.0], dtype=torch.float64)) == 0
+    assert torch_hard._fraction_bits(torch.tensor([8.125, 3.0], dtype=torch.float64)) == 3
+    assert torch_hard._fraction_bits(torch.tensor([-0.75], dtype=torch.float32)) == 2
+    assert torch_hard._fraction_bits(torch.tensor([2.0**-20, 7.0], dtype=torch.float64)) == 20
+    assert torch_hard._fraction_bits(torch.tensor([1 / 3], dtype=torch.float64)) == 54  # 1/3 rounded: 54 bits
+    assert torch_hard._fraction_bits(torch.tensor([0.1 * 2.0**-40], dtype=torch.float64)) is None  # over 64
+    assert torch_hard._fraction_bits(torch.tensor([float("nan")], dtype=torch.float64)) is None
+
+
 def test_average_hard_ties_over_a_power_of_two_are_averaged_exactly_by_the_gather_path():
     """Average-hard attention whose scores are all equal (a zero key map) averages 2^k allowed keys: the gather path
     answers (exact sums of dyadic values over a power of two) with the general path's bits."""
@@ -125,6 +161,26 @@ def test_average_hard_ties_over_a_power_of_two_are_averaged_exactly_by_the_gathe
     fast = _Counting()
     assert _attend(fast, att, x) == _attend(_General(), att, x)
     assert fast.answered == 1
+
+
+@pytest.mark.parametrize("tie_rule", ["leftmost", "rightmost"])
+def test_a_hard_tie_with_a_tie_rule_is_answered_by_the_gather_path_with_the_general_paths_bits(tie_rule):
+    """A zero key map and a relative bias of 1 at offsets 0 and 1 make every query after the first tie between its
+    own key and the previous one: the gather path answers (it does not decline) and reads the leftmost or the
+    rightmost of the two, as the general path does, bit for bit; the two rules read different keys."""
+    rng = np.random.default_rng(11)
+    base = _attention(rng, 4, 2, 2, kind="hard", mask=Mask("causal"))
+    att = Attention(W_Q=base.W_Q, W_K=_fractions(np.zeros((2, 4, 2))), W_V=base.W_V, W_O=base.W_O, kind="hard",
+                    mask=Mask("causal"), tie_rule=tie_rule,  # type: ignore[arg-type]
+                    relative_bias=(RelativeBias({0: Fraction(1), 1: Fraction(1)}),) * 2)
+    x = _inputs(rng, 3, 9, 4, zeros=False)
+    fast = _Counting()
+    out = _attend(fast, att, x)
+    assert out == _attend(_General(), att, x)
+    assert fast.answered == 1
+    other = Attention(W_Q=att.W_Q, W_K=att.W_K, W_V=att.W_V, W_O=att.W_O, kind="hard", mask=Mask("causal"),
+                      tie_rule="rightmost" if tie_rule == "leftmost" else "leftmost", relative_bias=att.relative_bias)
+    assert out != _attend(TorchArithmetic(), other, x)
 
 
 def test_a_tie_without_a_tie_rule_raises_the_general_paths_error():

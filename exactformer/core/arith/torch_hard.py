@@ -11,7 +11,8 @@ value with a gather: O(N) after the scores instead of O(N^2 d_head).
 
 * the chosen key: ``torch.max`` over the keys returns the first maximal index, which is the general path's unique
   winner or, at a tie with ``tie_rule="leftmost"``, its leftmost winner (:func:`~exactformer.core.attention_rules.
-  chosen_keys`);
+  chosen_keys`); at a tie with ``tie_rule="rightmost"`` (the Theorem 1 tree's heads) the first maximal index of
+  the keys reversed, its rightmost winner;
 * ``z``: the general path computes ``sum_k w_k v_k`` with ``w`` one 1 and 0s. With finite values every product is
   exact: ``v_i`` for the chosen key and a zero carrying the sign of ``v_k`` for the others, so the sum is ``v_i``
   whenever ``v_i != 0``, in any order of summation. When ``v_i`` is +-0 the sum is a zero whose sign is +0 as soon
@@ -23,16 +24,19 @@ value with a gather: O(N) after the scores instead of O(N^2 d_head).
   chunks of queries.
 
 It declines (the general path runs, from the start, and reports what it reports) for values that are not all finite,
-a column of values with every sign bit set, a maximum that is not finite, any tie other than a leftmost hard one
-(a tie without a tie rule raises there, with its message), and for arithmetics that round intermediate results.
+a column of values with every sign bit set, a maximum that is not finite, a tie of hard attention without a tie rule
+(the general path raises there, with its message), an average-hard tie it cannot average exactly, and for
+arithmetics that round intermediate results.
 
 **Blocks.** The scores are computed in the general path's blocks (all sequences, ``chunk`` queries, every key),
-since the bits of a product depend on the shapes BLAS is given. When every score is an exact integer (integer
-queries, keys and relative biases with ``d_head * max|q| * max|k| + max|bias|`` below ``2^p``, ``p`` the dtype's
-significand bits), every order and blocking of the products gives the same exact value, and the scores are
+since the bits of a product depend on the shapes BLAS is given. When every score is an exact dyadic rational (the
+queries multiples of ``2^-a``, the keys of ``2^-b``, the relative biases of ``2^-(a+b)``, with
+``2^(a+b) (d_head * max|q| * max|k| + max|bias|)`` below ``2^p``, ``p`` the dtype's significand bits), every product
+and partial sum is exact, so every order and blocking of the products gives the same value, and the scores are
 computed instead in blocks of at most :data:`HARD_BLOCK_ENTRIES` entries, over only the keys the mask can allow
 (causal: up to the last query; window: its width), which keeps them in cache. The one-hot models of this library
-(the demo, the Post machines, connectivity's pointer heads) have integer scores.
+(the demo, the Post machines, connectivity's pointer heads) have integer scores, the Theorem 1 tree's nearest-key
+head dyadic ones (its query holds ``x / 2`` and ``x^2 / 4`` with ``x = i / 2^l``).
 """
 
 from __future__ import annotations
@@ -86,11 +90,11 @@ class OneHotAttention:
         the scores are the relative biases, the same for every sequence (``q`` and ``k`` may be None)."""
         if att.kind not in ("hard", "average_hard") or self.rounds_intermediate_results:
             return False
-        if att.kind == "hard" and att.tie_rule not in ("error", "leftmost"):
+        if att.kind == "hard" and att.tie_rule not in ("error", "leftmost", "rightmost"):
             return False
         if v is not None and not _plain_values(v):
             return False
-        exact = not constant and self._integer_scores(q, k, att)
+        exact = not constant and self._exact_scores(q, k, att)
         dyadic = att.kind == "average_hard" and v is not None and self._dyadic_values(v)
         parts = []
         try:
@@ -106,15 +110,20 @@ class OneHotAttention:
             out[:, start : start + z.shape[2]] += self._heads_out(z, W_O)
         return True
 
-    def _integer_scores(self, q: torch.Tensor | None, k: torch.Tensor | None, att: Attention) -> bool:
-        """Whether every score ``q . k + bias`` is an integer that every order of summation computes exactly."""
+    def _exact_scores(self, q: torch.Tensor | None, k: torch.Tensor | None, att: Attention) -> bool:
+        """Whether every score ``q . k + bias`` is a dyadic rational that every order of summation computes exactly
+        (the module's docstring, "Blocks")."""
         if q is None or k is None or not q.numel() or not k.numel():
             return False
-        biases = [b for b in (att.relative_bias or ()) if b is not None]
-        if any(float(value) != int(value) for b in biases for value in (b.default, *b.values.values())):
+        a, b = _fraction_bits(q), _fraction_bits(k)
+        if a is None or b is None:
             return False
-        q_peak, k_peak = _integer_peak(q), _integer_peak(k)
-        bound = q.shape[-1] * q_peak * k_peak + self._bias_peak(att)
+        scale = 2.0 ** (a + b)
+        biases = [bias for bias in (att.relative_bias or ()) if bias is not None]
+        if any(value * scale != int(value * scale) for bias in biases for value in (bias.default, *bias.values.values())):
+            return False
+        q_peak, k_peak = _integer_peak(q * 2.0**a), _integer_peak(k * 2.0**b)
+        bound = q.shape[-1] * q_peak * k_peak + scale * self._bias_peak(att)
         return bound < 2.0 ** _SIGNIFICAND.get(self.dtype, 0)
 
     def _dyadic_values(self, v: torch.Tensor) -> bool:
@@ -173,6 +182,9 @@ class OneHotAttention:
         finite = torch.isfinite(best) | ~some
         if not bool(finite.all()):
             raise _Declined
+        if att.kind == "hard" and att.tie_rule == "rightmost":  # the last maximal key: the first of the reversed keys
+            maximal = (scores == best[..., None]).flip(-1).view(torch.uint8)  # (a query with no key: any index)
+            return scores.shape[-1] - 1 - maximal.argmax(dim=-1), some, None
         scores.scatter_(-1, index[..., None], float("-inf"))
         tied = (scores.max(dim=-1).values == best) & some
         if not bool(tied.any()) or (att.kind == "hard" and att.tie_rule == "leftmost"):
@@ -236,6 +248,22 @@ def position_only(q: torch.Tensor | None, k: torch.Tensor | None) -> bool:
     if q is None or k is None or not (_all_finite(q) and _all_finite(k)):
         return False
     return all(bool((q[:, h] == 0).all()) or bool((k[:, h] == 0).all()) for h in range(q.shape[1]))
+
+
+def _fraction_bits(x: torch.Tensor) -> int | None:
+    """The least ``m >= 0`` with every ``x * 2^m`` an integer, from each entry's significand and exponent (one pass);
+    None when an entry is not finite or ``m`` would exceed 64."""
+    if not _all_finite(x):
+        return None
+    significand, exponent = torch.frexp(x.detach().to(torch.float64))  # x = significand * 2^exponent, exactly
+    whole = (significand * 2.0**53).to(torch.int64)  # x = whole * 2^(exponent - 53), whole an integer
+    lowest = whole & -whole  # 2^(trailing zeros of whole); 0 for x = 0
+    nonzero = lowest != 0
+    if not bool(nonzero.any()):
+        return 0
+    zeros = torch.log2(lowest[nonzero].to(torch.float64)).round().to(torch.int64)
+    bits = int((53 - exponent[nonzero].to(torch.int64) - zeros).max())
+    return max(0, bits) if bits <= 64 else None
 
 
 def _integer_peak(x: torch.Tensor) -> float:
