@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from ..core.architecture import Attention, Embedding, Layer, Readout, Sublayer
+from ..core.batch_encoding import with_batch
 from ..core.claims import ClaimedResources
 from ..core.construction import Citation, Construction, Invariant, Probe
 from ..core.positions import Index, IndexSquared, PositionalFeature, ScaledFeature
@@ -279,6 +280,41 @@ def _product(setup: _Setup, symbols: Sequence[Hashable]) -> tuple[int, ...]:
     return f
 
 
+def _segment_products(setup: _Setup, words: torch.Tensor, rounds: int) -> torch.Tensor:
+    """``[batch, n + 1, k]``: at token ``i`` the product of the letters ``w_{p+1} .. w_i``, ``p = max(i - 2^rounds,
+    0)``, as monoid element indices (``k = 1``, lookup code) or as maps of the states (``k = |Q|``, function code),
+    by doubling: the product of round ``r`` at ``i`` is round ``r - 1``'s at ``max(i - 2^(r-1), 0)`` followed by
+    round ``r - 1``'s at ``i``."""
+    device, batch = words.device, words.shape[0]
+    if setup.code.kind == "lookup":  # element indices: the identity is element 0, "first a, then b" is table[a, b]
+        letter = torch.tensor([[setup.code.monoid.index(setup.letters[a])] for a in setup.symbols],
+                              dtype=torch.int64, device=device)
+        identity = torch.zeros((batch, 1, 1), dtype=torch.int64, device=device)
+        table = torch.from_numpy(setup.code.monoid.table).to(device)
+
+        def then(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+            return table[first, second]
+    else:  # maps of the states: "first f, then g" is q -> g[f[q]]
+        letter = torch.tensor([setup.letters[a] for a in setup.symbols], dtype=torch.int64, device=device)
+        identity = torch.arange(setup.n_states, device=device).expand(batch, 1, -1)
+
+        def then(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+            return torch.gather(second, -1, first)
+    products = torch.cat([identity, letter[words]], dim=1)  # round 0: the letter of each token (BOS: the identity)
+    tokens = torch.arange(products.shape[1], device=device)
+    for r in range(1, rounds + 1):
+        products = then(products[:, (tokens - 2 ** (r - 1)).clamp(min=0)], products)
+    return products
+
+
+def _code_cells(setup: _Setup, products: torch.Tensor) -> torch.Tensor:
+    """The indices (into :attr:`ElementCode.labels`) of the 1s of each product's code: ``[batch, n + 1, cells]``."""
+    if setup.code.kind == "lookup":
+        return products
+    n = setup.n_states
+    return torch.arange(n, device=products.device) * n + products  # the cell "q>f(q)" of every state q
+
+
 class _RoundProbe(Probe):
     """Reads the residual after round ``min(r, R)`` (R = the rounds the input gets): ``"embed"`` for 0."""
 
@@ -315,7 +351,19 @@ def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...
                 rows.append([p, p * p] + code.code_vector(_product(setup, symbols[p:i])))
             return rows
 
-        return expected
+        def expected_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:
+            """``expected`` of a batch of words (indices into the DFA's ordered alphabet), by doubling: the product
+            of the ``2^r`` letters before token ``i`` is the product of the ``2^(r-1)`` before token
+            ``max(i - 2^(r-1), 0)`` followed by the ``2^(r-1)`` before token ``i`` (token 0's product: the identity)."""
+            rr = min(r, rounds_for(n_tokens - 1))
+            segments = _segment_products(setup, words, rr)
+            batch = words.shape[0]
+            p = (torch.arange(n_tokens, device=words.device) - 2**rr).clamp(min=0).to(torch.float64)
+            rows = torch.zeros((batch, n_tokens, 2 + code.dim), dtype=torch.float64, device=words.device)
+            rows[:, :, 0], rows[:, :, 1] = p, p * p
+            return rows.scatter_(2, 2 + _code_cells(setup, segments), 1.0)
+
+        return with_batch(expected, expected_batch)
 
     def states_from_run(word: Any, n_tokens: int) -> list[list[int]]:
         run = list(dfa.run(word))  # the reference's states after every prefix (None once it falls off)
@@ -326,6 +374,20 @@ def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...
             k = names.index(q) if q is not None else setup.n_states - 1
             out.append([int(k == s) for s in range(setup.n_states)])
         return out
+
+    def states_from_run_batch(words: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        """``states_from_run`` of a batch of words (indices into the DFA's ordered alphabet): the letter maps, sink
+        included, applied from the start state one letter at a time."""
+        table = torch.tensor([setup.letters[a] for a in setup.symbols], dtype=torch.int64, device=words.device)
+        state = torch.full((words.shape[0],), setup.start, dtype=torch.int64, device=words.device)
+        states = [state]
+        for t in range(words.shape[1]):
+            state = table[words[:, t], state]
+            states.append(state)
+        out = torch.zeros((words.shape[0], n_tokens, setup.n_states), dtype=torch.float64, device=words.device)
+        return out.scatter_(2, torch.stack(states, dim=1)[:, :n_tokens, None], 1.0)
+
+    states_from_run = with_batch(states_from_run, states_from_run_batch)
 
     invariants = [
         Invariant(

@@ -257,3 +257,35 @@ def test_sweep_all_lengths_0_64_and_sampled_to_1024(name: str) -> None:
         check_invariants=False,
     )
     assert report.passed, report.render()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n_states=st.integers(1, 4),
+    n_symbols=st.integers(1, 3),
+    partial=st.booleans(),
+    composition=st.sampled_from(["lookup", "function"]),
+    n=st.integers(0, 19),
+)
+def test_batched_invariants_equal_the_word_by_word_ones(seed: int, n_states: int, n_symbols: int, partial: bool,
+                                                        composition: str, n: int) -> None:
+    """Each invariant's ``expected.batch`` (segment products by doubling, prefix states by a table fold) gives, on
+    every word of a batch, exactly what its ``expected`` gives word by word: both codes, partial DFAs (the sink),
+    every round up to past ⌈log2 n⌉."""
+    from exactformer.core.batch_encoding import batch_of
+
+    dfa = random_dfa(seed, n_states, n_symbols, partial)
+    c = pointer_jumping_recognizer(dfa, composition=composition)
+    alphabet = list(dfa.ordered_alphabet)
+    rng = random.Random(seed)
+    words = torch.tensor([[rng.randrange(len(alphabet)) for _ in range(n)] for _ in range(6)],
+                         dtype=torch.int64).reshape(6, n)
+    n_tokens = n + 1
+    for inv in c.invariants:
+        batched = batch_of(inv.expected)
+        assert batched is not None, inv.name
+        got = batched(words, n_tokens)
+        want = torch.tensor([inv.expected([alphabet[k] for k in row], n_tokens) for row in words.tolist()],
+                            dtype=torch.float64).reshape(got.shape)
+        assert torch.equal(got, want), inv.name
