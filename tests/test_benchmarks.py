@@ -1,5 +1,9 @@
 """Every benchmark script runs in its ``--quick`` mode and prints a table (the numbers themselves are not asserted:
-speed belongs in benchmarks/README.md, not in timed tests)."""
+speed belongs in benchmarks/README.md, not in timed tests).
+
+The quick modes that take longest (20-85 s each on a loaded 2-core machine) run behind ``-m slow``; in the default
+run each of them runs through the same code at smaller sizes (its own options), or, where it has no smaller size
+(``sweep_scaling.py``, which times Dask clusters that tests/sweep/ start too), is imported."""
 
 from __future__ import annotations
 
@@ -13,12 +17,38 @@ from .scripts import import_script
 
 BENCHMARKS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
 
+# script -> the options that run its quick mode's code at smaller sizes, in the default run
+SMALLER = {
+    "tensor_check.py": ["--n", "6", "--recognizer-n", "2", "--threads", "1"],
+    "parity_first_exhaustive.py": ["--n", "8", "--loop-sample", "5", "--workers", "1"],  # batches in-process
+    "exact_largest_n.py": ["--only", "log-depth-parity", "--limit", "10", "--max-n", "2"],
+    "machine_check.py": ["--quick", "--only", "post-machine"],
+    "exact_speed.py": ["--quick", "--only", "connectivity"],
+}
+SLOW_QUICK_MODES = {*SMALLER, "sweep_scaling.py", "side_by_side.py"}
 
-@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
-def test_benchmark_quick_mode_runs(script):
-    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300)
+
+def _runs_and_prints_a_table(script: Path, options: list[str]) -> None:
+    done = subprocess.run([sys.executable, str(script), *options], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert len(done.stdout.strip().splitlines()) >= 2, "a benchmark prints a table"
+
+
+@pytest.mark.parametrize("script", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_QUICK_MODES else p
+                                    for p in BENCHMARKS], ids=lambda p: p.name)
+def test_benchmark_quick_mode_runs(script):
+    _runs_and_prints_a_table(script, ["--quick"])
+
+
+@pytest.mark.parametrize("name", sorted(SMALLER))
+def test_slow_benchmarks_run_at_smaller_sizes(name):
+    _runs_and_prints_a_table(BENCHMARKS[0].parent / name, SMALLER[name])
+
+
+def test_every_slow_quick_mode_has_a_smaller_run_or_is_imported():
+    assert SLOW_QUICK_MODES <= {p.name for p in BENCHMARKS}
+    for name in sorted(SLOW_QUICK_MODES - set(SMALLER)):
+        assert callable(import_script("benchmarks", name[:-3]).main), name
 
 
 def _largest_n_script():

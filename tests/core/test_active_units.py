@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -23,6 +23,7 @@ from exactformer.core.runners import classify
 from exactformer.core.sparse_products import ActiveUnitsMLP, CompressedMatrix
 from exactformer.languages.named import word_problem
 
+from ..sizes import in_two_sizes
 from .random_models import transformers
 from .random_models import words as random_words
 from .test_sparse_matrix import random_dfa, with_sparse_mlps
@@ -56,9 +57,7 @@ def sparse_relu_mlps(draw):
     return x, W_in, W_out, b_in
 
 
-@given(sparse_relu_mlps(), st.sampled_from([1, 7, 2**22]), st.sampled_from(["auto", "product", "slots", "by length"]))
-@settings(max_examples=400, deadline=None)
-def test_the_candidate_units_give_the_full_products_floats(mlp, budget, method):
+def _the_candidate_units_give_the_full_products_floats(mlp, budget, method):
     """Same floats (``np.array_equal``, and the dtype kept), in blocks of any size, whichever way the candidates'
     pre-activations are computed: the CSR product (valid without a positive bias), the padded slots, the terms
     gathered by length."""
@@ -78,14 +77,30 @@ def test_the_candidate_units_give_the_full_products_floats(mlp, budget, method):
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
 
 
-@given(sparse_relu_mlps())
-@settings(max_examples=200, deadline=None)
-def test_a_mostly_zero_input_multiplies_by_rows_with_the_same_floats(mlp):
+(
+    test_the_candidate_units_give_the_full_products_floats,
+    test_the_candidate_units_give_the_full_products_floats_on_400_examples,
+) = in_two_sizes(
+    _the_candidate_units_give_the_full_products_floats, 100, 400,
+    sparse_relu_mlps(), st.sampled_from([1, 7, 2**22]), st.sampled_from(["auto", "product", "slots", "by length"]),
+    health=(),
+)
+
+
+def _a_mostly_zero_input_multiplies_by_rows_with_the_same_floats(mlp):
     x, W, _, _ = mlp
     x = np.concatenate([x, np.zeros((4 * len(x), x.shape[1]), dtype=x.dtype)])  # at most 1 in 5 entries nonzero
     assert np.count_nonzero(x) * sparse_products.SPARSE_INPUT_DENSITY <= x.size
     got = W.rmatmul(x)
     assert got.dtype == x.dtype and np.array_equal(got, np.asarray(x @ W.by_column))
+
+
+(
+    test_a_mostly_zero_input_multiplies_by_rows_with_the_same_floats,
+    test_a_mostly_zero_input_multiplies_by_rows_with_the_same_floats_on_200_examples,
+) = in_two_sizes(
+    _a_mostly_zero_input_multiplies_by_rows_with_the_same_floats, 50, 200, sparse_relu_mlps(), health=()
+)
 
 
 def test_an_infinite_weight_multiplies_by_columns():
@@ -148,10 +163,7 @@ def test_the_recognizers_residual_streams_are_those_of_the_full_product(dfa, dty
     assert fast.labels == full.labels
 
 
-@given(model=transformers(rational_only=True), word=random_words)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-def test_random_models_with_every_mlp_sparse_give_the_full_products_floats(model, word, monkeypatch):
+def _random_models_with_every_mlp_sparse_give_the_full_products_floats(model, word, monkeypatch):
     monkeypatch.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 0)
     monkeypatch.setattr(sparse_products, "SPARSE_DENSITY", 1)
     exact = classify(model, [word], ExactArithmetic())
@@ -164,6 +176,16 @@ def test_random_models_with_every_mlp_sparse_give_the_full_products_floats(model
             full = classify(sparse, [word], TorchArithmetic(dtype=dtype))
         for label in full.trace.labels:
             assert torch.equal(fast.trace[label], full.trace[label]), (dtype, label)
+
+
+(
+    test_random_models_with_every_mlp_sparse_give_the_full_products_floats,
+    test_random_models_with_every_mlp_sparse_give_the_full_products_floats_on_30_examples,
+) = in_two_sizes(
+    _random_models_with_every_mlp_sparse_give_the_full_products_floats, 10, 30,
+    model=transformers(rational_only=True), word=random_words,
+    health=(HealthCheck.too_slow, HealthCheck.function_scoped_fixture),
+)
 
 
 def test_a_nan_input_takes_the_full_product_which_reports_it():

@@ -14,16 +14,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume
 
 from exactformer.core.arith import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.errors import AttentionTieError, IrrationalOperation, NonFiniteError
 from exactformer.core.forward import forward
 from exactformer.core.runners import classify
 
+from ..sizes import in_two_sizes
 from .random_models import transformers, words
-
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def as_float(x) -> np.ndarray:
@@ -43,9 +42,7 @@ def run(model, word, arith):
         return None
 
 
-@SETTINGS
-@given(model=transformers(rational_only=True), word=words)
-def test_torch_float64_agrees_with_exact_at_every_sublayer(model, word):
+def _torch_float64_agrees_with_exact_at_every_sublayer(model, word):
     exact = run(model, word, ExactArithmetic())
     assume(exact is not None and safe_margins(exact))
     values = [as_float(x) for x in exact.residuals]
@@ -56,9 +53,15 @@ def test_torch_float64_agrees_with_exact_at_every_sublayer(model, word):
         np.testing.assert_allclose(as_float(f), e, rtol=1e-9, atol=1e-9, err_msg=f"residual after {label}")
 
 
-@SETTINGS
-@given(model=transformers(rational_only=True), word=words)
-def test_exact_and_torch_decide_the_same_answer(model, word):
+(
+    test_torch_float64_agrees_with_exact_at_every_sublayer,
+    test_torch_float64_agrees_with_exact_at_every_sublayer_on_60_examples,
+) = in_two_sizes(
+    _torch_float64_agrees_with_exact_at_every_sublayer, 20, 60, model=transformers(rational_only=True), word=words
+)
+
+
+def _exact_and_torch_decide_the_same_answer(model, word):
     try:
         exact = classify(model, [word], ExactArithmetic())
     except (AttentionTieError, NonFiniteError):
@@ -67,9 +70,15 @@ def test_exact_and_torch_decide_the_same_answer(model, word):
     assert classify(model, [word], TorchArithmetic(torch.float64)).labels == exact.labels
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=transformers(rational_only=True), word=words)
-def test_certified_intervals_contain_the_exact_values(model, word):
+(
+    test_exact_and_torch_decide_the_same_answer,
+    test_exact_and_torch_decide_the_same_answer_on_60_examples,
+) = in_two_sizes(
+    _exact_and_torch_decide_the_same_answer, 20, 60, model=transformers(rational_only=True), word=words
+)
+
+
+def _certified_intervals_contain_the_exact_values(model, word):
     exact = run(model, word, ExactArithmetic())
     assume(exact is not None and safe_margins(exact))
     certified = forward(model, [word], CertifiedArithmetic(precision=96))
@@ -79,9 +88,15 @@ def test_certified_intervals_contain_the_exact_values(model, word):
             assert lo <= value <= hi, f"{label}: {value} not in {interval}"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=transformers(rational_only=False), word=words)
-def test_torch_float64_lies_in_the_certified_intervals_for_irrational_options(model, word):
+(
+    test_certified_intervals_contain_the_exact_values,
+    test_certified_intervals_contain_the_exact_values_on_25_examples,
+) = in_two_sizes(
+    _certified_intervals_contain_the_exact_values, 10, 25, model=transformers(rational_only=True), word=words
+)
+
+
+def _torch_float64_lies_in_the_certified_intervals_for_irrational_options(model, word):
     try:
         certified = forward(model, [word], CertifiedArithmetic(precision=96))
     except (AttentionTieError, NonFiniteError):
@@ -94,6 +109,15 @@ def test_torch_float64_lies_in_the_certified_intervals_for_irrational_options(mo
     floats = forward(model, [word], TorchArithmetic(torch.float64))
     for label, m, f in zip(certified.labels, mids, floats.residuals):
         np.testing.assert_allclose(as_float(f), m, rtol=1e-8, atol=1e-8, err_msg=f"residual after {label}")
+
+
+(
+    test_torch_float64_lies_in_the_certified_intervals_for_irrational_options,
+    test_torch_float64_lies_in_the_certified_intervals_for_irrational_options_on_40_examples,
+) = in_two_sizes(
+    _torch_float64_lies_in_the_certified_intervals_for_irrational_options, 15, 40,
+    model=transformers(rational_only=False), word=words
+)
 
 
 def test_average_hard_ties_between_identical_keys_agree_in_every_backend(tie_model):

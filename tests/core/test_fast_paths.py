@@ -66,6 +66,7 @@ from exactformer.core.rational import rational_zeros, to_float_array
 from exactformer.core.runners import _read_out_floats, classify, decode, forward_to_readout
 from exactformer.core.space import Block, Space
 
+from ..sizes import in_two_sizes
 from .random_models import VOCAB, attentions, norms, transformers, words
 
 SETTINGS = settings(
@@ -289,9 +290,7 @@ def _floats(x) -> np.ndarray:
     return np.vectorize(lambda v: float(v.mid) if hasattr(v, "mid") else float(v), otypes=[float])(x)
 
 
-@SETTINGS
-@given(model=transformers(rational_only=True), batch=batches)
-def test_readout_only_pass_agrees_with_the_exact_model(model, batch):
+def _readout_only_pass_agrees_with_the_exact_model(model, batch):
     """The readout-only pass is the full pass's operations on fewer rows. Its gemms see fewer rows, which (as a
     different batch size already does in the full pass) may change the last bit, so it is compared with the
     exact model, as the full pass is in test_evaluators, wherever the exact run makes no decision within 1e-9."""
@@ -308,6 +307,15 @@ def test_readout_only_pass_agrees_with_the_exact_model(model, batch):
     np.testing.assert_allclose(_floats(fast.trace.final)[:, 0], final, rtol=1e-9, atol=1e-9)
 
 
+(
+    test_readout_only_pass_agrees_with_the_exact_model,
+    test_readout_only_pass_agrees_with_the_exact_model_on_25_examples,
+) = in_two_sizes(
+    _readout_only_pass_agrees_with_the_exact_model, 8, 25, model=transformers(rational_only=True), batch=batches,
+    health=(HealthCheck.too_slow, HealthCheck.filter_too_much)
+)
+
+
 def _assert_float64_inside_tight_intervals(model, word, certified, *, keep_trace: bool) -> None:
     """Where the certified run is tight (every interval narrower than 1e-12, every value below 1e6), the float64
     pass decides as it does and its logits lie within 1e-8 of the certified ones."""
@@ -319,15 +327,22 @@ def _assert_float64_inside_tight_intervals(model, word, certified, *, keep_trace
     np.testing.assert_allclose(_floats(fast.logits), _floats(certified.logits), rtol=1e-8, atol=1e-8)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=transformers(rational_only=False), word=words)
-def test_readout_only_pass_lies_in_the_certified_intervals_for_irrational_options(model, word):
+def _readout_only_pass_lies_in_the_certified_intervals_for_irrational_options(model, word):
     try:
         certified = classify(model, [word], CertifiedArithmetic(precision=96))
     except FLOAT_ERRORS:
         assume(False)
     assume(certified.trace.certified and _safe(certified.trace) and certified.certified[0])
     _assert_float64_inside_tight_intervals(model, word, certified, keep_trace=False)
+
+
+(
+    test_readout_only_pass_lies_in_the_certified_intervals_for_irrational_options,
+    test_readout_only_pass_lies_in_the_certified_intervals_for_irrational_options_on_25_examples,
+) = in_two_sizes(
+    _readout_only_pass_lies_in_the_certified_intervals_for_irrational_options, 8, 25,
+    model=transformers(rational_only=False), word=words
+)
 
 
 @SETTINGS
@@ -356,9 +371,7 @@ def test_each_shortcut_attention_agrees_with_the_general_path_on_equal_inputs(mo
             assert float((got - want).abs().max()) <= _rounding_bound(h, att, dtype), where
 
 
-@SETTINGS
-@given(model=shortcut_models(rational_only=True), batch=batches, keep_trace=st.booleans())
-def test_shortcut_models_agree_with_the_exact_model(model, batch, keep_trace):
+def _shortcut_models_agree_with_the_exact_model(model, batch, keep_trace):
     """End to end, every residual (or the readout row) and the logits, against the exact model wherever no decision
     is within 1e-9 of flipping (ties among scores that are 0 by construction are exact in floats too)."""
     try:
@@ -375,11 +388,16 @@ def test_shortcut_models_agree_with_the_exact_model(model, batch, keep_trace):
             np.testing.assert_allclose(_floats(b), _floats(a), rtol=1e-9, atol=1e-9, err_msg=label)
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+(
+    test_shortcut_models_agree_with_the_exact_model,
+    test_shortcut_models_agree_with_the_exact_model_on_25_examples,
+) = in_two_sizes(
+    _shortcut_models_agree_with_the_exact_model, 8, 25, model=shortcut_models(rational_only=True), batch=batches,
+    keep_trace=st.booleans(), health=(HealthCheck.too_slow, HealthCheck.filter_too_much)
 )
-@given(model=shortcut_models(), word=words, keep_trace=st.booleans())
-def test_shortcut_models_lie_in_the_certified_intervals_for_irrational_options(model, word, keep_trace):
+
+
+def _shortcut_models_lie_in_the_certified_intervals_for_irrational_options(model, word, keep_trace):
     try:
         certified = classify(model, [word], CertifiedArithmetic(precision=96))
     except FLOAT_ERRORS:
@@ -388,6 +406,15 @@ def test_shortcut_models_lie_in_the_certified_intervals_for_irrational_options(m
     assume(certified.trace.certified and _safe(certified.trace, structural) and certified.certified[0])
     assume(min(certified.margins) > 1e-9)
     _assert_float64_inside_tight_intervals(model, word, certified, keep_trace=keep_trace)
+
+
+(
+    test_shortcut_models_lie_in_the_certified_intervals_for_irrational_options,
+    test_shortcut_models_lie_in_the_certified_intervals_for_irrational_options_on_25_examples,
+) = in_two_sizes(
+    _shortcut_models_lie_in_the_certified_intervals_for_irrational_options, 8, 25, model=shortcut_models(),
+    word=words, keep_trace=st.booleans(), health=(HealthCheck.too_slow, HealthCheck.filter_too_much)
+)
 
 
 def _argmax_readout(model: Transformer) -> Transformer:
@@ -402,11 +429,7 @@ def _argmax_readout(model: Transformer) -> Transformer:
     return dataclasses.replace(model, readout=labels)
 
 
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
-)
-@given(model=shortcut_models(position=0), prompt=words, steps=st.integers(1, 3))
-def test_cached_decoding_with_shortcuts_agrees_with_certified_greedy_decoding(model, prompt, steps):
+def _cached_decoding_with_shortcuts_agrees_with_certified_greedy_decoding(model, prompt, steps):
     """Cached decoding (new queries over cached keys 0..K-1: the causal shortcuts apply) against greedy decoding
     step by step with the certified evaluator, wherever no decision is within 1e-9 of flipping."""
     causal = _causal(_argmax_readout(model))
@@ -431,6 +454,15 @@ def test_cached_decoding_with_shortcuts_agrees_with_certified_greedy_decoding(mo
     got = decode(causal, [prompt], TorchArithmetic(torch.float64), max_new_tokens=steps)
     assert got.tokens == [want]
     np.testing.assert_allclose(got.margins[0], margins, rtol=1e-8, atol=1e-8)
+
+
+(
+    test_cached_decoding_with_shortcuts_agrees_with_certified_greedy_decoding,
+    test_cached_decoding_with_shortcuts_agrees_with_certified_greedy_decoding_on_15_examples,
+) = in_two_sizes(
+    _cached_decoding_with_shortcuts_agrees_with_certified_greedy_decoding, 5, 15, model=shortcut_models(position=0),
+    prompt=words, steps=st.integers(1, 3), health=(HealthCheck.too_slow, HealthCheck.filter_too_much)
+)
 
 
 def _causal(model: Transformer) -> Transformer:

@@ -14,7 +14,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from flint import fmpq, fmpq_mat
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import exactformer as ef
@@ -27,6 +26,7 @@ from exactformer.core.runners import classify
 from exactformer.core.sparse import SparseRationalMatrix
 from exactformer.verify.reference import as_reference
 
+from ..sizes import in_two_sizes
 from .random_models import VOCAB, transformers
 
 
@@ -58,9 +58,7 @@ def run_both(run):
 
 
 # -- random models -----------------------------------------------------------------------------------------------
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=transformers(rational_only=True), data=st.data())
-def test_flint_and_fraction_evaluators_agree_on_random_rational_models(model, data):
+def _flint_and_fraction_evaluators_agree_on_random_rational_models(model, data):
     n = data.draw(st.integers(1, 6))
     batch = data.draw(st.integers(1, 3))
     words = [[data.draw(st.sampled_from(VOCAB)) for _ in range(n)] for _ in range(batch)]
@@ -72,6 +70,15 @@ def test_flint_and_fraction_evaluators_agree_on_random_rational_models(model, da
     assert_same_trace(a.trace, b.trace)
     assert a.logits.tolist() == b.logits.tolist()
     assert (a.labels, a.margins, a.certified, a.tied) == (b.labels, b.margins, b.certified, b.tied)
+
+
+(
+    test_flint_and_fraction_evaluators_agree_on_random_rational_models,
+    test_flint_and_fraction_evaluators_agree_on_random_rational_models_on_60_examples,
+) = in_two_sizes(
+    _flint_and_fraction_evaluators_agree_on_random_rational_models, 20, 60, model=transformers(rational_only=True),
+    data=st.data()
+)
 
 
 # -- every registered construction ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from exactformer.core.runners import classify
 from exactformer.core.sparse_products import CompressedMatrix, compress
 from exactformer.languages.dfa import DFA
 
+from ..sizes import in_two_sizes
 from .random_models import transformers
 from .random_models import words as random_words
 from .test_fast_paths import _safe
@@ -105,9 +106,7 @@ def test_sparse_products_give_the_dense_residuals_and_the_dfa_answers(recognizer
     assert [c.interpret(label) for label in sparse.labels] == [dfa.accepts(w) for w in batch]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(transformers(rational_only=True), random_words)
-def test_every_product_sparse_gives_the_exact_models_values(model, word):
+def _every_product_sparse_gives_the_exact_models_values(model, word):
     """Random models with several heads (the head order of the flattened per-head matrices), every weight matrix
     forced into sparse form: the torch values match the exact ones to within 1e-9 wherever the exact run makes no
     decision within 1e-9 of flipping (the fast-path tests' rule: a weight such as 2/3 rounds, and a step whose exact
@@ -122,6 +121,15 @@ def test_every_product_sparse_gives_the_exact_models_values(model, word):
     for label in exact.trace.labels:
         expected = torch.tensor(to_float_array(exact.trace[label]))
         assert torch.allclose(fast.trace[label], expected, rtol=1e-9, atol=1e-9), label
+
+
+(
+    test_every_product_sparse_gives_the_exact_models_values,
+    test_every_product_sparse_gives_the_exact_models_values_on_40_examples,
+) = in_two_sizes(
+    _every_product_sparse_gives_the_exact_models_values, 12, 40, transformers(rational_only=True), random_words,
+    health=(HealthCheck.too_slow, HealthCheck.filter_too_much)
+)
 
 
 def test_float32_takes_the_sparse_path_too(recognizer, monkeypatch):

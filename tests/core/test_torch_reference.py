@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 import exactformer.core.sparse_products as sparse_products
@@ -46,6 +46,7 @@ from exactformer.core.arith import PlainTorchArithmetic, TorchArithmetic
 from exactformer.core.errors import AttentionTieError, NonFiniteError
 from exactformer.core.forward import forward
 
+from ..sizes import in_two_sizes
 from .random_models import VOCAB, transformers
 from .test_fast_paths import _rounding_bound, shortcut_models
 
@@ -83,10 +84,7 @@ def _run(model: Transformer, batch: list[list[str]], arith: Any) -> tuple[Any, l
         return type(exc), summed_after
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=st.one_of(transformers(rational_only=False), shortcut_models()), batch=batches,
-       dtype=st.sampled_from([torch.float64, torch.float32]))
-def test_fast_equals_plain_up_to_a_summing_uniform_attention(model, batch, dtype):
+def _fast_equals_plain_up_to_a_summing_uniform_attention(model, batch, dtype):
     plain, plain_summed = _run(model, batch, PlainTorchArithmetic(dtype))
     fast, summed_after = _run(model, batch, _Recording(dtype))
     assert not plain_summed
@@ -99,6 +97,16 @@ def test_fast_equals_plain_up_to_a_summing_uniform_attention(model, batch, dtype
         if label in summed_after:
             break
         assert torch.equal(want, got), label
+
+
+(
+    test_fast_equals_plain_up_to_a_summing_uniform_attention,
+    test_fast_equals_plain_up_to_a_summing_uniform_attention_on_60_examples,
+) = in_two_sizes(
+    _fast_equals_plain_up_to_a_summing_uniform_attention, 20, 60,
+    model=st.one_of(transformers(rational_only=False), shortcut_models()), batch=batches,
+    dtype=st.sampled_from([torch.float64, torch.float32]),
+)
 
 
 def _quarters(arr: Any) -> Any:
@@ -132,10 +140,7 @@ def _exact_in_floats(model: Transformer) -> Transformer:
     )
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(model=transformers(rational_only=True), batch=batches)
-def test_sparse_and_chunked_products_equal_plain_where_the_order_cannot_matter(model, batch, monkeypatch):
+def _sparse_and_chunked_products_equal_plain_where_the_order_cannot_matter(model, batch, monkeypatch):
     monkeypatch.setattr(sparse_products, "SPARSE_MIN_ENTRIES", 0)  # every mostly-zero matrix compressed
     monkeypatch.setattr(sparse_products, "SPARSE_DENSITY", 1)
     model = _exact_in_floats(model)
@@ -146,6 +151,16 @@ def test_sparse_and_chunked_products_equal_plain_where_the_order_cannot_matter(m
         return
     for label, want, got in zip(plain.labels, plain.residuals, fast.residuals, strict=True):
         assert torch.equal(want, got), label
+
+
+(
+    test_sparse_and_chunked_products_equal_plain_where_the_order_cannot_matter,
+    test_sparse_and_chunked_products_equal_plain_where_the_order_cannot_matter_on_40_examples,
+) = in_two_sizes(
+    _sparse_and_chunked_products_equal_plain_where_the_order_cannot_matter, 15, 40,
+    model=transformers(rational_only=True), batch=batches,
+    health=(HealthCheck.too_slow, HealthCheck.function_scoped_fixture),
+)
 
 
 def test_chunked_attention_is_within_the_rounding_bound_of_unchunked(softmax_model):

@@ -2,7 +2,11 @@
 worker dies mid-cell or the client is killed and restarted, and a rerun computes no stored cell again.
 
 Every execution of a cell appends a line to a ledger file (``tests/sweep/counting.py``), so the tests count how many
-times each cell was computed independently of the store."""
+times each cell was computed independently of the store.
+
+The killed-client test (a CLI client started twice, a cluster each time: about a minute on a loaded 2-core machine)
+runs behind ``-m slow``; in the default run the rerun test checks the same resume rule (a stored cell is skipped, the
+missing ones run) with the client alive, its last rerun through the ``sweep`` command."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from exactformer.sweep import Store, parse_config, sweep
 from exactformer.sweep.render import render_store
@@ -52,12 +58,21 @@ def test_two_worker_processes_run_a_grid_and_store_every_cell_once(tmp_path):
 
 
 def test_a_rerun_computes_no_stored_cell_and_runs_only_the_new_ones(tmp_path):
+    """The last rerun goes through ``exactformer sweep`` (in this process), which says what it skipped."""
+    from typer.testing import CliRunner
+
+    from exactformer.cli import app
+
     ledger, store = tmp_path / "ledger", tmp_path / "s.sqlite"
     sweep(_config(ledger, 3), store=store, workers=2, progress=False)
     again = sweep(_config(ledger, 3), store=store, workers=2, progress=False)
     assert (again.skipped, again.done) == (3, 0)
-    grown = sweep(_config(ledger, 5), store=store, workers=2, progress=False)
-    assert (grown.skipped, grown.done) == (3, 2)
+    config = tmp_path / "c.toml"
+    config.write_text(f'name = "counting"\ntask = "{TASK}"\n[params]\nledger = "{ledger}"\nseconds = 0.0\n'
+                      '[grid]\nx = ["1..5"]\n')
+    grown = CliRunner().invoke(app, ["sweep", str(config), "--store", str(store), "--workers", "2"])
+    assert grown.exit_code == 0, grown.output
+    assert "5 cells, 3 already stored, 2 run" in grown.output
     assert executions(ledger) == {x: 1 for x in range(1, 6)}
 
 
@@ -78,6 +93,7 @@ def test_a_worker_killed_mid_cell_loses_no_cell_and_duplicates_none(tmp_path):
         assert runs[x] == 1 or (runs[x] == 2 and first_pid == killed), (x, runs, pids)
 
 
+@pytest.mark.slow
 def test_a_killed_client_restarted_loses_no_cell_and_recomputes_no_stored_one(tmp_path):
     ledger, store = tmp_path / "ledger", tmp_path / "s.sqlite"
     config = tmp_path / "c.toml"

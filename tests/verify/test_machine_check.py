@@ -195,12 +195,25 @@ def test_the_issue_mutant_of_the_turing_machine_fails_the_default_check():
     assert decode_failures and all(f.where.startswith("decode step ") for f in decode_failures)
 
 
-def test_single_bias_mutants_of_the_turing_machine_fail():
-    """Every third unit's bias from -1 to 0 (the unit then fires on its state alone or its symbol alone)."""
+def _single_bias_mutants_fail(first: int, step: int) -> None:
     entry = REGISTRY["turing-machine"]
     c = entry.builder(**entry.options)
-    for k in range(0, len(c.model.layers[0].mlp.block.b_in), 3):
+    units = range(first, len(c.model.layers[0].mlp.block.b_in), step)
+    assert len(units) >= 2
+    for k in units:
         assert not default_check("turing-machine", with_mlp_bias(c, k, Fraction(0))).passed, k
+
+
+def test_single_bias_mutants_of_the_turing_machine_fail():
+    """Every ninth unit's bias from -1 to 0 (the unit then fires on its state alone or its symbol alone)."""
+    _single_bias_mutants_fail(0, 9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("offset", [3, 6])
+def test_single_bias_mutants_of_every_third_unit_fail(offset):
+    """With the test above, every third unit's bias from -1 to 0."""
+    _single_bias_mutants_fail(offset, 9)
 
 
 def first_difference(a: PostMachine, b: PostMachine, queue: list, steps: int) -> int:
