@@ -10,76 +10,44 @@ Usage::
         --lengths 2 4 10 20 50 100 200 500 1000 --samples 500       # the note's eps = 1e-5 columns
     python scripts/parity_first_sweep.py --update-docs            # regenerate the docs tables from the file
 
-Every (variant, n) cell is a cell of a sweep (``docs/sweep.md``; the task is :data:`TASK`, this module's
-:func:`sweep_cell`) run on a local Dask cluster (``--workers``) or an existing one (``--scheduler``; its workers
-need ``scripts/`` on their ``PYTHONPATH``). A cell runs the model (batched torch backend, float64 by default) on the
-words of :func:`parity_first_common.words_for` (every word when ``2^n <= samples``; else ``0^n``, ``1 0^(n-1)``,
-``1^n``, ``0 1^(n-1)`` and uniform random words) and records: how many words, how many wrong answers (against the
-language, computed by counting), the smallest ``|z|``, the largest relative deviation of z from the note's closed
-form, and the cross-entropy in bits per string (stratified by label: exactly half of all words are members), with
-its standard error. The store (``--store``, default ``--out`` with ``.sqlite``) keeps every completed cell, so an
+Every (variant, n) cell is a cell of a sweep (``docs/sweep.md``) whose task, ``parity_first_sweep``
+(:mod:`exactformer.sweep.tasks.parity_first_sweep`), is part of the package: it runs the model on the words of
+``words_for`` and records the words, wrong answers, smallest ``|z|``, deviation from the note's closed form and the
+stratified cross-entropy. The cells run on a local Dask cluster (``--workers``) or an existing one
+(``--scheduler``). The store (``--store``, default ``--out`` with ``.sqlite``) keeps every completed cell, so an
 interrupted run is resumed by rerunning it; ``--out`` is then rewritten: its rows, each replaced by the store's row
-of the same (variant, dtype, n).
+of the same (variant, dtype, n). This script adds the docs tables (``--update-docs``) and option-built grids.
 
-The same campaign without this wrapper: ``PYTHONPATH=scripts exactformer sweep configs/parity_first_sweep.toml``.
+The same campaign without this wrapper: ``exactformer sweep configs/parity_first_sweep.toml``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
 from pathlib import Path
 
 import mpmath
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parity_first_common import (  # noqa: E402
-    DTYPES,
-    REGISTERED,
-    RESULTS,
-    VARIANTS,
-    Tally,
-    fmt,
-    machine_line,
-    read_table,
-    update_docs,
-    words_for,
-    z_of,
-)
+from parity_first_common import RESULTS, VARIANTS, machine_line, read_table, update_docs  # noqa: E402, F401
 
-from exactformer.sweep import Store, Task, parse_config, sweep  # noqa: E402
+from exactformer.sweep import Store, parse_config, sweep  # noqa: E402
 from exactformer.sweep.render import stored_cells  # noqa: E402
+from exactformer.sweep.tasks.parity_first_sweep import (  # noqa: E402, F401
+    COLUMNS,
+    HEADER,
+    batch_size,
+    run_cell,
+    sweep_cell,
+    table_text,
+)
+from exactformer.sweep.tasks.parity_first_variants import DTYPES, REGISTERED, fmt  # noqa: E402
 
 OUT = RESULTS / "parity_first_sweep.txt"
-COLUMNS = [
-    "variant",
-    "dtype",
-    "n",
-    "words",
-    "mode",
-    "wrong",
-    "min abs z",
-    "max rel dev from closed form",
-    "CE bits",
-    "CE std err",
-    "CE members",
-    "CE non-members",
-    "seconds",
-]
 DEFAULT_LENGTHS = list(range(1, 65)) + [100, 200, 500, 1000, 2000, 3000, 5000, 10_000]
-HEADER = [
-    "# Chiang & Cholak PARITY / FIRST: sampled verification (scripts/parity_first_sweep.py)",
-    "# words: every word when 2^n <= the sample size, else 1^n, 0^n, 10^(n-1), 01^(n-1) and uniform random words",
-    "# wrong: answers that differ from the language (odd count of 1s / first bit 1, computed by counting)",
-    "# min abs z: the smallest margin; max rel dev: max |z - z_closed| / |z_closed| with the note's closed forms",
-    "# (Sections 5, 6, 7.3, 8.2; '-' where the note has none: eps > 0); CE: bits per string, expectation over",
-    "# uniform words estimated per label class (half of all words are members) with its standard error",
-]
 
 # The note's Section 8.1 (the authors' scripts, float32, 500 random words per n) and Section 8.2 (derived).
 NOTE_8_1 = {
@@ -174,42 +142,6 @@ def closed_form_ce(variant: str, n: int) -> float | None:
     return float(total / 2)
 
 
-def batch_size(n: int, heads: int = 2, budget: float = 2.5e8) -> int:
-    """Words per forward pass: ~``budget`` bytes of float64 attention scores (chunks of 1024 queries)."""
-    return max(1, min(512, int(budget / (8 * heads * min(n + 1, 1024) * (n + 1)))))
-
-
-def run_cell(name: str, n: int, samples: int, seed: int, dtype: torch.dtype, device: str) -> dict[str, str]:
-    """One (variant, n) cell: every word of :func:`words_for`, in batches."""
-    variant = VARIANTS[name]
-    c = variant.build()
-    words, mode = words_for(n, samples, seed)
-    tally = Tally()
-    start = time.perf_counter()
-    size = batch_size(n)
-    for s in range(0, len(words), size):
-        chunk = words[s : s + size]
-        # the readout-only pass: z and the answer are all a cell needs (tested against the full pass to 1e-12)
-        for w, r in zip(chunk, c.run_batch(chunk, dtype=dtype, device=device, keep_trace=False)):
-            tally.add(variant, w, z_of(r), bool(r.answer))
-    ce, se = tally.cross_entropy()
-    return {
-        "variant": name,
-        "dtype": str(dtype).replace("torch.", ""),
-        "n": n,
-        "words": tally.strings,
-        "mode": mode,
-        "wrong": tally.wrong,
-        "min abs z": fmt(tally.min_abs_z, 4),
-        "max rel dev from closed form": fmt(tally.max_rel_dev, 2),
-        "CE bits": fmt(ce, 10),
-        "CE std err": fmt(se, 2),
-        "CE members": fmt(math.fsum(tally.ce_in) / len(tally.ce_in), 7) if tally.ce_in else "-",
-        "CE non-members": fmt(math.fsum(tally.ce_out) / len(tally.ce_out), 7) if tally.ce_out else "-",
-        "seconds": f"{time.perf_counter() - start:.1f}",
-    }
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Rendering for the docs
 # ---------------------------------------------------------------------------------------------------------------
@@ -281,39 +213,10 @@ def render_cross_entropy(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def sweep_cell(variant: str, n: int, samples: int = 1000, seed: int = 0, dtype: str = "float64",
-               device: str = "cpu") -> dict:
-    """A sweep cell: :func:`run_cell` on one torch thread, its row and its headline figures."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; the variants are {', '.join(VARIANTS)}")
-    torch.set_num_threads(1)
-    row = run_cell(variant, n, samples, seed, DTYPES[dtype], device)
-    return {"row": row, "figures": {"words": row["words"], "wrong": row["wrong"]}}
-
-
-def _order(rows):
-    return sorted(rows, key=lambda r: (list(VARIANTS).index(r["variant"]), r["dtype"], int(r["n"])))
-
-
-def render_cells(cells) -> str:
-    """The stored cells' rows as this script's results table (header comments, then the rows in file order)."""
-    return _table_text(HEADER, [c.result["row"] for c in cells])
-
-
-def _table_text(comments, rows) -> str:
-    lines = list(comments) + ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(str(r.get(c, "-")) for c in COLUMNS) + " |" for r in _order(rows)]
-    return "\n".join(lines)
-
-
-TASK = Task(run=sweep_cell, render=render_cells, name="parity_first_sweep",
-            params=frozenset({"variant", "n", "samples", "seed", "dtype", "device"}))
-
-
 def config(variants, lengths, samples: int, seed: int, dtype: str, device: str) -> dict:
     """The sweep configuration (as ``configs/parity_first_sweep.toml`` writes it): lengths outermost, so an
     interrupted run still covers every variant up to some n."""
-    return {"name": "parity-first-sweep", "task": "parity_first_sweep:TASK",
+    return {"name": "parity-first-sweep", "task": "parity_first_sweep",
             "params": {"samples": samples, "seed": seed, "dtype": dtype, "device": device},
             "grid": {"n": list(lengths), "variant": list(variants)}}
 
@@ -353,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     cells = {(r["variant"], r["dtype"], int(r["n"])): r for r in old + stored}
     header = HEADER + [f"# last run: {machine_line(1)}, seed {args.seed}, through exactformer.sweep (store {store})"]
     tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text(_table_text(header, list(cells.values())) + "\n")
+    tmp.write_text(table_text(header, list(cells.values())) + "\n")
     tmp.replace(args.out)
     for r in stored:
         print(" | ".join(str(r[c]) for c in COLUMNS))

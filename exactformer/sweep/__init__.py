@@ -1,7 +1,8 @@
 """Campaigns of verification runs on Dask distributed, with a SQLite results store and resume (``docs/sweep.md``).
 
 * :mod:`~exactformer.sweep.config`: the TOML grid, parsed into frozen :class:`Cell` objects with stable keys;
-* :mod:`~exactformer.sweep.tasks`: what a cell runs (``check``, ``frontier``, the MLRegTest and busy-beaver corpora);
+* :mod:`~exactformer.sweep.tasks`: what a cell runs (``check``, ``frontier``, the MLRegTest and busy-beaver corpora,
+  the README's table, the PARITY / FIRST sweep and precision frontier, the log-depth matrix and connectivity);
 * :mod:`~exactformer.sweep.store`: one row per completed cell (result JSON, figures, code version, machine, times);
 * :mod:`~exactformer.sweep.runner`: :func:`sweep`, the Dask client that submits the cells and stores each result;
 * :mod:`~exactformer.sweep.render`: the results tables, rendered from a store.

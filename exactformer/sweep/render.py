@@ -40,10 +40,13 @@ def stored_cells(store: Store, config: SweepConfig) -> list[StoredCell]:
 def render_store(store: str | Path, config: SweepConfig | str | Path) -> str:
     """The configuration's table from the store (cells not yet stored are left out; the renderer says so)."""
     cfg = as_config(config)
+    task = resolve_task(cfg.task)
     with Store(store) as db:
         cells = stored_cells(db, cfg)
-    task = resolve_task(cfg.task)
-    body = task.render(cells) if task.render is not None else markdown_table(cells)
+        if task.render is None:
+            body = markdown_table(cells)
+        else:
+            body = task.render(cells, store=db) if task.reads_store else task.render(cells)
     missing = len(cfg.cells) - len(cells)
     note = f"\n\n({missing} of {len(cfg.cells)} cells not in the store yet)" if missing else ""
     return body + note

@@ -1,13 +1,12 @@
-"""Every configuration in ``configs/`` parses into the cells of the campaign it stands for (the tasks of the
-PARITY / FIRST and log-depth scripts are found on ``scripts/``, as their wrappers put it on the path)."""
+"""Every configuration in ``configs/`` parses into the cells of the campaign it stands for, with the package alone on
+the path (every task a configuration names is one of the package's), and a subset's cells are cells of its full
+campaign."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from exactformer.sweep import load_config
+from exactformer.sweep import TASKS, load_config
 
 from ..scripts import ROOT
 
@@ -21,6 +20,8 @@ CELLS = {
     "log_depth_verification_subset": 18,
     "mlregtest": 1800,
     "mlregtest_subset": 12,
+    "parity_first_frontier": 15,  # 5 variants x 3 dtypes (float64 rows: the sweep's)
+    "parity_first_frontier_subset": 4,
     "parity_first_sweep": 360,  # 5 variants x (64 + 8 lengths)
     "parity_first_sweep_subset": 60,
     "readme_table": 15,
@@ -32,18 +33,16 @@ def test_every_configuration_is_listed_here():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_a_configuration_parses_into_its_cells(path, monkeypatch):
-    monkeypatch.setattr(sys, "path", [str(ROOT / "scripts"), *sys.path])
-    assert len(load_config(path).cells) == CELLS[path.stem]
+def test_a_configuration_parses_into_its_cells_and_names_a_task_of_the_package(path):
+    cfg = load_config(path)
+    assert len(cfg.cells) == CELLS[path.stem]
+    assert cfg.task in TASKS, f"{path.name} names {cfg.task!r}, not a task of exactformer.sweep.tasks.TASKS"
 
 
-def test_the_subsets_cells_are_cells_of_the_full_campaigns():
-    monkeypatch_path = [str(ROOT / "scripts"), *sys.path]
-    old, sys.path[:] = list(sys.path), monkeypatch_path
-    try:
-        for full, subset in (("mlregtest", "mlregtest_subset"), ("parity_first_sweep", "parity_first_sweep_subset"),
-                             ("log_depth_verification", "log_depth_verification_subset")):
-            keys = {c.key for c in load_config(ROOT / "configs" / f"{full}.toml").cells}
-            assert {c.key for c in load_config(ROOT / "configs" / f"{subset}.toml").cells} <= keys, subset
-    finally:
-        sys.path[:] = old
+@pytest.mark.parametrize("full, subset", [("mlregtest", "mlregtest_subset"),
+                                          ("parity_first_sweep", "parity_first_sweep_subset"),
+                                          ("parity_first_frontier", "parity_first_frontier_subset"),
+                                          ("log_depth_verification", "log_depth_verification_subset")])
+def test_the_subsets_cells_are_cells_of_the_full_campaigns(full, subset):
+    keys = {c.key for c in load_config(ROOT / "configs" / f"{full}.toml").cells}
+    assert {c.key for c in load_config(ROOT / "configs" / f"{subset}.toml").cells} <= keys

@@ -56,3 +56,21 @@ def test_the_readme_row_rendered_from_a_cell_is_the_readmes_row():
     cell = SimpleNamespace(result=readme.run("demo"))
     rendered = readme.render([cell]).splitlines()
     assert rendered[2] in readme_table(ROOT / "README.md").splitlines()
+
+
+def test_three_readme_rows_rendered_from_cells_are_the_readmes_rows_in_its_order():
+    """The README's table from cells of ``configs/readme_table.toml``, on three of its rows (the full table:
+    ``docs/sweep.md``, "The README's table from a store")."""
+    from types import SimpleNamespace
+
+    from exactformer.catalog import readme_table
+    from exactformer.sweep.tasks import readme
+
+    names = ["first", "first-ln", "first-scaled"]
+    rendered = readme.render([SimpleNamespace(result=readme.run(name)) for name in names]).splitlines()
+    table = readme_table(ROOT / "README.md").splitlines()
+    assert rendered[:2] == table[:2]  # the column names and the rule
+    ours = rendered[2:]
+    assert [line.split(" | ")[0] for line in ours] == [f"| `{name}`" for name in names]
+    start = table.index(ours[0])
+    assert table[start : start + 3] == ours

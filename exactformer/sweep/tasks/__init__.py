@@ -28,6 +28,10 @@ TASKS: dict[str, str] = {
     "mlregtest": "exactformer.sweep.tasks.mlregtest:MLREGTEST",
     "busy_beaver": "exactformer.sweep.tasks.busy_beaver:BUSY_BEAVER",
     "readme_table": "exactformer.sweep.tasks.readme:README_TABLE",
+    "parity_first_sweep": "exactformer.sweep.tasks.parity_first_sweep:TASK",
+    "parity_first_frontier": "exactformer.sweep.tasks.parity_first_frontier:TASK",
+    "log_depth_verification": "exactformer.sweep.tasks.log_depth_verification:RECOGNIZER_TASK",
+    "log_depth_connectivity": "exactformer.sweep.tasks.log_depth_verification:GRAPH_TASK",
 }
 
 
@@ -49,14 +53,25 @@ class Task:
     render
         The campaign's table from its stored cells (:class:`~exactformer.sweep.store.StoredCell`, in the
         configuration's order); default: one markdown row per cell, its parameters and figures.
+    reads_store
+        Whether ``render`` also takes the open :class:`~exactformer.sweep.store.Store` (``render(cells, store=...)``),
+        for a table that draws on another campaign's cells in the same store.
     """
 
     run: Callable[..., dict[str, Any]]
     params: frozenset[str]
     entries: Callable[..., Iterable[Any]] | None = None
     validate: Callable[..., None] | None = None
-    render: Callable[[list[Any]], str] | None = None
+    render: Callable[..., str] | None = None
+    reads_store: bool = False
     name: str = field(default="", compare=False)
+
+
+def require_one_of(kind: str, value: Any, choices: Iterable[Any]) -> None:
+    """Refuse a cell parameter outside its choices: ``ValueError`` naming the parameter, the value and the choices."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"unknown {kind} {value!r}: use one of {', '.join(map(str, choices))}")
 
 
 def _from_function(fn: Callable[..., Any], name: str) -> Task:
