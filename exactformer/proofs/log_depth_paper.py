@@ -9,7 +9,10 @@ also reads the monoid blocks (``D``, ``pd``, ``qd``) and flags whose norms the e
 deviation, so a lemma per (query, key, level) would need a perturbation bound per sublayer. Instead, every word of
 length 0..N0 is run through the exact rational weights in certified ball arithmetic
 (:class:`~exactformer.core.arith.ball.BallArithmetic`, FLINT's ``arb``), where every value is a ball holding the
-exact model's value:
+exact model's value. The model is causal and its final block is its loop block, so a token's residual after
+sublayer k depends only on the tokens up to it: every prefix is computed once, through the longest run's sublayers
+(:func:`~exactformer.core.arith.ball_prefix.prefix_shared_forward`; a model that is not prefix-closed, e.g. a mutant
+of the loop block alone, is run one batch per length instead):
 
 ``decisions_certified``
     exhaustive over the words: every attention argmax set is separated by the balls (a unique maximum, or, for the
@@ -34,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any
@@ -46,9 +49,10 @@ from ..constructions.gadgets.dfa import monoid_dfa
 from ..constructions.gadgets.layer_norm_hash import PHI_CELLS
 from ..constructions.log_depth_paper import PaperTreeParameters
 from ..core.arith.ball import BallArithmetic, ball, ball_sign
+from ..core.arith.ball_prefix import prefix_shared_forward
 from ..core.construction import Construction
-from ..core.errors import ExactformerError
-from ..core.forward import forward
+from ..core.errors import ExactformerError, InputError
+from ..core.forward import forward, schedule
 from ..verify.certificate import Certificate, Lemma, register_prover, tested
 from .log_depth import _tested_words
 from .recognizers import loop_count_lemma
@@ -115,93 +119,121 @@ def _level_ends(labels: Sequence[str], block: int) -> list[str]:
     return ["L2.attn"] + [lab for lab in labels if lab.endswith(f"B{last}.mlp") or lab == f"S{last}.mlp"]
 
 
+Rows = Callable[[int], Any]  # token i -> its residual row (indexable by coordinate) at one level end
+
+
+def _tokens_of(x: Any, rows: list[int]) -> Rows:
+    """Token i's residual row: ``x[rows[i]]``."""
+    def token(i: int) -> Any:
+        return x[rows[i]]
+
+    return token
+
+
 class _Run:
-    """The checks of every word of one length, from one batched ball pass."""
+    """The checks of every word, from batched ball passes: one per length, or one pass sharing every prefix."""
 
     def __init__(self, construction: Construction, tallies: dict[str, _Tally]) -> None:
         self.construction = construction
         self.model = construction.model
         self.dfa = construction.parameters.dfa
         self.tallies = tallies
-        space = self.model.space
-        self.index = {name: k for k, name in enumerate(space.names)}
+        self.index = {name: k for k, name in enumerate(self.model.space.names)}
         self.monoid = monoid_dfa(self.dfa, "paper_tree_recognizer").monoid
+        self.size = construction.parameters.monoid_size
         self.block = len(self.model.loop.block) if self.model.loop is not None else 0
+        self.arith = BallArithmetic(PRECISION)
+        weights = np.asarray(self.model.readout.W_U, dtype=object)[:, 0]
+        with self.arith.working_precision():
+            self.readout = [(k, ball(w)) for k, w in enumerate(weights) if w != 0]
+            b_U = self.model.readout.b_U
+            self.bias = ball(0 if b_U is None else b_U[0])
 
-    def check(self, words: list[tuple[Any, ...]]) -> None:
-        arith = BallArithmetic(PRECISION)
-        start = time.process_time()
-        try:
-            trace = forward(self.model, [self.construction.encode(list(w)) for w in words], arith)
-        except ExactformerError as err:
-            self.tallies["decisions_certified"].fail(f"n = {len(words[0])}: {type(err).__name__}: {err}")
-            return
-        seconds = time.process_time() - start
+    def _decisions(self, trace: Any, seconds: float, where: str) -> None:
         decisions = self.tallies["decisions_certified"]
         decisions.cases += len(trace.decisions)
         decisions.seconds += seconds
         for d in trace.decisions:
             if not d.certified:
-                decisions.fail(f"n = {len(words[0])}: {d.where} {d.what} is not separated by the balls")
+                decisions.fail(f"{where}: {d.where} {d.what} is not separated by the balls")
                 break
-        self._positions(trace, words)
-        self._levels(trace, words)
-        self._answers(trace, words, arith)
 
-    def _positions(self, trace: Any, words: list[tuple[Any, ...]]) -> None:
-        tally = self.tallies["positions"]
-        x = trace["L2.attn"]
+    def check_length(self, words: list[tuple[Any, ...]]) -> None:
+        """Every word of one length in one batched pass (any model)."""
+        start = time.process_time()
+        n = len(words[0])
+        try:
+            trace = forward(self.model, [self.construction.encode(list(w)) for w in words], self.arith)
+        except ExactformerError as err:
+            self.tallies["decisions_certified"].fail(f"n = {n}: {type(err).__name__}: {err}")
+            return
+        self._decisions(trace, time.process_time() - start, f"n = {n}")
+        ends = [trace[label] for label in _level_ends(trace.labels, self.block)]
         for b, w in enumerate(words):
-            for i in range(len(w) + 2):
-                tally.cases += 1
-                for block, z in (("pos", i), ("prev", i - 1)):
-                    for c, want in zip(PHI_CELLS, _phi_ball(z)):
-                        if not _close(x[b, i, self.index[f"{block}:{c}"]], want):
-                            tally.fail(f"{''.join(map(str, w))!r} token {i}: {block}:{c} is not phi({z})")
+            self._verify(w, [_tokens_of(x[b], list(range(len(w) + 2))) for x in ends])
 
-    def _levels(self, trace: Any, words: list[tuple[Any, ...]]) -> None:
-        tally = self.tallies["level_invariant"]
-        ends = _level_ends(trace.labels, self.block)
-        size = self.construction.parameters.monoid_size
-        for level, label in enumerate(ends):
-            x = trace[label]
+    def check_shared(self, words: list[tuple[Any, ...]]) -> None:
+        """Every word in one pass with each prefix computed once (:mod:`~exactformer.core.arith.ball_prefix`);
+        raises ``InputError`` for a model whose shorter runs are not the first sublayers of the longer ones."""
+        start = time.process_time()
+        seqs = [tuple(str(t) for t in self.construction.encode(list(w))) for w in words]  # tokens: strings
+        longest, _ = schedule(self.model, max(len(s) for s in seqs))
+        labels = ["embed"] + [where for where, _ in longest]
+        ends = [labels.index(lab) - 1 for lab in _level_ends(labels, self.block)]
+        try:
+            run = prefix_shared_forward(self.model, seqs, self.arith, keep=ends)
+        except InputError:
+            raise  # not a prefix-closed model: the caller runs each length
+        except ExactformerError as err:
+            self.tallies["decisions_certified"].fail(f"n <= {len(words[-1])}: {type(err).__name__}: {err}")
+            return
+        self._decisions(self.arith.trace, time.process_time() - start, f"n <= {len(words[-1])}")
+        for w, seq in zip(words, seqs):
+            own = len(schedule(self.model, len(seq))[0])
+            rows = [run.row_of[seq[:i + 1]] for i in range(len(seq))]
+            self._verify(w, [_tokens_of(run.snapshots[k], rows) for k in ends if k < own])
+
+    def _verify(self, w: tuple[Any, ...], ends: list[Rows]) -> None:
+        """The positions after the prefix (``ends[0]``), the tree after each level, the answer after the last."""
+        shown = repr("".join(map(str, w)))
+        n = len(w)
+        positions = self.tallies["positions"]
+        for i in range(n + 2):
+            positions.cases += 1
+            row = ends[0](i)
+            for block, z in (("pos", i), ("prev", i - 1)):
+                for c, cell in zip(PHI_CELLS, _phi_ball(z)):
+                    if not _close(row[self.index[f"{block}:{c}"]], cell):
+                        positions.fail(f"{shown} token {i}: {block}:{c} is not phi({z})")
+        levels = self.tallies["level_invariant"]
+        symbols = self.dfa.symbols_of(list(w))
+        for level, rows in enumerate(ends):
+            levels.cases += 1
             g = 2**level
-            for b, w in enumerate(words):
-                tally.cases += 1
-                symbols = self.dfa.symbols_of(list(w))
-                n = len(w)
-                for i in range(n + 2):
-                    active = 1 <= i <= n and i % g == 0
-                    held = {"A": None, "D": self._product(symbols[i - g:i]) if active else 0,
-                            "DS": self._product(symbols[g * (n // g):n]) if i == n + 1 else 0}
-                    want = {"A:p": 1 if active else -1, "A:m": -1 if active else 1}
-                    for block in ("D", "DS"):
-                        for k in range(size):
-                            want[f"{block}:+{k}"] = int(k == held[block])
-                            want[f"{block}:-{k}"] = -int(k == held[block])
-                    for coord, value in want.items():
-                        if not _close(x[b, i, self.index[coord]], value):
-                            tally.fail(f"{''.join(map(str, w))!r} after level {level}, token {i}: {coord} is not "
-                                       f"{value}")
-                            break
-
-    def _answers(self, trace: Any, words: list[tuple[Any, ...]], arith: BallArithmetic) -> None:
-        tally = self.tallies["accepts_iff_dfa"]
-        readout = self.model.readout
-        final = trace.final
-        with arith.working_precision():
-            column = np.asarray(readout.W_U, dtype=object)[:, 0]
-            weights = [(k, ball(w)) for k, w in enumerate(column) if w != 0]
-            bias = ball(0 if readout.b_U is None else readout.b_U[0])
-            for b, w in enumerate(words):
-                tally.cases += 1
-                z = sum((final[b, readout.position, k] * v for k, v in weights), bias)
-                sign = ball_sign(z)
-                want = 1 if self.dfa.accepts(list(w)) else -1
-                if sign != want:
-                    shown = "undecided" if sign is None else ("accept" if sign > 0 else "reject")
-                    tally.fail(f"{''.join(map(str, w))!r}: the logit {z} reads {shown}, the DFA says "
-                               f"{'accept' if want > 0 else 'reject'}")
+            for i in range(n + 2):
+                row = rows(i)
+                active = 1 <= i <= n and i % g == 0
+                held = {"D": self._product(symbols[i - g:i]) if active else 0,
+                        "DS": self._product(symbols[g * (n // g):n]) if i == n + 1 else 0}
+                want = {"A:p": 1 if active else -1, "A:m": -1 if active else 1}
+                for block, element in held.items():
+                    for k in range(self.size):
+                        want[f"{block}:+{k}"] = int(k == element)
+                        want[f"{block}:-{k}"] = -int(k == element)
+                wrong = [c for c, value in want.items() if not _close(row[self.index[c]], value)]
+                if wrong:
+                    levels.fail(f"{shown} after level {level}, token {i}: {wrong[0]} is not {want[wrong[0]]}")
+        answers = self.tallies["accepts_iff_dfa"]
+        answers.cases += 1
+        with self.arith.working_precision():
+            final = ends[-1](n + 1)
+            logit: arb = sum((final[k] * v for k, v in self.readout), self.bias)
+        sign = ball_sign(logit)
+        want_sign = 1 if self.dfa.accepts(list(w)) else -1
+        if sign != want_sign:
+            read = "undecided" if sign is None else ("accept" if sign > 0 else "reject")
+            answers.fail(f"{shown}: the logit {logit} reads {read}, the DFA says "
+                         f"{'accept' if want_sign > 0 else 'reject'}")
 
     def _product(self, symbols: Sequence[Hashable]) -> int:
         return int(self.monoid.index(self.monoid.element_of(symbols)))
@@ -226,25 +258,33 @@ def _run_lemmas(construction: Construction, up_to: int) -> list[Lemma]:
     tallies = {name: _Tally() for name in _STATEMENTS}
     run = _Run(construction, tallies)
     alphabet = list(construction.parameters.dfa.ordered_alphabet)
-    reached = -1
-    for n in range(up_to + 1):
-        run.check(list(itertools.product(alphabet, repeat=n)))
-        reached = n
-        if any(t.failure for t in tallies.values()):
-            break  # a counterexample is enough; longer words are not run
+    by_length = [list(itertools.product(alphabet, repeat=n)) for n in range(up_to + 1)]
+    reached = up_to
+    try:
+        run.check_shared([w for words in by_length for w in words])
+        method = "one pass sharing every prefix"
+    except InputError:  # the shorter runs are not the first sublayers of the longer ones (e.g. a mutated loop)
+        tallies = {name: _Tally() for name in _STATEMENTS}
+        run = _Run(construction, tallies)
+        method = "one pass per length"
+        for n, words in enumerate(by_length):
+            run.check_length(words)
+            reached = n
+            if any(t.failure for t in tallies.values()):
+                break  # a counterexample is enough; longer words are not run
     lemmas = []
     for name, tally in tallies.items():
-        scope = f"n <= {reached}"
         status = "failed" if tally.failure else "proven"
-        detail = tally.failure or _details(name, tally, reached, len(alphabet))
+        detail = tally.failure or _details(name, tally, reached, len(alphabet), method)
         lemmas.append(Lemma(name, _STATEMENTS[name].format(N=up_to), "exhaustive", status,  # type: ignore[arg-type]
-                            cases=tally.cases, scope=scope, detail=detail, seconds=tally.seconds))
+                            cases=tally.cases, scope=f"n <= {reached}", detail=detail, seconds=tally.seconds))
     return lemmas
 
 
-def _details(name: str, tally: _Tally, reached: int, letters: int) -> str:
+def _details(name: str, tally: _Tally, reached: int, letters: int, method: str) -> str:
     words = sum(letters**n for n in range(reached + 1))
-    how = f"{words:,} words (every word of 0..{reached} letters), arb balls at {PRECISION} bits on the exact weights"
+    how = (f"{words:,} words (every word of 0..{reached} letters), arb balls at {PRECISION} bits on the exact "
+           f"weights, {method}")
     if name == "decisions_certified":
         return f"{tally.cases:,} argmax sets certified; {how}, {tally.seconds:.1f} s CPU"
     if name == "positions":

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 import exactformer as ef
 from exactformer.core.arith import CertifiedArithmetic, ExactArithmetic, interval_bounds
 from exactformer.core.arith.ball import BallArithmetic, ball_bounds, ball_sign
+from exactformer.core.arith.ball_prefix import prefix_shared_forward
 from exactformer.core.errors import AttentionTieError, InputError, NonFiniteError
 from exactformer.core.forward import forward
 from exactformer.languages import named
@@ -82,3 +83,29 @@ def test_the_interval_evaluator_keeps_its_precision_in_the_residual_sums():
     tree = ef.constructions.paper_tree_recognizer(named.parity())
     result = tree.run("11010011", backend="certified", precision=128)
     assert result.certified and result.answer == tree.parameters.dfa.accepts(list("11010011"))
+
+
+def test_sharing_prefixes_computes_what_each_word_computes_alone():
+    tree = ef.constructions.paper_tree_recognizer(named.parity())
+    seqs = [tuple(tree.encode(list(w))) for w in ("", "1", "10", "011")]
+    shared = prefix_shared_forward(tree.model, seqs, BallArithmetic(128), keep=[4])  # after the prefix (L2.attn)
+    assert len(shared.rows) == 1 + 5 + 4  # BOS; the letter prefixes 1, 10, 0, 01, 011; one $ per word
+    for seq in seqs:
+        alone = forward(tree.model, [list(seq)], BallArithmetic(128))
+        x = alone["L2.attn"]
+        for i in range(len(seq)):
+            row = shared.snapshots[4][shared.row_of[seq[:i + 1]]]
+            for v, w in zip(row, x[0, i]):
+                (lo, hi), (wlo, whi) = ball_bounds(v), ball_bounds(w)
+                assert lo <= whi and wlo <= hi
+
+
+def test_sharing_prefixes_is_refused_when_the_final_block_is_not_the_loop_block():
+    from exactformer.verify.mutants import Mutation, apply_mutation
+
+    tree = ef.constructions.paper_tree_recognizer(named.parity())
+    before = tree.model.suffix[0].mlp.block.b_out[0]
+    mutant = apply_mutation(tree, Mutation("S0.mlp.b_out", (0,), "+1", before, before + 1))
+    seqs = [tuple(mutant.encode(list(w))) for w in ("1", "101")]
+    with pytest.raises(InputError, match="prefixes cannot be shared"):
+        prefix_shared_forward(mutant.model, seqs, BallArithmetic(64))

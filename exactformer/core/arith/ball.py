@@ -239,7 +239,7 @@ class BallArithmetic(Arithmetic):
                         seen = seen_by[i]
                         if not seen:
                             continue
-                        chosen = self._select(att, [scores[i, j] for j in seen], where,
+                        chosen = self.select(att, [scores[i, j] for j in seen], where,
                                               f"head {h} query {int(query_pos[i])} (batch {b})")
                         share = shares.setdefault(len(chosen), ball(Fraction(1, len(chosen))))
                         for j in chosen:
@@ -249,7 +249,7 @@ class BallArithmetic(Arithmetic):
                 total = total + z * self._matrix(att.W_O, h)
             return self._from_mat(total, xq.shape)
 
-    def _select(self, att: Attention, scores: list[arb], where: str, what: str) -> list[int]:
+    def select(self, att: Attention, scores: list[arb], where: str, what: str) -> list[int]:
         """The keys read among ``scores``: the maximal set, recorded as certified when the balls separate it from
         the rest and, for more than one key, the tied scores are the same point."""
         best_lower = max(s.lower() for s in scores)
