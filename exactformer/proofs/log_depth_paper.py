@@ -35,6 +35,7 @@ printed erratum fails a lemma by name (``tests/proofs/test_log_depth_paper.py``)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -60,7 +61,7 @@ from .recognizers import loop_count_lemma
 __all__ = ["prove_paper_tree", "proof_range", "PROVEN_UP_TO", "PRECISION"]
 
 #: The largest word length the certificate runs (every word of 0..PROVEN_UP_TO letters).
-PROVEN_UP_TO = 9
+PROVEN_UP_TO = 11
 #: The balls' working precision in bits.
 PRECISION = 128
 #: How close a stored value must be to the ideal tree's (the exact weights differ from the ideal by ~1e-40).
@@ -97,15 +98,20 @@ class _Tally:
 
 
 def _close(value: arb, want: arb | int) -> bool:
-    """Whether the whole ball lies within :data:`CLOSE` of ``want`` (a ball or an integer)."""
-    with _precision():
-        return bool(abs(value - (want if isinstance(want, arb) else arb(want))) < ball(CLOSE))
+    """Whether the whole ball lies within :data:`CLOSE` of ``want`` (a ball or an integer); call it at
+    :data:`PRECISION` (``with _precision()``)."""
+    return bool(abs(value - want) < _TOLERANCE)
 
 
 def _precision() -> Any:
     return BallArithmetic(PRECISION).working_precision()
 
 
+with _precision():
+    _TOLERANCE = ball(CLOSE)
+
+
+@functools.cache
 def _phi_ball(z: int) -> list[arb]:
     """``phi(z) = psi(z) / ||psi(z)||`` with ``psi(z) = (z, 1, -z, -1)`` (the cells :data:`PHI_CELLS`), as balls."""
     with _precision():
@@ -148,6 +154,9 @@ class _Run:
             self.readout = [(k, ball(w)) for k, w in enumerate(weights) if w != 0]
             b_U = self.model.readout.b_U
             self.bias = ball(0 if b_U is None else b_U[0])
+        names = self.model.space.names
+        blocks = ("pos", "prev", "A", "D", "DS")
+        self.read = [c for c in names if c.split(":")[0] in blocks] + [names[k] for k, _ in self.readout]
 
     def _decisions(self, trace: Any, seconds: float, where: str) -> None:
         decisions = self.tallies["decisions_certified"]
@@ -181,13 +190,16 @@ class _Run:
         labels = ["embed"] + [where for where, _ in longest]
         ends = [labels.index(lab) - 1 for lab in _level_ends(labels, self.block)]
         try:
-            run = prefix_shared_forward(self.model, seqs, self.arith, keep=ends)
+            run = prefix_shared_forward(self.model, seqs, self.arith, keep=ends, columns=self.read)
         except InputError:
             raise  # not a prefix-closed model: the caller runs each length
         except ExactformerError as err:
             self.tallies["decisions_certified"].fail(f"n <= {len(words[-1])}: {type(err).__name__}: {err}")
             return
         self._decisions(self.arith.trace, time.process_time() - start, f"n <= {len(words[-1])}")
+        names = self.model.space.names
+        self.index = {name: k for k, name in enumerate(self.read)}  # the snapshots hold these columns
+        self.readout = [(self.index[names[k]], v) for k, v in self.readout]
         for w, seq in zip(words, seqs):
             own = len(schedule(self.model, len(seq))[0])
             rows = [run.row_of[seq[:i + 1]] for i in range(len(seq))]
@@ -195,6 +207,10 @@ class _Run:
 
     def _verify(self, w: tuple[Any, ...], ends: list[Rows]) -> None:
         """The positions after the prefix (``ends[0]``), the tree after each level, the answer after the last."""
+        with self.arith.working_precision():
+            self._verify_at_precision(w, ends)
+
+    def _verify_at_precision(self, w: tuple[Any, ...], ends: list[Rows]) -> None:
         shown = repr("".join(map(str, w)))
         n = len(w)
         positions = self.tallies["positions"]
@@ -225,9 +241,8 @@ class _Run:
                     levels.fail(f"{shown} after level {level}, token {i}: {wrong[0]} is not {want[wrong[0]]}")
         answers = self.tallies["accepts_iff_dfa"]
         answers.cases += 1
-        with self.arith.working_precision():
-            final = ends[-1](n + 1)
-            logit: arb = sum((final[k] * v for k, v in self.readout), self.bias)
+        final = ends[-1](n + 1)
+        logit: arb = sum((final[k] * v for k, v in self.readout), self.bias)
         sign = ball_sign(logit)
         want_sign = 1 if self.dfa.accepts(list(w)) else -1
         if sign != want_sign:

@@ -34,8 +34,9 @@ class PrefixRun:
     """The rows of a prefix-shared pass and what it recorded.
 
     ``rows[r]`` is the token sequence that ends at row r (its last token is the row's own); ``row_of[seq]`` the
-    row of a sequence; ``snapshots[k]`` the residual rows (an object array ``[row, d]``) after sublayer k of the
-    longest schedule, for the k asked for; ``labels`` the longest schedule's trace labels.
+    row of a sequence; ``snapshots[k]`` the residual rows (an object array ``[row, coordinate]``, the coordinates
+    asked for) after sublayer k of the longest schedule, for the k asked for; ``labels`` the longest schedule's
+    trace labels.
     """
 
     rows: list[tuple[str, ...]]
@@ -67,7 +68,7 @@ def _check(model: Transformer, sequences: Sequence[Sequence[str]]) -> list[tuple
 
 
 def prefix_shared_forward(model: Transformer, sequences: Sequence[Sequence[str]], arith: BallArithmetic,
-                          keep: Sequence[int] = ()) -> PrefixRun:
+                          keep: Sequence[int] = (), columns: Sequence[str] | None = None) -> PrefixRun:
     """Run ``model`` on every sequence in ``sequences`` (token lists) with each prefix computed once.
 
     Parameters
@@ -77,6 +78,8 @@ def prefix_shared_forward(model: Transformer, sequences: Sequence[Sequence[str]]
         naming the row's sequence).
     keep
         The indices of the longest schedule's sublayers whose output rows to keep (``PrefixRun.snapshots``).
+    columns
+        The coordinates of those rows to keep, in this order (``None``: all of them).
     """
     long_schedule = _check(model, sequences)
     rows: list[tuple[str, ...]] = []
@@ -90,6 +93,7 @@ def prefix_shared_forward(model: Transformer, sequences: Sequence[Sequence[str]]
     arith.trace = _trace(model)
     x = arith.embed(model, [[seq[-1] for seq in rows]])
     wanted = set(keep)
+    picked = None if columns is None else [model.space.index(c) for c in columns]
     for k, (where, sub) in enumerate(long_schedule):
         h = arith.norm(x, sub.input_norm, model, where + ".input_norm")
         if isinstance(sub.block, Attention):
@@ -99,7 +103,7 @@ def prefix_shared_forward(model: Transformer, sequences: Sequence[Sequence[str]]
         y = arith.add(x, delta) if sub.residual else delta
         x = arith.norm(y, sub.output_norm, model, where + ".output_norm")
         if k in wanted:
-            run.snapshots[k] = x[0]
+            run.snapshots[k] = x[0] if picked is None else x[0][:, picked]
     return run
 
 
@@ -122,21 +126,42 @@ def _attend(arith: BallArithmetic, h: np.ndarray, att: Attention, chains: list[l
             zero = arb(0)
             shares: dict[int, arb] = {}
             z: list[arb] = []
-            for r, chain in enumerate(chains):
-                position = len(chain) - 1
-                sees = np.asarray(allowed(att.mask, np.array([position]), np.arange(len(chain))))[0]
-                keys = [chain[j] for j in np.flatnonzero(sees).tolist()]
-                if not keys:
-                    z += [zero] * width
-                    continue
-                scores = [sum((a * b for a, b in zip(q[r], k[j])), zero) for j in keys]
-                what = f"head {head} query {position} ({''.join(rows[r])})"
-                chosen = arith.select(att, scores, where, what)
-                share = shares.setdefault(len(chosen), 1 / arb(len(chosen)))
-                z += [sum((v[keys[j]][c] for j in chosen), zero) * share for c in range(width)]
+            if att.mask.kind == "causal" and _zero_query(arith, att, head):
+                # every score is 0 * k = 0 exactly: an exact tie of all keys, certified; the average of a row's
+                # values is its parent's sum plus its own, over the chain's length
+                sums: list[list[arb]] = []
+                for r, chain in enumerate(chains):
+                    own = v[r]
+                    sums.append(own if len(chain) == 1 else [a + b for a, b in zip(sums[chain[-2]], own)])
+                    share = shares.setdefault(len(chain), 1 / arb(len(chain)))
+                    z += [t * share for t in sums[r]]
+                    arith.decide(where, f"argmax set of head {head} query {len(chain) - 1} ({''.join(rows[r])}): "
+                                        f"all {len(chain)} keys (a zero query: every score is exactly 0)", True, 0.0)
+            else:
+                seen_at: dict[int, list[int]] = {}
+                for r, chain in enumerate(chains):
+                    position = len(chain) - 1
+                    if position not in seen_at:
+                        sees = np.asarray(allowed(att.mask, np.array([position]), np.arange(len(chain))))[0]
+                        seen_at[position] = np.flatnonzero(sees).tolist()
+                    keys = [chain[j] for j in seen_at[position]]
+                    if not keys:
+                        z += [zero] * width
+                        continue
+                    scores = [sum((a * b for a, b in zip(q[r], k[j])), zero) for j in keys]
+                    what = f"head {head} query {position} ({''.join(rows[r])})"
+                    chosen = arith.select(att, scores, where, what)
+                    share = shares.setdefault(len(chosen), 1 / arb(len(chosen)))
+                    z += [sum((v[keys[j]][c] for j in chosen), zero) * share for c in range(width)]
             if width:
                 total = total + arb_mat(len(chains), width, z) * arith._matrix(att.W_O, head)
         return arith._from_mat(total, h.shape)
+
+
+def _zero_query(arith: BallArithmetic, att: Attention, head: int) -> bool:
+    """Whether the head's query is exactly 0 on every input (``W_Q`` and ``b_Q`` of the head all zero)."""
+    return all(e.is_exact() and e.is_zero() for m in (arith._matrix(att.W_Q, head), arith._matrix(att.b_Q, head))
+               for e in m.entries())
 
 
 def _rows(m: arb_mat) -> list[list[arb]]:
