@@ -265,7 +265,8 @@ _STATEMENTS = {
                        "w_{{i-2^l+1}} .. w_i in D, every other token the identity, and $ holds the tail "
                        "w_{{2^l floor(n/2^l)+1}} .. w_n in DS, each cell to within 2^-40",
     "accepts_iff_dfa": "for every word w of n <= {N} letters the readout's sign at $ is certified and the model "
-                       "accepts BOS w $ iff the DFA accepts w",
+                       "accepts BOS w $ iff the DFA accepts w (the balls hold the exact model's values because every "
+                       "decision is certified: decisions_certified)",
 }
 
 
@@ -287,6 +288,10 @@ def _run_lemmas(construction: Construction, up_to: int) -> list[Lemma]:
             reached = n
             if any(t.failure for t in tallies.values()):
                 break  # a counterexample is enough; longer words are not run
+    readout = construction.model.readout
+    if readout.position != -1 or readout.decision != "sign":
+        tallies["accepts_iff_dfa"].failure = (f"the readout is a {readout.decision} at position {readout.position}, "
+                                              "not a sign at $")
     lemmas = []
     for name, tally in tallies.items():
         status = "failed" if tally.failure else "proven"
