@@ -7,10 +7,13 @@ from __future__ import annotations
 import pytest
 
 import exactformer as ef
+from exactformer.catalog import build
 from exactformer.languages import named
 from exactformer.proofs.log_depth_paper import proof_range
 from exactformer.verify.certificate import prove
 from exactformer.verify.mutants import Mutation, apply_mutation
+
+from .mutants import assert_behaviour_changing_mutants_break_a_lemma
 
 RUNS = ("decisions_certified", "positions", "level_invariant", "accepts_iff_dfa")
 
@@ -58,3 +61,9 @@ def test_a_partner_head_that_no_longer_breaks_ties_by_position_fails_the_certifi
     mutant = apply_mutation(c, Mutation("loop0.B4.attn.W_K", (0, row, 0), "=0", before, 0 * before))
     cert = _prove(mutant, 3)
     assert "decisions_certified" in [lm.name for lm in cert.failed], cert.to_markdown()
+
+
+def test_every_behaviour_changing_mutant_breaks_a_lemma_within_the_range_the_oracle_asks():
+    with proof_range(4):  # the oracle's lengths: a mutant wrong only on longer words is outside this range
+        assert_behaviour_changing_mutants_break_a_lemma("log-depth-paper-parity", build("log-depth-paper-parity"), 5,
+                                                        range(0, 5))
