@@ -19,7 +19,7 @@ import importlib
 
 # each family's prover module, imported for its registration (a module that does not exist yet is skipped, so
 # that families can land one at a time)
-_FAMILIES = ("demo", "post_machine", "parity_first", "log_depth", "pointer_jumping", "connectivity",
+_FAMILIES = ("demo", "post_machine", "parity_first", "log_depth", "log_depth_paper", "pointer_jumping", "connectivity",
              "superposition")
 
 for _family in _FAMILIES:

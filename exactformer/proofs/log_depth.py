@@ -1,5 +1,5 @@
-"""The certificates of Merrill & Sabharwal's Theorem 1 tree recognizers: the rational build proven for every n, the
-paper-faithful build (layer-norm hash) tested over the range its hash is exact at.
+"""The certificate of Merrill & Sabharwal's Theorem 1 tree recognizer, rational build: proven for every n (the
+paper-faithful build's, proven for a bounded n, is :mod:`.log_depth_paper`; it shares :func:`_tested_words`).
 
 The rational build's proof (``constructions/log_depth.py``, the note's §3.3), checked on the weights: at level l the
 active tokens are the multiples of ``2^l`` (BOS and ``$`` never), each holding the product of its dyadic block, and
@@ -40,10 +40,9 @@ import sympy as sp
 import torch
 
 from ..constructions.log_depth import LogDepthParameters
-from ..constructions.log_depth_paper import PaperTreeParameters
 from ..core.architecture import Attention, Layer
 from ..core.construction import Construction
-from ..verify.certificate import Certificate, Lemma, induction, register_prover, symbolic, tested
+from ..verify.certificate import Certificate, Lemma, induction, register_prover, symbolic
 from .recognizers import I, compose, embedding_lemma, loop_count_lemma, monoid_view, readout_lemma
 from .weight_forms import (
     Configuration,
@@ -62,7 +61,7 @@ from .weight_forms import (
     score_polynomial,
 )
 
-__all__ = ["prove_log_depth", "prove_paper_tree"]
+__all__ = ["prove_log_depth"]
 
 J, K, D = sp.symbols("j k d", integer=True, nonnegative=True)
 I2, X, X2, J2, XJ, XJ2 = sp.symbols("i2 x x2 j2 x_j xj2", nonnegative=True)
@@ -395,29 +394,4 @@ def _tested_words(construction: Construction, longest: int) -> tuple[bool, str]:
     return True, f"{len(words)} words, n = 0..{longest} (all words while there are at most 16), torch float64"
 
 
-def prove_paper_tree(construction: Construction) -> Certificate:
-    """The paper-faithful tree (layer-norm hash, average-hard attention): tested, with the range its proof needs."""
-    params: PaperTreeParameters = construction.parameters
-    longest = 16
-    ok, detail = _tested_words(construction, longest)
-    flags = {k: getattr(params, k) for k in ("partner_key_fix", "activeness_and_fix", "final_level")}
-    printed = [k for k, v in flags.items() if not v]
-    lemmas = [
-        tested("accepts_iff_dfa_tested", "the model accepts BOS w $ iff the DFA accepts w", ok, detail,
-               scope=f"n <= {longest}"),
-    ]
-    if printed:
-        lemmas.append(tested("errata_fixed", "the note's §3.4 errata are fixed", False,
-                             f"printed: {', '.join(printed)}", scope="the build's flags"))
-    return Certificate(
-        construction=construction.name,
-        conclusion="the model accepts BOS w $ iff the DFA accepts w, tested only: the layer-norm hash's pointer gap "
-                   "~1/(2 p^4) shrinks with n, so no lemma here holds for every n (the hash is exact for p <= ~8,000 "
-                   "in float64, ~50 in float32; the exact evaluator cannot run its square roots)",
-        lemmas=lemmas, scope=f"n <= {longest}", tested_to=f"n = {longest}",
-        assumptions=("torch float64 evaluation (the hash needs square roots: no exact evaluation)",),
-    )
-
-
 register_prover(LogDepthParameters, prove_log_depth)
-register_prover(PaperTreeParameters, prove_paper_tree)

@@ -116,6 +116,9 @@ class Certificate:
     tested_to
         Where the conclusion is not proven (a ``tested`` lemma), the largest size the tests reached, as a phrase
         (``"n = 12"``); ``None`` otherwise.
+    beside
+        ``tested`` lemmas beside a proof of bounded scope (e.g. float runs beyond the proven range): evidence, not
+        part of the proof, so they leave :attr:`proven` and the status alone unless one fails.
     """
 
     construction: str
@@ -124,19 +127,20 @@ class Certificate:
     scope: str = "every n"
     assumptions: tuple[str, ...] = ("exact rational arithmetic (floats are covered by the precision frontier)",)
     tested_to: str | None = None
+    beside: list[Lemma] = field(default_factory=list)
 
     def lemma(self, name: str) -> Lemma:
         """The lemma called ``name`` (``KeyError`` naming the ones there are otherwise)."""
-        for lemma in self.lemmas:
+        for lemma in self.lemmas + self.beside:
             if lemma.name == name:
                 return lemma
         raise KeyError(f"no lemma {name!r} in the certificate of {self.construction}; it has "
-                       f"{', '.join(lm.name for lm in self.lemmas)}")
+                       f"{', '.join(lm.name for lm in self.lemmas + self.beside)}")
 
     @property
     def failed(self) -> list[Lemma]:
         """The lemmas that do not hold."""
-        return [lm for lm in self.lemmas if lm.failed]
+        return [lm for lm in self.lemmas + self.beside if lm.failed]
 
     @property
     def tested_only(self) -> list[Lemma]:
@@ -146,7 +150,7 @@ class Certificate:
     @property
     def proven(self) -> bool:
         """Whether the conclusion is proven (over :attr:`scope`): every lemma proven, none failed, none tested."""
-        return bool(self.lemmas) and all(lm.proven for lm in self.lemmas)
+        return bool(self.lemmas) and all(lm.proven for lm in self.lemmas) and not any(lm.failed for lm in self.beside)
 
     @property
     def holds(self) -> bool:
@@ -179,6 +183,7 @@ class Certificate:
             "tested_to": self.tested_to,
             "assumptions": list(self.assumptions),
             "lemmas": [lm.as_dict() for lm in self.lemmas],
+            "beside": [lm.as_dict() for lm in self.beside],
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -188,7 +193,7 @@ class Certificate:
 
     def _rows(self) -> list[list[str]]:
         return [[lm.name, lm.method, "" if lm.cases is None else f"{lm.cases:,}", lm.scope, lm.status,
-                 lm.detail or (("from " + ", ".join(lm.uses)) if lm.uses else "")] for lm in self.lemmas]
+                 lm.detail or (("from " + ", ".join(lm.uses)) if lm.uses else "")] for lm in self.lemmas + self.beside]
 
     def to_markdown(self) -> str:
         lines = [f"**{self.summary()}**", "", f"Conclusion: {self.conclusion}", "",
@@ -207,7 +212,7 @@ class Certificate:
         table = Table(title=Text(self.summary()), title_justify="left")
         for h in self._HEADER:
             table.add_column(h, justify="right" if h == "cases" else "left")
-        for row, lm in zip(self._rows(), self.lemmas):
+        for row, lm in zip(self._rows(), self.lemmas + self.beside):
             style = "red" if lm.failed else ("yellow" if lm.status == "tested" else None)
             table.add_row(*(Text(cell) for cell in row), style=style)
         return Group(table, Text(f"Conclusion: {self.conclusion}"),

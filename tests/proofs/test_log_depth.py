@@ -1,5 +1,5 @@
 """The tree recognizers' certificates: the rational build proven for every n, each erratum's printed form failing
-the lemma it breaks, mutants breaking lemmas; the paper-faithful build tested only."""
+the lemma it breaks, mutants breaking lemmas (the paper-faithful build's certificate: test_log_depth_paper.py)."""
 
 from __future__ import annotations
 
@@ -48,10 +48,3 @@ def test_the_missing_final_level_fails_first_at_one_letter():
 
 def test_every_behaviour_changing_mutant_breaks_a_lemma():
     assert_behaviour_changing_mutants_break_a_lemma("log-depth-parity", build("log-depth-parity"), 12, range(0, 9))
-
-
-def test_the_paper_tree_is_tested_not_proven_and_says_its_range():
-    cert = prove(ef.constructions.paper_tree_recognizer(named.parity()))
-    assert not cert.proven and cert.holds
-    assert cert.status == "tested to n = 16"
-    assert [lm.method for lm in cert.lemmas] == ["tested"]

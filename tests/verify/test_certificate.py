@@ -178,3 +178,15 @@ def test_prove_dispatches_on_the_parameters_type_most_specific_first_and_refuses
     with pytest.raises(TypeError, match="no prover for 'fake' \\(parameters int\\); provers exist for _Params, "
                                         "_Special"):
         cert.prove(fake)
+
+
+def test_tested_lemmas_beside_a_bounded_proof_leave_its_status_unless_one_fails():
+    proof = [exhaustive("small", "x < 4 for x in 0..3", range(4), lambda x: x < 4)]
+    held = tested("floats", "runs in float64 beyond the range", True, "8 words", scope="n <= 16")
+    c = Certificate("planted", "x < 4 for x <= 3", proof, scope="n <= 3", tested_to="n = 16", beside=[held])
+    assert c.proven and c.status == "proven for n <= 3"
+    assert c.lemma("floats") is held and json.loads(c.to_json())["beside"][0]["name"] == "floats"
+    assert "floats" in c.to_markdown()
+    wrong = tested("floats", "runs in float64 beyond the range", False, "wrong on '1'", scope="n <= 16")
+    c = Certificate("planted", "x < 4 for x <= 3", proof, scope="n <= 3", beside=[wrong])
+    assert not c.proven and c.status == "failed: floats"

@@ -2,6 +2,9 @@
 
 * :mod:`.exact`: :class:`ExactArithmetic`, rational numbers;
 * :mod:`.interval`: :class:`CertifiedArithmetic`, ``mpmath.iv`` intervals with certified decisions;
+* :mod:`.ball`: :class:`~.ball.BallArithmetic`, FLINT ``arb`` balls with certified decisions at C speed (hard
+  attention models; not a ``backend`` name: call :func:`~exactformer.core.forward.forward` with it), and
+  :mod:`.ball_prefix`, every word up to a length through a causal model with each prefix computed once;
 * :mod:`.torch`: :class:`PlainTorchArithmetic`, the float reference in plain torch;
 * :mod:`.torch_fast`: :class:`TorchArithmetic`, the same floats fast (the default ``backend="torch"``).
 

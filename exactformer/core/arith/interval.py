@@ -157,6 +157,6 @@ def _with_precision(method: Any) -> Any:
     return wrapped
 
 
-for _name in ("embed", "norm", "mlp", "attend"):
+for _name in ("embed", "norm", "mlp", "attend", "add"):  # every operation of a pass, the residual sums too
     setattr(CertifiedArithmetic, _name, _with_precision(getattr(CertifiedArithmetic, _name)))
 
