@@ -77,8 +77,8 @@ none, so its loop would recompute them); 5 layers per level instead of 8 (Lemma 
 first layer with the shifted query and the sign read: ``c_i mod 2`` directly, without the position table Lemma 1
 builds for a general dividend); the final block is one level (5 layers) with the acceptance lookup folded into the
 readout, so depth = ``3 + 5 (ceil(log2 n) + 1)`` against ``8 ceil(log2 n) + 9``. The certified (interval)
-evaluator runs it only for tiny n: interval widths grow through the deleting copies (``v - v`` is an interval of
-width 2w) until a LayerNorm may divide by an interval containing 0.
+evaluator decides it at 128 bits (words of 16 letters among others; at 2-4 s a word), and the certificate
+(``exactformer.verify.prove``) runs every word of up to 11 letters in ball arithmetic, sharing prefixes.
 """
 
 from __future__ import annotations

@@ -346,8 +346,8 @@ def test_exact_backend_refuses_the_square_roots():
 
 
 def test_certified_backend_small_words():
-    # interval evaluation (128 bits): right and certified for these words; from n = 9 on the answers are still
-    # right but no longer certified (interval widths double at every deleting copy v - v)
+    # interval evaluation (128 bits): right and certified for these words (longer ones too, since the residual sums
+    # run at the evaluator's precision: tests/core/test_ball_arithmetic.py has the regression test)
     dfa = named.parity()
     c = paper_tree_recognizer(dfa)
     words = ["", "1", "01", "110"]
