@@ -15,14 +15,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from flint import fmpq, fmpq_mat
 
 from ..architecture import MLP, Attention, Norm, Transformer
 from ..attention_rules import allowed, chosen_keys, tie_error
 from ..errors import InputError, IrrationalOperation, NonFiniteError
 from ..rational import rational_array
 from .base import Arithmetic, Item, _is_finite_number, check_exact_weight
-from .flint_matrices import FlintWeights, fits_dense, from_integers, integer_form, to_flint, to_fractions
+from .flint_matrices import FlintWeights, IntegerMatrix, fits_dense, from_integers, integer_matrix, to_fractions
 
 __all__ = ["ExactArithmetic", "ObjectArithmetic"]
 
@@ -188,8 +187,8 @@ class ExactArithmetic(ObjectArithmetic):
     """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`.
 
     Values are object arrays of Fractions between sublayers (what a trace records); inside an MLP or an attention
-    sublayer the products are FLINT matrix products (:mod:`.flint_matrices`), and ReLU, the step and the argmax
-    compare integers over a common denominator. A sparse weight too large to multiply densely
+    sublayer the products are FLINT integer matrix products over one denominator per matrix
+    (:class:`~.flint_matrices.IntegerMatrix`), and ReLU, the step and the argmax compare those integers. A sparse weight too large to multiply densely
     (:data:`~.flint_matrices.DENSE_LIMIT`) is multiplied entry by entry, as :class:`ObjectArithmetic` does.
     """
 
@@ -198,7 +197,7 @@ class ExactArithmetic(ObjectArithmetic):
     def __init__(self) -> None:
         super().__init__()
         self._flint = FlintWeights()
-        self._forms: dict[int, tuple[np.ndarray, list[Any]]] = {}
+        self._forms: dict[int, tuple[np.ndarray, list[IntegerMatrix]]] = {}
         self._known: dict[int, dict[int, Fraction]] = {}
 
     def scalar(self, value: Fraction) -> Fraction:
@@ -246,23 +245,25 @@ class ExactArithmetic(ObjectArithmetic):
         self._forms.clear()  # a pass starts: what the last one made is not looked up again
         return super().embed(model, inputs, start)
 
-    def _form(self, x: np.ndarray) -> list[Any]:
-        """``x`` ``[batch, position, coordinate]`` as one ``fmpq_mat`` per sequence: remembered for the arrays this
-        pass made or converted (the residual stream is read by a sublayer, then added to its output)."""
+    def _form(self, x: np.ndarray) -> list[IntegerMatrix]:
+        """``x`` ``[batch, position, coordinate]`` as one :class:`IntegerMatrix` per sequence: remembered for the
+        arrays this pass made or converted (the residual stream is read by a sublayer, then added to its output)."""
         hit = self._forms.get(id(x))
         if hit is not None and hit[0] is x:
             return hit[1]
-        return self._remember(x, [to_flint(x[b]) for b in range(x.shape[0])])
+        return self._remember(x, [integer_matrix(x[b]) for b in range(x.shape[0])])
 
-    def _remember(self, x: np.ndarray, mats: list[Any]) -> list[Any]:
+    def _remember(self, x: np.ndarray, mats: list[IntegerMatrix]) -> list[IntegerMatrix]:
         self._forms[id(x)] = (x, mats)
         while len(self._forms) > 4:  # a sublayer needs its input and its output; a few more are kept
             del self._forms[next(iter(self._forms))]
         return mats
 
-    def _made(self, mats: list[Any], shape: tuple[int, ...]) -> np.ndarray:
-        """The Fractions of one ``fmpq_mat`` per sequence, as an array of ``shape`` (remembered with them)."""
+    def _made(self, mats: list[IntegerMatrix], shape: tuple[int, ...]) -> np.ndarray:
+        """The Fractions of one :class:`IntegerMatrix` per sequence, as an array of ``shape`` (remembered with
+        them, over their least denominator, so that denominators do not grow from sublayer to sublayer)."""
         out = np.empty(shape, dtype=object)
+        mats = [m.reduced() for m in mats]
         for b, m in enumerate(mats):
             out[b] = to_fractions(m, self._known).reshape(shape[1:])
         self._remember(out, mats)
@@ -283,57 +284,60 @@ class ExactArithmetic(ObjectArithmetic):
         threshold = Fraction(mlp.threshold) if mlp.activation != "relu" else Fraction(0)
         outs, closest, size = [], None, 0
         for X in self._form(x):
-            numerators, denominator = integer_form(X * W_in + b_in)
+            pre = X @ W_in + b_in
+            numerators, denominator = pre.integers(), pre.denominator
             if mlp.activation == "relu":
-                hidden = from_integers(np.maximum(numerators, 0))
+                hidden = from_integers(np.maximum(numerators, 0), denominator)
             else:
                 # v >= t  iff  numerator * t.denominator >= t.numerator * denominator (both denominators positive)
-                shifted = numerators * threshold.denominator - threshold.numerator * denominator
+                shifted = _as_python_ints(numerators) * threshold.denominator - threshold.numerator * denominator
                 hidden = from_integers(np.asarray(shifted >= 0, dtype=bool).astype(np.int64))
                 if shifted.size:
                     # min |float(v - t)| over the entries is float(min |v - t|): rounding is monotone and odd
                     here = Fraction(np.abs(shifted).min(), threshold.denominator * denominator)
                     closest = here if closest is None else min(closest, here)
                 size += shifted.size
-                denominator = 1
-            out = hidden * W_out
-            outs.append((out if denominator == 1 else out / denominator) + b_out)
+            outs.append(hidden @ W_out + b_out)
         if mlp.activation != "relu":
             margin = float("inf") if closest is None else float(closest)
             self.decide(where, f"{size} step activations (0 uncertain)", True, margin)
-        return self._made(outs, (*x.shape[:-1], outs[0].ncols() if outs else 0))
+        return self._made(outs, (*x.shape[:-1], outs[0].shape[1] if outs else 0))
 
     def attend(
         self, xq: np.ndarray, xk: np.ndarray, query_pos: Any, key_pos: Any, att: Attention, length: int, where: str
     ) -> np.ndarray:
         self.attention_scale(att, length, where)  # refuses softmax
         sees = np.asarray(allowed(att.mask, query_pos, key_pos), dtype=bool)
+        biases = [att.bias_for(h) for h in range(att.n_heads)]
+        bias_forms = [None if bias is None else integer_matrix(bias.matrix(query_pos, key_pos)) for bias in biases]
         totals = []
         for b, (queries, keys) in enumerate(zip(self._form(xq), self._form(xk))):
             total = self._flint.row(att.b_O, xq.shape[1])
             for h in range(att.n_heads):
-                q = queries * self._flint.matrix(att.W_Q, h) + self._flint.row(att.b_Q, xq.shape[1], h)
-                k = keys * self._flint.matrix(att.W_K, h) + self._flint.row(att.b_K, xk.shape[1], h)
-                v = keys * self._flint.matrix(att.W_V, h) + self._flint.row(att.b_V, xk.shape[1], h)
-                scores = q * k.transpose()
-                bias = att.bias_for(h)
+                q = queries @ self._flint.matrix(att.W_Q, h) + self._flint.row(att.b_Q, xq.shape[1], h)
+                k = keys @ self._flint.matrix(att.W_K, h) + self._flint.row(att.b_K, xk.shape[1], h)
+                v = keys @ self._flint.matrix(att.W_V, h) + self._flint.row(att.b_V, xk.shape[1], h)
+                scores = q @ k.transpose()
+                bias = bias_forms[h]
                 if bias is not None:
-                    scores = scores + to_flint(bias.matrix(query_pos, key_pos))
-                picked, shares = self._select(att, scores, sees, query_pos, where, h, b)
-                z = picked * v  # the sum of the chosen keys' values; average-hard: their mean
-                total = total + (z if shares is None else shares * z) * self._flint.matrix(att.W_O, h)
+                    scores = scores + bias
+                read = self._select(att, scores, sees, query_pos, where, h, b)
+                total = total + read @ v @ self._flint.matrix(att.W_O, h)  # the chosen keys' values (their mean)
             totals.append(total)
         return self._made(totals, xq.shape)
 
     def _select(
-        self, att: Attention, scores: Any, sees: np.ndarray, query_pos: Any, where: str, head: int, batch: int
-    ) -> tuple[Any, Any]:
-        """The keys hard or average-hard attention reads over ``scores`` (an ``fmpq_mat``): a 0/1 matrix ``[query,
-        key]`` and, for average-hard, the diagonal matrix of ``1 / (keys read)`` per query (else ``None``).
+        self, att: Attention, scores: IntegerMatrix, sees: np.ndarray, query_pos: Any, where: str, head: int,
+        batch: int
+    ) -> IntegerMatrix:
+        """The keys hard or average-hard attention reads over ``scores``, as the matrix ``[query, key]`` of the
+        weights: 1 for the key read by hard attention, ``1 / (keys read)`` for each key of an average.
 
         Records each query's decision as :meth:`ObjectArithmetic.attention_weights` does (key indices among the
         query's allowed keys, the margin top minus runner-up as floats)."""
-        numerators, denominator = integer_form(scores)
+        numerators, denominator = scores.integers(), scores.denominator
+        if numerators.dtype != object:  # below 2^31 in magnitude: exact as float64, beside the -inf of no key
+            numerators = numerators.astype(np.float64)
         best = np.where(sees, numerators, -math.inf).max(axis=1, initial=-math.inf)
         winners = sees & np.asarray(numerators == best[:, None], dtype=bool)
         runner_up = np.where(sees & ~winners, numerators, -math.inf).max(axis=1, initial=-math.inf)
@@ -350,18 +354,23 @@ class ExactArithmetic(ObjectArithmetic):
             elif runner_up[i] == -math.inf:
                 gap = float("inf")
             else:
-                gap = best[i] / denominator - runner_up[i] / denominator  # each correctly rounded, as float(v)
+                # each correctly rounded, as float(v): Python ints divided
+                gap = int(best[i]) / denominator - int(runner_up[i]) / denominator
             picked = [int(j) for j in rank[i][chosen[i]]]
             detail = f"head {head} query {int(query_pos[i])}"
             if att.kind == "average_hard":
                 self.decide(where, f"argmax set of {detail}: {picked}", True, gap)
             else:
                 self.decide(where, f"argmax of {detail}: key {picked[0]}", True, gap)
-        read = from_integers(chosen.astype(np.int64))
+        read = chosen.astype(np.int64)
         if att.kind != "average_hard":
-            return read, None
-        shares = fmpq_mat(chosen.shape[0], chosen.shape[0])  # diag(1 / |chosen keys|): each query's mean
-        for i, c in enumerate(chosen.sum(axis=1).tolist()):
-            if c:
-                shares[i, i] = fmpq(1, c)
-        return read, shares
+            return from_integers(read)
+        counts = read.sum(axis=1)
+        common = math.lcm(*(c for c in counts.tolist() if c))  # a query's mean: 1 / count = (common / count) / common
+        return from_integers(read * (common // np.maximum(counts, 1))[:, None], common)
+
+
+def _as_python_ints(a: np.ndarray) -> np.ndarray:
+    """An int array as an object array of Python ints (exact products and quotients: int64 would wrap, and numpy
+    divides int64 by an int in floats), unchanged if it is one already."""
+    return a if a.dtype == object else a.astype(object)
