@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 import exactformer as ef
 from exactformer.core.arith import ExactArithmetic
 from exactformer.core.arith.exact import ObjectArithmetic
-from exactformer.core.arith.flint_matrices import IntegerMatrix, from_integers, integer_matrix, to_fractions
+from exactformer.core.arith.flint_matrices import (
+    IntegerMatrix,
+    RowIndex,
+    from_integers,
+    integer_matrix,
+    integer_product,
+    to_fractions,
+)
 from exactformer.core.errors import AttentionTieError, ExactformerError, IrrationalOperation
 from exactformer.core.forward import forward
 from exactformer.core.runners import classify
@@ -157,6 +164,32 @@ def test_the_fractions_of_a_matrix_are_in_lowest_terms_whatever_its_denominator(
     m = IntegerMatrix(fmpz_mat(1, 3, [6, -4, 0]), 12)
     assert to_fractions(m).tolist() == [[Fraction(1, 2), Fraction(-1, 3), Fraction(0)]]
     assert m.reduced().denominator == 6 and m.reduced() == m
+
+
+@pytest.mark.parametrize("magnitude", [3, 2**20, 2**30, 2**40, 10**30])
+def test_integer_products_are_the_products_of_the_python_ints_at_every_magnitude(magnitude):
+    # small entries go through float64 (every partial sum below 2^53), larger ones through FLINT: the same ints
+    rng = random.Random(magnitude)
+    a = [[rng.randint(-magnitude, magnitude) for _ in range(7)] for _ in range(5)]
+    b = [[rng.randint(-magnitude, magnitude) for _ in range(4)] for _ in range(7)]
+    expected = [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
+    arrays = [IntegerMatrix(fmpz_mat(a)).integers(), IntegerMatrix(fmpz_mat(b)).integers()]
+    assert integer_product(*arrays).tolist() == expected
+
+
+def test_a_product_whose_sums_could_reach_two_to_the_53_is_not_rounded():
+    a = np.full((1, 4), 2**30 - 1, dtype=np.int64)  # 4 (2^30 - 1)^2 > 2^53: float64 would round the sum
+    b = np.array([[2**30 - 1], [2**30 - 1], [2**30 - 1], [1]], dtype=np.int64)
+    assert integer_product(a, b).tolist() == [[3 * (2**30 - 1) ** 2 + 2**30 - 1]]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_some_rows_of_a_weight_are_the_matrix_of_those_rows(sparse):
+    dense = np.array([[Fraction(1, 2), Fraction(0), Fraction(3)], [Fraction(0)] * 3,
+                      [Fraction(-7), Fraction(5, 3), Fraction(0)]], dtype=object)
+    W = SparseRationalMatrix.from_dense(dense) if sparse else dense
+    picked = RowIndex(W).rows(np.array([2, 0, 1]))
+    assert to_fractions(picked).tolist() == dense[[2, 0, 1]].tolist()
 
 
 def test_empty_matrices_convert_and_multiply():

@@ -28,8 +28,8 @@ from flint import fmpq_mat, fmpz_mat
 from ..rational import _not_shared_zero
 from ..sparse import SparseRationalMatrix
 
-__all__ = ["DENSE_LIMIT", "FlintWeights", "IntegerMatrix", "integer_matrix", "to_fractions", "from_integers",
-           "fits_dense"]
+__all__ = ["DENSE_LIMIT", "FlintWeights", "IntegerMatrix", "RowIndex", "integer_matrix", "integer_product",
+           "to_fractions", "from_integers", "fits_dense"]
 
 #: A sparse weight is made a dense ``fmpz_mat`` when it has at most this many entries (8 bytes each at least).
 DENSE_LIMIT = 2**23
@@ -79,7 +79,7 @@ class IntegerMatrix:
     def ints(self) -> list[int]:
         """The numerators as Python ints, row by row (read once)."""
         if self._ints is None:
-            self._ints = [int(v) for v in self.numerators.entries()]
+            self._ints = list(map(int, self.numerators.entries()))
         return self._ints
 
     def integers(self) -> np.ndarray:
@@ -111,7 +111,7 @@ def _scaled(m: fmpz_mat, factor: int) -> fmpz_mat:
 
 
 def _array(ints: list[int], shape: tuple[int, int]) -> np.ndarray:
-    if all(-_SMALL < v < _SMALL for v in ints):
+    if not ints or (max(ints) < _SMALL and min(ints) > -_SMALL):
         return np.array(ints, dtype=np.int64).reshape(shape)
     out = np.empty(len(ints), dtype=object)
     out[:] = ints
@@ -137,6 +137,23 @@ def _over_common_denominator(values: list[Any]) -> tuple[list[int], int]:
     return numerators, common
 
 
+def _nonzero_entries(arr: Any) -> tuple[tuple[int, int], np.ndarray, np.ndarray, list[int], int]:
+    """``(shape, rows, cols, numerators, denominator)``: the entries of a 2-d array of exact numbers (a
+    :class:`~exactformer.core.sparse.SparseRationalMatrix`: its stored ones) that are not the shared zero of
+    :func:`~exactformer.core.rational.rational_zeros`, in row-major order, over their least common denominator."""
+    if isinstance(arr, SparseRationalMatrix):
+        numerators, common = _over_common_denominator(list(arr.values))
+        return arr.shape, np.asarray(arr.rows), np.asarray(arr.cols), numerators, common
+    a = np.asarray(arr, dtype=object)
+    if a.ndim != 2:
+        raise ValueError(f"a matrix is 2-d; got an array of shape {a.shape}")
+    flat = np.ascontiguousarray(a).reshape(-1)
+    where = _not_shared_zero(flat)
+    numerators, common = _over_common_denominator(flat[where].tolist())
+    rows, cols = np.divmod(where, max(a.shape[1], 1))
+    return (a.shape[0], a.shape[1]), rows, cols, numerators, common
+
+
 def integer_matrix(arr: Any) -> IntegerMatrix:
     """The :class:`IntegerMatrix` of a 2-d array of exact numbers (Fractions or ints; a
     :class:`~exactformer.core.sparse.SparseRationalMatrix` by its stored entries), over the least common
@@ -144,29 +161,48 @@ def integer_matrix(arr: Any) -> IntegerMatrix:
 
     Only the entries that are not the shared zero of :func:`~exactformer.core.rational.rational_zeros` are read
     and written (a composition MLP's dense weight is mostly that zero)."""
-    if isinstance(arr, SparseRationalMatrix):
-        rows, cols = arr.shape
-        numerators, common = _over_common_denominator(list(arr.values))
-        return IntegerMatrix(_filled(rows, cols, arr.rows.tolist(), arr.cols.tolist(), numerators), common)
-    a = np.asarray(arr, dtype=object)
-    if a.ndim != 2:
-        raise ValueError(f"a matrix is 2-d; got an array of shape {a.shape}")
-    flat = np.ascontiguousarray(a).reshape(-1)
-    where = _not_shared_zero(flat)
-    numerators, common = _over_common_denominator(flat[where].tolist())
-    if len(where) * 4 < flat.size:
-        row, col = np.divmod(where, max(a.shape[1], 1))
-        return IntegerMatrix(_filled(a.shape[0], a.shape[1], row.tolist(), col.tolist(), numerators), common)
-    if len(where) < flat.size:
-        dense = np.zeros(flat.size, dtype=object)
-        dense[where] = numerators
-        numerators = dense.tolist()
-    return IntegerMatrix(fmpz_mat(a.shape[0], a.shape[1], numerators), common)
+    (n_rows, n_cols), rows, cols, numerators, common = _nonzero_entries(arr)
+    if len(numerators) * 4 < n_rows * n_cols:
+        return IntegerMatrix(_filled(n_rows, n_cols, rows.tolist(), cols.tolist(), numerators), common)
+    dense = np.zeros(n_rows * n_cols, dtype=object)
+    dense[rows * n_cols + cols] = numerators
+    return IntegerMatrix(fmpz_mat(n_rows, n_cols, dense.tolist()), common)
+
+
+class RowIndex:
+    """A weight's nonzero entries by row, to make the :class:`IntegerMatrix` of a few of its rows (the active
+    units of an MLP: the rows of ``W_out`` whose hidden unit is nonzero somewhere)."""
+
+    def __init__(self, arr: Any) -> None:
+        (self.n_rows, self.n_cols), rows, self.cols, self.numerators, self.denominator = _nonzero_entries(arr)
+        self.starts = np.searchsorted(rows, np.arange(self.n_rows + 1))
+
+    def rows(self, which: np.ndarray) -> IntegerMatrix:
+        """The rows ``which`` (in that order) as an :class:`IntegerMatrix` over the weight's denominator."""
+        new_rows: list[int] = []
+        cols: list[int] = []
+        values: list[int] = []
+        for new, r in enumerate(which.tolist()):
+            a, b = int(self.starts[r]), int(self.starts[r + 1])
+            new_rows += [new] * (b - a)
+            cols += self.cols[a:b].tolist()
+            values += self.numerators[a:b]
+        return IntegerMatrix(_filled(len(which), self.n_cols, new_rows, cols, values), self.denominator)
 
 
 def from_integers(numerators: np.ndarray, denominator: int = 1) -> IntegerMatrix:
     """The :class:`IntegerMatrix` ``numerators / denominator`` of a 2-d array of ints."""
     return IntegerMatrix(fmpz_mat(numerators.shape[0], numerators.shape[1], numerators.ravel().tolist()), denominator)
+
+
+def integer_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-d arrays of ints, exactly: in float64 where no partial sum can reach 2^53 in magnitude (the
+    bound ``inner * max|a| * max|b|``; then every sum is an integer float computes exactly, in any order), else as a
+    product of ``fmpz_mat``. The result is an int array as :meth:`IntegerMatrix.integers` makes them."""
+    if a.dtype != object and b.dtype != object and a.size and b.size:
+        if a.shape[1] * int(np.abs(a).max()) * int(np.abs(b).max()) < 2**53:
+            return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return (from_integers(a) @ from_integers(b)).integers()
 
 
 def to_fractions(m: IntegerMatrix, known: dict[int, dict[int, Fraction]] | None = None) -> np.ndarray:
@@ -180,8 +216,11 @@ def to_fractions(m: IntegerMatrix, known: dict[int, dict[int, Fraction]] | None 
     made = {} if known is None else known.setdefault(denominator, {})
     if len(made) > KNOWN_LIMIT:
         made.clear()
+    ints = m.ints()
+    for v in set(ints).difference(made):
+        made[v] = Fraction(v, denominator)
     out = np.empty(m.shape, dtype=object)
-    out.ravel()[:] = [made[v] if v in made else made.setdefault(v, Fraction(v, denominator)) for v in m.ints()]
+    out.ravel()[:] = list(map(made.__getitem__, ints))
     return out
 
 
@@ -209,6 +248,10 @@ class FlintWeights:
     def matrix(self, W: Any, head: int | None = None) -> IntegerMatrix:
         """``W`` (``W[head]``) as an :class:`IntegerMatrix`."""
         return self._get(("matrix", id(W), head), (W,), lambda: integer_matrix(W if head is None else W[head]))
+
+    def row_index(self, W: Any) -> RowIndex:
+        """``W``'s nonzero entries by row (:class:`RowIndex`)."""
+        return self._get(("row_index", id(W)), (W,), lambda: RowIndex(W))
 
     def row(self, b: Any, rows: int, head: int | None = None) -> IntegerMatrix:
         """The bias vector ``b`` (``b[head]``) repeated as ``rows`` rows."""
