@@ -83,13 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", type=Path, default=None, help="checkout of the code to compare with")
     p.add_argument("--repeat", type=int, default=1, help="runs per case and checkout (median reported)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before it counts as a timeout")
-    p.add_argument("--only", nargs="*", default=None, help="construction names")
+    p.add_argument("--only", nargs="*", default=None, help="construction names, or NAME:n for one size")
     p.add_argument("--quick", action="store_true", help="two small cases, this checkout only unless --base")
     p.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = p.parse_args(argv)
     cases = QUICK if args.quick else CASES
     if args.only:
-        cases = [c for c in cases if c[0] in args.only]
+        cases = [c for c in cases if c[0] in args.only or f"{c[0]}:{c[1]}" in args.only]
     lines = [
         "# exact check (exactformer.verify.check, backend='exact'): CPU seconds of the check (process time of the "
         "child), median of "
