@@ -2,7 +2,8 @@
 
 For each case, ``exactformer.verify.check(..., backend="exact")`` runs in a fresh subprocess from this checkout and
 from ``--base`` (a checkout of the code before, e.g. ``git worktree add /tmp/base-flint b6a1b6b``), alternating, each
-importing its own package; the table gives the seconds of the check itself (not the import or the build), whether
+importing its own package; the table gives the CPU seconds of the check itself (``time.process_time`` of the child,
+one torch thread; not the import or the build, so the load of the machine changes them less than wall time), whether
 it passed, and the ratio base / this. Both must pass: the exact results are the same rationals (the tests compare
 them entry by entry), so only the time differs.
 
@@ -44,21 +45,24 @@ QUICK = [
 
 CHILD = """
 import json, sys, time
+import torch
+torch.set_num_threads(1)
 from exactformer.constructions import registry
 from exactformer.verify import check
 name, n, options, samples, exhaustive = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4]), \
     int(sys.argv[5])
 construction = registry.build(name, **options)
 reference = registry.get(name).reference(construction)
-start = time.perf_counter()
+start, wall = time.process_time(), time.perf_counter()
 report = check(construction, reference, lengths=[n], backend="exact", samples_per_length=samples,
                exhaustive_up_to=exhaustive)
-print(json.dumps({"passed": bool(report.passed), "seconds": time.perf_counter() - start}))
+print(json.dumps({"passed": bool(report.passed), "seconds": time.process_time() - start,
+                  "wall": time.perf_counter() - wall}))
 """
 
 
 def run_case(checkout: Path, case: tuple, timeout: float) -> tuple[str, float]:
-    """``(status, seconds of the check)`` of one case in a fresh process importing ``checkout``'s package."""
+    """``(status, CPU seconds of the check)`` of one case in a fresh process importing ``checkout``'s package."""
     name, n, options, samples, exhaustive = case
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     try:
@@ -79,15 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", type=Path, default=None, help="checkout of the code to compare with")
     p.add_argument("--repeat", type=int, default=1, help="runs per case and checkout (median reported)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before it counts as a timeout")
-    p.add_argument("--only", nargs="*", default=None, help="construction names")
+    p.add_argument("--only", nargs="*", default=None, help="construction names, or NAME:n for one size")
     p.add_argument("--quick", action="store_true", help="two small cases, this checkout only unless --base")
     p.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = p.parse_args(argv)
     cases = QUICK if args.quick else CASES
     if args.only:
-        cases = [c for c in cases if c[0] in args.only]
+        cases = [c for c in cases if c[0] in args.only or f"{c[0]}:{c[1]}" in args.only]
     lines = [
-        "# exact check (exactformer.verify.check, backend='exact'): seconds of the check, median of "
+        "# exact check (exactformer.verify.check, backend='exact'): CPU seconds of the check (process time of the "
+        "child), median of "
         f"{args.repeat} run(s) per checkout, alternating",
         f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the start; base: {args.base or '-'}",
@@ -109,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         row = f"| {case[0]} | {case[1]} | {case[3]} | {base:.2f} | {head:.2f} | {ratio} | {status} |"
         print(row, flush=True)
         lines.append(row)
+    end = f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: done, load average {os.getloadavg()[0]:.1f} at the end"
+    print(end)
+    lines.append(end)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
     return 0

@@ -13,13 +13,20 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from flint import fmpq, fmpq_mat
+from flint import fmpq, fmpq_mat, fmpz_mat
 from hypothesis import strategies as st
 
 import exactformer as ef
 from exactformer.core.arith import ExactArithmetic
 from exactformer.core.arith.exact import ObjectArithmetic
-from exactformer.core.arith.flint_matrices import from_integers, integer_form, to_flint, to_fractions
+from exactformer.core.arith.flint_matrices import (
+    IntegerMatrix,
+    RowIndex,
+    from_integers,
+    integer_matrix,
+    integer_product,
+    to_fractions,
+)
 from exactformer.core.errors import AttentionTieError, ExactformerError, IrrationalOperation
 from exactformer.core.forward import forward
 from exactformer.core.runners import classify
@@ -129,37 +136,90 @@ def test_a_matrix_round_trips_through_flint_unchanged_with_huge_numerators_and_d
     huge = Fraction(10**400 + 1, 3**300)
     arr = np.array([[huge, Fraction(-1, 7), Fraction(0)], [Fraction(5), -huge, Fraction(2**200, 2**201 - 1)]],
                    dtype=object)
-    back = to_fractions(to_flint(arr))
+    back = to_fractions(integer_matrix(arr))
     assert back.tolist() == arr.tolist()
     assert all(type(v) is Fraction for v in back.ravel())
 
 
-def test_integer_form_is_the_matrix_over_one_positive_denominator():
-    m = to_flint(np.array([[Fraction(-1, 3), Fraction(1, 6)], [Fraction(2), Fraction(0)]], dtype=object))
-    numerators, denominator = integer_form(m)
+def test_an_integer_matrix_is_the_matrix_over_one_positive_denominator():
+    m = integer_matrix(np.array([[Fraction(-1, 3), Fraction(1, 6)], [Fraction(2), Fraction(0)]], dtype=object))
+    numerators, denominator = m.integers(), m.denominator
     assert denominator > 0
     assert [[Fraction(v, denominator) for v in row] for row in numerators.tolist()] == [
         [Fraction(-1, 3), Fraction(1, 6)], [Fraction(2), Fraction(0)]]
     assert from_integers(numerators, denominator) == m
 
 
+def test_numerators_too_large_for_int64_products_stay_python_ints():
+    m = integer_matrix(np.array([[Fraction(2**31), Fraction(1, 2)]], dtype=object))
+    assert m.integers().dtype == object and m.integers().tolist() == [[2**32, 1]]
+    small = integer_matrix(np.array([[Fraction(2**30 - 1), Fraction(-3)]], dtype=object))
+    assert small.integers().dtype == np.int64
+
+
+def test_sums_and_products_over_different_denominators_are_those_of_the_rationals():
+    a = np.array([[Fraction(1, 3), Fraction(-2, 5)], [Fraction(7, 4), Fraction(0)]], dtype=object)
+    b = np.array([[Fraction(3, 10), Fraction(1)], [Fraction(-1, 6), Fraction(5, 9)]], dtype=object)
+    A, B = integer_matrix(a), integer_matrix(b)
+    assert to_fractions(A + B).tolist() == (a + b).tolist()
+    assert to_fractions(A @ B).tolist() == (a @ b).tolist()
+    assert to_fractions(A.transpose()).tolist() == a.T.tolist()
+    assert (A @ B).fmpq() == A.fmpq() * B.fmpq()
+
+
+def test_the_fractions_of_a_matrix_are_in_lowest_terms_whatever_its_denominator():
+    m = IntegerMatrix(fmpz_mat(1, 3, [6, -4, 0]), 12)
+    assert to_fractions(m).tolist() == [[Fraction(1, 2), Fraction(-1, 3), Fraction(0)]]
+    assert m.reduced().denominator == 6 and m.reduced() == m
+
+
+@pytest.mark.parametrize("magnitude", [3, 2**20, 2**30, 2**40, 10**30])
+def test_integer_products_are_the_products_of_the_python_ints_at_every_magnitude(magnitude):
+    # small entries go through float64 (every partial sum below 2^53), larger ones through FLINT: the same ints
+    rng = random.Random(magnitude)
+    a = [[rng.randint(-magnitude, magnitude) for _ in range(7)] for _ in range(5)]
+    b = [[rng.randint(-magnitude, magnitude) for _ in range(4)] for _ in range(7)]
+    expected = [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
+    arrays = [IntegerMatrix(fmpz_mat(a)).integers(), IntegerMatrix(fmpz_mat(b)).integers()]
+    assert integer_product(*arrays).tolist() == expected
+
+
+def test_a_product_whose_sums_could_reach_two_to_the_53_is_not_rounded():
+    a = np.full((1, 4), 2**30 - 1, dtype=np.int64)  # 4 (2^30 - 1)^2 > 2^53: float64 would round the sum
+    b = np.array([[2**30 - 1], [2**30 - 1], [2**30 - 1], [1]], dtype=np.int64)
+    assert integer_product(a, b).tolist() == [[3 * (2**30 - 1) ** 2 + 2**30 - 1]]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_some_rows_of_a_weight_are_the_matrix_of_those_rows(sparse):
+    dense = np.array([[Fraction(1, 2), Fraction(0), Fraction(3)], [Fraction(0)] * 3,
+                      [Fraction(-7), Fraction(5, 3), Fraction(0)]], dtype=object)
+    W = SparseRationalMatrix.from_dense(dense) if sparse else dense
+    picked = RowIndex(W).rows(np.array([2, 0, 1]))
+    assert to_fractions(picked).tolist() == dense[[2, 0, 1]].tolist()
+
+
 def test_empty_matrices_convert_and_multiply():
-    empty = to_flint(np.empty((0, 3), dtype=object))
-    assert (empty.nrows(), empty.ncols()) == (0, 3)
-    assert to_fractions(empty * to_flint(np.full((3, 2), Fraction(1), dtype=object))).shape == (0, 2)
-    assert to_fractions(to_flint(np.empty((2, 0), dtype=object)) * fmpq_mat(0, 4)).tolist() == [[Fraction(0)] * 4] * 2
+    empty = integer_matrix(np.empty((0, 3), dtype=object))
+    assert empty.shape == (0, 3)
+    assert to_fractions(empty @ integer_matrix(np.full((3, 2), Fraction(1), dtype=object))).shape == (0, 2)
+    product = integer_matrix(np.empty((2, 0), dtype=object)) @ IntegerMatrix(fmpz_mat(0, 4))
+    assert to_fractions(product).tolist() == [[Fraction(0)] * 4] * 2
 
 
-def test_a_zero_denominator_is_refused_with_a_clear_error():
-    with pytest.raises(ZeroDivisionError, match="zero denominator"):
-        fmpq(1, 0)
+def test_a_zero_or_negative_denominator_is_refused_with_a_clear_error():
+    with pytest.raises(ZeroDivisionError, match="positive denominator, got 0"):
+        IntegerMatrix(fmpz_mat(1, 1), 0)
+    with pytest.raises(ZeroDivisionError, match="positive denominator, got -2"):
+        IntegerMatrix(fmpz_mat(1, 1), -2)
     with pytest.raises(ZeroDivisionError):
         Fraction(1, 0)  # a rational array cannot hold one in the first place
 
 
 def test_a_sparse_weight_converts_to_the_same_matrix_as_its_dense_form():
     W = SparseRationalMatrix.from_entries(shape=(3, 4), entries={(0, 1): "1/3", (2, 3): -5, (1, 0): 10**30})
-    assert to_flint(W) == to_flint(W.toarray())
+    assert integer_matrix(W) == integer_matrix(W.toarray())
+    assert integer_matrix(W).fmpq() == fmpq_mat(3, 4, [0, fmpq(1, 3), 0, 0, 10**30, 0, 0, 0, 0, 0, 0, -5])
 
 
 def test_an_attention_tie_without_a_tie_rule_raises_the_same_error_in_both_evaluators():

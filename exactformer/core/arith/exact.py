@@ -15,14 +15,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from flint import fmpq, fmpq_mat
 
 from ..architecture import MLP, Attention, Norm, Transformer
 from ..attention_rules import allowed, chosen_keys, tie_error
 from ..errors import InputError, IrrationalOperation, NonFiniteError
 from ..rational import rational_array
 from .base import Arithmetic, Item, _is_finite_number, check_exact_weight
-from .flint_matrices import FlintWeights, fits_dense, from_integers, integer_form, to_flint, to_fractions
+from .flint_matrices import (
+    FlintWeights,
+    IntegerMatrix,
+    fits_dense,
+    from_integers,
+    integer_matrix,
+    integer_product,
+    to_fractions,
+)
 
 __all__ = ["ExactArithmetic", "ObjectArithmetic"]
 
@@ -188,8 +195,10 @@ class ExactArithmetic(ObjectArithmetic):
     """Rational arithmetic; refuses irrational operations with :class:`IrrationalOperation`.
 
     Values are object arrays of Fractions between sublayers (what a trace records); inside an MLP or an attention
-    sublayer the products are FLINT matrix products (:mod:`.flint_matrices`), and ReLU, the step and the argmax
-    compare integers over a common denominator. A sparse weight too large to multiply densely
+    sublayer the products are FLINT integer matrix products over one denominator per matrix
+    (:class:`~.flint_matrices.IntegerMatrix`), the sequences of a batch stacked, and ReLU, the step and the argmax
+    compare those integers (the small per-sequence products of attention, its scores and reads, by
+    :func:`~.flint_matrices.integer_product`). A sparse weight too large to multiply densely
     (:data:`~.flint_matrices.DENSE_LIMIT`) is multiplied entry by entry, as :class:`ObjectArithmetic` does.
     """
 
@@ -198,7 +207,7 @@ class ExactArithmetic(ObjectArithmetic):
     def __init__(self) -> None:
         super().__init__()
         self._flint = FlintWeights()
-        self._forms: dict[int, tuple[np.ndarray, list[Any]]] = {}
+        self._forms: dict[int, tuple[np.ndarray, IntegerMatrix]] = {}
         self._known: dict[int, dict[int, Fraction]] = {}
 
     def scalar(self, value: Fraction) -> Fraction:
@@ -246,94 +255,114 @@ class ExactArithmetic(ObjectArithmetic):
         self._forms.clear()  # a pass starts: what the last one made is not looked up again
         return super().embed(model, inputs, start)
 
-    def _form(self, x: np.ndarray) -> list[Any]:
-        """``x`` ``[batch, position, coordinate]`` as one ``fmpq_mat`` per sequence: remembered for the arrays this
-        pass made or converted (the residual stream is read by a sublayer, then added to its output)."""
+    def _form(self, x: np.ndarray) -> IntegerMatrix:
+        """``x`` ``[batch, position, coordinate]`` as one :class:`IntegerMatrix` ``[batch * position, coordinate]``:
+        remembered for the arrays this pass made or converted (the residual stream is read by a sublayer, then added
+        to its output)."""
         hit = self._forms.get(id(x))
         if hit is not None and hit[0] is x:
             return hit[1]
-        return self._remember(x, [to_flint(x[b]) for b in range(x.shape[0])])
+        return self._remember(x, integer_matrix(x.reshape(-1, x.shape[-1])))
 
-    def _remember(self, x: np.ndarray, mats: list[Any]) -> list[Any]:
-        self._forms[id(x)] = (x, mats)
+    def _remember(self, x: np.ndarray, m: IntegerMatrix) -> IntegerMatrix:
+        self._forms[id(x)] = (x, m)
         while len(self._forms) > 4:  # a sublayer needs its input and its output; a few more are kept
             del self._forms[next(iter(self._forms))]
-        return mats
+        return m
 
-    def _made(self, mats: list[Any], shape: tuple[int, ...]) -> np.ndarray:
-        """The Fractions of one ``fmpq_mat`` per sequence, as an array of ``shape`` (remembered with them)."""
-        out = np.empty(shape, dtype=object)
-        for b, m in enumerate(mats):
-            out[b] = to_fractions(m, self._known).reshape(shape[1:])
-        self._remember(out, mats)
+    def _made(self, m: IntegerMatrix, shape: tuple[int, ...]) -> np.ndarray:
+        """The Fractions of ``m`` (the sequences' rows one after another) as an array of ``shape``, remembered with
+        ``m`` over its least denominator (so that denominators do not grow from sublayer to sublayer)."""
+        m = m.reduced()
+        out = to_fractions(m, self._known).reshape(shape)
+        self._remember(out, m)
         return out
 
     def add(self, a: Any, b: Any) -> Any:
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and a.ndim == 3):
             return a + b
-        return self._made([p + q for p, q in zip(self._form(a), self._form(b))], a.shape)
+        return self._made(self._form(a) + self._form(b), a.shape)
 
     # -- the sublayers ----------------------------------------------------------------------------------------
     def mlp(self, x: np.ndarray, mlp: MLP, where: str) -> np.ndarray:
         if not (fits_dense(mlp.W_in) and fits_dense(mlp.W_out)) or x.ndim != 3:
             return super().mlp(x, mlp, where)
-        W_in, W_out = self._flint.matrix(mlp.W_in), self._flint.matrix(mlp.W_out)
-        rows = x.shape[1]
-        b_in, b_out = self._flint.row(mlp.b_in, rows), self._flint.row(mlp.b_out, rows)
-        threshold = Fraction(mlp.threshold) if mlp.activation != "relu" else Fraction(0)
-        outs, closest, size = [], None, 0
-        for X in self._form(x):
-            numerators, denominator = integer_form(X * W_in + b_in)
-            if mlp.activation == "relu":
-                hidden = from_integers(np.maximum(numerators, 0))
-            else:
-                # v >= t  iff  numerator * t.denominator >= t.numerator * denominator (both denominators positive)
-                shifted = numerators * threshold.denominator - threshold.numerator * denominator
-                hidden = from_integers(np.asarray(shifted >= 0, dtype=bool).astype(np.int64))
-                if shifted.size:
-                    # min |float(v - t)| over the entries is float(min |v - t|): rounding is monotone and odd
-                    here = Fraction(np.abs(shifted).min(), threshold.denominator * denominator)
-                    closest = here if closest is None else min(closest, here)
-                size += shifted.size
-                denominator = 1
-            out = hidden * W_out
-            outs.append((out if denominator == 1 else out / denominator) + b_out)
-        if mlp.activation != "relu":
-            margin = float("inf") if closest is None else float(closest)
-            self.decide(where, f"{size} step activations (0 uncertain)", True, margin)
-        return self._made(outs, (*x.shape[:-1], outs[0].ncols() if outs else 0))
+        rows = x.shape[0] * x.shape[1]
+        pre = self._form(x) @ self._flint.matrix(mlp.W_in) + self._flint.row(mlp.b_in, rows)
+        numerators, denominator = pre.integers(), pre.denominator
+        if mlp.activation == "relu":
+            hidden = np.maximum(numerators, 0)
+        else:
+            threshold = Fraction(mlp.threshold)
+            # v >= t  iff  numerator * t.denominator >= t.numerator * denominator (both denominators positive)
+            shifted = _as_python_ints(numerators) * threshold.denominator - threshold.numerator * denominator
+            # min |float(v - t)| over the entries is float(min |v - t|): rounding is monotone and odd
+            margin = float(Fraction(np.abs(shifted).min(), threshold.denominator * denominator)) if shifted.size \
+                else float("inf")
+            hidden, denominator = np.asarray(shifted >= 0, dtype=bool).astype(np.int64), 1
+            self.decide(where, f"{shifted.size} step activations (0 uncertain)", True, margin)
+        active = np.flatnonzero(hidden.any(axis=0))
+        if len(active) * 4 < hidden.shape[1]:  # few units fire: only their rows of W_out are read
+            W_out = self._flint.row_index(mlp.W_out).rows(active)
+            out = from_integers(hidden[:, active], denominator) @ W_out + self._flint.row(mlp.b_out, rows)
+        else:
+            out = from_integers(hidden, denominator) @ self._flint.matrix(mlp.W_out) + self._flint.row(mlp.b_out, rows)
+        return self._made(out, (*x.shape[:-1], out.shape[1]))
 
     def attend(
         self, xq: np.ndarray, xk: np.ndarray, query_pos: Any, key_pos: Any, att: Attention, length: int, where: str
     ) -> np.ndarray:
         self.attention_scale(att, length, where)  # refuses softmax
         sees = np.asarray(allowed(att.mask, query_pos, key_pos), dtype=bool)
-        totals = []
-        for b, (queries, keys) in enumerate(zip(self._form(xq), self._form(xk))):
-            total = self._flint.row(att.b_O, xq.shape[1])
-            for h in range(att.n_heads):
-                q = queries * self._flint.matrix(att.W_Q, h) + self._flint.row(att.b_Q, xq.shape[1], h)
-                k = keys * self._flint.matrix(att.W_K, h) + self._flint.row(att.b_K, xk.shape[1], h)
-                v = keys * self._flint.matrix(att.W_V, h) + self._flint.row(att.b_V, xk.shape[1], h)
-                scores = q * k.transpose()
-                bias = att.bias_for(h)
+        batch, n_q = xq.shape[0], xq.shape[1]
+        queries, keys = self._form(xq), self._form(xk)
+        projected = [self._project(att, h, queries, keys, batch, query_pos, key_pos) for h in range(att.n_heads)]
+        chosen: list[list[np.ndarray]] = [[] for _ in range(att.n_heads)]
+        for b in range(batch):  # the decisions in the order of the Fraction evaluator: sequence by sequence
+            for h, (qs, ks, _, denominator, bias) in enumerate(projected):
+                scores = integer_product(qs[b], ks[b].T)
                 if bias is not None:
-                    scores = scores + to_flint(bias.matrix(query_pos, key_pos))
-                picked, shares = self._select(att, scores, sees, query_pos, where, h, b)
-                z = picked * v  # the sum of the chosen keys' values; average-hard: their mean
-                total = total + (z if shares is None else shares * z) * self._flint.matrix(att.W_O, h)
-            totals.append(total)
-        return self._made(totals, xq.shape)
+                    scores, denominator = _sum(scores, denominator, bias.integers(), bias.denominator)
+                chosen[h].append(self._select(att, scores, denominator, sees, query_pos, where, h, b))
+        total = self._flint.row(att.b_O, batch * n_q)
+        for h, (_, _, vs, _, _) in enumerate(projected):
+            # hard: the chosen key's value; average-hard: the mean of the chosen keys' values, each key weighted
+            # common / count over the common multiple of the counts
+            counts = [c.sum(axis=1) for c in chosen[h]]
+            common = math.lcm(*(c for cs in counts for c in cs.tolist() if c)) if att.kind == "average_hard" else 1
+            reads = [integer_product(_weighted(c, cs, common), values)
+                     for c, cs, values in zip(chosen[h], counts, vs[0])]
+            z = from_integers(np.concatenate(reads) if reads else np.zeros((0, vs[0].shape[2]), dtype=np.int64),
+                              common * vs[1])
+            total = total + z @ self._flint.matrix(att.W_O, h)
+        return self._made(total, xq.shape)
+
+    def _project(
+        self, att: Attention, h: int, queries: IntegerMatrix, keys: IntegerMatrix, batch: int, query_pos: Any,
+        key_pos: Any
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, int], int, IntegerMatrix | None]:
+        """Head ``h``'s queries, keys (``[batch, position, d_head]`` numerators), values (numerators and their
+        denominator), the scores' denominator and the score bias: one product each for the whole batch."""
+        rows_q, rows_k = queries.shape[0], keys.shape[0]
+        q = queries @ self._flint.matrix(att.W_Q, h) + self._flint.row(att.b_Q, rows_q, h)
+        k = keys @ self._flint.matrix(att.W_K, h) + self._flint.row(att.b_K, rows_k, h)
+        v = keys @ self._flint.matrix(att.W_V, h) + self._flint.row(att.b_V, rows_k, h)
+        qs, ks, vs = (m.integers().reshape(batch, -1, m.shape[1]) for m in (q, k, v))
+        bias = att.bias_for(h)
+        bias_form = None if bias is None else integer_matrix(bias.matrix(query_pos, key_pos))
+        return qs, ks, (vs, v.denominator), q.denominator * k.denominator, bias_form
 
     def _select(
-        self, att: Attention, scores: Any, sees: np.ndarray, query_pos: Any, where: str, head: int, batch: int
-    ) -> tuple[Any, Any]:
-        """The keys hard or average-hard attention reads over ``scores`` (an ``fmpq_mat``): a 0/1 matrix ``[query,
-        key]`` and, for average-hard, the diagonal matrix of ``1 / (keys read)`` per query (else ``None``).
+        self, att: Attention, numerators: np.ndarray, denominator: int, sees: np.ndarray, query_pos: Any, where: str,
+        head: int, batch: int
+    ) -> np.ndarray:
+        """The keys hard or average-hard attention reads over the scores ``numerators / denominator`` (``[query,
+        key]``, ints), as a boolean matrix ``[query, key]``.
 
         Records each query's decision as :meth:`ObjectArithmetic.attention_weights` does (key indices among the
         query's allowed keys, the margin top minus runner-up as floats)."""
-        numerators, denominator = integer_form(scores)
+        if numerators.dtype != object:  # below 2^31 in magnitude: exact as float64, beside the -inf of no key
+            numerators = numerators.astype(np.float64)
         best = np.where(sees, numerators, -math.inf).max(axis=1, initial=-math.inf)
         winners = sees & np.asarray(numerators == best[:, None], dtype=bool)
         runner_up = np.where(sees & ~winners, numerators, -math.inf).max(axis=1, initial=-math.inf)
@@ -350,18 +379,33 @@ class ExactArithmetic(ObjectArithmetic):
             elif runner_up[i] == -math.inf:
                 gap = float("inf")
             else:
-                gap = best[i] / denominator - runner_up[i] / denominator  # each correctly rounded, as float(v)
+                # each correctly rounded, as float(v): Python ints divided
+                gap = int(best[i]) / denominator - int(runner_up[i]) / denominator
             picked = [int(j) for j in rank[i][chosen[i]]]
             detail = f"head {head} query {int(query_pos[i])}"
             if att.kind == "average_hard":
                 self.decide(where, f"argmax set of {detail}: {picked}", True, gap)
             else:
                 self.decide(where, f"argmax of {detail}: key {picked[0]}", True, gap)
-        read = from_integers(chosen.astype(np.int64))
-        if att.kind != "average_hard":
-            return read, None
-        shares = fmpq_mat(chosen.shape[0], chosen.shape[0])  # diag(1 / |chosen keys|): each query's mean
-        for i, c in enumerate(chosen.sum(axis=1).tolist()):
-            if c:
-                shares[i, i] = fmpq(1, c)
-        return read, shares
+        return np.asarray(chosen, dtype=bool)
+
+
+def _weighted(chosen: np.ndarray, counts: np.ndarray, common: int) -> np.ndarray:
+    """The boolean matrix ``chosen`` ``[query, key]`` with each query's row times ``common / count`` (ints; Python
+    ints where they could overflow int64)."""
+    factors = [common // c if c else 0 for c in counts.tolist()]
+    dtype = np.int64 if common < 2**31 else object
+    return chosen.astype(np.int64).astype(dtype) * np.array(factors, dtype=dtype)[:, None]
+
+
+def _sum(a: np.ndarray, a_denominator: int, b: np.ndarray, b_denominator: int) -> tuple[np.ndarray, int]:
+    """``a / a_denominator + b / b_denominator`` for int arrays, as ints over the least common multiple of the
+    denominators (Python ints: exact whatever their size)."""
+    common = math.lcm(a_denominator, b_denominator)
+    return _as_python_ints(a) * (common // a_denominator) + _as_python_ints(b) * (common // b_denominator), common
+
+
+def _as_python_ints(a: np.ndarray) -> np.ndarray:
+    """An int array as an object array of Python ints (exact products and quotients: int64 would wrap, and numpy
+    divides int64 by an int in floats), unchanged if it is one already."""
+    return a if a.dtype == object else a.astype(object)
