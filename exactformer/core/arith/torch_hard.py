@@ -120,7 +120,8 @@ class OneHotAttention:
             return False
         scale = 2.0 ** (a + b)
         biases = [bias for bias in (att.relative_bias or ()) if bias is not None]
-        if any(value * scale != int(value * scale) for bias in biases for value in (bias.default, *bias.values.values())):
+        values = [v for bias in biases for v in (bias.default, *bias.values.values())]
+        if any(value * scale != int(value * scale) for value in values):
             return False
         q_peak, k_peak = _integer_peak(q * 2.0**a), _integer_peak(k * 2.0**b)
         bound = q.shape[-1] * q_peak * k_peak + scale * self._bias_peak(att)
