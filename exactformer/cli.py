@@ -449,11 +449,16 @@ def sweep(
     scheduler: Optional[str] = typer.Option(None, help="tcp://HOST:PORT of a running Dask scheduler."),
     workers: Optional[int] = typer.Option(None, help="Worker processes of the local cluster (default: the cores)."),
     render: Optional[Path] = typer.Option(None, help="Write the table rendered from the store here ('-': print)."),
+    plot: Optional[Path] = typer.Option(None, help="Draw --y against --x from the store here (.png, .svg, .pdf)."),
+    x: Optional[str] = typer.Option(None, help="The plot's x: a cell parameter or figure."),
+    y: Optional[str] = typer.Option(None, help="The plot's y: a cell parameter or figure."),
+    group: Optional[str] = typer.Option(None, help="One plot line per value of this parameter."),
 ) -> None:
     """Run a campaign of cells on Dask; completed cells are stored and skipped by a rerun. Exits 1 if a cell failed."""
     from .cli_sweep import run_sweep_command
 
-    raise typer.Exit(run_sweep_command(config, store, scheduler, workers, render, progress=console.is_terminal))
+    raise typer.Exit(run_sweep_command(config, store, scheduler, workers, render, progress=console.is_terminal,
+                                       plot=plot, axes=(x, y, group)))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from .sweep.config import load_config
+from .sweep.plot import plot_store
 from .sweep.render import render_store
 from .sweep.runner import sweep
 from .sweep.tasks.errors import SweepConfigError
@@ -19,9 +20,16 @@ def _usage(message: str) -> typer.Exit:
 
 
 def run_sweep_command(config: Path, store: Path | None, scheduler: str | None, workers: int | None,
-                      render: Path | None, progress: bool = True) -> int:
-    """Run the configuration's missing cells, print the summary, optionally render the table; the exit status:
-    0 when every cell is in the store, 1 when a cell failed (its error is in the store's ``errors`` table)."""
+                      render: Path | None, progress: bool = True, plot: Path | None = None,
+                      axes: tuple[str | None, str | None, str | None] = (None, None, None)) -> int:
+    """Run the configuration's missing cells, print the summary, optionally render the table and draw the plot
+    (``axes``: its x, y and group, :func:`~exactformer.sweep.plot.plot_store`); the exit status: 0 when every cell
+    is in the store, 1 when a cell failed (its error is in the store's ``errors`` table)."""
+    x, y, group = axes
+    if plot is not None and (x is None or y is None):
+        raise _usage("--plot needs --x and --y (a cell parameter or figure each)")
+    if plot is None and any(a is not None for a in axes):
+        raise _usage("--x, --y and --group describe a plot: give --plot PATH too")
     if workers is not None and workers < 1:
         raise _usage(f"--workers must be at least 1, not {workers}")
     if scheduler is not None and workers is not None:
@@ -42,4 +50,10 @@ def run_sweep_command(config: Path, store: Path | None, scheduler: str | None, w
         else:
             render.write_text(text + "\n")
             typer.echo(f"wrote {render}")
+    if plot is not None:
+        try:
+            plot_store(store_path, cfg, plot, x=x or "", y=y or "", group=group)
+        except SweepConfigError as e:
+            raise _usage(str(e)) from None
+        typer.echo(f"wrote {plot}")
     return 0 if summary.complete else 1

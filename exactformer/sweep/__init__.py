@@ -5,7 +5,8 @@
   the README's table, the PARITY / FIRST sweep and precision frontier, the log-depth matrix and connectivity);
 * :mod:`~exactformer.sweep.store`: one row per completed cell (result JSON, figures, code version, machine, times);
 * :mod:`~exactformer.sweep.runner`: :func:`sweep`, the Dask client that submits the cells and stores each result;
-* :mod:`~exactformer.sweep.render`: the results tables, rendered from a store.
+* :mod:`~exactformer.sweep.render`: the results tables, rendered from a store;
+* :mod:`~exactformer.sweep.plot`: figures of the stored cells (a figure or parameter against another).
 """
 
 from .config import Cell, SweepConfig, as_config, load_config, parse_config
