@@ -40,6 +40,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from ..core.architecture import MLP
 from ..core.errors import InputError
@@ -55,6 +56,8 @@ __all__ = [
     "function_units",
     "choose_code",
     "composition_widths",
+    "segment_products",
+    "code_cells",
 ]
 
 Element = tuple[int, ...]
@@ -354,3 +357,40 @@ def _completed_states(dfa: Any) -> int:
     """|Q| of the completed DFA (a sink is added when some transition is missing)."""
     missing = any((q, a) not in dfa.transitions for q in dfa.states for a in dfa.alphabet)
     return len(dfa.states) + int(missing)
+
+
+def segment_products(code: ElementCode, letter_maps: Sequence[Sequence[int]], words: torch.Tensor,
+                     rounds: int) -> torch.Tensor:
+    """``[batch, n + 1, k]`` for a batch of words (indices into ``letter_maps``, one map of the states per symbol):
+    at token ``i`` (token 0 before the word) the product of the letters ``w_{p+1} .. w_i``, ``p = max(i -
+    2^rounds, 0)``, as monoid element indices (``k = 1``, lookup code) or as maps of the states (``k = |Q|``,
+    function code). By doubling: the product of round ``r`` at ``i`` is round ``r - 1``'s at ``max(i - 2^(r-1),
+    0)`` followed by round ``r - 1``'s at ``i``."""
+    device, batch = words.device, words.shape[0]
+    if code.kind == "lookup":  # element indices: the identity is element 0, "first a, then b" is table[a, b]
+        letter = torch.tensor([[code.monoid.index(tuple(m))] for m in letter_maps], dtype=torch.int64, device=device)
+        identity = torch.zeros((batch, 1, 1), dtype=torch.int64, device=device)
+        table = torch.from_numpy(code.monoid.table).to(device)
+
+        def then(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+            return table[first, second]
+    else:  # maps of the states: "first f, then g" is q -> g[f[q]]
+        letter = torch.tensor([list(m) for m in letter_maps], dtype=torch.int64, device=device)
+        identity = torch.arange(code.n_states, device=device).expand(batch, 1, -1)
+
+        def then(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+            return torch.gather(second, -1, first)
+    products = torch.cat([identity, letter[words]], dim=1)  # round 0: the letter of each token (token 0: identity)
+    tokens = torch.arange(products.shape[1], device=device)
+    for r in range(1, rounds + 1):
+        products = then(products[:, (tokens - 2 ** (r - 1)).clamp(min=0)], products)
+    return products
+
+
+def code_cells(code: ElementCode, products: torch.Tensor) -> torch.Tensor:
+    """The indices (into :attr:`ElementCode.labels`) of the 1s of each product's code (:func:`segment_products`):
+    ``[batch, n + 1, cells]``."""
+    if code.kind == "lookup":
+        return products
+    n = code.n_states
+    return torch.arange(n, device=products.device) * n + products  # the cell "q>f(q)" of every state q

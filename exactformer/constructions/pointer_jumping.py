@@ -62,7 +62,7 @@ from .gadgets.dfa import BOS, ceil_log2, dfa_symbols, letter_maps, recognizer_io
 from .gadgets.heads import pointer_head
 from .gadgets.looped import THEOREM1_LAYERS, log_depth_model, looped_depth
 from .gadgets.readout import sign_readout
-from .monoid_composition import ElementCode, Units, choose_code
+from .monoid_composition import ElementCode, Units, choose_code, code_cells, segment_products
 
 __all__ = [
     "CITATION",
@@ -280,41 +280,6 @@ def _product(setup: _Setup, symbols: Sequence[Hashable]) -> tuple[int, ...]:
     return f
 
 
-def _segment_products(setup: _Setup, words: torch.Tensor, rounds: int) -> torch.Tensor:
-    """``[batch, n + 1, k]``: at token ``i`` the product of the letters ``w_{p+1} .. w_i``, ``p = max(i - 2^rounds,
-    0)``, as monoid element indices (``k = 1``, lookup code) or as maps of the states (``k = |Q|``, function code),
-    by doubling: the product of round ``r`` at ``i`` is round ``r - 1``'s at ``max(i - 2^(r-1), 0)`` followed by
-    round ``r - 1``'s at ``i``."""
-    device, batch = words.device, words.shape[0]
-    if setup.code.kind == "lookup":  # element indices: the identity is element 0, "first a, then b" is table[a, b]
-        letter = torch.tensor([[setup.code.monoid.index(setup.letters[a])] for a in setup.symbols],
-                              dtype=torch.int64, device=device)
-        identity = torch.zeros((batch, 1, 1), dtype=torch.int64, device=device)
-        table = torch.from_numpy(setup.code.monoid.table).to(device)
-
-        def then(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-            return table[first, second]
-    else:  # maps of the states: "first f, then g" is q -> g[f[q]]
-        letter = torch.tensor([setup.letters[a] for a in setup.symbols], dtype=torch.int64, device=device)
-        identity = torch.arange(setup.n_states, device=device).expand(batch, 1, -1)
-
-        def then(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-            return torch.gather(second, -1, first)
-    products = torch.cat([identity, letter[words]], dim=1)  # round 0: the letter of each token (BOS: the identity)
-    tokens = torch.arange(products.shape[1], device=device)
-    for r in range(1, rounds + 1):
-        products = then(products[:, (tokens - 2 ** (r - 1)).clamp(min=0)], products)
-    return products
-
-
-def _code_cells(setup: _Setup, products: torch.Tensor) -> torch.Tensor:
-    """The indices (into :attr:`ElementCode.labels`) of the 1s of each product's code: ``[batch, n + 1, cells]``."""
-    if setup.code.kind == "lookup":
-        return products
-    n = setup.n_states
-    return torch.arange(n, device=products.device) * n + products  # the cell "q>f(q)" of every state q
-
-
 class _RoundProbe(Probe):
     """Reads the residual after round ``min(r, R)`` (R = the rounds the input gets): ``"embed"`` for 0."""
 
@@ -356,12 +321,12 @@ def _invariants(setup: _Setup, dfa: Any, max_round: int) -> tuple[Invariant, ...
             of the ``2^r`` letters before token ``i`` is the product of the ``2^(r-1)`` before token
             ``max(i - 2^(r-1), 0)`` followed by the ``2^(r-1)`` before token ``i`` (token 0's product: the identity)."""
             rr = min(r, rounds_for(n_tokens - 1))
-            segments = _segment_products(setup, words, rr)
+            segments = segment_products(code, [setup.letters[a] for a in setup.symbols], words, rr)
             batch = words.shape[0]
             p = (torch.arange(n_tokens, device=words.device) - 2**rr).clamp(min=0).to(torch.float64)
             rows = torch.zeros((batch, n_tokens, 2 + code.dim), dtype=torch.float64, device=words.device)
             rows[:, :, 0], rows[:, :, 1] = p, p * p
-            return rows.scatter_(2, 2 + _code_cells(setup, segments), 1.0)
+            return rows.scatter_(2, 2 + code_cells(code, segments), 1.0)
 
         return with_batch(expected, expected_batch)
 
