@@ -26,7 +26,7 @@ import numpy as np
 from flint import arb, arb_mat, ctx
 
 from ..architecture import MLP, Attention, Norm, Transformer
-from ..attention_rules import allowed, chosen_keys
+from ..attention_rules import allowed, chosen_keys, norm_parts
 from ..errors import InputError, IrrationalOperation, NonFiniteError
 from ..sparse import SparseRationalMatrix
 from .base import Arithmetic, Item, check_exact_weight
@@ -161,40 +161,30 @@ class BallArithmetic(Arithmetic):
             return a + b
 
     def norm(self, x: np.ndarray, norm: Norm, model: Transformer, where: str) -> np.ndarray:
-        """``norm``'s numerator over the square root of its denominator (:func:`~..attention_rules.norm_parts`),
-        refusing a denominator whose ball reaches 0."""
+        """``norm``'s numerator over the square root of its denominator (:func:`~..attention_rules.norm_parts`, the
+        coordinates outside a masked norm's mask read as 0), refusing a denominator whose ball reaches 0."""
         if norm.is_identity:
             return x
         with _working_precision(self.precision):
-            d = x.shape[-1]
-            keep = list(range(d)) if norm.mask is None else [model.space.index(c) for c in norm.mask]
-            flat = x.reshape(-1, d)
-            out = np.empty(flat.shape, dtype=object)
-            eps = ball(norm.eps)
-            zero = arb(0)
-            kept_cols = set(keep)
-            rest = [c for c in range(d) if c not in kept_cols]
-            entries: list[arb] = []
-            for r, row in enumerate(flat.tolist()):
-                kept = [row[c] for c in keep]
-                mean = sum(kept, zero) / d if norm.kind == "layernorm" else zero
-                centred = [v - mean for v in kept]
-                squares = sum((v * v for v in centred), zero) + (d - len(keep)) * mean * mean
-                denominator = (squares if norm.kind == "l2" else squares / d) + eps
-                if not denominator > 0:
-                    raise NonFiniteError(f"{norm.describe()} in {where} divides by a norm that may be 0 (row {r})")
-                scale = 1 / denominator.sqrt()
-                row_out = [zero] * d
-                outside = -mean * scale
-                for c in rest:
-                    row_out[c] = outside
-                for c, v in zip(keep, centred):
-                    row_out[c] = v * scale
-                out[r] = row_out
-                entries += row_out
-            shaped: np.ndarray = out.reshape(x.shape)
-            self._remember(shaped, arb_mat(flat.shape[0], d, entries))
-            return shaped
+            d, zero = x.shape[-1], arb(0)
+            initial: Any = zero  # (numpy types an initial value as a number)
+            if norm.mask is not None:
+                keep = np.zeros(d, dtype=bool)
+                keep[[model.space.index(c) for c in norm.mask]] = True
+                x = x.copy()
+                x[..., ~keep] = zero
+
+            def total(a: np.ndarray) -> np.ndarray:
+                return np.sum(a, axis=-1, keepdims=True, initial=initial)
+
+            numerator, denominator = norm_parts(x, norm, lambda a: total(a) / d, total, ball(norm.eps))
+            for index in np.ndindex(denominator.shape[:-1]):
+                if not denominator[index][0] > 0:
+                    raise NonFiniteError(f"{norm.describe()} in {where} divides by a norm that may be 0 "
+                                         f"(batch/position {index})")
+            out: np.ndarray = numerator / np.vectorize(lambda v: v.sqrt(), otypes=[object])(denominator)
+            self._remember(out, arb_mat(int(np.prod(out.shape[:-1])), d, out.ravel().tolist()))
+            return out
 
     def mlp(self, x: np.ndarray, mlp: MLP, where: str) -> np.ndarray:
         with _working_precision(self.precision):
