@@ -74,3 +74,16 @@ def test_three_readme_rows_rendered_from_cells_are_the_readmes_rows_in_its_order
     assert [line.split(" | ")[0] for line in ours] == [f"| `{name}`" for name in names]
     start = table.index(ours[0])
     assert table[start : start + 3] == ours
+
+
+def test_an_mlregtest_forward_pass_keeps_its_residual_stream_within_the_budget_and_holds_at_least_one_word():
+    from exactformer.sweep.tasks.mlregtest import words_per_pass
+    from exactformer.verify.tensor_check import RESIDUAL_BUDGET
+
+    for length in (1, 8, 32, 128):
+        for d_model in (21, 85, 767, 6851, 10**6):
+            size = words_per_pass(length, d_model)
+            assert 1 <= size <= 512
+            assert size == 1 or size * (length + 1) * d_model * 8 <= RESIDUAL_BUDGET
+            assert size == 512 or (size + 1) * (length + 1) * d_model * 8 > RESIDUAL_BUDGET
+    assert words_per_pass(128, 6851) == 1 and words_per_pass(1, 21) == 512

@@ -59,6 +59,20 @@ def words_for(dfa: Any, length: int, count: int, rng: random.Random) -> list:
     ]
 
 
+def words_per_pass(length: int, d_model: int) -> int:
+    """Words of ``length`` letters in one forward pass: as many as keep the float64 residual stream within
+    :data:`~exactformer.verify.tensor_check.RESIDUAL_BUDGET` bytes (at least 1, at most 512).
+
+    The recognizers of large monoids are thousands of coordinates wide and every sublayer passes over the whole
+    stream, so a batch that outgrows the cache runs at memory speed: on ``04.04.LTT.6.2.9`` (d_model 6,851) the
+    cell took 130.6 CPU s in passes of up to 512 words and 71.7 s within 4 MB (d_model 767: 13.4 -> 8.3 s; d_model
+    85: 1.4 -> 1.2 s), the same answers.
+    """
+    from ...verify.tensor_check import RESIDUAL_BUDGET
+
+    return max(1, min(512, RESIDUAL_BUDGET // ((length + 1) * d_model * 8)))
+
+
 def check_language(dfa: Any, samples: int, lengths: Sequence[int], seed: int) -> tuple[int, int, str]:
     """(words tested, disagreements, first disagreement or '') of the recognizer against ``dfa.accepts``."""
     import torch
@@ -72,8 +86,9 @@ def check_language(dfa: Any, samples: int, lengths: Sequence[int], seed: int) ->
     tested, bad, first = 0, 0, ""
     for n in lengths:
         words = words_for(dfa, n, samples, rng)
-        for start in range(0, len(words), 512):
-            batch = words[start : start + 512]
+        size = words_per_pass(n, c.model.d_model)
+        for start in range(0, len(words), size):
+            batch = words[start : start + size]
             for w, answer in zip(batch, c.answer_batch(batch, arith=arith)):
                 tested += 1
                 if answer != dfa.accepts(w):
