@@ -60,7 +60,7 @@ def sparse_relu_mlps(draw):
 def _the_candidate_units_give_the_full_products_floats(mlp, budget, method):
     """Same floats (``np.array_equal``, and the dtype kept), in blocks of any size, whichever way the candidates'
     pre-activations are computed: the CSR product (valid without a positive bias), the padded slots, the terms
-    gathered by length."""
+    gathered by length, or every unit's by the dense x CSC product (the route when candidates are many)."""
     x, W_in, W_out, b_in = mlp
     active = ActiveUnitsMLP(W_in=W_in, W_out=W_out, b_in=b_in)
     if method == "product":
@@ -71,7 +71,9 @@ def _the_candidate_units_give_the_full_products_floats(mlp, budget, method):
             active._slots = None
     with pytest.MonkeyPatch.context() as m:
         m.setattr(sparse_products, "PAIR_BUDGET", budget)
+        m.setattr(sparse_products, "DENSE_BLOCK", budget)
         m.setattr(sparse_products, "PRODUCT_OVERHEAD", 10**9 if method == "product" else 2)
+        m.setattr(sparse_products, "DENSE_CANDIDATES", {"dense": 10**9, "slots": 0, "by length": 0}.get(method, 8))
         got = active(x)
     expected = full_product(x, W_in, W_out, b_in)
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
@@ -82,7 +84,8 @@ def _the_candidate_units_give_the_full_products_floats(mlp, budget, method):
     test_the_candidate_units_give_the_full_products_floats_on_400_examples,
 ) = in_two_sizes(
     _the_candidate_units_give_the_full_products_floats, 100, 400,
-    sparse_relu_mlps(), st.sampled_from([1, 7, 2**22]), st.sampled_from(["auto", "product", "slots", "by length"]),
+    sparse_relu_mlps(), st.sampled_from([1, 7, 2**22]),
+    st.sampled_from(["auto", "product", "slots", "by length", "dense"]),
     health=(),
 )
 
