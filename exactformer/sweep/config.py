@@ -14,6 +14,14 @@ A configuration names a task and the parameters of its cells::
     variant = ["parity", "first"]
     n = ["1..64", 100, 1000]         # "a..b" is every integer from a to b
 
+    # or several grids, [[grid]] tables, whose cells follow one another (a parameter may differ between them):
+    # [[grid]]
+    # variant = ["parity"]
+    # n = ["1..64"]
+    # [[grid]]
+    # variant = ["parity-ln-eps1e-5"]
+    # n = [2, 4, 10]
+
     [corpus]                         # or: a corpus task's entries, ``chunk`` entries a cell
     chunk = 10                       # (and the task's selection of entries, e.g. match = "04.", every = 40:
                                      # not cell parameters, so a subset's cells are cells of the whole corpus)
@@ -160,14 +168,20 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<dict>") -> SweepCon
         raise SweepConfigError(f"{source}: 'resources' must map names to positive numbers, e.g. {{GPU = 1}}")
     params = data.get("params", {})
     grid = data.get("grid", {})
-    if not isinstance(grid, Mapping) or not isinstance(params, Mapping):
-        raise SweepConfigError(f"{source}: 'params' and 'grid' must be tables")
+    grids = list(grid) if isinstance(grid, list) else [grid]
+    if not grids or not all(isinstance(g, Mapping) for g in grids) or not isinstance(params, Mapping):
+        raise SweepConfigError(f"{source}: 'params' must be a table and 'grid' a table or an array of tables")
     params = {k: _expand(f"params.{k}", v) if isinstance(v, list) and v else v for k, v in params.items()}
-    both = sorted(set(params) & set(grid))
-    if both:
-        raise SweepConfigError(f"{source}: {both} are in both [params] and [grid]; give each parameter once")
-    axes = {k: _expand(f"grid.{k}", v) for k, v in grid.items()}
-    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
+    combos: list[dict[str, Any]] = []
+    axis_names: dict[str, None] = {}
+    for number, one in enumerate(grids):
+        where = "grid" if len(grids) == 1 else f"grid[{number}]"
+        both = sorted(set(params) & set(one))
+        if both:
+            raise SweepConfigError(f"{source}: {both} are in both [params] and [{where}]; give each parameter once")
+        axes = {k: _expand(f"{where}.{k}", v) for k, v in one.items()}
+        axis_names.update(dict.fromkeys(axes))
+        combos += [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
     corpus = data.get("corpus")
     if corpus is not None:
         if task.entries is None:
@@ -182,7 +196,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<dict>") -> SweepCon
         if extra:
             raise SweepConfigError(f"{source}: unknown key(s) {extra} in [corpus]; it has 'chunk'"
                                    + "".join(f", '{t}'" for t in takes))
-    _check_params(task, task_name, [*params, *axes])
+    _check_params(task, task_name, [*params, *axis_names])
     cells: list[Cell] = []
     for combo in combos:
         kwargs = {**params, **combo}

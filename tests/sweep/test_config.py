@@ -20,6 +20,13 @@ def test_the_grid_is_the_product_of_its_axes_and_ranges_expand():
     ]
 
 
+def test_an_array_of_grids_gives_each_grids_cells_in_turn_with_the_keys_of_one_grid():
+    cfg = parse_config(_config(grid=[{"x": ["1..2"], "seconds": [0]}, {"x": [10], "seconds": [0.5, 1]}]))
+    assert [(c.kwargs["x"], c.kwargs["seconds"]) for c in cfg.cells] == [(1, 0), (2, 0), (10, 0.5), (10, 1)]
+    alone = parse_config(_config(grid={"x": [10], "seconds": [0.5, 1]}))
+    assert [c.key for c in cfg.cells[2:]] == [c.key for c in alone.cells]
+
+
 def test_a_cells_key_depends_on_its_parameters_not_on_their_order():
     a = Cell.of(TASK, {"x": 1, "ledger": "l"})
     b = Cell.of(TASK, {"ledger": "l", "x": 1})
@@ -56,6 +63,11 @@ def test_cells_are_frozen():
         (_config(grid={"x": [1]}, resources={"GPU": 0}), "positive numbers"),
         (_config(grid={"x": [1]}, corpus={"chunk": 2}), "has no corpus"),
         ({"task": TASK}, "'name' must be a non-empty string"),
+        (_config(grid=[]), "'grid' a table or an array of tables"),
+        (_config(grid=[{"x": [1]}, 3]), "'grid' a table or an array of tables"),
+        (_config(grid=[{"x": [1]}, {"x": [1]}]), "appears twice"),
+        (_config(grid=[{"x": [1]}, {"y": [1]}]), "has no parameter 'y'"),
+        (_config(grid=[{"x": [1]}, {"ledger": ["l"]}]), "in both [params] and [grid[1]]"),
     ],
 )
 def test_a_bad_configuration_is_refused_naming_what_is_wrong(data, message):

@@ -22,7 +22,7 @@ CELLS = {
     "mlregtest_subset": 12,
     "parity_first_frontier": 15,  # 5 variants x 3 dtypes (float64 rows: the sweep's)
     "parity_first_frontier_subset": 4,
-    "parity_first_sweep": 360,  # 5 variants x (64 + 8 lengths)
+    "parity_first_sweep": 378,  # 5 variants x (64 + 8 lengths), 2 eps variants x 9 lengths
     "parity_first_sweep_subset": 60,
     "readme_table": 15,
 }

@@ -103,8 +103,14 @@ def table_text(comments: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
 
 
 def render_cells(cells: list[Any]) -> str:
-    """The stored cells' rows as ``scripts/results/parity_first_sweep.txt`` (header comments, then the rows)."""
-    return table_text(HEADER, [c.result["row"] for c in cells])
+    """The stored cells' rows as ``scripts/results/parity_first_sweep.txt`` (header comments, the store's provenance:
+    the last cell's finishing time, the code versions and the machines; then the rows). ``seconds``: wall seconds."""
+    finished = max((c.finished or "-" for c in cells), default="-")
+    versions = ", ".join(sorted({c.code_version or "-" for c in cells})) or "-"
+    machines = "; ".join(sorted({c.machine or "-" for c in cells})) or "-"
+    provenance = (f"# rendered from the store of configs/parity_first_sweep.toml: {len(cells)} cells, the last "
+                  f"finished {finished}; code {versions}; {machines}; 1 torch thread per worker")
+    return table_text([*HEADER, provenance], [c.result["row"] for c in cells])
 
 
 TASK = Task(run=sweep_cell, validate=_validate, render=render_cells, name="parity_first_sweep",
