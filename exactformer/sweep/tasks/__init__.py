@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,16 @@ def require_one_of(kind: str, value: Any, choices: Iterable[Any]) -> None:
     choices = list(choices)
     if value not in choices:
         raise ValueError(f"unknown {kind} {value!r}: use one of {', '.join(map(str, choices))}")
+
+
+def provenance(cells: Sequence[Any], config: str) -> str:
+    """A comment line naming where a rendered table came from: the configuration, how many stored cells, when the
+    last one finished, the code versions and the machines that ran them."""
+    finished = max((c.finished or "-" for c in cells), default="-")
+    versions = ", ".join(sorted({c.code_version or "-" for c in cells})) or "-"
+    machines = "; ".join(sorted({c.machine or "-" for c in cells})) or "-"
+    return (f"# rendered from the store of {config}: {len(cells)} cells, the last finished {finished}; code "
+            f"{versions}; {machines}; 1 torch thread per worker")
 
 
 def _from_function(fn: Callable[..., Any], name: str) -> Task:

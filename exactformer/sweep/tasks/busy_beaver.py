@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ...languages import data_dir
-from . import Task
+from . import Task, provenance
 
 #: The busy-beaver lists: the ``busy_beaver`` folder of the external data (:func:`exactformer.languages.data_dir`).
 DATA = data_dir() / "busy_beaver"
@@ -132,10 +132,12 @@ def line(r: dict[str, Any]) -> str:
 
 
 def render(cells: list[Any]) -> str:
-    """The column line, one line per machine (in list order), a summary per list and in all."""
+    """The store's provenance, the column line, one line per machine (in list order), a summary per list and in
+    all (``decoding``: the machines' wall seconds)."""
     records = [r for c in cells for r in c.result["machines"]]
     lists = list(dict.fromkeys(r["list"] for r in records))
-    out = [COLUMNS, *(line(r) for name in lists for r in records if r["list"] == name)]
+    out = [provenance(cells, "configs/busy_beaver.toml"), COLUMNS,
+           *(line(r) for name in lists for r in records if r["list"] == name)]
     total = [0, 0, 0, 0.0]
     for name in lists:
         mine = [r for r in records if r["list"] == name]

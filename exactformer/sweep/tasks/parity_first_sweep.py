@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import Task, require_one_of
+from . import Task, provenance, require_one_of
 from .parity_first_variants import DTYPES, VARIANTS, Tally, fmt, words_for, z_of
 
 COLUMNS = [
@@ -105,12 +105,7 @@ def table_text(comments: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
 def render_cells(cells: list[Any]) -> str:
     """The stored cells' rows as ``scripts/results/parity_first_sweep.txt`` (header comments, the store's provenance:
     the last cell's finishing time, the code versions and the machines; then the rows). ``seconds``: wall seconds."""
-    finished = max((c.finished or "-" for c in cells), default="-")
-    versions = ", ".join(sorted({c.code_version or "-" for c in cells})) or "-"
-    machines = "; ".join(sorted({c.machine or "-" for c in cells})) or "-"
-    provenance = (f"# rendered from the store of configs/parity_first_sweep.toml: {len(cells)} cells, the last "
-                  f"finished {finished}; code {versions}; {machines}; 1 torch thread per worker")
-    return table_text([*HEADER, provenance], [c.result["row"] for c in cells])
+    return table_text([*HEADER, provenance(cells, "configs/parity_first_sweep.toml")], [c.result["row"] for c in cells])
 
 
 TASK = Task(run=sweep_cell, validate=_validate, render=render_cells, name="parity_first_sweep",
