@@ -423,13 +423,22 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
     def attention_weights(
         self, scores: torch.Tensor, sees: torch.Tensor, att: Attention, where: str, query_pos: torch.Tensor
     ) -> torch.Tensor:
-        """:meth:`PlainTorchArithmetic.attention_weights`; for softmax two passes fewer, the same floats: the mask is
-        written into the score block in place (the general path hands over a fresh block), and the zeroing of
-        queries without a key is skipped when every query has one."""
-        if att.kind != "softmax" or self.rounds_intermediate_results or scores.requires_grad:
+        """:meth:`PlainTorchArithmetic.attention_weights`, the same floats with fewer passes over the block: the mask
+        is written into the score block in place (the general path hands over a fresh block); for softmax the zeroing
+        of queries without a key is skipped when every query has one; for average-hard attention, when every
+        query's largest score is finite (so it has a key, and no masked key equals it), the winners are the keys
+        equal to it, and the weights ``1 / count`` are placed by one ``where`` (``0 / count`` is +0 as there)."""
+        if att.kind not in ("softmax", "average_hard") or self.rounds_intermediate_results or scores.requires_grad:
             return super().attention_weights(scores, sees, att, where, query_pos)
         any_key = sees.any(dim=-1, keepdim=True)
         masked = scores if bool(sees.all()) else scores.masked_fill_(~sees, float("-inf"))
+        if att.kind == "average_hard":
+            best = masked.max(dim=-1, keepdim=True).values
+            if not bool(torch.isfinite(best).all()):
+                return super().attention_weights(masked, sees, att, where, query_pos)
+            winners = masked == best
+            count = winners.sum(dim=-1, keepdim=True).to(self.dtype)
+            return torch.where(winners, torch.ones((), dtype=self.dtype, device=self.device) / count, 0.0)
         weights = torch.softmax(masked.float() if self.dtype in (torch.float16, torch.bfloat16) else masked, -1)
         if bool(any_key.all()):
             return weights.to(self.dtype)
