@@ -147,7 +147,6 @@ class ActiveUnitsMLP:
         if not (W_in.finite and W_out.finite):
             raise ValueError("the weights must be finite")
         self.W_in, self.W_out, self.b_in = W_in.by_column, W_out.by_row, b_in
-        self._W_out_by_column = W_out.by_column  # its transpose, CSR, for the dense route
         self._by_row = W_in.by_row  # [d_model, d_mlp]: the units each coordinate reads into
         self._positive = _zero_one(self._by_row, self._by_row.data > 0)  # where a term x[k] > 0 is positive
         self._negative = _zero_one(self._by_row, self._by_row.data < 0)

@@ -30,7 +30,8 @@ SCORES = st.sampled_from([0.0, -0.0, 1.0, 1.0, 2.5, -3.0, 1e300, float("-inf"), 
 @settings(max_examples=300, deadline=None)
 @given(scores=hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 5),
                                                 st.integers(1, 5)), elements=SCORES),
-       mask=st.sampled_from(["none", "causal", "strict_causal"]), dtype=st.sampled_from([torch.float64, torch.float32]))
+       mask=st.sampled_from(["none", "causal", "strict_causal"]),
+       dtype=st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16]))
 def test_the_fast_average_hard_weights_are_the_plain_arithmetics_bytes(scores, mask, dtype):
     att = _average_hard(mask)
     queries, keys = scores.shape[2], scores.shape[3]
