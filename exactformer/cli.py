@@ -453,12 +453,13 @@ def sweep(
     x: Optional[str] = typer.Option(None, help="The plot's x: a cell parameter or figure."),
     y: Optional[str] = typer.Option(None, help="The plot's y: a cell parameter or figure."),
     group: Optional[str] = typer.Option(None, help="One plot line per value of this parameter."),
+    run: bool = typer.Option(True, "--run/--no-run", help="--no-run: render or plot the store, running no cell."),
 ) -> None:
     """Run a campaign of cells on Dask; completed cells are stored and skipped by a rerun. Exits 1 if a cell failed."""
     from .cli_sweep import run_sweep_command
 
     raise typer.Exit(run_sweep_command(config, store, scheduler, workers, render, progress=console.is_terminal,
-                                       plot=plot, axes=(x, y, group)))
+                                       plot=plot, axes=(x, y, group), run=run))
 
 
 def main() -> None:

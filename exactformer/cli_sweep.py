@@ -21,11 +21,15 @@ def _usage(message: str) -> typer.Exit:
 
 def run_sweep_command(config: Path, store: Path | None, scheduler: str | None, workers: int | None,
                       render: Path | None, progress: bool = True, plot: Path | None = None,
-                      axes: tuple[str | None, str | None, str | None] = (None, None, None)) -> int:
+                      axes: tuple[str | None, str | None, str | None] = (None, None, None), run: bool = True) -> int:
     """Run the configuration's missing cells, print the summary, optionally render the table and draw the plot
     (``axes``: its x, y and group, :func:`~exactformer.sweep.plot.plot_store`); the exit status: 0 when every cell
-    is in the store, 1 when a cell failed (its error is in the store's ``errors`` table)."""
+    is in the store, 1 when a cell failed (its error is in the store's ``errors`` table). With ``run=False``
+    (``--no-run``) no cell runs: the table and plot show what the store holds (a campaign in progress elsewhere is
+    left alone), and the status is 0."""
     x, y, group = axes
+    if not run and render is None and plot is None:
+        raise _usage("--no-run renders or plots the store: give --render or --plot")
     if plot is not None and (x is None or y is None):
         raise _usage("--plot needs --x and --y (a cell parameter or figure each)")
     if plot is None and any(a is not None for a in axes):
@@ -39,10 +43,14 @@ def run_sweep_command(config: Path, store: Path | None, scheduler: str | None, w
     except SweepConfigError as e:
         raise _usage(str(e)) from None
     store_path = store if store is not None else config.with_suffix(".sqlite")
-    summary = sweep(cfg, store=store_path, scheduler=scheduler, workers=workers, progress=progress)
-    typer.echo(str(summary))
-    if summary.log_dir is not None:
-        typer.echo(f"worker logs: {summary.log_dir}")
+    summary = None
+    if run:
+        summary = sweep(cfg, store=store_path, scheduler=scheduler, workers=workers, progress=progress)
+        typer.echo(str(summary))
+        if summary.log_dir is not None:
+            typer.echo(f"worker logs: {summary.log_dir}")
+    elif not store_path.exists():
+        raise _usage(f"no results store at {store_path}")
     if render is not None:
         text = render_store(store_path, cfg)
         if str(render) == "-":
@@ -56,4 +64,4 @@ def run_sweep_command(config: Path, store: Path | None, scheduler: str | None, w
         except SweepConfigError as e:
             raise _usage(str(e)) from None
         typer.echo(f"wrote {plot}")
-    return 0 if summary.complete else 1
+    return 0 if summary is None or summary.complete else 1

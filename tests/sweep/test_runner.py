@@ -70,6 +70,11 @@ def test_a_rerun_computes_no_stored_cell_and_runs_only_the_new_ones(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(f'name = "counting"\ntask = "{TASK}"\n[params]\nledger = "{ledger}"\nseconds = 0.0\n'
                       '[grid]\nx = ["1..5"]\n')
+    looked = CliRunner().invoke(app, ["sweep", str(config), "--store", str(store), "--no-run", "--render", "-"])
+    assert looked.exit_code == 0, looked.output  # --no-run renders what is stored and runs nothing
+    assert "(2 of 5 cells not in the store yet)" in looked.output and executions(ledger) == {1: 1, 2: 1, 3: 1}
+    refused = CliRunner().invoke(app, ["sweep", str(config), "--store", str(store), "--no-run"])
+    assert refused.exit_code == 2 and "--no-run renders or plots the store" in refused.output
     grown = CliRunner().invoke(app, ["sweep", str(config), "--store", str(store), "--workers", "2"])
     assert grown.exit_code == 0, grown.output
     assert "5 cells, 3 already stored, 2 run" in grown.output
