@@ -212,11 +212,7 @@ class ActiveUnitsMLP:
             if self.b_in.any():
                 pre += self.b_in[:, None]
             units, positions = np.divmod(np.flatnonzero(pre > 0), pre.shape[1])  # the units that fire: few
-            hidden = scipy.sparse.csr_matrix(  # sorted by position, then unit (a stable sort of the positions)
-                (pre[units, positions], (positions, units)), shape=(pre.shape[1], pre.shape[0])
-            )
-            hidden.sort_indices()
-            out[start : start + rows] = (hidden @ self.W_out).toarray()
+            out[start : start + rows] = self._output(pre[units, positions], positions, units, pre.shape[1])
         return out
 
     def _output(self, pre: np.ndarray, rows: np.ndarray, units: np.ndarray, positions: int) -> np.ndarray:

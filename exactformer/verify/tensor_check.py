@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..core.arith import TorchArithmetic
+from ..core.arith.torch_fast import RESIDUAL_BUDGET
 from ..core.batch_encoding import BatchEncoder, batch_of
 from ..core.construction import Construction, Probe
 from ..core.errors import ExactformerError
@@ -48,11 +49,6 @@ __all__ = ["tensor_path_unavailable", "tensor_min_length", "check_size_on_tensor
 #: the general path is split (which it would refuse over the memory budget).
 TRACE_BUDGET = 1 << 29
 
-#: Largest residual stream (bytes, one ``[rows, tokens, d_model]`` tensor) of one forward pass of the tensor path: a
-#: larger batch is run in blocks of this size, whose tensors stay in the CPU's cache. Measured on 2 cores (PARITY,
-#: 21 tokens of 10 coordinates): 2^11 words (3.4 MB) ran at twice the words per second of 2^13 (14 MB) and at 4x
-#: that of 2^15, the benchmark's earlier default; 2^10 to 2^12 words were within the noise of each other.
-RESIDUAL_BUDGET = 1 << 22
 
 
 def tensor_path_unavailable(construction: Construction, ref: Any, backend: str) -> str | None:

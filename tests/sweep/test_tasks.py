@@ -77,7 +77,8 @@ def test_three_readme_rows_rendered_from_cells_are_the_readmes_rows_in_its_order
 
 
 def test_an_mlregtest_forward_pass_keeps_its_residual_stream_within_the_budget_and_holds_at_least_one_word():
-    from exactformer.sweep.tasks.mlregtest import RESIDUAL_BUDGET, words_per_pass
+    from exactformer.core.arith.torch_fast import RESIDUAL_BUDGET
+    from exactformer.sweep.tasks.mlregtest import words_per_pass
 
     for length in (1, 8, 32, 128):
         for d_model in (21, 85, 767, 6851, 10**6):

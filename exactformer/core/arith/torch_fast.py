@@ -39,11 +39,17 @@ from .torch_cached import cached_per_head
 from .torch_hard import OneHotAttention, position_only
 from .torch_uniform import UniformAttention
 
-__all__ = ["TorchArithmetic", "MLP_BLOCK_ENTRIES"]
+__all__ = ["TorchArithmetic", "MLP_BLOCK_ENTRIES", "RESIDUAL_BUDGET"]
 
 
 #: Largest hidden layer (positions x units) one MLP block holds in torch; wider batches are split over positions.
 MLP_BLOCK_ENTRIES = 2**20  # 8 MB in float64: 2**24 was 2.5x slower (page faults of fresh blocks)
+#: Largest residual stream (bytes, one ``[rows, tokens, d_model]`` tensor) a caller should give one CPU forward pass:
+#: a larger batch run in blocks of this size keeps its tensors in the cache. Measured on 2 cores (PARITY, 21 tokens
+#: of 10 coordinates): 2^11 words (3.4 MB) ran at twice the words per second of 2^13 (14 MB) and at 4x that of
+#: 2^15; 2^10 to 2^12 words were within the noise of each other. Read by the tensor path of ``check`` and the
+#: MLRegTest sweep task.
+RESIDUAL_BUDGET = 1 << 22
 
 
 def _as_matrix(W: torch.Tensor, layout: str) -> torch.Tensor:
@@ -430,7 +436,6 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
         equal to it, and the weights ``1 / count`` are placed by one ``where`` (``0 / count`` is +0 as there)."""
         if att.kind not in ("softmax", "average_hard") or self.rounds_intermediate_results or scores.requires_grad:
             return super().attention_weights(scores, sees, att, where, query_pos)
-        any_key = sees.any(dim=-1, keepdim=True)
         masked = scores if bool(sees.all()) else scores.masked_fill_(~sees, float("-inf"))
         if att.kind == "average_hard":
             best = masked.max(dim=-1, keepdim=True).values
@@ -440,6 +445,7 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
             count = winners.sum(dim=-1, keepdim=True).to(self.dtype)
             return torch.where(winners, torch.ones((), dtype=self.dtype, device=self.device) / count, 0.0)
         weights = torch.softmax(masked.float() if self.dtype in (torch.float16, torch.bfloat16) else masked, -1)
+        any_key = sees.any(dim=-1, keepdim=True)
         if bool(any_key.all()):
             return weights.to(self.dtype)
         return torch.where(any_key, weights.to(self.dtype), torch.zeros((), dtype=self.dtype, device=self.device))

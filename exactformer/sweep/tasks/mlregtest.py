@@ -59,20 +59,17 @@ def words_for(dfa: Any, length: int, count: int, rng: random.Random) -> list:
     ]
 
 
-#: Bytes of float64 residual stream one forward pass holds (the tensor path of ``check`` uses the same 4 MB,
-#: ``verify.tensor_check.RESIDUAL_BUDGET``; this task runs below the verifier's layer, so it keeps its own).
-RESIDUAL_BUDGET = 1 << 22
-
-
 def words_per_pass(length: int, d_model: int) -> int:
     """Words of ``length`` letters in one forward pass: as many as keep the float64 residual stream within
-    :data:`RESIDUAL_BUDGET` bytes (at least 1, at most 512).
+    :data:`~exactformer.core.arith.torch_fast.RESIDUAL_BUDGET` bytes (at least 1, at most 512).
 
     The recognizers of large monoids are thousands of coordinates wide and every sublayer passes over the whole
     stream, so a batch that outgrows the cache runs at memory speed: on ``04.04.LTT.6.2.9`` (d_model 6,851) the
     cell took 130.6 CPU s in passes of up to 512 words and 71.7 s within 4 MB (d_model 767: 13.4 -> 8.3 s; d_model
     85: 1.4 -> 1.2 s), the same answers.
     """
+    from ...core.arith.torch_fast import RESIDUAL_BUDGET
+
     return max(1, min(512, RESIDUAL_BUDGET // ((length + 1) * d_model * 8)))
 
 
