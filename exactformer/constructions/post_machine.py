@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,20 @@ class PostMachineSpec:
         spec.validate()
         return spec
 
+    @cached_property
+    def tokens(self) -> frozenset[tuple[Hashable, Hashable]] | None:
+        """Every (symbol, state) pair, for validating a prompt by one set inclusion; None when a symbol is itself a
+        tuple or a list (a prompt item could then be read as a symbol or as a pair: :func:`prompt_pairs` tests each
+        item in turn)."""
+        if any(isinstance(b, (tuple, list)) for b in self.symbols):
+            return None
+        return frozenset((b, p) for b in self.symbols for p in self.states)
+
+    @cached_property
+    def token_names(self) -> dict[tuple[Hashable, Hashable], str]:
+        """The vocabulary token of every (symbol, state) pair (:func:`token_name`)."""
+        return {(b, p): token_name(b, p) for b in self.symbols for p in self.states}
+
     def validate(self) -> None:
         if self.start not in self.states:
             raise InputError(f"start state {self.start!r} is not a state")
@@ -127,6 +142,36 @@ def prompt_pairs(
     if len(items) != window:
         raise InputError(f"the prompt must be exactly the queue of {window} symbols, got {len(items)}")
     default = spec.start if state is None else state
+    pairs = _valid_pairs(spec, items, default)
+    if pairs is None:
+        pairs = _checked_pairs(spec, items, default)
+    last = pairs[-1][1]
+    if last not in spec.states or last in spec.halting:
+        raise InputError(f"the start state {last!r} is not a working state of the Post machine")
+    return pairs
+
+
+def _valid_pairs(spec: PostMachineSpec, items: list[Any], default: Hashable) -> list[tuple[Hashable, Hashable]] | None:
+    """:func:`prompt_pairs`'s pairs when every item is a symbol, or every item a (symbol, state) tuple, found by one
+    set inclusion; None otherwise (then :func:`_checked_pairs` reads item by item, and names a bad one)."""
+    tokens = spec.tokens
+    if tokens is None:
+        return None
+    try:
+        seen = set(items)
+        if seen <= set(spec.symbols):
+            if default not in spec.states or default in spec.halting:
+                return None
+            return [(item, default) for item in items]
+        if seen <= tokens and all(type(item) is tuple for item in seen):
+            return items
+    except TypeError:  # an unhashable item
+        return None
+    return None
+
+
+def _checked_pairs(spec: PostMachineSpec, items: list[Any], default: Hashable) -> list[tuple[Hashable, Hashable]]:
+    """:func:`prompt_pairs`'s pairs, item by item: raises :class:`InputError` naming the first bad item."""
     pairs = []
     for i, item in enumerate(items):
         pair = isinstance(item, (tuple, list)) and len(item) == 2
@@ -141,9 +186,6 @@ def prompt_pairs(
         else:
             bad = item[0] if pair else item
             raise InputError(f"symbol {bad!r} is not in the Post machine's alphabet {list(spec.symbols)}")
-    last = pairs[-1][1]
-    if last not in spec.states or last in spec.halting:
-        raise InputError(f"the start state {last!r} is not a working state of the Post machine")
     return pairs
 
 
@@ -308,7 +350,8 @@ def simulate(
     else:
         starts = list(states)
     pairs_in = [prompt_pairs(spec, L, q, p) for q, p in zip(batch, starts)]
-    prompts = [[token_name(b, p) for b, p in pairs] for pairs in pairs_in]
+    names = spec.token_names
+    prompts = [[names[pair] for pair in pairs] for pairs in pairs_in]
     halting_tokens = {token_name(b, p) for b in spec.symbols for p in spec.halting}
     pairs_of = {token_name(b, p): (b, p) for b in spec.symbols for p in spec.states}
     arith = arithmetic_for(backend, dtype=dtype or (torch.float64 if backend == "torch" else None), device=device)
@@ -408,7 +451,8 @@ def post_machine(
     def encode(queue: Sequence[Any], state: Hashable | None = None) -> list[str]:
         """The prompt of L tokens: a queue of symbols, each with the start state (``state``, by default the
         machine's), or explicit ``(symbol, state)`` tokens (any mix, e.g. the window of a decode in progress)."""
-        return [token_name(b, p) for b, p in prompt_pairs(spec, L, queue, state)]
+        names = spec.token_names
+        return [names[pair] for pair in prompt_pairs(spec, L, queue, state)]
 
     def front_symbol(queue: Sequence[Any], n_tokens: int) -> list[list[int]]:
         front = prompt_pairs(spec, L, queue)[0][0]

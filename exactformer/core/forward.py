@@ -91,6 +91,22 @@ class KVCache:
             self.entries[where] = (keys, key_pos)
         return keys, key_pos
 
+    def keep(self, sequences: Sequence[int]) -> None:
+        """Keep only the batch rows ``sequences`` (in that order): a decoder drops the sequences that have stopped,
+        so that later steps compute only the ones still running. Each torch buffer is copied into a fresh one that
+        holds those rows (projections kept with the old buffer start over); the kept keys and positions are
+        unchanged."""
+        index = list(sequences)
+        for where, (keys, key_pos) in list(self.entries.items()):
+            if not isinstance(keys, torch.Tensor):
+                self.entries[where] = (keys[index], key_pos)
+                continue
+            chosen = keys[torch.tensor(index, dtype=torch.long, device=keys.device)]
+            if where in self._buffers:
+                buffer = self._buffers[where] = _Rows.of(chosen, key_pos)
+                chosen, key_pos = buffer.rows[:, buffer.lo : buffer.hi], buffer.positions[buffer.lo : buffer.hi]
+            self.entries[where] = (chosen, key_pos)
+
 
 @dataclass
 class _Rows:
@@ -102,6 +118,12 @@ class _Rows:
     hi: int = 0
     #: what an arithmetic computed from the rows, by its key (:mod:`~exactformer.core.arith.torch_cached`)
     projections: dict[Any, Any] = field(default_factory=dict)
+    #: the rows the last :meth:`append` wrote, as given (``rows[:, hi - n : hi]`` is their copy, strided by the
+    #: capacity: reading the given tensor instead reads memory in sequence), and where they start
+    last: tuple[int, torch.Tensor] | None = None
+    #: ``((lo, hi), peak)``: the last rows whose entries :mod:`~exactformer.core.arith.torch_cached` tested, and
+    #: their largest entry (None: not all plain integers)
+    tested: tuple[tuple[int, int], float | None] | None = None
 
     @classmethod
     def empty(cls, x: torch.Tensor, positions: torch.Tensor, capacity: int = 64) -> _Rows:
@@ -131,8 +153,10 @@ class _Rows:
             fresh.rows[:, :kept] = self.rows[:, self.lo : self.hi]
             fresh.positions[:kept] = self.positions[self.lo : self.hi]
             self.rows, self.positions, self.lo, self.hi = fresh.rows, fresh.positions, 0, kept
+            self.tested = None  # (its indices were the old rows')
         self.rows[:, self.hi : self.hi + n] = x
         self.positions[self.hi : self.hi + n] = positions
+        self.last = (self.hi, x)
         self.hi += n
         keys = self.rows[:, self.lo : self.hi]
         keys.kv_rows = (self, self.lo, self.hi)  # type: ignore[attr-defined]  # (torch_cached reads it)

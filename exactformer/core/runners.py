@@ -270,17 +270,20 @@ class _Progress:
         self.tied = [False] * batch
 
     def advance(self, readout: Readout, logits: Any, labels: list[Any], margins: list[float], tied: list[bool],
-                step: int) -> None:
-        for b, label in enumerate(labels):
+                step: int, sequences: Sequence[int] | None = None) -> None:
+        """Take one step; row ``i`` of ``logits`` (and of the lists) is sequence ``sequences[i]`` of the batch (by
+        default sequence ``i``)."""
+        for i, label in enumerate(labels):
+            b = i if sequences is None else sequences[i]
             if self.stopped[b]:
                 continue
-            if tied[b]:
+            if tied[i]:
                 if self.on_tie == "raise":
-                    raise ReadoutTieError(_tie_message(readout, logits, b, where=f"at decoding step {step}"))
+                    raise ReadoutTieError(_tie_message(readout, logits, i, where=f"at decoding step {step}"))
                 self.stopped[b] = self.tied[b] = True
                 continue
             self.out[b].append(label)
-            self.margins[b].append(margins[b])
+            self.margins[b].append(margins[i])
             self.stopped[b] = self.is_stop(label)
 
     def result(self) -> Decoded:
@@ -371,14 +374,22 @@ def _decode_cached(
         if layer.attention is not None and not layer.attention.block.mask.is_causal:  # type: ignore[union-attr]
             raise InputError(f"cached decoding needs causal attention masks; {label}.attn has none")
     cache = KVCache()
-    items: Sequence[Sequence[str]] = prompts
+    items: Any = prompts  # token lists, then a [batch, 1] tensor of vocabulary indices (which forward also takes)
+    running = list(range(len(prompts)))  # the sequence of each row of the cache
+    # later steps feed the labels as vocabulary indices, one [batch, 1] tensor (embedded by one gather, the same
+    # rows of W_E), instead of one Python list per sequence and step
+    vocabulary = {token: i for i, token in enumerate(model.embedding.vocab)}
     for step in range(max_new_tokens):
         final = forward(model, items, arith, queries=[-1], cache=cache).final
         logits, labels, step_margins, _, tied = read_out(model.readout, final, arith)
-        progress.advance(model.readout, logits, labels, step_margins, tied, step)
+        progress.advance(model.readout, logits, labels, step_margins, tied, step, running)
         if all(progress.stopped):
             break
-        items = [[label] for label in labels]
+        live = [i for i, b in enumerate(running) if not progress.stopped[b]]
+        if 2 * len(live) <= len(running):  # most rows have stopped: drop the stopped ones (each row is its own)
+            cache.keep(live)
+            running, labels = [running[i] for i in live], [labels[i] for i in live]
+        items = torch.tensor([vocabulary[label] for label in labels], dtype=torch.int64)[:, None]
     return progress.result()
 
 

@@ -176,6 +176,11 @@ class PostMachine(Immutable):
         q = tuple(queue)
         if not q:
             raise SymbolNotInAlphabetError("a synchronous Post machine needs a non-empty queue")
+        try:
+            if set(q) <= set(self.symbols):  # one pass over a long queue; the loop below names a stray symbol
+                return q
+        except TypeError:  # an unhashable item: the loop names it
+            pass
         for i, s in enumerate(q):
             if s not in self.symbols:
                 raise SymbolNotInAlphabetError(

@@ -30,6 +30,7 @@ from the machine object the construction was built from, not from the weights.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import random
 from collections.abc import Hashable, Iterator, Sequence
@@ -56,6 +57,10 @@ Token = tuple[Hashable, Hashable]
 # many decodes, each cut at this many tokens (the budget is written in the report's mode)
 SLOW_BACKEND_DECODES = 6
 SLOW_BACKEND_TOKENS = 12
+#: Most residual entries (decodes x tokens of window and decode x d_model) one batch of decodes holds: the corpus is
+#: decoded in batches of at most this size, so that the decoder's KV cache (its rows and their key and value
+#: projections) stays within a few GB at any window (a ring of 4,096 cells has over 4,000 decodes).
+DECODE_BATCH_ENTRIES = 2**27
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,7 @@ class PostMachineReference:
         budget = self.max_tokens if max_tokens is None else max_tokens
         out = []
         for queue, state, label in self.starts:
-            out.append(self._reference_decode(tuple((b, state) for b in queue), label, budget))
+            out.append(self._reference_decode(tuple(zip(queue, itertools.repeat(state))), label, budget))
         for k in range(self.random_starts):
             state = rng.choice(self.working)
             prompt = self._prompt(rng.choice(self.symbols), state, rng, mixed=k % 2 == 1)
@@ -328,8 +333,9 @@ def check_decodes(
     device: Any = None,
     rng: random.Random | None = None,
 ) -> tuple[list[DecodeOutcome], str]:
-    """Decode ``reference.decodes(size, rng)`` through ``construction.simulate`` in one batch and compare each decode
-    with the reference token by token; return the outcomes and a one-line description of the corpus.
+    """Decode ``reference.decodes(size, rng)`` through ``construction.simulate`` (in batches of at most
+    :data:`DECODE_BATCH_ENTRIES` residual entries) and compare each decode with the reference token by token; return
+    the outcomes and a one-line description of the corpus.
 
     The construction's ``simulate(queues=[prompt, ...], max_tokens=n, backend=, dtype=, device=)`` must return one
     run per prompt with ``tokens``, ``halted``, ``stuck`` and ``margins`` (the Post-machine constructions'
@@ -344,9 +350,12 @@ def check_decodes(
     if not corpus:
         return [], "no decodes"
     bound = max(len(d.tokens) for d in corpus) + 1
+    width = getattr(getattr(construction, "model", None), "d_model", 1)
+    per_batch = max(1, DECODE_BATCH_ENTRIES // ((len(corpus[0].prompt) + bound) * width))
     try:
-        runs = construction.simulate(queues=[list(d.prompt) for d in corpus], max_tokens=bound, backend=backend,
-                                     dtype=dtype, device=device)
+        runs = [run for b in range(0, len(corpus), per_batch) for run in construction.simulate(
+            queues=[list(d.prompt) for d in corpus[b : b + per_batch]], max_tokens=bound, backend=backend,
+            dtype=dtype, device=device)]
     except ExactformerError as exc:
         err = f"{type(exc).__name__}: {exc}"
         return [DecodeOutcome(d, False, 1, None, None, f"the decode raised {err}") for d in corpus], \

@@ -11,6 +11,7 @@ from fractions import Fraction
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exactformer.constructions.post_machine import post_machine
 from exactformer.core.errors import InputError
@@ -224,6 +225,34 @@ def test_a_prompt_may_be_explicit_tokens_in_mixed_states():
         c.encode([("1", "run"), ("0", "run"), ("2", "run"), ("0", "stop")])
     with pytest.raises(InputError, match="'nowhere', which is not a state"):
         c.encode([("1", "nowhere"), ("0", "run"), ("2", "run"), ("0", "run")])
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=st.lists(st.one_of(st.sampled_from(["0", "1", "2", "7", ("1", "run"), ("0", "keep"), ("2", "stop"),
+                                                 ("9", "run"), ("1", "nowhere"), ["0", "run"], ("0", "run", "x")]),
+                      st.sampled_from(["0", "1", "2"])), min_size=4, max_size=4),
+       state=st.sampled_from([None, "keep", "stop"]))
+def test_a_prompt_read_by_one_set_inclusion_is_the_item_by_item_reading(items, state):
+    """``prompt_pairs`` reads an all-symbol or all-pair prompt by one set inclusion: the same pairs, and the same
+    error (naming the same item), as reading item by item."""
+    from exactformer.constructions.post_machine import _checked_pairs, prompt_pairs
+
+    spec = post_machine(KEEP_STUCK, queue_length=4).parameters.spec
+
+    def outcome(read):
+        try:
+            return read()
+        except InputError as exc:
+            return f"InputError: {exc}"
+
+    default = spec.start if state is None else state
+    fast = outcome(lambda: prompt_pairs(spec, 4, items, state))
+    slow = outcome(lambda: _checked_pairs(spec, list(items), default))
+    if not isinstance(slow, str):
+        last = slow[-1][1]
+        if last not in spec.states or last in spec.halting:
+            slow = f"InputError: the start state {last!r} is not a working state of the Post machine"
+    assert fast == slow
 
 
 @pytest.mark.parametrize("backend", ["torch", "exact"])

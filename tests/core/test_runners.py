@@ -167,3 +167,22 @@ def test_cached_decoding_equals_full_recomputation_on_random_causal_models(model
 def _column_mix(d: int) -> np.ndarray:
     """A fixed readout that looks at every coordinate differently."""
     return np.array([[Fraction((3 * r + 5 * c) % 7 - 3, 2) for c in range(3)] for r in range(d)], dtype=object)
+
+
+def test_cached_decoding_drops_the_stopped_sequences_and_the_others_decode_as_before(monkeypatch):
+    """Sequences of one batch stop at different steps (the stop token "b" comes round at different times); once
+    most have stopped, the cache keeps only the running ones (``KVCache.keep``), and every sequence's tokens, margins
+    and stop flags are still those of the full recomputation."""
+    from exactformer.core.forward import KVCache
+
+    kept: list[list[int]] = []
+    keep = KVCache.keep
+    monkeypatch.setattr(KVCache, "keep", lambda self, rows: (kept.append(list(rows)), keep(self, rows))[1])
+    window = 70  # past the projection cache's MIN_ROWS, so the kept projections start over too
+    prompts = [["a"] * k + ["b"] + ["a"] * (window - 1 - k) for k in (60, 1, 0, 2, 3, 40, 5, 6)]
+    model = echo_model(window)
+    cached = decode(model, prompts, TorchArithmetic(torch.float64), max_new_tokens=window, stop={"b"})
+    full = decode(model, prompts, TorchArithmetic(torch.float64), max_new_tokens=window, stop={"b"}, cache=False)
+    assert kept, "no sequence was dropped: the test does not reach KVCache.keep"
+    assert cached.tokens == full.tokens and cached.stopped == full.stopped and cached.margins == full.margins
+    assert [len(t) for t in cached.tokens] == [61, 2, 1, 3, 4, 41, 6, 7]

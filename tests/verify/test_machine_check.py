@@ -299,3 +299,25 @@ def test_default_lengths_read_the_built_construction():
     assert entry.default_lengths() == (9,)
     assert entry.default_lengths(entry.builder(ring_length=12)) == (12,)
     assert REGISTRY["parity"].default_lengths() == tuple(REGISTRY["parity"].lengths)
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_the_decode_corpus_in_batches_gives_the_outcomes_of_one_batch(monkeypatch, changed):
+    """``check_decodes`` decodes the corpus in batches of at most ``DECODE_BATCH_ENTRIES`` residual entries: with a
+    budget of one decode per batch, every outcome (step, tokens, margins) is the one-batch outcome, for a correct
+    construction and for one with a changed transition (which both catch)."""
+    from exactformer.verify import machines
+
+    transitions = {**MACHINE["transitions"], ("keep", "1"): ("1", "run")} if changed else MACHINE["transitions"]
+    construction = post_machine(machine(transitions=transitions), queue_length=5)
+    ref = PostMachineReference(machine(), 5, random_starts=6)
+    one, _ = check_decodes(construction, ref, 5, rng=random.Random(1))
+    calls = []
+    simulate = type(construction).simulate
+    monkeypatch.setattr(machines, "DECODE_BATCH_ENTRIES", 1)
+    monkeypatch.setattr(type(construction), "simulate",
+                        lambda self, **kw: calls.append(kw["queues"]) or simulate(self, **kw))
+    batched, _ = check_decodes(construction, ref, 5, rng=random.Random(1))
+    assert len(calls) == len(one) > 1 and all(len(queues) == 1 for queues in calls)
+    assert batched == one
+    assert all(o.ok for o in one) != changed

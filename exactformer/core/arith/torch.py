@@ -29,6 +29,7 @@ from ..rational import to_float_array
 from ..sparse import SparseRationalMatrix
 from .base import Arithmetic, Item, _is_finite_number
 from .devices import torch_device
+from .torch_cached import known_plain
 
 __all__ = ["PlainTorchArithmetic", "DTYPES"]
 
@@ -51,8 +52,10 @@ def in_memory_order(x: torch.Tensor) -> torch.Tensor:
 
 def _all_finite(x: torch.Tensor) -> bool:
     """Whether every entry of ``x`` is finite: one sum (finite only if every entry is), and the entrywise test
-    only when the sum is not finite (a NaN or infinity, or finite entries whose sum overflows)."""
-    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+    only when the sum is not finite (a NaN or infinity, or finite entries whose sum overflows). Projections a
+    decoder's KV cache has kept and checked (:func:`~exactformer.core.arith.torch_cached.known_plain`) are finite
+    without reading them."""
+    return known_plain(x) or bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
 
 
 class PlainTorchArithmetic(Arithmetic):

@@ -50,6 +50,7 @@ import torch
 from ..architecture import Attention
 from ..attention_rules import allowed
 from .torch import _all_finite
+from .torch_cached import known_plain
 
 __all__ = ["OneHotAttention", "HARD_BLOCK_ENTRIES", "position_only"]
 
@@ -278,7 +279,7 @@ def _integer_peak(x: torch.Tensor) -> float:
 def _plain_values(v: torch.Tensor) -> bool:
     """Whether every value is finite and no column ``[batch, head, :, coordinate]`` has every sign bit set (then
     the general path's ``sum_k w_k v_k`` is ``v_i`` exactly, its zeros +0: the module's docstring)."""
-    if not v.numel():
+    if not v.numel() or known_plain(v):  # finite, and no sign bit set at all
         return True
     if not _all_finite(v):
         return False
