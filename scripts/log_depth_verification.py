@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exactformer.sweep import Store, parse_config, sweep  # noqa: E402
 from exactformer.sweep.render import stored_cells  # noqa: E402
+from exactformer.sweep.tasks import provenance  # noqa: E402
 from exactformer.sweep.tasks.log_depth_verification import (  # noqa: E402, F401
     GRAPH_HEAD,
     GRAPH_TASK,
@@ -96,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     store = Path(args.store or Path(args.out).with_suffix(".sqlite"))
     header = [
         "# log-depth verification matrix (scripts/log_depth_verification.py" + (" --quick" if args.quick else "") + ")",
-        f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, torch {torch.__version__}, "
-        f"1 thread per worker (exactformer.sweep, store {store})",
+        f"# rendered {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({platform.machine()}, torch "
+        f"{torch.__version__}) from the store {store}; each part's cells' provenance on the line before its table",
         f"# words: exhaustive where |Σ|^n <= {args.exhaustive_limit}, else S/2 accepted + S/2 rejected words by "
         "DFA.sample (exact uniform)",
         "# wrong = answers differing from DFA.accepts; inv = words whose declared invariants were checked (the first "
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         with Store(store) as db:
             cells = stored_cells(db, cfg)
         rendered = render_matrix(cells) if part == "matrix" else render_graphs(cells)
-        text += ([] if part == "matrix" else GRAPH_HEAD[:3]) + rendered.splitlines()
+        text += ([] if part == "matrix" else GRAPH_HEAD[:3]) + [provenance(cells, cfg.source)] + rendered.splitlines()
     Path(args.out).write_text("\n".join(text) + "\n")
     print("\n".join(text))
     return 0 if complete else 1
