@@ -8,7 +8,7 @@ pointing ``--scheduler`` at a cluster of as many workers as wanted.
 Usage::
 
     python scripts/log_depth_mlregtest.py --quick       # configs/mlregtest_subset.toml with 20 words per length 1..8
-    python scripts/log_depth_mlregtest.py                # everything (about 3 core-hours), resumable
+    python scripts/log_depth_mlregtest.py                # everything (about 7 core-hours here), resumable
     python scripts/log_depth_mlregtest.py --config configs/mlregtest_subset.toml --out subset.txt
 
 which is the same as ``exactformer sweep configs/mlregtest.toml --store STORE --render OUT``.

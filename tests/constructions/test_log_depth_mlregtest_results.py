@@ -49,9 +49,12 @@ def test_the_rendered_table_counts_and_sorts_the_stored_languages():
          "words": 3100, "wrong": 2, "first": "('a',): model True, DFA False", "seconds": 3.0},
         {"language": "64.64.coSP.6.1.6", "status": "skipped", "max_monoid": 1000},
     ]
-    cells = [SimpleNamespace(result={"languages": records[:2]}), SimpleNamespace(result={"languages": records[2:]})]
+    where = {"code_version": "abc1234", "machine": "here", "finished": "2026-12-06T12:00:00+00:00"}
+    cells = [SimpleNamespace(result={"languages": records[:2]}, **where),
+             SimpleNamespace(result={"languages": records[2:]}, **where)]
     text = render(cells).splitlines()
     assert text[0] == "# store: ok: 1, FAIL: 1, skipped: 1, missing: 0 (3 languages)"
-    assert text[1] == HEADER
-    assert [row.split()[0] for row in text[2:]] == ["04.04.SP.2.1.0", "16.04.SL.2.1.0", "64.64.coSP.6.1.6"]
-    assert "2 FAIL" in text[2] and "first: ('a',): model True, DFA False" in text[2]
+    assert text[1].startswith("# rendered from the store of configs/mlregtest.toml: 2 cells") and "abc1234" in text[1]
+    assert text[2] == HEADER
+    assert [row.split()[0] for row in text[3:]] == ["04.04.SP.2.1.0", "16.04.SL.2.1.0", "64.64.coSP.6.1.6"]
+    assert "2 FAIL" in text[3] and "first: ('a',): model True, DFA False" in text[3]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ...languages import data_dir
-from . import Task
+from . import Task, provenance
 
 #: The MLRegTest automata: the ``mlregtest`` folder of the external data (:func:`exactformer.languages.data_dir`).
 DATA = data_dir() / "mlregtest"
@@ -158,11 +158,12 @@ def line(record: dict[str, Any]) -> str:
 
 
 def render(cells: list[Any]) -> str:
-    """The tally, the header and one line per language (sorted by name) of the stored cells."""
+    """The tally, where the cells came from (:func:`~exactformer.sweep.tasks.provenance`), the header and one line
+    per language (sorted by name) of the stored cells."""
     records = sorted((r for c in cells for r in c.result["languages"]), key=lambda r: r["language"])
     tally = {key: sum(r["status"] == key for r in records) for key in ("ok", "FAIL", "skipped", "missing")}
     summary = "# store: " + ", ".join(f"{k}: {v}" for k, v in tally.items()) + f" ({len(records)} languages)"
-    return "\n".join([summary, HEADER, *(line(r) for r in records)])
+    return "\n".join([summary, provenance(cells, "configs/mlregtest.toml"), HEADER, *(line(r) for r in records)])
 
 
 def _validate(**params: Any) -> None:
