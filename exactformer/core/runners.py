@@ -73,10 +73,11 @@ def _interval_bounds(v: Any) -> tuple[Fraction, Fraction] | None:
     return interval_bounds(v) if hasattr(v, "_mpi_") else None
 
 
-def _tie_message(readout: Readout, logits: Any, b: int, where: str = "") -> str:
+def _tie_message(readout: Readout, logits: Any, b: int, where: str = "", row_of_b: int | None = None) -> str:
     """``"readout tie (batch 0): the logits of 'a', 'b' are all 1/2, so the argmax decides nothing"`` for the tied
-    sequence ``b`` (``where`` goes after "readout tie", e.g. "at decoding step 3")."""
-    row = logits[b]
+    sequence ``b`` (``where`` goes after "readout tie", e.g. "at decoding step 3"), whose logits are row
+    ``row_of_b`` of ``logits`` (by default row ``b``)."""
+    row = logits[b if row_of_b is None else row_of_b]
     if isinstance(row, torch.Tensor):
         row = row.detach().to(torch.float64).cpu().tolist()
     values = list(row)
@@ -279,7 +280,8 @@ class _Progress:
                 continue
             if tied[i]:
                 if self.on_tie == "raise":
-                    raise ReadoutTieError(_tie_message(readout, logits, i, where=f"at decoding step {step}"))
+                    raise ReadoutTieError(_tie_message(readout, logits, b, where=f"at decoding step {step}",
+                                                       row_of_b=i))
                 self.stopped[b] = self.tied[b] = True
                 continue
             self.out[b].append(label)

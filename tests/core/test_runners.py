@@ -186,3 +186,22 @@ def test_cached_decoding_drops_the_stopped_sequences_and_the_others_decode_as_be
     assert kept, "no sequence was dropped: the test does not reach KVCache.keep"
     assert cached.tokens == full.tokens and cached.stopped == full.stopped and cached.margins == full.margins
     assert [len(t) for t in cached.tokens] == [61, 2, 1, 3, 4, 41, 6, 7]
+
+
+def test_a_readout_tie_after_the_stopped_sequences_were_dropped_names_the_sequence_of_the_batch():
+    """A token "c" embedded as 0 reads as a tie (both logits 0). Sequence 5 meets it at step 40, after most of the
+    batch stopped at once and the cache kept only the running rows: the error names batch 5, not its row."""
+    from dataclasses import replace
+
+    from exactformer.core.errors import ReadoutTieError
+
+    window = 70
+    model = echo_model(window)
+    space = model.space
+    model = replace(model, embedding=Embedding(
+        W_E=[vector(space, {"sym:a": 1}), vector(space, {"sym:b": 1}), vector(space, {})], vocab=("a", "b", "c")))
+    prompts = [["b"] + ["a"] * (window - 1) for _ in range(8)]
+    prompts[5] = ["a"] * 39 + ["c"] + ["a"] * (window - 40)
+    prompts[6] = ["a"] * 60 + ["b"] + ["a"] * (window - 61)
+    with pytest.raises(ReadoutTieError, match=r"at decoding step 39 \(batch 5\)"):
+        decode(model, prompts, TorchArithmetic(torch.float64), max_new_tokens=window, stop={"b"})
