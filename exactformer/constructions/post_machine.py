@@ -352,8 +352,8 @@ def simulate(
     pairs_in = [prompt_pairs(spec, L, q, p) for q, p in zip(batch, starts)]
     names = spec.token_names
     prompts = [[names[pair] for pair in pairs] for pairs in pairs_in]
-    halting_tokens = {token_name(b, p) for b in spec.symbols for p in spec.halting}
-    pairs_of = {token_name(b, p): (b, p) for b in spec.symbols for p in spec.states}
+    halting_tokens = {name for (_, p), name in names.items() if p in spec.halting}
+    pairs_of = {name: pair for pair, name in names.items()}
     arith = arithmetic_for(backend, dtype=dtype or (torch.float64 if backend == "torch" else None), device=device)
     # a tie (no transition unit fired) stops that run, stuck; the last L tokens decide the next one (window mask,
     # no positions), so the uncached (exact, certified) path reruns only those
