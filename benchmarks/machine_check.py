@@ -1,16 +1,18 @@
-"""CPU seconds of ``exactformer.verify.check`` on the Post and Turing machines (issue 22, [T2-3] item 2: the KV cache).
+"""CPU seconds of ``exactformer.verify.check`` on the Post and Turing machines (issue 22, [T2-3] item 2: the KV cache),
+or on any registered construction named with ``--only``.
 
-Each check decodes the reference's whole corpus with the KV-cached decoder (torch float64, one thread), so its time
-is mostly decoding steps over a window of ``n`` tokens. Sizes as in ``largest_n_in_60s.py``: post-machine
-``ring_length = n``, turing-machine ``tape_length = n + 1``. Each check runs in its own process (fresh caches), and
-prints wall and CPU seconds; on a shared machine read the CPU seconds. ``side_by_side.py`` runs this script in two
-checkouts.
+Each machine check decodes the reference's whole corpus with the KV-cached decoder (torch float64, one thread), so
+its time is mostly decoding steps over a window of ``n`` tokens. Sizes as in ``largest_n_in_60s.py``: post-machine
+``ring_length = n``, turing-machine ``tape_length = n + 1``, any other construction its default build checked at
+length ``n`` (200 samples). Each check runs in its own process (fresh caches), and prints wall and CPU seconds; on
+a shared machine read the CPU seconds. ``side_by_side.py`` runs this script in two checkouts.
 
 Usage::
 
     python benchmarks/machine_check.py                 # n = 128 and 512
     python benchmarks/machine_check.py --sizes 1024
     python benchmarks/machine_check.py --checkout /tmp/base   # the same checks of another checkout's code
+    python benchmarks/machine_check.py --only log-depth-a5 --sizes 512 1024
     python benchmarks/machine_check.py --quick         # n = 8
 """
 
@@ -31,7 +33,7 @@ torch.set_num_threads(1)
 from exactformer.constructions import registry
 from exactformer.verify import check
 name, n = sys.argv[1], int(sys.argv[2])
-options = {"post-machine": {"ring_length": n}, "turing-machine": {"tape_length": n + 1}}[name]
+options = {"post-machine": {"ring_length": n}, "turing-machine": {"tape_length": n + 1}}.get(name, {})
 entry = registry.get(name)
 c = entry.builder(**{**entry.options, **options})
 ref = entry.reference(c)
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="n = 8 only")
     args = p.parse_args(argv)
     sizes = [8] if args.quick else args.sizes
-    print(f"# check() of the machines, torch float64, one thread; load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"# check() of {', '.join(args.only)}, torch float64, one thread; load average {os.getloadavg()[0]:.1f} at "
+          "the start")
     print("| construction | n | inputs | passed | wall s | CPU s |")
     print("|---|---|---|---|---|---|")
     for name in args.only:

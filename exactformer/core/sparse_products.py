@@ -28,12 +28,15 @@ full product gives. The second product, ``hidden @ W_out``, is the CSR x CSR pro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import scipy.sparse
 import torch
+
+from .dyadic import SIGNIFICAND, fraction_bits
 
 __all__ = ["ActiveUnitsMLP", "CompressedMatrix", "PAIR_BUDGET", "compress"]
 
@@ -52,6 +55,12 @@ DENSE_CANDIDATES = 8
 DENSE_BLOCK = 2**20
 #: Candidate (position, unit) pairs one block holds (5 arrays of 8 bytes each: ~160 MB at this size).
 PAIR_BUDGET = 2**22
+#: The bounded candidate rule runs when the units of the positive sparse terms are at most 1/BOUNDED_TOUCHED of
+#: the (position, unit) pairs (they are summed by a compiled product; few of them are candidates).
+BOUNDED_TOUCHED = 2
+#: For the bounded candidate rule, a coordinate counts as dense when nonzero at more than 1/DENSE_COORDINATE of the
+#: positions (:meth:`ActiveUnitsMLP._bounded`).
+DENSE_COORDINATE = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,13 +180,16 @@ class ActiveUnitsMLP:
         column, positive = nonzero.indices, nonzero.data > 0
         degree = np.where(positive, self._positive_degree[column], self._negative_degree[column])
         bound = np.bincount(row, weights=degree, minlength=x.shape[0]) + len(self._always)  # candidates per row
-        product = self._product
+        product, hi = self._product, None
         if product:
             touched = np.bincount(row, weights=self._degree[column], minlength=x.shape[0])
             product = touched.sum() <= PRODUCT_OVERHEAD * bound.sum()
             bound = touched if product else bound
         if not product and bound.sum() * DENSE_CANDIDATES >= x.shape[0] * self.W_in.shape[1]:
-            return self._dense(x)
+            bounded = self._bounded(x, nonzero)
+            if bounded is None or bounded[2].sum() * BOUNDED_TOUCHED >= x.shape[0] * self.W_in.shape[1]:
+                return self._dense(x)
+            nonzero, hi, bound = bounded
         out = np.zeros((x.shape[0], self.W_out.shape[1]), dtype=x.dtype)
         start = 0
         while start < x.shape[0]:  # blocks of rows holding at most PAIR_BUDGET (position, unit) pairs, >= 1 row
@@ -187,7 +199,7 @@ class ActiveUnitsMLP:
             if product:
                 rows, units, pre = self._touched_pre_activations(block)
             else:
-                rows, units = self._candidates(block)
+                rows, units = self._candidates(block) if hi is None else self._bounded_candidates(block, hi)
                 pre = self._pre_activations(x[start:stop], rows, units)
             out[start:stop] = self._output(pre, rows, units, stop - start)
             start = stop
@@ -237,13 +249,97 @@ class ActiveUnitsMLP:
         pre = sums.data + self.b_in[units] if self.b_in.any() else sums.data
         return rows, units, pre
 
+    def _bounded(
+        self, x: np.ndarray, nonzero: scipy.sparse.csr_matrix
+    ) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray] | None:
+        """The bounded candidate rule, for rows ``x`` whose pre-activations are exact (:mod:`~exactformer.core.dyadic`):
+        ``(x's entries in its sparse coordinates (CSR), hi (below), at most how many candidates per position)``;
+        ``None`` where it does not apply (a sum that may round, no dense coordinate).
+
+        A coordinate nonzero at more than 1/:data:`DENSE_COORDINATE` of the positions is *dense* (a constant, a
+        position, a flag set almost everywhere). Over the rows, the dense terms of unit ``u`` sum to at most
+        ``hi[u] = b_in[u] + sum_dense max_rows(x[k] W_in[k, u])``. A unit with ``hi[u] <= 0`` has a positive
+        pre-activation only where ``hi[u]`` plus its positive *sparse* terms is positive, so the candidates are the
+        units with ``hi > 0`` everywhere and, per position, those units of a positive sparse term
+        (:meth:`_bounded_candidates`). This takes the rule's arithmetic at its word: exact sums, so that a sum whose
+        exact value is ``<= 0`` is ``<= 0`` in floats (a rounded sum of terms of both signs need not be). The
+        Theorem 1 tree's composition MLP (~7,400 units such as ``x[a] + x[b] + x[c] - 2 x[one]``, half of them
+        reading a flag set at most positions) is the case in point: the plain rule makes a unit of the flag a
+        candidate wherever the flag is set, this rule only where the unit's other coordinates can lift it above 0
+        (log-depth-a5 at n = 128: 4-12 candidates a position, of which 3-9 fire; the plain rule's 1,900-5,500)."""
+        exact = self._exact_bound
+        if exact is None:
+            return None
+        weight_bits, largest_sum, largest_bias = exact
+        bits = fraction_bits(nonzero.data)  # x is finite (the caller's contract); its zeros need no bits
+        peak = float(np.abs(nonzero.data).max(initial=0.0))
+        largest = (largest_sum * peak + largest_bias) * 2.0 ** (bits + weight_bits) if bits is not None else math.inf
+        if not largest < 2.0 ** SIGNIFICAND[x.dtype]:  # a partial sum, in units of 2^-(bits of x + of weights)
+            return None
+        dense = np.bincount(nonzero.indices, minlength=x.shape[1]) * DENSE_COORDINATE > x.shape[0]
+        if not dense.any():
+            return None
+        columns = np.flatnonzero(dense)
+        top, low = np.zeros(x.shape[1], dtype=x.dtype), np.zeros(x.shape[1], dtype=x.dtype)
+        top[columns] = x[:, columns].max(axis=0)  # the largest term of a weight w > 0 is w max x
+        low[columns] = x[:, columns].min(axis=0)  # of w < 0: w min x
+        hi = self._positive_weights.T @ top + self._negative_weights.T @ low + self.b_in
+        keep = ~dense[nonzero.indices]
+        row = _entry_rows(nonzero)[keep]
+        sparse = scipy.sparse.csr_matrix(
+            (nonzero.data[keep], (row, nonzero.indices[keep])), shape=x.shape
+        )
+        positive = sparse.data > 0
+        degree = np.where(positive, self._positive_degree[sparse.indices], self._negative_degree[sparse.indices])
+        bound = np.bincount(row, weights=degree, minlength=x.shape[0]) + int((hi > 0).sum())
+        return sparse, hi, bound
+
+    @cached_property
+    def _exact_bound(self) -> tuple[int, float, float] | None:
+        """``(fraction bits of W_in and b_in, the largest sum_k |W_in[k, u]| of a unit, the largest |b_in|)``, or
+        ``None`` when the weights need more than 64 fraction bits."""
+        bits = fraction_bits(np.concatenate([self._by_row.data, self.b_in]))
+        if bits is None:
+            return None
+        sums = np.bincount(self._by_row.indices, weights=np.abs(self._by_row.data), minlength=self.W_in.shape[1])
+        return bits, float(sums.max(initial=0.0)), float(np.abs(self.b_in).max(initial=0.0))
+
+    @cached_property
+    def _positive_weights(self) -> scipy.sparse.csr_matrix:
+        """``W_in``'s positive entries (``[d_model, d_mlp]``, the others 0)."""
+        return _kept(self._by_row, self._by_row.data > 0)
+
+    @cached_property
+    def _negative_weights(self) -> scipy.sparse.csr_matrix:
+        """``W_in``'s negative entries (``[d_model, d_mlp]``, the others 0)."""
+        return _kept(self._by_row, self._by_row.data < 0)
+
+    def _bounded_candidates(self, x: scipy.sparse.csr_matrix, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position, unit) of the candidates of the bounded rule (:meth:`_bounded`) for the rows ``x`` (CSR, the
+        sparse coordinates only), in no particular order: where ``hi[u]`` plus the sum of the unit's positive sparse
+        terms (exact, as every sum here) is positive; the units with ``hi > 0`` everywhere."""
+        top = _kept(x, x.data > 0) @ self._positive_weights
+        if bool((x.data < 0).any()):  # a negative x[k] with a negative weight: a positive term too
+            top = top + _kept(x, x.data < 0) @ self._negative_weights
+        rows, units = _entry_rows(top), top.indices.astype(np.int64)
+        keep = (top.data + hi[units] > 0) & (hi[units] <= 0)
+        rows, units = rows[keep], units[keep]
+        always = np.flatnonzero(hi > 0)
+        if len(always):
+            rows = np.concatenate([rows, np.repeat(np.arange(x.shape[0]), len(always))])
+            units = np.concatenate([units, np.tile(always, x.shape[0])])
+        return rows, units
+
     def _candidates(self, x: scipy.sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """(position, unit) of every candidate for the rows ``x`` (CSR), in no particular order."""
+        always = self._always
         pattern = _zero_one(x, x.data > 0) @ self._positive + _zero_one(x, x.data < 0) @ self._negative
-        if len(self._always):
-            always = np.zeros(pattern.shape, dtype=np.float32)
-            always[:, self._always] = 1
-            pattern = pattern + scipy.sparse.csr_matrix(always)
+        if len(always):  # the units of `always` in every row, built in CSR form directly
+            positions = pattern.shape[0]
+            every = scipy.sparse.csr_matrix(
+                (np.ones(positions * len(always), dtype=np.float32), np.tile(always, positions),
+                 np.arange(0, positions * len(always) + 1, len(always))), shape=pattern.shape)
+            pattern = pattern + every
         pattern = scipy.sparse.csr_matrix(pattern)
         return _entry_rows(pattern), pattern.indices.astype(np.int64)
 
@@ -312,6 +408,12 @@ def _sparse_rows(x: np.ndarray, flat: np.ndarray | None = None) -> scipy.sparse.
 def _entry_rows(matrix: scipy.sparse.csr_matrix) -> np.ndarray:
     """The row of each stored entry of a CSR matrix, in storage order."""
     return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
+def _kept(matrix: scipy.sparse.csr_matrix, keep: np.ndarray) -> scipy.sparse.csr_matrix:
+    """``matrix`` (CSR) with the stored entries where ``keep`` and 0 elsewhere."""
+    rows = _entry_rows(matrix)[keep]
+    return scipy.sparse.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)
 
 
 def _zero_one(matrix: scipy.sparse.csr_matrix, keep: np.ndarray) -> scipy.sparse.csr_matrix:

@@ -106,6 +106,84 @@ def _a_mostly_zero_input_multiplies_by_rows_with_the_same_floats(mlp):
 )
 
 
+@st.composite
+def dyadic_relu_mlps(draw):
+    """(x, W_in, W_out, b_in) whose pre-activations are exact (multiples of 1/8, small): the bounded
+    candidate rule applies. Column 0 of ``x`` is dense (nonzero at every position: a constant, so that the bound is
+    tight, or values of both signs), column 1 a flag (1 at most positions), the others mostly zero."""
+    x, W_in, W_out, b_in = draw(sparse_relu_mlps())
+    dtype = x.dtype.type
+    quarters = st.sampled_from([0.25, 0.5, 1.0, 2.0, -0.25, -1.0])
+    x = draw(hnp.arrays(dtype, x.shape, elements=st.sampled_from([0.0] * 6 + [1.0]).flatmap(
+        lambda zero: st.just(0.0) if zero == 0 else quarters)))  # 6 in 7 zero: most coordinates sparse
+    values = [draw(st.sampled_from([1.0, 0.5, -1.0]))] if draw(st.booleans()) else [1.0, 2.0, -1.0, 0.5]
+    x[:, 0] = draw(hnp.arrays(dtype, len(x), elements=st.sampled_from(values)))
+    if x.shape[1] > 1:
+        x[:, 1] = draw(hnp.arrays(dtype, len(x), elements=st.sampled_from([1.0, 1.0, 1.0, 0.0])))
+
+    def halves(matrix: CompressedMatrix) -> CompressedMatrix:
+        dense = matrix.by_column.toarray()
+        return CompressedMatrix.from_csc(scipy.sparse.csc_matrix(np.clip(np.round(dense * 2) / 2, -1, 1)))
+
+    return x, halves(W_in), W_out, (np.round(b_in * 2) / 2).astype(dtype)
+
+
+def _the_bounded_rule_gives_the_full_products_floats(mlp, budget):
+    """With exact pre-activations, the bounded rule (a unit of the dense coordinates' bound ``hi <= 0`` is a
+    candidate only where its positive sparse terms lift it above 0) gives the full products' floats, in blocks
+    of any size."""
+    x, W_in, W_out, b_in = mlp
+    active = ActiveUnitsMLP(W_in=W_in, W_out=W_out, b_in=b_in)
+    assert active._bounded(x, sparse_products._sparse_rows(x)) is not None  # the rule applies to these inputs
+    active._product = False
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sparse_products, "PAIR_BUDGET", budget)
+        m.setattr(sparse_products, "DENSE_CANDIDATES", 10**9)  # the plain rule's candidates count as too many
+        m.setattr(sparse_products, "BOUNDED_TOUCHED", 0)  # the bounded rule always taken where it applies
+        m.setattr(active, "_dense", lambda x: pytest.fail("the dense route ran"))
+        got = active(x)
+    expected = full_product(x, W_in, W_out, b_in)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+(
+    test_the_bounded_rule_gives_the_full_products_floats,
+    test_the_bounded_rule_gives_the_full_products_floats_on_400_examples,
+) = in_two_sizes(
+    _the_bounded_rule_gives_the_full_products_floats, 100, 400, dyadic_relu_mlps(), st.sampled_from([1, 7, 2**22]),
+    health=(),
+)
+
+
+def test_the_bounded_rule_makes_a_unit_of_a_flag_a_candidate_only_where_its_other_terms_can_lift_it():
+    """Unit 0 is ``x1 + x2 + x3 - 2 x0`` (x0 the constant 1), unit 1 ``x1 + x2 - x0``, unit 2 ``x4 - x0``; x1 is a
+    flag set at every position. The dense coordinates bound unit 0 by ``1 - 2 = -1``, unit 1 by 0, unit 2 by -1:
+    where x2 = 1 alone the one candidate is unit 1 (unit 0's ``-1 + 1 = 0`` is not above 0), where x2 = x3 = 1
+    units 0 and 1, elsewhere none. The plain rule makes units 0 and 1 candidates everywhere (they read the flag)."""
+    W_in = np.array([[-2.0, -1, -1], [1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 1]])
+    mlp = ActiveUnitsMLP(W_in=CompressedMatrix.from_csc(scipy.sparse.csc_matrix(W_in)),
+                         W_out=CompressedMatrix.from_csc(scipy.sparse.csc_matrix(np.eye(3))), b_in=np.zeros(3))
+    x = np.array([[1.0, 1, 1, 0, 0], [1, 1, 1, 1, 0]] + [[1, 1, 0, 0, 0]] * 6)  # x2, x3, x4 sparse (<= 1/4)
+    sparse, hi, _ = mlp._bounded(x, sparse_products._sparse_rows(x))
+    assert hi.tolist() == [-1.0, 0.0, -1.0]
+    rows, units = mlp._bounded_candidates(sparse, hi)
+    assert sorted(zip(rows.tolist(), units.tolist())) == [(0, 1), (1, 0), (1, 1)]
+    plain_rows, plain_units = mlp._candidates(sparse_products._sparse_rows(x))
+    assert sorted(zip(plain_rows.tolist(), plain_units.tolist())) == [(r, u) for r in range(8) for u in (0, 1)]
+    assert mlp(x).tolist() == np.maximum(x @ W_in, 0).tolist()
+
+
+def test_the_bounded_rule_needs_exact_sums():
+    """An input of thirds (a sum that may round: a rounded sum of terms of both signs may be positive where the
+    exact one is 0) or a coordinate past the significand leaves the bounded rule out."""
+    W_in = CompressedMatrix.from_csc(scipy.sparse.csc_matrix(np.array([[-1.0, 0], [1, 1]])))
+    mlp = ActiveUnitsMLP(W_in=W_in, W_out=W_in, b_in=np.zeros(2))
+    for x in (np.array([[1.0, 1 / 3], [1.0, 0]]), np.array([[1.0, 2.0**60], [1.0, 0]])):
+        assert mlp._bounded(x, sparse_products._sparse_rows(x)) is None
+    x = np.array([[1.0, 0.25], [1.0, 0]])
+    assert mlp._bounded(x, sparse_products._sparse_rows(x)) is not None
+
+
 def test_an_infinite_weight_multiplies_by_columns():
     """``0 * inf`` is NaN in the full product: a matrix with an infinite entry never skips a zero input."""
     W = CompressedMatrix.from_csc(scipy.sparse.csc_matrix(np.array([[np.inf, 0.0], [0.0, 1.0]])))
