@@ -47,7 +47,7 @@ every sequence are read by the same index. log-depth-a5 at n = 512 spends 1/200 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
@@ -75,7 +75,7 @@ DYADIC_BITS = 8
 
 #: One block's ``(sequences, queries, keys)`` slices and :meth:`OneHotAttention._chosen`'s ``(index, some, winners)``.
 _Block = tuple[slice, slice, slice, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
-#: ``(start, stop, blocks)`` of a chunk of queries.
+#: ``(start, stop, blocks)`` of a chunk of queries (a list when remembered).
 _Chunk = tuple[int, int, list[_Block]]
 
 
@@ -118,19 +118,26 @@ class OneHotAttention:
             q, k = every_q, every_k
         dyadic = att.kind == "average_hard" and v is not None and self._dyadic_values(v)
         batch = v.shape[0] if v is not None else (q.shape[0] if q is not None else 1)
-        shared, choices = False, None
+        shared, remembered = False, None
         if q is not None and k is not None and q.shape[0] == 1 < batch:  # every sequence's scores: the first one's
-            shared, choices = True, self._remembered_choices(att, q, k, query_pos, key_pos)
+            shared, remembered = True, self._remembered_choices(att, q, k, query_pos, key_pos)
+        choices: Sequence[tuple[int, int, Iterable[_Block]]] | None = remembered
         try:
-            if choices is None:
+            if choices is None:  # each chunk's blocks are chosen as its values are read (its scores still cached)
                 choices = [
-                    self._choices(q, k, query_pos, key_pos, att, start, min(start + self.chunk, len(query_pos)),
-                                  1 if shared else batch, constant, exact, dyadic)
+                    (start, min(start + self.chunk, len(query_pos)),
+                     self._choices(q, k, query_pos, key_pos, att, start, min(start + self.chunk, len(query_pos)),
+                                   1 if shared else batch, constant, exact, dyadic))
                     for start in range(0, len(query_pos), self.chunk)
                 ]
                 if shared and q is not None and k is not None:
-                    self._remember_choices(att, q, k, query_pos, key_pos, choices)
+                    kept = [(start, stop, list(blocks)) for start, stop, blocks in choices]
+                    self._remember_choices(att, q, k, query_pos, key_pos, kept)
+                    choices = kept
             if v is None:
+                for _, _, blocks in choices:
+                    for _ in blocks:  # the choice itself raises at a tie without a tie rule
+                        pass
                 return True
             parts = [(start, self._chunk_values(v, att, start, stop, blocks, shared))
                      for start, stop, blocks in choices]
@@ -191,11 +198,10 @@ class OneHotAttention:
     def _choices(
         self, q: torch.Tensor | None, k: torch.Tensor | None, query_pos: torch.Tensor, key_pos: torch.Tensor,
         att: Attention, start: int, stop: int, batch: int, constant: bool, exact: bool, dyadic: bool,
-    ) -> _Chunk:
-        """``(start, stop, blocks)`` for the queries ``start:stop``: per block, its ``(sequences, queries, keys)``
-        slices and what :meth:`_chosen` found there (``batch`` sequences; 1 when the scores are shared); raises
-        :class:`_Declined` where the general path must answer."""
-        blocks = []
+    ) -> Iterator[_Block]:
+        """The blocks of the queries ``start:stop``, one at a time: its ``(sequences, queries, keys)`` slices and what
+        :meth:`_chosen` found there (``batch`` sequences; 1 when the scores are shared); raises :class:`_Declined`
+        where the general path must answer."""
         for rows, qs, ks in self._blocks(q, query_pos, key_pos, att, start, stop, batch, exact):
             qpos, kpos = query_pos[qs], key_pos[ks]
             if constant:
@@ -207,10 +213,9 @@ class OneHotAttention:
             if any(b is not None for b in biases):
                 zeros = torch.zeros(len(qpos), len(kpos), dtype=self.dtype, device=self.device)
                 scores = scores + torch.stack([zeros if b is None else b for b in biases])[None]
-            blocks.append((rows, qs, ks, *self._chosen(scores, allowed(att.mask, qpos, kpos), att, dyadic)))
-        return start, stop, blocks
+            yield (rows, qs, ks, *self._chosen(scores, allowed(att.mask, qpos, kpos), att, dyadic))
 
-    def _chunk_values(self, v: torch.Tensor, att: Attention, start: int, stop: int, blocks: list[_Block],
+    def _chunk_values(self, v: torch.Tensor, att: Attention, start: int, stop: int, blocks: Iterable[_Block],
                       shared: bool) -> torch.Tensor:
         """``z`` ``[batch, head, query, d_head]`` of the queries ``start:stop``: each block's chosen values (with
         ``shared`` the block's choice read in every sequence); raises :class:`_Declined` at an average-hard tie it
