@@ -69,11 +69,17 @@ def _the_candidate_units_give_the_full_products_floats(mlp, budget, method):
         active._product = False
         if method == "by length":
             active._slots = None
+    _assert_full_products_floats(mlp, active, PAIR_BUDGET=budget, DENSE_BLOCK=budget,
+                                 PRODUCT_OVERHEAD=10**9 if method == "product" else 2,
+                                 DENSE_CANDIDATES={"dense": 10**9, "slots": 0, "by length": 0}.get(method, 8))
+
+
+def _assert_full_products_floats(mlp, active: ActiveUnitsMLP, **constants) -> None:
+    """``active(x)`` with the module's ``constants`` set has the full products' floats and dtype."""
+    x, W_in, W_out, b_in = mlp
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(sparse_products, "PAIR_BUDGET", budget)
-        m.setattr(sparse_products, "DENSE_BLOCK", budget)
-        m.setattr(sparse_products, "PRODUCT_OVERHEAD", 10**9 if method == "product" else 2)
-        m.setattr(sparse_products, "DENSE_CANDIDATES", {"dense": 10**9, "slots": 0, "by length": 0}.get(method, 8))
+        for name, value in constants.items():
+            m.setattr(sparse_products, name, value)
         got = active(x)
     expected = full_product(x, W_in, W_out, b_in)
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
@@ -136,14 +142,9 @@ def _the_bounded_rule_gives_the_full_products_floats(mlp, budget):
     active = ActiveUnitsMLP(W_in=W_in, W_out=W_out, b_in=b_in)
     assert active._bounded(x, sparse_products._sparse_rows(x)) is not None  # the rule applies to these inputs
     active._product = False
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(sparse_products, "PAIR_BUDGET", budget)
-        m.setattr(sparse_products, "DENSE_CANDIDATES", 10**9)  # the plain rule's candidates count as too many
-        m.setattr(sparse_products, "BOUNDED_TOUCHED", 0)  # the bounded rule always taken where it applies
-        m.setattr(active, "_dense", lambda x: pytest.fail("the dense route ran"))
-        got = active(x)
-    expected = full_product(x, W_in, W_out, b_in)
-    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    active._dense = lambda x: pytest.fail("the dense route ran")  # type: ignore[method-assign]
+    # the plain rule's candidates count as too many; the bounded rule is taken wherever it applies
+    _assert_full_products_floats(mlp, active, PAIR_BUDGET=budget, DENSE_CANDIDATES=10**9, BOUNDED_TOUCHED=0)
 
 
 (

@@ -239,29 +239,39 @@ def test_softmax_weights_masked_in_place_equal_the_plain_weights(mask, dtype):
     assert fast.dtype == plain.dtype and fast.contiguous().view(torch.uint8).equal(plain.contiguous().view(torch.uint8))
 
 
+def _recording_chosen(monkeypatch) -> list[int]:
+    """The batch size of every score block the gather path chooses keys in, recorded as it runs."""
+    batches: list[int] = []
+    real_chosen = torch_hard.OneHotAttention._chosen
+
+    def recording_chosen(self, scores, *args, **kwargs):
+        batches.append(scores.shape[0])
+        return real_chosen(self, scores, *args, **kwargs)
+
+    monkeypatch.setattr(torch_hard.OneHotAttention, "_chosen", recording_chosen)
+    return batches
+
+
+def _positional_attention(rng: np.random.Generator, d: int, kind: str, tie_rule: str) -> Attention:
+    """Two heads whose queries (in halves: dyadic scores) and keys read coordinates 0..2 only, values every
+    coordinate."""
+    base = _attention(rng, d, 2, 3, kind=kind, mask=Mask("causal"), tie_rule=tie_rule, values=Fraction(1, 4))
+    queries, keys = np.zeros((2, d, 3), dtype=object), np.zeros((2, d, 3), dtype=object)
+    queries[:, :3], keys[:, :3] = base.W_Q[:, :3] * Fraction(1, 2), base.W_K[:, :3]
+    return Attention(W_Q=queries + 0 * base.W_Q, W_K=keys + 0 * base.W_K, W_V=base.W_V, W_O=base.W_O, kind=kind,
+                     mask=Mask("causal"), tie_rule=tie_rule)  # type: ignore[arg-type]
+
+
 def test_scores_the_same_in_every_sequence_are_computed_once_with_the_same_bits(monkeypatch):
     """Queries and keys read from coordinates equal in every sequence (a position, as the Theorem 1 tree's heads
     read), values read from coordinates that differ: the gather path computes the score blocks of one sequence and
     reads every sequence's values by its choice, with the general path's bytes; when one sequence's key coordinate
     differs, each sequence's scores are computed (and the bytes still agree)."""
     rng = np.random.default_rng(6)
-    score_batches: list[int] = []
-    real_chosen = torch_hard.OneHotAttention._chosen
-
-    def recording_chosen(self, scores, *args, **kwargs):
-        score_batches.append(scores.shape[0])
-        return real_chosen(self, scores, *args, **kwargs)
-
-    monkeypatch.setattr(torch_hard.OneHotAttention, "_chosen", recording_chosen)
+    score_batches = _recording_chosen(monkeypatch)
     d, batch = 6, 5
     for kind, tie_rule in (("hard", "rightmost"), ("hard", "leftmost"), ("average_hard", "leftmost")):
-        base = _attention(rng, d, 2, 3, kind=kind, mask=Mask("causal"), tie_rule=tie_rule, values=Fraction(1, 4))
-        reads_position = np.zeros((2, d, 3), dtype=object)
-        reads_position[:, :3] = base.W_Q[:, :3] * Fraction(1, 2)  # dyadic scores from coordinates 0..2 only
-        keys = np.zeros((2, d, 3), dtype=object)
-        keys[:, :3] = base.W_K[:, :3]
-        att = Attention(W_Q=reads_position + 0 * base.W_Q, W_K=keys + 0 * base.W_K, W_V=base.W_V, W_O=base.W_O,
-                        kind=kind, mask=Mask("causal"), tie_rule=tie_rule)  # type: ignore[arg-type]
+        att = _positional_attention(rng, d, kind, tie_rule)
         x = _inputs(rng, batch, 30, d, zeros=False)
         x[:, :, :3] = x[:1, :, :3]  # the scores' coordinates: the same in every sequence
         for differs in (False, True):
@@ -279,22 +289,9 @@ def test_a_shared_choice_is_remembered_for_the_next_batch_with_the_same_queries_
     path's bytes; a looped model's iterations (queries that alternate) are remembered side by side; other keys
     are computed afresh."""
     rng = np.random.default_rng(7)
-    chosen: list[int] = []
-    real_chosen = torch_hard.OneHotAttention._chosen
-
-    def recording_chosen(self, scores, *args, **kwargs):
-        chosen.append(scores.shape[0])
-        return real_chosen(self, scores, *args, **kwargs)
-
-    monkeypatch.setattr(torch_hard.OneHotAttention, "_chosen", recording_chosen)
+    chosen = _recording_chosen(monkeypatch)
     d = 6
-    base = _attention(rng, d, 2, 3, kind="hard", mask=Mask("causal"), tie_rule="rightmost")
-    reads = np.zeros((2, d, 3), dtype=object)
-    reads[:, :3] = base.W_Q[:, :3]
-    keys = np.zeros((2, d, 3), dtype=object)
-    keys[:, :3] = base.W_K[:, :3]
-    att = Attention(W_Q=reads + 0 * base.W_Q, W_K=keys + 0 * base.W_K, W_V=base.W_V, W_O=base.W_O, kind="hard",
-                    mask=Mask("causal"), tie_rule="rightmost")
+    att = _positional_attention(rng, d, "hard", "rightmost")
     positions = [_inputs(rng, 1, 20, d, zeros=False)[:, :, :3] for _ in range(2)]  # two iterations' positions
     fast = TorchArithmetic()
     for step, (which, fresh) in enumerate([(0, True), (1, True), (0, False), (1, False), (2, True)]):
