@@ -2,9 +2,10 @@
 
 For every construction in ``exactformer list`` that has a registered reference, ``exactformer.verify.check`` runs
 at one size at a time (torch float64, the default 200 samples per size, every input when there are at most 4096),
-for sizes 1, 2, 4, 8, ... Each size runs in its own subprocess under a wall-clock limit; the doubling stops at the
-first size whose check fails, raises, or does not finish within the limit (it is not extrapolated: the work per
-size is not monotone). The table gives, per construction, the largest size whose check passed within the limit, and
+for sizes 1, 2, 4, 8, ... Each size runs in its own subprocess under a wall-clock limit (with ``--clock cpu``, a
+limit on the check's CPU seconds, which the kernel enforces: ``RLIMIT_CPU``); the doubling stops at the first size
+whose check fails, raises, or does not finish within the limit (it is not extrapolated: the work per size is not
+monotone). The table gives, per construction, the largest size whose check passed within the limit, and
 that check's seconds.
 
 Four constructions are sized by a builder option rather than by the input alone (``SIZED_BY_OPTION``): the Post
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -65,15 +67,17 @@ def options_for(name: str, n: int) -> dict[str, Any]:
 
 
 CHILD = """
-import json, sys, time, torch
+import json, resource, sys, time, torch
 torch.set_num_threads(1)
 from exactformer.constructions import registry
 from exactformer.verify import check
-name, n, options = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+name, n, options, cpu_limit = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
 entry = registry.get(name)
 construction = registry.build(name, **options)
 reference = entry.reference(construction)
 start, cpu = time.perf_counter(), time.process_time()
+if cpu_limit:  # the kernel stops the check (SIGXCPU) a second past the limit: no waiting for a hopeless size
+    resource.setrlimit(resource.RLIMIT_CPU, (int(cpu + cpu_limit) + 2, resource.RLIM_INFINITY))
 report = check(construction, reference, lengths=[n], dtype=torch.float64)
 print(json.dumps({"passed": bool(report.passed), "seconds": time.perf_counter() - start,
                   "cpu": time.process_time() - cpu}))
@@ -108,7 +112,8 @@ def one_size(name: str, n: int, limit: float) -> tuple[str, float]:
     start = time.perf_counter()
     try:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, name, str(n), json.dumps(options_for(name, n))],
+            [sys.executable, "-c", CHILD, name, str(n), json.dumps(options_for(name, n)),
+             str(limit if CLOCK["name"] == "cpu" else 0)],
             capture_output=True,
             text=True,
             timeout=limit + 60 if CLOCK["name"] == "wall" else 8 * limit + 60,
@@ -116,6 +121,8 @@ def one_size(name: str, n: int, limit: float) -> tuple[str, float]:
         )
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - start
+    if done.returncode == -signal.SIGXCPU:  # past the CPU limit (--clock cpu)
+        return "timeout", float(limit)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         return f"error: {last[:80]}", float("nan")
