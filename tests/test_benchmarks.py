@@ -65,3 +65,15 @@ def test_constructions_sized_by_a_builder_option_verify_at_their_first_two_sizes
     for n in (first, 2 * first):
         status, seconds = script.in_process(name, n, limit=600.0)
         assert status == "passed", (name, n, status)
+
+
+def test_a_check_past_the_cpu_limit_is_stopped_by_the_kernel_and_counted_a_timeout(monkeypatch):
+    """With ``--clock cpu`` the child process sets ``RLIMIT_CPU`` a second or two past the limit: log-depth-a5 at
+    n = 64 (a few CPU seconds) under a 0.2 s limit ends as a timeout long before the wall-clock fallback, while a
+    check within its limit passes."""
+    script = _largest_n_script()
+    monkeypatch.setitem(script.CLOCK, "name", "cpu")
+    status, seconds = script.one_size("log-depth-a5", 64, limit=0.2)
+    assert status == "timeout" and seconds == 0.2
+    status, _ = script.one_size("demo", 4, limit=60.0)
+    assert status == "passed"
