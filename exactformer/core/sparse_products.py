@@ -177,12 +177,10 @@ class ActiveUnitsMLP:
         """
         nonzero = _sparse_rows(x)  # one pass over x; every count below from its nonzero entries
         row = _entry_rows(nonzero)
-        column, positive = nonzero.indices, nonzero.data > 0
-        degree = np.where(positive, self._positive_degree[column], self._negative_degree[column])
-        bound = np.bincount(row, weights=degree, minlength=x.shape[0]) + len(self._always)  # candidates per row
+        bound = self._positive_term_units(nonzero, row) + len(self._always)  # candidates per row
         product, hi = self._product, None
         if product:
-            touched = np.bincount(row, weights=self._degree[column], minlength=x.shape[0])
+            touched = np.bincount(row, weights=self._degree[nonzero.indices], minlength=x.shape[0])
             product = touched.sum() <= PRODUCT_OVERHEAD * bound.sum()
             bound = touched if product else bound
         if not product and bound.sum() * DENSE_CANDIDATES >= x.shape[0] * self.W_in.shape[1]:
@@ -284,15 +282,17 @@ class ActiveUnitsMLP:
         top[columns] = x[:, columns].max(axis=0)  # the largest term of a weight w > 0 is w max x
         low[columns] = x[:, columns].min(axis=0)  # of w < 0: w min x
         hi = self._positive_weights.T @ top + self._negative_weights.T @ low + self.b_in
-        keep = ~dense[nonzero.indices]
-        row = _entry_rows(nonzero)[keep]
-        sparse = scipy.sparse.csr_matrix(
-            (nonzero.data[keep], (row, nonzero.indices[keep])), shape=x.shape
-        )
-        positive = sparse.data > 0
-        degree = np.where(positive, self._positive_degree[sparse.indices], self._negative_degree[sparse.indices])
-        bound = np.bincount(row, weights=degree, minlength=x.shape[0]) + int((hi > 0).sum())
+        sparse = _kept(nonzero, ~dense[nonzero.indices])
+        bound = self._positive_term_units(sparse, _entry_rows(sparse)) + int((hi > 0).sum())
         return sparse, hi, bound
+
+    def _positive_term_units(self, x: scipy.sparse.csr_matrix, row: np.ndarray) -> np.ndarray:
+        """Per row of ``x`` (CSR; ``row``: the row of each stored entry), how many (unit, entry) pairs make a
+        positive term: an entry ``x[k] > 0`` with the units of a positive weight of row ``k``, ``x[k] < 0`` with
+        those of a negative one."""
+        column = x.indices
+        degree = np.where(x.data > 0, self._positive_degree[column], self._negative_degree[column])
+        return np.bincount(row, weights=degree, minlength=x.shape[0])
 
     @cached_property
     def _exact_bound(self) -> tuple[int, float, float] | None:
@@ -410,15 +410,14 @@ def _entry_rows(matrix: scipy.sparse.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
 
 
-def _kept(matrix: scipy.sparse.csr_matrix, keep: np.ndarray) -> scipy.sparse.csr_matrix:
-    """``matrix`` (CSR) with the stored entries where ``keep`` and 0 elsewhere."""
+def _kept(matrix: scipy.sparse.csr_matrix, keep: np.ndarray,
+          values: np.ndarray | None = None) -> scipy.sparse.csr_matrix:
+    """``matrix`` (CSR) with the stored entries where ``keep`` (their values, or ``values``) and 0 elsewhere."""
     rows = _entry_rows(matrix)[keep]
-    return scipy.sparse.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)
+    data = matrix.data[keep] if values is None else values
+    return scipy.sparse.csr_matrix((data, (rows, matrix.indices[keep])), shape=matrix.shape)
 
 
 def _zero_one(matrix: scipy.sparse.csr_matrix, keep: np.ndarray) -> scipy.sparse.csr_matrix:
     """The 0/1 CSR matrix of ``matrix``'s stored positions where ``keep``."""
-    rows = _entry_rows(matrix)[keep]
-    return scipy.sparse.csr_matrix(
-        (np.ones(int(keep.sum()), dtype=np.float32), (rows, matrix.indices[keep])), shape=matrix.shape
-    )
+    return _kept(matrix, keep, np.ones(int(keep.sum()), dtype=np.float32))

@@ -29,14 +29,14 @@ from typing import Any
 
 import torch
 
+from ..dyadic import SIGNIFICAND as _SIGNIFICAND
+
 __all__ = ["cached_per_head", "known_plain", "MIN_ROWS"]
 
 #: Fewest kept rows for which the projections are cached: below, projecting the whole window is cheaper than the
 #: bookkeeping (measured: BB(4) on a tape of 14 cells decoded at 0.81x the tokens per CPU second with the cache).
 MIN_ROWS = 64
 
-#: Significand bits (with the implicit one) per float dtype: integers up to 2**p are exact.
-_SIGNIFICAND = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}
 
 
 def known_plain(x: torch.Tensor) -> bool:

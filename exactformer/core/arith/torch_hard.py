@@ -124,12 +124,11 @@ class OneHotAttention:
         choices: Sequence[tuple[int, int, Iterable[_Block]]] | None = remembered
         try:
             if choices is None:  # each chunk's blocks are chosen as its values are read (its scores still cached)
-                choices = [
-                    (start, min(start + self.chunk, len(query_pos)),
-                     self._choices(q, k, query_pos, key_pos, att, start, min(start + self.chunk, len(query_pos)),
-                                   1 if shared else batch, constant, exact, dyadic))
-                    for start in range(0, len(query_pos), self.chunk)
-                ]
+                chunks = [(start, min(start + self.chunk, len(query_pos)))
+                          for start in range(0, len(query_pos), self.chunk)]
+                choices = [(start, stop, self._choices(q, k, query_pos, key_pos, att, start, stop,
+                                                       1 if shared else batch, constant, exact, dyadic))
+                           for start, stop in chunks]
                 if shared and q is not None and k is not None:
                     kept = [(start, stop, list(blocks)) for start, stop, blocks in choices]
                     self._remember_choices(att, q, k, query_pos, key_pos, kept)
