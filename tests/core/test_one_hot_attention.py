@@ -24,20 +24,30 @@ from exactformer.core.errors import AttentionTieError
 
 
 class _General(TorchArithmetic):
-    """The fast arithmetic with the gather path switched off."""
+    """The fast arithmetic with the gather path switched off (alone, and beside uniform heads)."""
 
     def _one_hot_attention(self, *args: Any, **kwargs: Any) -> bool:
         return False
 
+    def _uniform_heads_beside_one_hot(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
 
 class _Counting(TorchArithmetic):
-    """The fast arithmetic, counting the calls the gather path answered."""
+    """The fast arithmetic, counting the calls the gather path answered (``beside``: those it answered beside
+    uniform heads)."""
 
     answered = 0
+    beside = 0
 
     def _one_hot_attention(self, *args: Any, **kwargs: Any) -> bool:
         done = super()._one_hot_attention(*args, **kwargs)
         self.answered += int(done)
+        return done
+
+    def _uniform_heads_beside_one_hot(self, *args: Any, **kwargs: Any) -> bool:
+        done = super()._uniform_heads_beside_one_hot(*args, **kwargs)
+        self.beside += int(done)
         return done
 
 
@@ -47,8 +57,9 @@ def _fractions(a: np.ndarray) -> np.ndarray:
 
 def _attention(rng: np.random.Generator, d: int, heads: int, d_head: int, *, kind: str, mask: Mask,
                tie_rule: str = "leftmost", bias: RelativeBias | None = None, values: float = 1.0,
-               zero_queries: bool = False) -> Attention:
+               zero_queries: bool = False, zero_heads: tuple[int, ...] = ()) -> Attention:
     W_Q = np.zeros((heads, d, d_head)) if zero_queries else rng.integers(-2, 3, (heads, d, d_head))
+    W_Q[list(zero_heads)] = 0  # uniform heads (every score +-0) beside the others
     return Attention(
         W_Q=_fractions(W_Q), W_K=_fractions(rng.integers(-2, 3, (heads, d, d_head))),
         W_V=_fractions(rng.integers(-2, 3, (heads, d, d_head)) * Fraction(values)),
@@ -82,24 +93,33 @@ MASKS = [Mask("none"), Mask("causal"), Mask("strict_causal"), Mask("window", 3)]
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), mask=st.sampled_from(MASKS), kind=st.sampled_from(["hard", "average_hard"]),
        tie_rule=st.sampled_from(["leftmost", "rightmost", "error"]), block=st.sampled_from([1, 7, 2**20]),
-       biased=st.booleans(), zero_queries=st.booleans())
+       biased=st.booleans(), zero_queries=st.booleans(), zero_head=st.booleans(), thirds=st.booleans())
 def test_the_gather_path_equals_the_general_path_bit_for_bit_or_declines(seed, mask, kind, tie_rule, block, biased,
-                                                                         zero_queries):
+                                                                         zero_queries, zero_head, thirds):
     """Same bytes (or the same error) as the dense weights times the values, over masks, tie rules, average-hard
-    ties, relative biases, scores shared by the batch (zero queries), signed zeros and blocks of any size."""
+    ties, relative biases, scores shared by the batch (zero queries), a uniform head beside the others, scores that
+    are not dyadic (queries in thirds), signed zeros and blocks of any size."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", block)
-        _compare_one(seed, mask, kind, tie_rule, biased, zero_queries)
+        _compare_one(seed, mask, kind, tie_rule, biased, zero_queries, zero_head, thirds)
 
 
-def _compare_one(seed: int, mask: Mask, kind: str, tie_rule: str, biased: bool, zero_queries: bool) -> None:
+def _compare_one(seed: int, mask: Mask, kind: str, tie_rule: str, biased: bool, zero_queries: bool,
+                 zero_head: bool = False, thirds: bool = False) -> None:
     rng = np.random.default_rng(seed)
-    n, d = int(rng.integers(1, 9)), 4
+    n, d, heads = int(rng.integers(1, 9)), 4, int(rng.integers(1, 4))
     bias = RelativeBias({2: Fraction(1)}) if biased else None
-    att = _attention(rng, d, int(rng.integers(1, 3)), int(rng.integers(1, 3)), kind=kind, mask=mask,
-                     tie_rule=tie_rule, bias=bias, values=Fraction(1, 2), zero_queries=zero_queries)
+    att = _attention(rng, d, heads, int(rng.integers(1, 3)), kind=kind, mask=mask, tie_rule=tie_rule, bias=bias,
+                     values=Fraction(1, 2), zero_queries=zero_queries, zero_heads=(0,) if zero_head else ())
+    if thirds:
+        att = _scaled_queries(att, Fraction(1, 3))
     x = _inputs(rng, int(rng.integers(1, 4)), n, d)
     assert _attend(TorchArithmetic(), att, x) == _attend(_General(), att, x)
+
+
+def _scaled_queries(att: Attention, step: Fraction) -> Attention:
+    return Attention(W_Q=att.W_Q * step, W_K=att.W_K, W_V=att.W_V, W_O=att.W_O, kind=att.kind, mask=att.mask,
+                     tie_rule=att.tie_rule, relative_bias=att.relative_bias)
 
 
 def test_integer_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypatch):
@@ -117,19 +137,20 @@ def test_integer_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypa
 def test_dyadic_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypatch):
     """Queries in multiples of 1/8 (a dyadic score, as the Theorem 1 tree's nearest-key head has) are exact in every
     order of summation: the gather path blocks them as it blocks integer scores (here at most 50 scores a block)
-    and gives the general path's bits; queries in thirds are not dyadic and keep the general path's one block."""
+    and gives the general path's bits; queries in thirds are not dyadic and keep the general path's product of
+    every query of the chunk by every key, one sequence at a time (a sequence's 3200 scores are over the 50)."""
     rng = np.random.default_rng(4)
-    blocks: list[int] = []
+    blocks: list[tuple[slice, slice, slice]] = []
     real_blocks = torch_hard.OneHotAttention._blocks
 
     def counting_blocks(self, *args, **kwargs):
         for block in real_blocks(self, *args, **kwargs):
-            blocks.append(1)
+            blocks.append(block)
             yield block
 
     monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", 50)
     monkeypatch.setattr(torch_hard.OneHotAttention, "_blocks", counting_blocks)
-    for step, blocked in ((Fraction(1, 8), True), (Fraction(1, 3), False)):
+    for step, dyadic in ((Fraction(1, 8), True), (Fraction(1, 3), False)):
         base = _attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal"))
         att = Attention(W_Q=base.W_Q * step, W_K=base.W_K, W_V=base.W_V, W_O=base.W_O, kind="hard",
                         mask=Mask("causal"), tie_rule="leftmost")
@@ -137,7 +158,11 @@ def test_dyadic_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypat
         fast, blocks[:] = _Counting(), []
         assert _attend(fast, att, x) == _attend(_General(), att, x)
         assert fast.answered == 1
-        assert (len(blocks) > 1) == blocked, (step, len(blocks))
+        whole = [(b.indices(3), q.indices(40), k.indices(40)) for b, q, k in blocks]
+        if dyadic:
+            assert len(blocks) > 3 and all(q != (0, 40, 1) or k != (0, 40, 1) for _, q, k in whole)
+        else:
+            assert whole == [((i, i + 1, 1), (0, 40, 1), (0, 40, 1)) for i in range(3)]
 
 
 def test_fraction_bits_are_the_least_power_of_two_that_makes_every_entry_an_integer():
@@ -210,6 +235,73 @@ def test_values_whose_column_is_all_negative_are_left_to_the_general_path():
     fast = _Counting()
     assert _attend(fast, att, x) == _attend(_General(), att, x)
     assert fast.answered == 0
+
+
+def _negative_values(mask: Mask) -> tuple[Attention, torch.Tensor]:
+    """One hard head whose value column is ``-x``, over positive inputs: every value negative, none zero."""
+    att = Attention(W_Q=_fractions(np.ones((1, 1, 1))), W_K=_fractions(np.ones((1, 1, 1))),
+                    W_V=_fractions(-np.ones((1, 1, 1))), W_O=_fractions(np.ones((1, 1, 1))), kind="hard",
+                    mask=mask)
+    return att, torch.tensor([[[1.0], [3.0], [2.0]], [[2.0], [1.0], [5.0]]], dtype=torch.float64)
+
+
+def test_a_column_of_negative_values_without_a_zero_is_gathered():
+    """Every value of the column is negative and none is 0: the chosen value is never 0, so the general path's sum
+    is that value, whatever the signs of its zeros; the gather path answers with its bytes."""
+    att, x = _negative_values(Mask("none"))
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.answered == 1
+
+
+def test_a_column_of_negative_values_and_a_negative_zero_is_left_to_the_general_path():
+    """The values ``-x`` are -0, -1 and -2; the first query ties over every key (its scores are 0) and takes the
+    leftmost, whose value is -0: the general path's sum is then a sum of -0s, whose sign depends on how BLAS
+    sums, so the gather path declines."""
+    att = Attention(W_Q=_fractions(np.ones((1, 1, 1))), W_K=_fractions(np.ones((1, 1, 1))),
+                    W_V=_fractions(-np.ones((1, 1, 1))), W_O=_fractions(np.ones((1, 1, 1))), kind="hard",
+                    mask=Mask("none"), tie_rule="leftmost")
+    x = torch.tensor([[[0.0], [1.0], [2.0]]], dtype=torch.float64)
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.answered == 0
+
+
+def test_a_column_of_negative_values_declines_where_a_query_has_no_key():
+    """Under a strict causal mask the first query sees no key: the general path sums only -0s there (+0 or -0 as
+    BLAS starts its sum), so the gather path declines."""
+    att, x = _negative_values(Mask("strict_causal"))
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.answered == 0
+
+
+def test_uniform_heads_beside_a_gathered_head_give_the_general_paths_bits(monkeypatch):
+    """Two zero-query heads (every score +-0: weights ``1 / c``) beside a head whose queries are in thirds (scores
+    that are not dyadic, each query's maximum unique): the uniform heads' weights are made without scores, the
+    third head takes the gather, one sequence's block at a time; the output has the general path's bytes. The
+    layer-norm-hash recognizer's count sublayer is such a sublayer."""
+    monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", 200)
+    rng = np.random.default_rng(11)
+    for mask in (Mask("causal"), Mask("none"), Mask("strict_causal")):
+        base = _attention(rng, 5, 3, 2, kind="average_hard", mask=mask, zero_heads=(0, 2))
+        att = _scaled_queries(base, Fraction(1, 3))
+        x = torch.from_numpy(rng.normal(size=(4, 30, 5)))  # continuous inputs: no tie in the gathered head
+        fast = _Counting()
+        assert _attend(fast, att, x) == _attend(_General(), att, x), mask
+        assert fast.beside == 1, mask  # (strict causal: the first query has no key, its z is +0 in both)
+
+
+def test_uniform_heads_beside_a_tie_are_left_to_the_general_path():
+    """When the other head ties (integer inputs, scores that are not dyadic: an average over 3 keys is not exact in
+    every order of summation) the whole sublayer takes the general path."""
+    rng = np.random.default_rng(12)
+    base = _attention(rng, 2, 2, 1, kind="average_hard", mask=Mask("causal"), zero_heads=(1,))
+    att = _scaled_queries(base, Fraction(1, 3))
+    x = torch.ones((2, 6, 2), dtype=torch.float64)  # every score of head 0 equal: a tie over i + 1 keys
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.beside == 0 and fast.answered == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])

@@ -358,6 +358,9 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
         computes the weights only, so that a hard-attention tie is still reported. Hard attention with one chosen
         key per query takes the gather of :class:`~exactformer.core.arith.torch_hard.OneHotAttention` (the same
         floats), also when only the relative biases make the scores (then shared by every sequence)."""
+        if att.kind == "average_hard" and not constant and q is not None and k is not None and v is not None and (
+                self._uniform_heads_beside_one_hot(out, q, k, v, query_pos, key_pos, att, W_O)):
+            return
         if att.kind != "softmax" and self._one_hot_attention(
                 out, q, k, v, query_pos, key_pos, att, W_O, constant or position_only(q, k)):
             return

@@ -18,8 +18,11 @@ value with a gather: O(N) after the scores instead of O(N^2 d_head).
   whenever ``v_i != 0``, in any order of summation. When ``v_i`` is +-0 the sum is a zero whose sign is +0 as soon
   as one term is +0 (round to nearest: ``-0 + +0 = +0``), whatever the order and whether the product starts from
   +0 or not; a term is +0 unless every value of that column (batch, head, coordinate) has its sign bit set. So the
-  path answers only when no column of ``v`` has all sign bits set, and then writes ``v_i + 0`` (``-0`` becomes +0);
-* a query without an allowed key gets ``z = 0`` (+0), as ``sum_k 0 * v_k`` is there;
+  path writes ``v_i + 0`` (``-0`` becomes +0), and it answers when no column of ``v`` has every sign bit set, or
+  when each column that has holds no zero (then ``v_i`` is never 0 there: a column of negative values, such as the
+  ``-1`` cell of the layer-norm hash ``phi(j)``);
+* a query without an allowed key gets ``z = 0`` (+0), as ``sum_k 0 * v_k`` is there when some term is +0: with a
+  column of negative values the path declines at such a query;
 * the projection by ``W_O`` and the accumulation into the output are the general path's own calls, on the same
   chunks of queries.
 
@@ -28,9 +31,11 @@ a column of values with every sign bit set, a maximum that is not finite, a tie 
 (the general path raises there, with its message), an average-hard tie it cannot average exactly, and for
 arithmetics that round intermediate results.
 
-**Blocks.** The scores are computed in the general path's blocks (all sequences, ``chunk`` queries, every key),
-since the bits of a product depend on the shapes BLAS is given. When every score is an exact dyadic rational (the
-queries multiples of ``2^-a``, the keys of ``2^-b``, the relative biases of ``2^-(a+b)``, with
+**Blocks.** The scores are computed as the general path's products (``chunk`` queries by every key, per sequence
+and head), since the bits of a product depend on the shapes BLAS is given; a block holds as many sequences as fit in
+:data:`HARD_BLOCK_ENTRIES` (at least one), which gives each sequence's product the bits it has in the general path's
+batch of every sequence (tests/core/test_one_hot_attention.py compares the bytes). When every score is an exact
+dyadic rational (the queries multiples of ``2^-a``, the keys of ``2^-b``, the relative biases of ``2^-(a+b)``, with
 ``2^(a+b) (d_head * max|q| * max|k| + max|bias|)`` below ``2^p``, ``p`` the dtype's significand bits), every product
 and partial sum is exact, so every order and blocking of the products gives the same value, and the scores are
 computed instead in blocks of at most :data:`HARD_BLOCK_ENTRIES` entries, over only the keys the mask can allow
@@ -43,6 +48,10 @@ sequence's (they are read from coordinates that hold the position alone, as in e
 every sequence's score block is the first one's, value for value (a -0 and a +0 are alike to the maximum and the
 comparisons): the scores, the chosen keys and the tie test are computed for that one sequence, and the values of
 every sequence are read by the same index. log-depth-a5 at n = 512 spends 1/200 of the score work it did.
+
+**Heads beside uniform heads.** A sublayer that mixes heads of all-zero scores with gathered heads (the layer-norm-hash
+recognizer's count sublayer) is taken by :meth:`~exactformer.core.arith.torch_uniform.UniformAttention.
+_uniform_heads_beside_one_hot`, which asks :meth:`OneHotAttention._one_hot_parts` for the gathered heads only.
 """
 
 from __future__ import annotations
@@ -104,12 +113,30 @@ class OneHotAttention:
         """Add to ``out`` what :meth:`_general_attention` would add, and return True; or return False, with ``out``
         untouched, where this path declines (see the module's docstring). ``constant``: every ``q . k`` is +-0, so
         the scores are the relative biases, the same for every sequence (``q`` and ``k`` may be None)."""
+        parts = self._one_hot_parts(q, k, v, query_pos, key_pos, att, constant, tuple(range(att.n_heads)))
+        if parts is None:
+            return False
+        for start, z in parts:
+            out[:, start : start + z.shape[2]] += self._heads_out(z, W_O)
+        return True
+
+    def _one_hot_parts(
+        self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None, query_pos: torch.Tensor,
+        key_pos: torch.Tensor, att: Attention, constant: bool, heads: tuple[int, ...],
+    ) -> list[tuple[int, torch.Tensor]] | None:
+        """``z`` ``[batch, len(heads), chunk, d_head]`` of each chunk of queries (with its first query's index) for
+        the heads ``heads`` of ``att``, whose queries, keys and values ``q``, ``k``, ``v`` hold those heads only;
+        ``[]`` when ``v`` is None (the choices made, so that a tie is reported); None where this path declines."""
         if att.kind not in ("hard", "average_hard") or self.rounds_intermediate_results:
-            return False
+            return None
         if att.kind == "hard" and att.tie_rule not in ("error", "leftmost", "rightmost"):
-            return False
-        if v is not None and not _plain_values(v):
-            return False
+            return None
+        negative = False  # a column of v with every sign bit set (and no zero): every query needs a key
+        if v is not None:
+            plain = _plain_values(v)
+            if plain is None:
+                return None
+            negative = not plain
         every_q, every_k = q, k
         if not constant and _same_for_every_sequence(q) and _same_for_every_sequence(k):
             q, k = q[:1], k[:1]  # type: ignore[index]  # scores of position alone: one sequence's, if exact
@@ -120,48 +147,45 @@ class OneHotAttention:
         batch = v.shape[0] if v is not None else (q.shape[0] if q is not None else 1)
         shared, remembered = False, None
         if q is not None and k is not None and q.shape[0] == 1 < batch:  # every sequence's scores: the first one's
-            shared, remembered = True, self._remembered_choices(att, q, k, query_pos, key_pos)
+            shared, remembered = True, self._remembered_choices(att, heads, q, k, query_pos, key_pos)
         choices: Sequence[tuple[int, int, Iterable[_Block]]] | None = remembered
         try:
             if choices is None:  # each chunk's blocks are chosen as its values are read (its scores still cached)
                 chunks = [(start, min(start + self.chunk, len(query_pos)))
                           for start in range(0, len(query_pos), self.chunk)]
-                choices = [(start, stop, self._choices(q, k, query_pos, key_pos, att, start, stop,
+                choices = [(start, stop, self._choices(q, k, query_pos, key_pos, att, heads, start, stop,
                                                        1 if shared else batch, constant, exact, dyadic))
                            for start, stop in chunks]
                 if shared and q is not None and k is not None:
                     kept = [(start, stop, list(blocks)) for start, stop, blocks in choices]
-                    self._remember_choices(att, q, k, query_pos, key_pos, kept)
+                    self._remember_choices(att, heads, q, k, query_pos, key_pos, kept)
                     choices = kept
             if v is None:
                 for _, _, blocks in choices:
                     for _ in blocks:  # the choice itself raises at a tie without a tie rule
                         pass
-                return True
-            parts = [(start, self._chunk_values(v, att, start, stop, blocks, shared))
-                     for start, stop, blocks in choices]
+                return []
+            return [(start, self._chunk_values(v, start, stop, blocks, shared, negative))
+                    for start, stop, blocks in choices]
         except _Declined:
-            return False
-        for start, z in parts:
-            out[:, start : start + z.shape[2]] += self._heads_out(z, W_O)
-        return True
+            return None
 
-    def _remembered_choices(self, att: Attention, q: torch.Tensor, k: torch.Tensor,
+    def _remembered_choices(self, att: Attention, heads: tuple[int, ...], q: torch.Tensor, k: torch.Tensor,
                             query_pos: torch.Tensor, key_pos: torch.Tensor) -> list[_Chunk] | None:
-        """The chosen keys a shared call of this sublayer found for these queries, keys and positions
+        """The chosen keys a shared call of these heads of this sublayer found for these queries, keys and positions
         (``torch.equal``), if remembered: the scores of position alone are the same in every batch of a size, so
         the next batch reads its values by the same choice. (A looped model calls one sublayer with other queries
         at each iteration: up to :data:`REMEMBERED_CHOICES` of them are kept per sublayer.)"""
         for seen in self.__dict__.get("_shared_choices", {}).get(id(att), ()):
-            seen_att, seen_q, seen_k, seen_query_pos, seen_key_pos, chunk, choices = seen
-            if seen_att is att and chunk == self.chunk and all(
+            seen_att, seen_heads, seen_q, seen_k, seen_query_pos, seen_key_pos, chunk, choices = seen
+            if seen_att is att and seen_heads == heads and chunk == self.chunk and all(
                 a.shape == b.shape and torch.equal(a, b)
                 for a, b in ((q, seen_q), (k, seen_k), (query_pos, seen_query_pos), (key_pos, seen_key_pos))
             ):
                 return choices
         return None
 
-    def _remember_choices(self, att: Attention, q: torch.Tensor, k: torch.Tensor,
+    def _remember_choices(self, att: Attention, heads: tuple[int, ...], q: torch.Tensor, k: torch.Tensor,
                           query_pos: torch.Tensor, key_pos: torch.Tensor, choices: list[_Chunk]) -> None:
         """Keep a shared call's choices for the next batches, unless an average-hard tie needed the values (its
         average depends on them being dyadic)."""
@@ -169,7 +193,8 @@ class OneHotAttention:
             return
         kept: dict[int, list[tuple]] = self.__dict__.setdefault("_shared_choices", {})
         entries = [seen for seen in kept.get(id(att), []) if seen[0] is att][-REMEMBERED_CHOICES + 1 :]
-        kept[id(att)] = [*entries, (att, q.clone(), k.clone(), query_pos.clone(), key_pos.clone(), self.chunk, choices)]
+        kept[id(att)] = [*entries, (att, heads, q.clone(), k.clone(), query_pos.clone(), key_pos.clone(), self.chunk,
+                                    choices)]
 
     def _exact_scores(self, q: torch.Tensor | None, k: torch.Tensor | None, att: Attention) -> bool:
         """Whether every score ``q . k + bias`` is a dyadic rational that every order of summation computes exactly
@@ -196,32 +221,41 @@ class OneHotAttention:
 
     def _choices(
         self, q: torch.Tensor | None, k: torch.Tensor | None, query_pos: torch.Tensor, key_pos: torch.Tensor,
-        att: Attention, start: int, stop: int, batch: int, constant: bool, exact: bool, dyadic: bool,
+        att: Attention, heads: tuple[int, ...], start: int, stop: int, batch: int, constant: bool, exact: bool,
+        dyadic: bool,
     ) -> Iterator[_Block]:
-        """The blocks of the queries ``start:stop``, one at a time: its ``(sequences, queries, keys)`` slices and what
-        :meth:`_chosen` found there (``batch`` sequences; 1 when the scores are shared); raises :class:`_Declined`
-        where the general path must answer."""
+        """The blocks of the queries ``start:stop`` (of the heads ``heads``), one at a time: its ``(sequences,
+        queries, keys)`` slices and what :meth:`_chosen` found there (``batch`` sequences; 1 when the scores are
+        shared); raises :class:`_Declined` where the general path must answer. Consecutive blocks of the same
+        queries and keys (other sequences) share the mask's keys, computed once."""
+        seen: tuple[tuple[slice, slice], tuple[torch.Tensor | None, torch.Tensor]] | None = None
         for rows, qs, ks in self._blocks(q, query_pos, key_pos, att, start, stop, batch, exact):
             qpos, kpos = query_pos[qs], key_pos[ks]
+            if seen is None or seen[0] != (qs, ks):
+                sees = allowed(att.mask, qpos, kpos)
+                seen = ((qs, ks), (None if bool(sees.all()) else ~sees, sees.any(dim=-1)))
             if constant:
-                scores = torch.zeros((1, att.n_heads, len(qpos), len(kpos)), dtype=self.dtype, device=self.device)
+                scores = torch.zeros((1, len(heads), len(qpos), len(kpos)), dtype=self.dtype, device=self.device)
             else:
                 assert q is not None and k is not None
                 scores = torch.einsum("bhqe,bhke->bhqk", q[rows, :, qs], k[rows, :, ks])
-            biases = [self.relative_bias(att, h, qpos, kpos) for h in range(att.n_heads)]
+            biases = [self.relative_bias(att, h, qpos, kpos) for h in heads]
             if any(b is not None for b in biases):
                 zeros = torch.zeros(len(qpos), len(kpos), dtype=self.dtype, device=self.device)
                 scores = scores + torch.stack([zeros if b is None else b for b in biases])[None]
-            yield (rows, qs, ks, *self._chosen(scores, allowed(att.mask, qpos, kpos), att, dyadic))
+            yield (rows, qs, ks, *self._chosen(scores, *seen[1], att, dyadic))
 
-    def _chunk_values(self, v: torch.Tensor, att: Attention, start: int, stop: int, blocks: Iterable[_Block],
-                      shared: bool) -> torch.Tensor:
+    def _chunk_values(self, v: torch.Tensor, start: int, stop: int, blocks: Iterable[_Block], shared: bool,
+                      negative: bool = False) -> torch.Tensor:
         """``z`` ``[batch, head, query, d_head]`` of the queries ``start:stop``: each block's chosen values (with
         ``shared`` the block's choice read in every sequence); raises :class:`_Declined` at an average-hard tie it
-        cannot average exactly."""
+        cannot average exactly, and with ``negative`` (a column of ``v`` with every sign bit set) at a query
+        without an allowed key (the general path's ``sum_k 0 * v_k`` may be -0 there)."""
         batch, d_head = v.shape[0], v.shape[-1]
-        z = torch.zeros((batch, att.n_heads, stop - start, d_head), dtype=self.dtype, device=self.device)
+        z = torch.zeros((batch, v.shape[1], stop - start, d_head), dtype=self.dtype, device=self.device)
         for rows, qs, ks, index, some, winners in blocks:
+            if negative and not bool(some.all()):
+                raise _Declined
             rows = slice(0, batch) if shared else rows  # a shared choice: the values of every sequence
             values = v[rows]
             if winners is not None:  # an average-hard tie: exact sums over the maximal keys, over their count
@@ -237,17 +271,17 @@ class OneHotAttention:
             z[rows, :, qs.start - start : qs.stop - start] = picked
         return z
 
-    def _chosen(self, scores: torch.Tensor, sees: torch.Tensor, att: Attention,
+    def _chosen(self, scores: torch.Tensor, hidden: torch.Tensor | None, some: torch.Tensor, att: Attention,
                 dyadic: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The chosen key of every query (``[batch, head, query]``, indices into the block's keys), whether the
-        query has an allowed key (``[query]``), and for an average-hard tie the maximal keys as 0/1 floats (else
-        None); raises :class:`_Declined` at a non-finite maximum or a tie this path does not compute (see
-        :meth:`_chunk_values`). ``scores`` is a fresh block: it is overwritten."""
+        query has an allowed key (``some``, ``[query]``, returned), and for an average-hard tie the maximal keys as
+        0/1 floats (else None); raises :class:`_Declined` at a non-finite maximum or a tie this path does not
+        compute (see :meth:`_chunk_values`). ``hidden``: the keys the mask hides from each query (None: none).
+        ``scores`` is a fresh block: it is overwritten."""
         if att.kind == "average_hard" and not _all_finite(scores):  # the general path tests these scores
             raise _Declined
-        some = sees.any(dim=-1)
-        if not bool(sees.all()):
-            scores.masked_fill_(~sees, float("-inf"))
+        if hidden is not None:
+            scores.masked_fill_(hidden, float("-inf"))
         best, index = scores.max(dim=-1)
         finite = torch.isfinite(best) | ~some
         if not bool(finite.all()):
@@ -269,15 +303,22 @@ class OneHotAttention:
         self, q: torch.Tensor | None, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention, start: int,
         stop: int, batch: int, exact: bool,
     ) -> Iterator[tuple[slice, slice, slice]]:
-        """``(sequences, queries, keys)`` slices of the blocks of the queries ``start:stop``: the general path's one
-        block, or with ``exact`` scores blocks of at most :data:`HARD_BLOCK_ENTRIES` over the keys the mask can
-        allow."""
+        """``(sequences, queries, keys)`` slices of the blocks of the queries ``start:stop``: with ``exact`` scores
+        blocks of at most :data:`HARD_BLOCK_ENTRIES` over the keys the mask can allow; else the general path's
+        ``[chunk, key]`` product of each sequence and head, for as many sequences at once as fit in
+        :data:`HARD_BLOCK_ENTRIES` (at least one; BLAS gives each sequence's product the same bits in a batch of any
+        size, which tests/core/test_one_hot_attention.py checks), so that the passes over a block stay in the
+        cache."""
         everything = slice(0, len(key_pos))
-        if not exact:
+        if q is None:  # constant scores, one row shared by every sequence
             yield slice(0, batch), slice(start, stop), everything
             return
-        assert q is not None
         heads, n_keys = q.shape[1], len(key_pos)
+        if not exact:
+            step = max(1, HARD_BLOCK_ENTRIES // (heads * (stop - start) * max(1, n_keys)))
+            for b in range(0, batch, step):
+                yield slice(b, min(batch, b + step)), slice(start, stop), everything
+            return
         per_query = heads * n_keys
         rows = max(1, HARD_BLOCK_ENTRIES // per_query)
         ordered = torch.equal(key_pos, torch.arange(n_keys, dtype=key_pos.dtype, device=key_pos.device))
@@ -326,11 +367,17 @@ def position_only(q: torch.Tensor | None, k: torch.Tensor | None) -> bool:
     return all(bool((q[:, h] == 0).all()) or bool((k[:, h] == 0).all()) for h in range(q.shape[1]))
 
 
-def _plain_values(v: torch.Tensor) -> bool:
-    """Whether every value is finite and no column ``[batch, head, :, coordinate]`` has every sign bit set (then
-    the general path's ``sum_k w_k v_k`` is ``v_i`` exactly, its zeros +0: the module's docstring)."""
+def _plain_values(v: torch.Tensor) -> bool | None:
+    """How the general path's ``sum_k w_k v_k`` with one weight 1 reads the values (the module's docstring): True
+    when every value is finite and no column ``[batch, head, :, coordinate]`` has every sign bit set (the sum is
+    ``v_i`` exactly, its zeros +0); False when every value is finite and each column with every sign bit set holds
+    no zero (the sum is still ``v_i``, which is not 0 there, but a query without a key sums -0s); None otherwise
+    (the path declines)."""
     if not v.numel() or known_plain(v):  # finite, and no sign bit set at all
         return True
     if not _all_finite(v):
-        return False
-    return not bool(torch.signbit(v).all(dim=2).any())
+        return None
+    negative = torch.signbit(v).all(dim=2)
+    if not bool(negative.any()):
+        return True
+    return None if bool(((v == 0).any(dim=2) & negative).any()) else False

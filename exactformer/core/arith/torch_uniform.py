@@ -11,12 +11,12 @@ it uses.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from ..architecture import Attention
-from ..attention_rules import tie_error
+from ..attention_rules import allowed, tie_error
 from .torch import _all_finite
 
 __all__ = ["UniformAttention"]
@@ -28,6 +28,7 @@ class UniformAttention:
     dtype: torch.dtype
     device: torch.device
     accumulate: str
+    rounds_intermediate_results: ClassVar[bool]
 
     if TYPE_CHECKING:  # provided by TorchArithmetic
         def weights(self, arr: Any) -> torch.Tensor: ...
@@ -38,6 +39,9 @@ class UniformAttention:
         def _plus(self, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor: ...
         def _bias_rows(self, shape: torch.Size, att: Attention) -> torch.Tensor: ...
         def _remembered(self, tensors: tuple[torch.Tensor, ...], compute: Callable[[], Any], tag: str = "") -> Any: ...
+        def _one_hot_parts(self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None,
+                           query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention, constant: bool,
+                           heads: tuple[int, ...]) -> list[tuple[int, torch.Tensor]] | None: ...
 
     def _constant_attention(
         self, xq: torch.Tensor, xk: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor, att: Attention,
@@ -156,6 +160,50 @@ class UniformAttention:
         if counts is None or not _all_finite(k) or not _all_finite(v):
             return None
         return uniform, counts[uniform]
+
+    def _uniform_heads_beside_one_hot(
+        self, out: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, query_pos: torch.Tensor,
+        key_pos: torch.Tensor, att: Attention, W_O: torch.Tensor,
+    ) -> bool:
+        """Average-hard attention with uniform heads beside one-hot heads: add to ``out`` what the general path
+        would add and return True, or return False (``out`` untouched) for the general path.
+
+        A head whose queries (or keys) are all +-0 and whose keys (or queries) are finite, without a relative bias,
+        scores +-0 everywhere: every allowed key is maximal, and the general path weighs it ``1 / c`` (``c``
+        allowed keys; +0 with none). Its ``z`` is the general path's product of that weight block by the values,
+        the same block and product, so the same floats, without the scores, maxima and comparisons that made it.
+        (A product's bits depend on the shapes BLAS is given, not on the other heads or sequences beside it:
+        ``tests/core/test_one_hot_attention.py`` compares the bytes.) The other heads take the one-hot gather of
+        :class:`~exactformer.core.arith.torch_hard.OneHotAttention` (the same floats where it answers); each chunk's
+        ``z`` of every head is projected by one ``_heads_out``, as in the general path. Where the gather declines
+        (a tie, a non-finite score), or no head or every head is uniform, the general path answers instead.
+
+        The layer-norm-hash recognizer (``log-depth-paper-parity``) asks this: its count sublayer holds two
+        zero-query heads (Lemma 6's deleting copy of the count) beside the hash head.
+        """
+        if att.kind != "average_hard" or self.rounds_intermediate_results:
+            return False
+        uniform = tuple(h for h in range(att.n_heads) if att.bias_for(h) is None and (
+            (bool((q[:, h] == 0).all()) and _all_finite(k[:, h]))
+            or (bool((k[:, h] == 0).all()) and _all_finite(q[:, h]))))
+        if not uniform or len(uniform) == att.n_heads:
+            return False
+        others = tuple(h for h in range(att.n_heads) if h not in uniform)
+        parts = self._one_hot_parts(q[:, others], k[:, others], v[:, others], query_pos, key_pos, att, False, others)
+        if parts is None:
+            return False
+        batch, one = v.shape[0], torch.ones((), dtype=self.dtype, device=self.device)
+        for start, chosen in parts:
+            stop = start + chosen.shape[2]
+            sees = allowed(att.mask, query_pos[start:stop], key_pos)
+            count = sees.sum(dim=-1, keepdim=True).to(self.dtype)
+            weights = self._round(torch.where(sees, one / count, 0.0))  # the general path's 1 / c, +0 unseen
+            block = weights[None, None].expand(batch, len(uniform), -1, -1)  # not copied: the same bits (tested)
+            z = torch.empty((batch, att.n_heads, stop - start, v.shape[-1]), dtype=self.dtype, device=self.device)
+            z[:, list(uniform)] = self._round(torch.einsum("bhqk,bhke->bhqe", block, v[:, list(uniform)]))
+            z[:, list(others)] = chosen
+            out[:, start:stop] += self._heads_out(z, W_O)
+        return True
 
     def _sums_as_pytorch(self, att: Attention) -> bool:
         """Whether equal-score softmax / average-hard attention must sum ``w v_j`` as PyTorch does, on the general
