@@ -165,6 +165,30 @@ def test_dyadic_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypat
             assert whole == [((i, i + 1, 1), (0, 40, 1), (0, 40, 1)) for i in range(3)]
 
 
+def test_scores_of_relative_biases_alone_are_chosen_once_for_every_sequence(monkeypatch):
+    """Zero queries and a relative bias: every score is the bias, the same in every sequence (the Post and Turing
+    machines' heads), so the gather path makes one block of the chunk for the whole batch, however small
+    :data:`HARD_BLOCK_ENTRIES` is."""
+    rng = np.random.default_rng(6)
+    blocks: list[tuple[slice, slice, slice]] = []
+    real_blocks = torch_hard.OneHotAttention._blocks
+
+    def counting_blocks(self, *args, **kwargs):
+        for block in real_blocks(self, *args, **kwargs):
+            blocks.append(block)
+            yield block
+
+    monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", 50)
+    monkeypatch.setattr(torch_hard.OneHotAttention, "_blocks", counting_blocks)
+    att = _attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal"), zero_queries=True,
+                     bias=RelativeBias({1: Fraction(1)}))
+    x = _inputs(rng, 3, 40, 5)
+    fast = _Counting()
+    assert _attend(fast, att, x) == _attend(_General(), att, x)
+    assert fast.answered == 1
+    assert [(b.indices(3), q.indices(40), k.indices(40)) for b, q, k in blocks] == [((0, 3, 1), (0, 40, 1), (0, 40, 1))]
+
+
 def test_fraction_bits_are_the_least_power_of_two_that_makes_every_entry_an_integer():
     assert torch_hard._fraction_bits(torch.tensor([1.0, -2.0, 0.0], dtype=torch.float64)) == 0
     assert torch_hard._fraction_bits(torch.tensor([8.125, 3.0], dtype=torch.float64)) == 3

@@ -229,7 +229,7 @@ class OneHotAttention:
         shared); raises :class:`_Declined` where the general path must answer. Consecutive blocks of the same
         queries and keys (other sequences) share the mask's keys, computed once."""
         seen: tuple[tuple[slice, slice], tuple[torch.Tensor | None, torch.Tensor]] | None = None
-        for rows, qs, ks in self._blocks(q, query_pos, key_pos, att, start, stop, batch, exact):
+        for rows, qs, ks in self._blocks(None if constant else q, query_pos, key_pos, att, start, stop, batch, exact):
             qpos, kpos = query_pos[qs], key_pos[ks]
             if seen is None or seen[0] != (qs, ks):
                 sees = allowed(att.mask, qpos, kpos)
@@ -310,7 +310,7 @@ class OneHotAttention:
         size, which tests/core/test_one_hot_attention.py checks), so that the passes over a block stay in the
         cache."""
         everything = slice(0, len(key_pos))
-        if q is None:  # constant scores, one row shared by every sequence
+        if q is None:  # constant scores (the relative biases): one block, its scores shared by every sequence
             yield slice(0, batch), slice(start, stop), everything
             return
         heads, n_keys = q.shape[1], len(key_pos)
