@@ -112,7 +112,10 @@ def _ln_eraser_invariant(space: Space, erased: tuple[str, ...], kept: str) -> In
         name="ln.eraser",
         statement=f"after layer 2, every coordinate except {kept} is 0 at every position",
         probe=Probe(site=Site.layer(1, "mlp"), coordinates=erased),
-        expected=with_batch(lambda word, n_tokens: [[Fraction(0)] * len(erased) for _ in range(n_tokens)],
+        # the exact 0 as an int, and one row for every position: the float check reads a word's n x |erased|
+        # zeros at C speed, where Fractions convert one by one and n fresh rows wake the garbage collector
+        # (first-ln at n = 32768: 300,000 entries a word)
+        expected=with_batch(lambda word, n_tokens: [[0] * len(erased)] * n_tokens,
                             lambda words, n_tokens: words.new_zeros((len(words), n_tokens, len(erased)),
                                                                     dtype=torch.float64)),
         scale=math.sqrt(len(space.names)),  # post-LN residual: norm sqrt(d), entries up to sqrt(d)

@@ -146,6 +146,31 @@ def test_a_float_invariant_is_compared_entry_by_entry_and_names_the_first_failur
     assert holds(nan) == (False, "x:b at position 0: expected 0, got nan")
 
 
+def test_a_float_invariant_of_the_wrong_shape_or_of_no_numbers_is_reported_as_the_object_array_was():
+    """Expected values of another shape (ragged rows, or a missing position) fail with both shapes named; values
+    that are not numbers raise as an object array's conversion raises (the float check reads the values into
+    float64 directly, without that array, when it can)."""
+    from exactformer.core.arith import Trace
+    from exactformer.core.construction import Invariant, Probe
+    from exactformer.verify.check import invariant_holds
+
+    coords = ("x:a", "x:b")
+    index = {"x:a": 0, "x:b": 1}.__getitem__
+    values = torch.zeros((1, 2, 2), dtype=torch.float64)
+    trace = Trace(space_names=coords, labels=["final"], residuals=[values])
+
+    def holds(want):
+        inv = Invariant(name="demo", statement="x holds want", probe=Probe("final", coords),
+                        expected=lambda x, n: want)
+        return invariant_holds(inv, trace, 0, "ab", 2, index, "torch", torch.float64)
+
+    assert holds([[0, 0], [0, 0]]) == (True, "")
+    assert holds([[Fraction(0), 0]]) == (False, "probe shape (2, 2) differs from the expected shape (1, 2)")
+    assert holds([[0, 0], [0]]) == (False, "probe shape (2, 2) differs from the expected shape (2,)")
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        holds([[0, "a"], [0, 0]])
+
+
 def test_a_float_failure_longer_than_the_certified_re_runs_limit_is_reported_undiagnosed(monkeypatch):
     """PARITY-LN's float64 ``ln.eraser`` residue fails at n = 64 on some words (benchmarks/README.md); its softmax is
     irrational, so only the certified evaluator could diagnose it: over the limit (lowered here to 32 tokens) it is
