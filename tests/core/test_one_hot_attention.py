@@ -134,22 +134,29 @@ def test_integer_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypa
     assert fast.answered == 1
 
 
+def _recorded_blocks(monkeypatch: pytest.MonkeyPatch, entries: int) -> list[tuple[slice, slice, slice]]:
+    """The ``(sequences, queries, keys)`` slices of every block the gather path makes, with at most ``entries``
+    scores a block (a list the calls append to)."""
+    blocks: list[tuple[slice, slice, slice]] = []
+    real_blocks = torch_hard.OneHotAttention._blocks
+
+    def recording_blocks(self, *args, **kwargs):
+        for block in real_blocks(self, *args, **kwargs):
+            blocks.append(block)
+            yield block
+
+    monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", entries)
+    monkeypatch.setattr(torch_hard.OneHotAttention, "_blocks", recording_blocks)
+    return blocks
+
+
 def test_dyadic_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypatch):
     """Queries in multiples of 1/8 (a dyadic score, as the Theorem 1 tree's nearest-key head has) are exact in every
     order of summation: the gather path blocks them as it blocks integer scores (here at most 50 scores a block)
     and gives the general path's bits; queries in thirds are not dyadic and keep the general path's product of
     every query of the chunk by every key, one sequence at a time (a sequence's 3200 scores are over the 50)."""
     rng = np.random.default_rng(4)
-    blocks: list[tuple[slice, slice, slice]] = []
-    real_blocks = torch_hard.OneHotAttention._blocks
-
-    def counting_blocks(self, *args, **kwargs):
-        for block in real_blocks(self, *args, **kwargs):
-            blocks.append(block)
-            yield block
-
-    monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", 50)
-    monkeypatch.setattr(torch_hard.OneHotAttention, "_blocks", counting_blocks)
+    blocks = _recorded_blocks(monkeypatch, entries=50)
     for step, dyadic in ((Fraction(1, 8), True), (Fraction(1, 3), False)):
         base = _attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal"))
         att = Attention(W_Q=base.W_Q * step, W_K=base.W_K, W_V=base.W_V, W_O=base.W_O, kind="hard",
@@ -170,16 +177,7 @@ def test_scores_of_relative_biases_alone_are_chosen_once_for_every_sequence(monk
     machines' heads), so the gather path makes one block of the chunk for the whole batch, however small
     :data:`HARD_BLOCK_ENTRIES` is."""
     rng = np.random.default_rng(6)
-    blocks: list[tuple[slice, slice, slice]] = []
-    real_blocks = torch_hard.OneHotAttention._blocks
-
-    def counting_blocks(self, *args, **kwargs):
-        for block in real_blocks(self, *args, **kwargs):
-            blocks.append(block)
-            yield block
-
-    monkeypatch.setattr(torch_hard, "HARD_BLOCK_ENTRIES", 50)
-    monkeypatch.setattr(torch_hard.OneHotAttention, "_blocks", counting_blocks)
+    blocks = _recorded_blocks(monkeypatch, entries=50)
     att = _attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal"), zero_queries=True,
                      bias=RelativeBias({1: Fraction(1)}))
     x = _inputs(rng, 3, 40, 5)
