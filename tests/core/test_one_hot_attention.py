@@ -298,7 +298,8 @@ def test_a_column_of_negative_values_declines_where_a_query_has_no_key():
     assert fast.answered == 0
 
 
-def test_uniform_heads_beside_a_gathered_head_give_the_general_paths_bits(monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16])
+def test_uniform_heads_beside_a_gathered_head_give_the_general_paths_bits(monkeypatch, dtype):
     """Two zero-query heads (every score +-0: weights ``1 / c``) beside a head whose queries are in thirds (scores
     that are not dyadic, each query's maximum unique): the uniform heads' weights are made without scores, the
     third head takes the gather, one sequence's block at a time; the output has the general path's bytes. The
@@ -308,9 +309,9 @@ def test_uniform_heads_beside_a_gathered_head_give_the_general_paths_bits(monkey
     for mask in (Mask("causal"), Mask("none"), Mask("strict_causal")):
         base = _attention(rng, 5, 3, 2, kind="average_hard", mask=mask, zero_heads=(0, 2))
         att = _scaled_queries(base, Fraction(1, 3))
-        x = torch.from_numpy(rng.normal(size=(4, 30, 5)))  # continuous inputs: no tie in the gathered head
-        fast = _Counting()
-        assert _attend(fast, att, x) == _attend(_General(), att, x), mask
+        x = torch.from_numpy(rng.normal(size=(4, 30, 5))).to(dtype)  # continuous inputs: no tie in the gathered head
+        fast = _Counting(dtype=dtype)
+        assert _attend(fast, att, x) == _attend(_General(dtype=dtype), att, x), mask
         assert fast.beside == 1, mask  # (strict causal: the first query has no key, its z is +0 in both)
 
 
