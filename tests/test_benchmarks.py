@@ -7,6 +7,7 @@ run each of them runs through the same code at smaller sizes (its own options), 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ BENCHMARKS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*
 
 # script -> the options that run its quick mode's code at smaller sizes, in the default run
 SMALLER = {
-    "tensor_check.py": ["--n", "6", "--recognizer-n", "2", "--threads", "1"],
+    "tensor_check.py": ["--n", "6", "--recognizer-n", "2", "--threads", "1", "--measure-bounds"],
     "parity_first_exhaustive.py": ["--n", "8", "--loop-sample", "5", "--workers", "1"],  # batches in-process
     "exact_largest_n.py": ["--only", "log-depth-parity", "--limit", "10", "--max-n", "2"],
     "machine_check.py": ["--quick", "--only", "post-machine"],
@@ -49,6 +50,21 @@ def test_every_slow_quick_mode_has_a_smaller_run_or_is_imported():
     assert SLOW_QUICK_MODES <= {p.name for p in BENCHMARKS}
     for name in sorted(SLOW_QUICK_MODES - set(SMALLER)):
         assert callable(import_script("benchmarks", name[:-3]).main), name
+
+
+def test_the_prepared_device_run_works_on_the_cpu(tmp_path):
+    """``benchmarks/device_run.sh`` (the one script a lent GPU runs) at small sizes with ``DEVICE=cpu``: every step
+    exits 0 and writes its table, the device's with the table of fractions of the measured bounds."""
+    script = BENCHMARKS[0].parent / "device_run.sh"
+    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu", "THREADS": "1", "N": "6", "RECOGNIZER_N": "2"}
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=script.parents[1])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    tables = sorted(p.name for p in tmp_path.glob("tensor_check_*.txt"))
+    assert tables == ["tensor_check_cpu1_baseline_float64.txt", "tensor_check_cpu_float32.txt",
+                      "tensor_check_cpu_float64.txt"]
+    device = (tmp_path / "tensor_check_cpu_float64.txt").read_text()
+    assert "| log-depth-a5, n = 2 | 3,600 | 3,600 |" in device and "of bandwidth" in device
 
 
 def _largest_n_script():
