@@ -150,9 +150,11 @@ class UniformAttention:
             return None
         if any(att.bias_for(h) is not None for h in range(att.n_heads)):
             return None
-        # the rows whose every entry (every sequence, head and coordinate) is +-0: max |q| over the rest is 0 (NaN
-        # for a NaN entry, which is not 0); read in memory order, ~3x faster than the boolean reductions
-        per_query = q.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1).abs().amax(dim=(0, 2))
+        # the rows whose every entry (every sequence, head and coordinate) is +-0: sum |q| over the rest is 0 (NaN
+        # for a NaN entry and inf for an infinite one, neither 0; a sum of |x| > 0 is never 0). One pass without a
+        # temporary: 3x faster than |q|'s maximum over a transposed copy at 4096 words of 21 tokens, 12x at 200 of
+        # 4097 (the decision is the same)
+        per_query = torch.linalg.vector_norm(q, ord=1, dim=(0, 1, 3))
         uniform = per_query == 0
         if not bool(uniform.any()):
             return None
