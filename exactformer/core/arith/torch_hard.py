@@ -69,7 +69,7 @@ from ..dyadic import integer_peak as _integer_peak
 from .torch import _all_finite
 from .torch_cached import known_plain
 
-__all__ = ["OneHotAttention", "HARD_BLOCK_ENTRIES", "position_only"]
+__all__ = ["OneHotAttention", "HARD_BLOCK_ENTRIES", "position_only", "zero_scores"]
 
 #: Most scores one block of exact-integer hard attention holds (8 MB in float64: it stays in the cache).
 HARD_BLOCK_ENTRIES = 2**20
@@ -359,12 +359,17 @@ def _averages(winners: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bhqk,bhke->bhqe", winners, values) / counts
 
 
+def zero_scores(q: torch.Tensor, k: torch.Tensor, head: int) -> bool:
+    """Whether every ``q . k`` of ``head`` is +-0: its queries are all 0 and its keys finite, or its keys all 0 and
+    its queries finite (a 0 times an infinity or a NaN would be NaN)."""
+    return ((bool((q[:, head] == 0).all()) and _all_finite(k[:, head]))
+            or (bool((k[:, head] == 0).all()) and _all_finite(q[:, head])))
+
+
 def position_only(q: torch.Tensor | None, k: torch.Tensor | None) -> bool:
-    """Whether every ``q . k`` is +-0: in every head the queries or the keys are all 0, and both are finite (so
-    the scores are the relative biases alone, the same for every sequence)."""
-    if q is None or k is None or not (_all_finite(q) and _all_finite(k)):
-        return False
-    return all(bool((q[:, h] == 0).all()) or bool((k[:, h] == 0).all()) for h in range(q.shape[1]))
+    """Whether every ``q . k`` is +-0 in every head (:func:`zero_scores`), so that the scores are the relative
+    biases alone, the same for every sequence."""
+    return q is not None and k is not None and all(zero_scores(q, k, h) for h in range(q.shape[1]))
 
 
 def _plain_values(v: torch.Tensor) -> bool | None:

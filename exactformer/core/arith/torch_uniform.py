@@ -18,6 +18,7 @@ import torch
 from ..architecture import Attention
 from ..attention_rules import allowed, tie_error
 from .torch import _all_finite
+from .torch_hard import zero_scores
 
 __all__ = ["UniformAttention"]
 
@@ -185,21 +186,18 @@ class UniformAttention:
         """
         if att.kind != "average_hard" or self.rounds_intermediate_results:
             return False
-        uniform = tuple(h for h in range(att.n_heads) if att.bias_for(h) is None and (
-            (bool((q[:, h] == 0).all()) and _all_finite(k[:, h]))
-            or (bool((k[:, h] == 0).all()) and _all_finite(q[:, h]))))
+        uniform = tuple(h for h in range(att.n_heads) if att.bias_for(h) is None and zero_scores(q, k, h))
         if not uniform or len(uniform) == att.n_heads:
             return False
         others = tuple(h for h in range(att.n_heads) if h not in uniform)
         parts = self._one_hot_parts(q[:, others], k[:, others], v[:, others], query_pos, key_pos, att, False, others)
         if parts is None:
             return False
-        batch, one = v.shape[0], torch.ones((), dtype=self.dtype, device=self.device)
+        batch = v.shape[0]
         for start, chosen in parts:
             stop = start + chosen.shape[2]
             sees = allowed(att.mask, query_pos[start:stop], key_pos)
-            count = sees.sum(dim=-1, keepdim=True).to(self.dtype)
-            weights = self._round(torch.where(sees, one / count, 0.0))  # the general path's 1 / c, +0 unseen
+            weights = torch.where(sees, self._uniform_weights(att, sees.sum(dim=-1))[:, None], 0.0)  # +0 unseen
             block = weights[None, None].expand(batch, len(uniform), -1, -1)  # not copied: the same bits (tested)
             z = torch.empty((batch, att.n_heads, stop - start, v.shape[-1]), dtype=self.dtype, device=self.device)
             z[:, list(uniform)] = self._round(torch.einsum("bhqk,bhke->bhqe", block, v[:, list(uniform)]))
