@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exactformer.constructions import registry  # noqa: E402
 from exactformer.core.batch_encoding import batch_of  # noqa: E402
+from exactformer.core.weights import forward_bytes  # noqa: E402
 from exactformer.verify import check  # noqa: E402
 from exactformer.verify.reference import as_reference  # noqa: E402
 from exactformer.verify.tensor_inputs import exhaustive_words  # noqa: E402
@@ -123,10 +124,10 @@ def measured_bounds(device: str, dtype: torch.dtype, size: int = 8192, copy_byte
 
 
 def stream_bytes(construction, n_tokens: int, itemsize: int) -> int:  # noqa: ANN001
-    """Bytes of the residual stream one forward pass reads and writes: every sublayer reads ``n_tokens x d_model``
-    and writes as many (the least a pass that keeps no sublayer in registers moves)."""
-    sublayers = sum(len(layer.sublayers()) for _, layer in construction.model.named_layers(n_tokens))
-    return 2 * sublayers * n_tokens * construction.model.d_model * itemsize
+    """Bytes of the residual stream one forward pass moves: each stream it writes (the embedding's and every
+    sublayer's, :func:`~exactformer.core.weights.forward_bytes`) is also read once, by the next sublayer or the
+    readout (the least a pass that keeps no sublayer in registers moves)."""
+    return 2 * forward_bytes(construction.model, 1, n_tokens, itemsize)
 
 
 def independent_labels(name: str, words: np.ndarray) -> np.ndarray:

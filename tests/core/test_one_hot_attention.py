@@ -158,9 +158,7 @@ def test_dyadic_scores_are_computed_in_small_blocks_with_the_same_bits(monkeypat
     rng = np.random.default_rng(4)
     blocks = _recorded_blocks(monkeypatch, entries=50)
     for step, dyadic in ((Fraction(1, 8), True), (Fraction(1, 3), False)):
-        base = _attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal"))
-        att = Attention(W_Q=base.W_Q * step, W_K=base.W_K, W_V=base.W_V, W_O=base.W_O, kind="hard",
-                        mask=Mask("causal"), tie_rule="leftmost")
+        att = _scaled_queries(_attention(rng, 5, 2, 3, kind="hard", mask=Mask("causal")), step)
         x = _inputs(rng, 3, 40, 5)
         fast, blocks[:] = _Counting(), []
         assert _attend(fast, att, x) == _attend(_General(), att, x)
