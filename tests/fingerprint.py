@@ -14,11 +14,19 @@ For every registered construction (default options), at up to three of its defau
   as exact fractions;
 * for the machine constructions, a greedy decode of the registry's example (``simulate``): the tokens.
 
-Float bits depend on the CPU's vector instructions (torch picks kernels by ``torch.backends.cpu.get_cpu_capability``),
-so the float parts are recorded per capability; a machine whose capability has no record compares answers exactly
-and margins to a relative 1e-9 (see ``tests/test_fingerprint.py``). Regenerate with
-``python -m tests.fingerprint --write`` only when a change is meant to change what a construction computes, and say
-so in the commit.
+Float bits depend on the machine: torch picks its kernels by ``torch.backends.cpu.get_cpu_capability``, and MKL
+(matrix products) and its vector math pick theirs by the CPU itself. Two "AMD EPYC" machines of the same capability
+(AVX512) were seen to differ in the last bits of PARITY's margins and of the LayerNorm constructions' residuals, for
+the same code. So the float parts are recorded per machine (:func:`machine`: the capability, the CPU's vendor,
+family and model, and a hash of its feature flags), and ``float_by_capability`` keeps the first record, made on a
+machine whose identity was not written down. A machine with a record of its own compares bit for bit with it; any
+other compares bit for bit with a record of its capability where one matches, and otherwise answers exactly and
+margins to a relative 1e-9 (see ``tests/test_fingerprint.py``).
+
+Regenerate with ``python -m tests.fingerprint --write`` only when a change is meant to change what a construction
+computes, and say so in the commit (this rewrites the machine-independent part and this machine's floats, and drops
+every other machine's floats, which the change makes stale). ``--add-machine`` records this machine's floats beside
+the others for unchanged code: it refuses when the machine-independent part differs from the stored one.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import platform
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -49,6 +58,32 @@ EXACT_TOO_SLOW = {"log-depth-a5": "exact run takes ~73 s (object arrays through 
 def capability() -> str:
     """The CPU kernel family torch uses here (float results are bit-equal only within one)."""
     return str(torch.backends.cpu.get_cpu_capability())
+
+
+def machine() -> str:
+    """This machine's identity for float records: torch's CPU capability, the CPU's vendor, family and model, and
+    a hash of its feature flags (a hypervisor may hide some, and MKL chooses kernels by them). Linux reads
+    ``/proc/cpuinfo``; elsewhere :func:`platform.processor` stands for the CPU."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = " ".join(sorted(fields.get("flags", "").split()))
+    cpu = (f"{fields['vendor_id']} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+           if "vendor_id" in fields else (platform.processor() or platform.machine()))
+    return f"{capability()} {cpu} flags {hashlib.sha256(flags.encode()).hexdigest()[:12]}"
+
+
+def float_records(stored: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """``(this machine's own float record or None, the other records of this machine's capability)``."""
+    by_machine = stored.get("float_by_machine", {})
+    own = by_machine.get(machine())
+    others = [rec for key, rec in by_machine.items() if key != machine() and key.split()[0] == capability()]
+    legacy = stored.get("float_by_capability", {}).get(capability())
+    return own, others + ([legacy] if legacy is not None else [])
 
 
 def _sizes(sizes: tuple[int, ...]) -> list[int]:
@@ -173,19 +208,32 @@ def split(fp: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="record this machine's fingerprint in " + str(PATH))
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true",
+                      help=f"record the fingerprint of changed code in {PATH} (drops other machines' floats)")
+    mode.add_argument("--add-machine", action="store_true",
+                      help="record this machine's floats beside the others (unchanged code only)")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as the tests run (tests/conftest.py): MKL sums some products by thread count
     portable, floats = split(fingerprint())
-    if not args.write:
+    if not (args.write or args.add_machine):
+        print(machine())
         print(json.dumps({"portable": portable, "float": floats}, indent=1)[:4000])
         return
-    stored = json.loads(PATH.read_text()) if PATH.exists() else {"float_by_capability": {}}
-    stored["portable"] = portable
-    stored["float_by_capability"][capability()] = floats
+    stored = json.loads(PATH.read_text()) if PATH.exists() else {}
+    if args.add_machine:
+        if stored.get("portable") != portable:
+            raise SystemExit("the machine-independent part differs from the stored one: the code changed what a "
+                             "construction computes, so record it with --write")
+    else:
+        stored["portable"] = portable
+        stored["float_by_capability"] = {}
+        stored["float_by_machine"] = {}
+    stored.setdefault("float_by_machine", {})[machine()] = floats
     stored["torch"] = torch.__version__.split("+")[0]
     PATH.parent.mkdir(parents=True, exist_ok=True)
     PATH.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {PATH} ({capability()})")
+    print(f"wrote {PATH} ({machine()})")
 
 
 if __name__ == "__main__":
