@@ -86,8 +86,10 @@ def test_a_frontier_configuration_with_an_unknown_variant_or_dtype_is_refused_by
 def test_a_sweep_cell_gives_the_committed_rows_of_first_at_n_9_and_parity_at_n_12():
     """The committed file is a render of the sweep's store: a cell run now gives its row in every column but the
     seconds, exactly, except the two rounding-level ones (the largest relative deviation from the closed form and
-    the CE's standard error), whose last digit moves with the order in which BLAS sums (PARITY at n = 12 gives 2.4e-15
-    in a fresh process and 2.3e-15 inside the whole test run): those within 1e-15, four float64 ulps of z."""
+    the CE's standard error), which move with the order in which BLAS sums: PARITY at n = 12 gives 2.4e-15 in a fresh
+    process and 2.3e-15 inside the whole test run on the machine that made the file, and 5.7e-15 on an AVX512 AMD
+    EPYC whose MKL kernels round differently (family 25 model 17; see tests/fingerprint.py). Those two are compared
+    at the rounding level, within 1e-14 (45 float64 ulps of z; a construction error moves z by its own size)."""
     _, rows = _table("parity_first_sweep")
     rounding = {"max rel dev from closed form", "CE std err"}
     for variant, n in (("first", 9), ("parity", 12)):
@@ -97,5 +99,5 @@ def test_a_sweep_cell_gives_the_committed_rows_of_first_at_n_9_and_parity_at_n_1
         exact = {k for k in ours if k != "seconds" and k not in rounding}
         assert {k: str(ours[k]) for k in exact} == {k: committed[k] for k in exact}
         for k in rounding:
-            assert abs(float(ours[k]) - float(committed[k])) <= 1e-15, (k, ours[k], committed[k])
+            assert abs(float(ours[k]) - float(committed[k])) <= 1e-14, (k, ours[k], committed[k])
     json.dumps(ours)
