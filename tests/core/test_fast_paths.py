@@ -628,6 +628,48 @@ def test_zero_query_rows_take_the_uniform_path(kind, mask, monkeypatch):
         np.testing.assert_allclose(_floats(got), _floats(exact), rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 40), heads=st.integers(1, 3), rows=st.integers(2, 70), d_head=st.integers(1, 6),
+       d_model=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_one_row_projected_is_that_row_projected_among_copies_up_to_rounding(batch, heads, rows, d_head, d_model,
+                                                                             seed):
+    """Projecting the uniform rows' ``z`` once per sequence against projecting every copy: the same sum of ``h e``
+    products, which BLAS may order differently for one row than for many (batch 2, 2 heads, 17 rows, d_head 6,
+    d_model 1 differ in the last bit), so equal to a few eps; and every copy gets the one row's bits."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, heads, 1, d_head, dtype=torch.float64, generator=g)
+    W_O = torch.randn(heads, d_head, d_model, dtype=torch.float64, generator=g)
+    arith = TorchArithmetic(torch.float64)
+    once = arith._heads_out(z, W_O).expand(-1, rows, -1)
+    every = arith._project(z.expand(-1, -1, rows, -1).contiguous(), W_O)
+    scale = (z.abs()[:, :, 0, :, None] * W_O.abs()).sum(dim=(1, 2))[:, None, :]  # sum of |products| per output
+    assert bool(((once - every).abs() <= 4 * heads * d_head * torch.finfo(torch.float64).eps * scale).all())
+
+
+@pytest.mark.parametrize("kind", ["softmax", "average_hard"])
+def test_zero_query_rows_without_a_mask_are_projected_once_per_sequence(kind, monkeypatch):
+    """Without a mask every zero query row averages the same keys: its ``z`` is projected for one row and added
+    to every such row, so those rows are equal bit for bit (in the general path, one BLAS product of every row,
+    they may differ in a last bit)."""
+    model = _row_model(kind, Mask("none"))
+    batch = [list("abbabba"), list("bbbbaab"), list("abababb")]
+    rows_projected: list[int] = []
+    heads_out = TorchArithmetic._heads_out
+
+    def spy(arith, z, W_O):  # noqa: ANN001, ANN202
+        rows_projected.append(z.shape[2])
+        return heads_out(arith, z, W_O)
+
+    monkeypatch.setattr(TorchArithmetic, "_heads_out", spy)
+    got = forward(model, batch, TorchArithmetic(torch.float64)).final
+    assert rows_projected[0] == 1  # the uniform rows ('b' queries), once per sequence
+    for b, word in enumerate(batch):
+        uniform = [i for i, t in enumerate(word) if t == "b"]
+        assert all(torch.equal(got[b, uniform[0]], got[b, i]) for i in uniform)
+    want = forward(model, batch, General(torch.float64)).final
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_hard_attention_without_a_tie_rule_keeps_the_general_path_on_zero_query_rows(monkeypatch):
     model = _row_model("hard", Mask("causal"), tie_rule="error")
     spy = _Spy(monkeypatch, "_zero_query_rows")

@@ -328,7 +328,14 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
             return self._round(out)
         assert q is not None and v is not None
         uniform, counts = split
-        _add_rows(out, uniform, self._project(self._uniform_values(v, counts, att), W_O))
+        # Without a mask every uniform row has the same z: projected once per sequence, as _constant_attention does
+        # (one row's product may differ from the many-row product in a last bit, as BLAS orders the sums; the
+        # fingerprint's floats are unchanged), and the uniform rows get equal outputs
+        if att.mask.kind == "none":
+            _add_rows(out, uniform, self._heads_out(self._uniform_values(v, counts[:1], att), W_O).expand(
+                -1, len(counts), -1))
+        else:
+            _add_rows(out, uniform, self._project(self._uniform_values(v, counts, att), W_O))
         general = ~uniform
         if bool(general.any()):
             part = out[:, general]
