@@ -93,9 +93,11 @@ def exhaustive_words(symbols: int, n: int) -> np.ndarray:
     """Every word of ``n`` symbols over ``0 .. symbols - 1``, ``[symbols ** n, n]``, in lexicographic order (the
     order of ``itertools.product(range(symbols), repeat=n)``)."""
     count = symbols**n
-    values = np.arange(count, dtype=np.int64)
-    powers = symbols ** np.arange(n - 1, -1, -1, dtype=np.int64)
-    return (values[:, None] // powers[None, :]) % symbols if n else np.zeros((1, 0), dtype=np.int64)
+    out = np.empty((count, n), dtype=np.int64)
+    for j in range(n if count else 0):  # column j runs through 0 .. symbols - 1, each symbol held for symbols ** (n - 1 - j) words
+        run = symbols ** (n - 1 - j)
+        out.reshape(count // (symbols * run), symbols, run, n)[:, :, :, j] = np.arange(symbols)[None, :, None]
+    return out
 
 
 def word_counts(t: TransitionTable, n: int) -> tuple[int, int]:

@@ -125,6 +125,15 @@ def test_exhaustive_words_are_every_word_in_lexicographic_order():
     assert words == ["".join(w) for w in itertools.product("abc", repeat=3)]
 
 
+@pytest.mark.parametrize(("symbols", "n"), [(2, 0), (2, 1), (1, 3), (3, 4), (5, 3), (2, 9), (0, 2)])
+def test_exhaustive_words_are_itertools_product_in_every_shape(symbols, n):
+    import itertools
+
+    want = np.array(list(itertools.product(range(symbols), repeat=n)), dtype=np.int64).reshape(symbols**n, n)
+    got = exhaustive_words(symbols, n)
+    assert got.dtype == np.int64 and got.shape == want.shape and np.array_equal(got, want)
+
+
 def test_a_dfa_table_gather_gives_the_dfas_own_answers():
     rng = np.random.default_rng(0)
     for dfa in (named.parity(), named.first(), named.word_problem("A5"), named.tomita(3)):
