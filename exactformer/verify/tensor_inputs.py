@@ -94,7 +94,8 @@ def exhaustive_words(symbols: int, n: int) -> np.ndarray:
     order of ``itertools.product(range(symbols), repeat=n)``)."""
     count = symbols**n
     out = np.empty((count, n), dtype=np.int64)
-    for j in range(n if count else 0):  # column j runs through 0 .. symbols - 1, each symbol held for symbols ** (n - 1 - j) words
+    # column j runs through 0 .. symbols - 1, each symbol held for symbols ** (n - 1 - j) consecutive words
+    for j in range(n if count else 0):
         run = symbols ** (n - 1 - j)
         out.reshape(count // (symbols * run), symbols, run, n)[:, :, :, j] = np.arange(symbols)[None, :, None]
     return out
