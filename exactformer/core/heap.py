@@ -1,10 +1,10 @@
 """Keeping freed memory in the process's heap while a long batched check runs (glibc only).
 
 A batched forward pass allocates its trace (every residual of every sublayer: for PARITY's 2,496 words of 21 tokens,
-five residuals of 4 MB and the temporaries beside them) and frees it when the batch is done. glibc's ``malloc`` returns freed blocks at the top of the heap to the kernel once
-they exceed its trim threshold, and serves blocks above its mmap threshold by fresh mappings, so the next batch
-takes every page of its trace back with a page fault (and the kernel zeroes it): 250,000-400,000 faults, 0.7-0.9 of
-3.0 CPU s, for the 2^18 PARITY words of length 18 on the tensor path.
+five residuals of 4 MB and the temporaries beside them) and frees it when the batch is done. glibc's ``malloc`` returns
+freed blocks at the top of the heap to the kernel once they exceed its trim threshold, and serves blocks above its mmap
+threshold by fresh mappings, so the next batch takes every page of its trace back with a page fault (and the kernel
+zeroes it): 250,000-400,000 faults, 0.7-0.9 of 3.0 CPU s, for the 2^18 PARITY words of length 18 on the tensor path.
 
 :func:`retained_heap` sets the two thresholds (``M_MMAP_THRESHOLD`` 32 MiB, glibc's largest; ``M_TRIM_THRESHOLD``
 2 GiB) for the duration of a check, so the batches reuse the heap's pages: 100,000 faults and 2.55 CPU s for the same

@@ -14,7 +14,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from exactformer.core.arith import CertifiedArithmetic, ExactArithmetic, TorchArithmetic, interval_bounds
 from exactformer.core.errors import AttentionTieError, IrrationalOperation, NonFiniteError
@@ -190,3 +191,22 @@ def test_unknown_token_is_refused(softmax_model):
 
     with pytest.raises(InputError, match="token 'z' is not in the model's vocabulary"):
         forward(softmax_model, [["a", "z"]], ExactArithmetic())
+
+
+@settings(max_examples=80, deadline=None)
+@given(points=st.lists(st.tuples(st.floats(-60, 60), st.sampled_from([0.0, 1e-30, 1e-3, 2.0])), min_size=1,
+                       max_size=10),
+       precision=st.sampled_from([53, 128, 300]))
+def test_the_certified_softmax_has_the_endpoints_of_its_formula_through_ivmpf_operators(points, precision):
+    """CertifiedArithmetic.softmax computes ``1 / sum_k exp(s_k - s_j)`` on raw endpoint pairs with mpmath's libmpi
+    functions; written with ivmpf's own operators, the same formula gives the same endpoints, bit for bit."""
+    import mpmath
+
+    from exactformer.core.arith.interval import _interval_precision
+
+    arith = CertifiedArithmetic(precision)
+    with _interval_precision(precision):
+        scores = [mpmath.iv.mpf([a, a + w]) for a, w in points]
+        want = [1 / sum((mpmath.iv.exp(s_k - s_j) for s_k in scores), mpmath.iv.mpf(0)) for s_j in scores]
+        got = arith.softmax(scores, "L0.attn")
+    assert [w._mpi_ for w in want] == [g._mpi_ for g in got]

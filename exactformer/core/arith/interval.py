@@ -15,6 +15,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import torch
+from mpmath.libmp import mpi_add, mpi_div, mpi_exp, mpi_sub
 
 from ..architecture import Attention, Norm, Transformer
 from ..attention_rules import norm_parts
@@ -131,9 +132,23 @@ class CertifiedArithmetic(ObjectArithmetic):
         return s * iv.log(iv.mpf(length)) if att.scale.log_length else s
 
     def softmax(self, scores: list[Any], where: str) -> list[Any]:
-        iv = mpmath.iv
-        # w_j = 1 / sum_k exp(s_k - s_j): an enclosure that stays tight when the scores are tight
-        return [1 / sum((iv.exp(s_k - s_j) for s_k in scores), iv.mpf(0)) for s_j in scores]
+        # w_j = 1 / sum_k exp(s_k - s_j): an enclosure that stays tight when the scores are tight. The N^2 interval
+        # operations are made on the raw endpoint pairs by mpmath's own libmpi functions at the working precision,
+        # which is what ``1 / sum((iv.exp(s_k - s_j) for s_k in scores), iv.mpf(0))`` calls through ivmpf's
+        # operators (the same endpoints: tests/core/test_evaluators.py), without their wrapping (parity-ln failing at
+        # n = 64, where the certified diagnosis re-runs 13 words: 30.1 -> 26.8 CPU s)
+        iv, prec = mpmath.iv, mpmath.iv.prec
+        if not all(isinstance(s, mpmath.ctx_iv.ivmpf) for s in scores):  # an exact score: its differences stay exact
+            return [1 / sum((iv.exp(s_k - s_j) for s_k in scores), iv.mpf(0)) for s_j in scores]
+        raw = [s._mpi_ for s in scores]
+        zero, one = iv.mpf(0)._mpi_, iv.mpf(1)._mpi_
+        weights = []
+        for s_j in raw:
+            total = zero
+            for s_k in raw:
+                total = mpi_add(total, mpi_exp(mpi_sub(s_k, s_j, prec), prec), prec)
+            weights.append(iv.make_mpf(mpi_div(one, total, prec)))
+        return weights
 
 
 @contextmanager
