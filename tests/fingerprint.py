@@ -14,14 +14,14 @@ For every registered construction (default options), at up to three of its defau
   as exact fractions;
 * for the machine constructions, a greedy decode of the registry's example (``simulate``): the tokens.
 
-Float bits depend on the machine: torch picks its kernels by ``torch.backends.cpu.get_cpu_capability``, and MKL
-(matrix products) and its vector math pick theirs by the CPU itself. Two "AMD EPYC" machines of the same capability
-(AVX512) were seen to differ in the last bits of PARITY's margins and of the LayerNorm constructions' residuals, for
-the same code. So the float parts are recorded per machine (:func:`machine`: the capability, the CPU's vendor,
-family and model, and a hash of its feature flags), and ``float_by_capability`` keeps the first record, made on a
-machine whose identity was not written down. A machine with a record of its own compares bit for bit with it; any
-other compares bit for bit with a record of its capability where one matches, and otherwise answers exactly and
-margins to a relative 1e-9 (see ``tests/test_fingerprint.py``).
+Float bits depend on the machine: torch picks its kernels by ``torch.backends.cpu.get_cpu_capability``, and MKL (matrix
+products) and its vector math pick theirs by the CPU itself. An AMD EPYC (family 25, model 17) and the machine of the
+first record, of the same capability (AVX512), were seen to differ in the last bits of PARITY's margins and of the
+LayerNorm constructions' residuals, for the same code. So the float parts are recorded per machine (:func:`machine`: the
+capability, the CPU's vendor, family and model, and a hash of its feature flags), and ``float_by_capability`` keeps the
+first record, made on a machine whose identity was not written down. A machine with a record of its own compares bit for
+bit with it; any other compares bit for bit with a record of its capability where one matches, and otherwise answers
+exactly and margins to a relative 1e-9 (see ``tests/test_fingerprint.py``).
 
 Regenerate with ``python -m tests.fingerprint --write`` only when a change is meant to change what a construction
 computes, and say so in the commit (this rewrites the machine-independent part and this machine's floats, and drops
@@ -37,6 +37,7 @@ import json
 import platform
 import random
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ def capability() -> str:
     return str(torch.backends.cpu.get_cpu_capability())
 
 
+@cache
 def machine() -> str:
     """This machine's identity for float records: torch's CPU capability, the CPU's vendor, family and model, and
     a hash of its feature flags (a hypervisor may hide some, and MKL chooses kernels by them). Linux reads
@@ -79,9 +81,9 @@ def machine() -> str:
 
 def float_records(stored: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """``(this machine's own float record or None, the other records of this machine's capability)``."""
-    by_machine = stored.get("float_by_machine", {})
-    own = by_machine.get(machine())
-    others = [rec for key, rec in by_machine.items() if key != machine() and key.split()[0] == capability()]
+    by_machine, here = stored.get("float_by_machine", {}), machine()
+    own = by_machine.get(here)
+    others = [rec for key, rec in by_machine.items() if key != here and key.split()[0] == capability()]
     legacy = stored.get("float_by_capability", {}).get(capability())
     return own, others + ([legacy] if legacy is not None else [])
 
