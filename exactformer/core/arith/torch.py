@@ -16,6 +16,7 @@ rounds each intermediate result; it is the identity here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -55,7 +56,7 @@ def _all_finite(x: torch.Tensor) -> bool:
     only when the sum is not finite (a NaN or infinity, or finite entries whose sum overflows). Projections a
     decoder's KV cache has kept and checked (:func:`~exactformer.core.arith.torch_cached.known_plain`) are finite
     without reading them."""
-    return known_plain(x) or bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+    return known_plain(x) or math.isfinite(x.sum().item()) or bool(torch.isfinite(x).all())
 
 
 class PlainTorchArithmetic(Arithmetic):
@@ -127,12 +128,16 @@ class PlainTorchArithmetic(Arithmetic):
         length = start + len(inputs[0])
         x = self._token_rows(model, inputs, self.weights(model.embedding.W_E))
         if model.embedding.positional:
-            i = self.positions(start, length)
-            pe = torch.zeros(len(i), model.d_model, dtype=self.dtype, device=self.device)
-            for coord, feature in model.embedding.positional:
-                pe[:, model.space.index(coord)] += feature.torch(i, length, self.dtype)
-            x = x + pe
+            x = x + self._positional_rows(model, start, length)
         return self._round(x)
+
+    def _positional_rows(self, model: Transformer, start: int, length: int) -> torch.Tensor:
+        """The positional features of positions ``start, ..., length - 1``, ``[positions, d_model]``."""
+        i = self.positions(start, length)
+        pe = torch.zeros(len(i), model.d_model, dtype=self.dtype, device=self.device)
+        for coord, feature in model.embedding.positional:
+            pe[:, model.space.index(coord)] += feature.torch(i, length, self.dtype)
+        return pe
 
     def _token_rows(self, model: Transformer, inputs: Sequence[Sequence[Item]], W_E: torch.Tensor) -> torch.Tensor:
         """The rows of ``W_E`` and the continuous inputs of a batch, without positions."""

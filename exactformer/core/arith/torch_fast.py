@@ -37,6 +37,8 @@ from .base import Item
 from .torch import PlainTorchArithmetic, _all_finite, in_memory_order
 from .torch_cached import cached_per_head
 from .torch_hard import OneHotAttention, position_only
+from .torch_select import SelectionPaths, _as_matrix
+from .torch_tokens import TokenTables
 from .torch_uniform import UniformAttention
 
 __all__ = ["TorchArithmetic", "MLP_BLOCK_ENTRIES", "RESIDUAL_BUDGET"]
@@ -50,15 +52,6 @@ MLP_BLOCK_ENTRIES = 2**20  # 8 MB in float64: 2**24 was 2.5x slower (page faults
 #: 2^15; 2^10 to 2^12 words were within the noise of each other. Read by the tensor path of ``check`` and the
 #: MLRegTest sweep task.
 RESIDUAL_BUDGET = 1 << 22
-
-
-def _as_matrix(W: torch.Tensor, layout: str) -> torch.Tensor:
-    """``W`` as the one matrix a product with it multiplies by (see :meth:`TorchArithmetic._sparse_matrix`)."""
-    if layout == "heads_in":  # [h, d, e] -> [d, h * e]: column h * e + k is head h's coordinate k
-        return W.permute(1, 0, 2).flatten(1)
-    if layout == "heads_out":  # [h, e, d] -> [h * e, d]
-        return W.flatten(0, 1)
-    return W
 
 
 def _sparse_product(x: torch.Tensor, sparse: CompressedMatrix) -> torch.Tensor:
@@ -110,7 +103,7 @@ def _add_rows(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> No
         out.index_add_(1, index, values)
 
 
-class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
+class TorchArithmetic(SelectionPaths, TokenTables, OneHotAttention, UniformAttention, PlainTorchArithmetic):
     """Float arithmetic in torch, fast (the default ``backend="torch"``).
 
     Parameters
@@ -242,6 +235,8 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
         from the dense one in its last bits, as two BLAS builds may. A weight rendered as a sparse tensor (from a
         :class:`~exactformer.core.sparse.SparseRationalMatrix`) takes the same path as its dense rendering would:
         the compressed form under the same rule, else a dense copy (remembered)."""
+        if (selection := self._selection(W, "matrix", x)) is not None:  # one nonzero per column: copies, same floats
+            return selection.rmatmul(x)
         sparse = self._sparse_matrix(W, "matrix", x)
         if sparse is not None:
             return _sparse_product(x, sparse)
@@ -291,8 +286,10 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
         cached = cached_per_head(self, x, W, b)
         if cached is not None:  # the kept rows of a decoder's KV cache: only the new rows projected
             return self._round(cached)
-        sparse = self._sparse_matrix(W, "heads_in", x)
-        if sparse is None:
+        selection, sparse = self._selection(W, "heads_in", x), None
+        if selection is not None:  # the einsum's layout: [batch, position, head, d_head] in memory
+            y = selection.rmatmul(x).unflatten(-1, W.shape[::2]).permute(0, 2, 1, 3)
+        elif (sparse := self._sparse_matrix(W, "heads_in", x)) is None:
             y = torch.einsum("bnd,hde->bhne", x, W)
         else:
             y = _sparse_product(x, sparse).unflatten(-1, W.shape[::2]).permute(0, 2, 1, 3)
@@ -383,9 +380,10 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
             qpos = query_pos[start:stop]
             if constant:  # every score is +-0: one batch row of the pipeline below, shared by the whole batch
                 scores = torch.zeros((1, att.n_heads, stop - start, len(key_pos)), dtype=self.dtype, device=self.device)
-            else:
+            else:  # q, k finite if _scores_bounded read them (not few, not hard): maybe one term per score
                 assert q is not None and k is not None
-                scores = torch.einsum("bhqe,bhke->bhqk", q[:, :, start:stop], k)
+                single = None if few or att.kind == "hard" else self._single_term_scores(q[:, :, start:stop], k, att)
+                scores = torch.einsum("bhqe,bhke->bhqk", q[:, :, start:stop], k) if single is None else single
             if scale != 1.0:
                 scores.mul_(scale)  # in place (the block is fresh): a new block of N x chunk scores costs page faults
             scores = self._round(scores)
@@ -474,6 +472,8 @@ class TorchArithmetic(OneHotAttention, UniformAttention, PlainTorchArithmetic):
 
     def _heads_out(self, z: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor:
         """``sum_h z[:, h] @ W_O[h]``: ``[batch, query, d_model]`` from ``z`` ``[batch, head, query, d_head]``."""
+        if (selection := self._selection(W_O, "heads_out", z)) is not None:
+            return selection.rmatmul_heads(z, W_O.shape[1])
         sparse = self._sparse_matrix(W_O, "heads_out", z)
         if sparse is None:
             return torch.einsum("bhqe,hed->bqd", z, W_O)

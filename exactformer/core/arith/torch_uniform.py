@@ -23,12 +23,29 @@ from .torch_hard import zero_scores
 __all__ = ["UniformAttention"]
 
 
+def _l1_per_query(q: torch.Tensor) -> torch.Tensor:
+    """``sum |q|`` per query over every sequence, head and coordinate of ``q`` ``[batch, head, query, d_head]``.
+
+    Laid out as the projections make it (``[batch, query, head, d_head]`` in memory), the sum runs over the batch
+    first, for every (query, head, coordinate) at once, then over each query's ``head * d_head`` partial sums: ~3x
+    faster than ``vector_norm`` over axes (0, 1, 3) of the permuted view (0.17 against 0.59 ms, PARITY's layer-2
+    queries of 2,496 words, one thread). Only whether each sum is 0 is used, and it
+    is 0 exactly when every entry is +-0 either way (a sum of ``|x| >= 0`` is at least its largest term; a NaN or
+    infinity stays one)."""
+    by_query = q.transpose(1, 2)
+    if not by_query.is_contiguous():
+        return torch.linalg.vector_norm(q, ord=1, dim=(0, 1, 3))
+    columns = by_query.reshape(q.shape[0], -1).abs().sum(dim=0)
+    return columns.view(q.shape[2], -1).sum(dim=1)
+
+
 class UniformAttention:
     """The O(N) attention paths of :class:`~exactformer.core.arith.torch_fast.TorchArithmetic`."""
 
     dtype: torch.dtype
     device: torch.device
     accumulate: str
+    _rendered: dict[int, torch.Tensor]
     rounds_intermediate_results: ClassVar[bool]
 
     if TYPE_CHECKING:  # provided by TorchArithmetic
@@ -99,8 +116,8 @@ class UniformAttention:
             return self._round(self._bias_rows(xq.shape, att))
         zero_values = self._zero_heads(W_V, b_V)
         if any(zero_values):  # a head whose values are 0 adds +-0 to every output: leave it out
-            live = torch.tensor([h for h, zero in enumerate(zero_values) if not zero], device=W_V.device)
-            W_V, b_V, W_O = W_V.index_select(0, live), b_V.index_select(0, live), W_O.index_select(0, live)
+            W_V, b_V, W_O = self._remembered((W_V, b_V, W_O), lambda: self._live_heads(W_V, b_V, W_O, zero_values),
+                                             tag="live heads")
         v = self._per_head(xk, W_V, b_V)
         if not _all_finite(v):
             return None
@@ -109,6 +126,16 @@ class UniformAttention:
             out = self._plus(self._heads_out(z, W_O), self.weights(att.b_O))
             return self._round(out).expand(xq.shape).contiguous()
         return self._round(self._plus(self._project(self._uniform_values(v, counts, att), W_O), self.weights(att.b_O)))
+
+    def _live_heads(self, W_V: torch.Tensor, b_V: torch.Tensor, W_O: torch.Tensor,
+                    zero_values: tuple[bool, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``W_V``, ``b_V``, ``W_O`` of the heads whose value map is not 0, as parameters of their own (rendered:
+        their flags and product forms are remembered like the full parameters')."""
+        live = torch.tensor([h for h, zero in enumerate(zero_values) if not zero], device=W_V.device)
+        parts = (W_V.index_select(0, live), b_V.index_select(0, live), W_O.index_select(0, live))
+        for part in parts:
+            self._rendered[id(part)] = part
+        return parts
 
     def _uniform_values(self, v: torch.Tensor, counts: torch.Tensor, att: Attention) -> torch.Tensor:
         """``z`` ([batch, head, query, d_head]) of queries whose scores are all equal and whose allowed keys are the
@@ -155,7 +182,7 @@ class UniformAttention:
         # for a NaN entry and inf for an infinite one, neither 0; a sum of |x| > 0 is never 0). One pass without a
         # temporary: 3x faster than |q|'s maximum over a transposed copy at 4096 words of 21 tokens, 12x at 200 of
         # 4097 (the decision is the same)
-        per_query = torch.linalg.vector_norm(q, ord=1, dim=(0, 1, 3))
+        per_query = _l1_per_query(q)
         uniform = per_query == 0
         if not bool(uniform.any()):
             return None
