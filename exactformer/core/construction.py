@@ -44,6 +44,18 @@ class Citation:
         return f'{self.authors}, "{self.title}" ({self.venue}{arxiv}), {self.theorem}'
 
 
+def _take(x: Any, axis: int, index: list[int]) -> Any:
+    """``x``'s entries ``index`` along ``axis`` (a tensor's or array's): a view when they are consecutive
+    (coordinates next to each other, one position), else a copy; an index outside the axis raises as indexing
+    does."""
+    size = x.shape[axis]
+    if index and all(-size <= i < size for i in index):
+        first = index[0] % size
+        if [i % size for i in index] == list(range(first, first + len(index))):
+            return x[(slice(None),) * axis + (slice(first, first + len(index)),)]
+    return x[(slice(None),) * axis + (index,)]
+
+
 @dataclass(frozen=True)
 class Probe:
     """Where to read an intermediate quantity: the residual after ``site`` (a
@@ -69,16 +81,25 @@ class Probe:
         if isinstance(rows, torch.Tensor):
             rows = rows.detach().to(torch.float64).cpu().numpy()
         cols = [space_index(c) for c in self.coordinates]
-        picked = rows[:, cols] if self.positions is None else rows[list(self.positions)][:, cols]
+        held = self._rows(trace)
+        picked = rows[:, cols] if held is None else rows[held][:, cols]
         return np.asarray(picked)
+
+    def _rows(self, trace: Any) -> list[int] | None:
+        """The trace rows holding this probe's positions (``None``: every row), through ``trace.rows`` for a trace
+        that recorded some residuals at a few positions only (``forward(..., full_trace=True)``)."""
+        if getattr(trace, "partial", None):
+            return trace.rows(self.site, self.positions)
+        return None if self.positions is None else list(self.positions)
 
     def read_batch(self, trace: Any, space_index: Callable[[str], int]) -> Any:
         """The probed values ``[batch, positions, coordinates]`` of every sequence of a torch trace, as a tensor
         (the same entries :meth:`read` gives one sequence at a time, left on the trace's device)."""
         x = trace[self.site]
         cols = [space_index(c) for c in self.coordinates]
-        rows = x if self.positions is None else x[:, list(self.positions)]
-        return rows[:, :, cols]
+        held = self._rows(trace)
+        rows = x if held is None else _take(x, 1, held)
+        return _take(rows, 2, cols)
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,7 @@ def forward(
     queries: Sequence[int] | None = None,
     cache: KVCache | None = None,
     step: Step | None = None,
+    full_trace: bool = False,
 ) -> Trace:
     """Run ``model`` on a batch of equally long input sequences, recording every residual stream.
 
@@ -276,12 +277,16 @@ def forward(
     step
         Runs each sublayer: ``step(where, compute, x)`` returns ``compute(x)`` (the torch export wraps each in a
         module, so hooks see it).
+    full_trace
+        With ``queries``, record every residual anyway: in full up to the last attention sublayer, and from it on
+        at the queried rows only (``trace.partial`` says which); the verifier's tensor path reads its invariants
+        from the first and its answers from the second.
 
     Returns
     -------
     Trace
         ``"embed"`` and one entry per sublayer, ``"<layer>.attn"`` / ``"<layer>.mlp"``; with ``queries``, only the
-        last sublayer's, at the queried rows.
+        last sublayer's, at the queried rows (every entry with ``full_trace``).
     """
     n = batch_length(model, inputs)
     start = 0 if cache is None else cache.start
@@ -295,11 +300,12 @@ def forward(
     positions = arith.positions(start, length)
     sublayers, last = schedule(model, length)
     rows = None if queries is None else _rows(queries, n)
+    kept = None if rows is None else (n, tuple(range(n)[rows]) if isinstance(rows, slice) else tuple(rows))
     if rows is not None and last < 0:  # no attention: every sublayer acts position by position
         x, positions = x[:, rows], positions[rows]
     where = "embed"
-    if rows is None:
-        trace.record(where, x)
+    if rows is None or full_trace:
+        trace.record(where, x, kept if rows is not None and last < 0 else None)
     for k, (where, sub) in enumerate(sublayers):
         answer = rows if k == last else None
         if step is None:
@@ -308,9 +314,9 @@ def forward(
             x = step(where, partial(_sublayer, arith, model, sub, where, length, positions, cache, answer), x)
         if answer is not None:
             positions = positions[answer]
-        if rows is None:
-            trace.record(where, x)
-    if rows is not None:
+        if rows is None or full_trace:
+            trace.record(where, x, kept if rows is not None and k >= last else None)
+    if rows is not None and not full_trace:
         trace.record(where, x)
     if cache is not None:
         cache.start = length

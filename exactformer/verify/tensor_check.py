@@ -37,7 +37,7 @@ from ..core.arith.torch_fast import RESIDUAL_BUDGET
 from ..core.batch_encoding import BatchEncoder, batch_of
 from ..core.construction import Construction, Probe
 from ..core.errors import ExactformerError
-from ..core.forward import forward
+from ..core.forward import forward, schedule
 from ..core.heap import retained_heap
 from .relations import applicable_relations
 from .report import LengthReport
@@ -91,7 +91,8 @@ def _decisions(construction: Construction, trace: Any, arith: TorchArithmetic) -
     """``(label index, margin, float64 logits)`` per sequence, by the general readout's float64 operations on the
     same logits; ``None`` when a logit is not finite or a decision is a tie (the general path reports those)."""
     readout = construction.model.readout
-    row = trace.final[:, readout.position]
+    held = trace.rows("final", [readout.position])  # the readout-only tail holds a few positions
+    row = trace.final[:, held[0]]
     logits = arith._round(row @ arith.weights(readout.W_U) + arith.weights(readout.b_U))
     values = logits.detach().to(torch.float64)
     if not bool(torch.isfinite(values).all()):
@@ -184,6 +185,51 @@ def _spot_check(construction: Construction, encoder: BatchEncoder, words: torch.
                                    f"{xs[0]!r} or {xs[1]!r}")
 
 
+def _tail_rows(construction: Construction, n_tokens: int, check_invariants: bool) -> list[int] | None:
+    """The positions the model's last attention sublayer and the sublayers after it must answer (the *tail*): the
+    readout position and every position a statement reads there; ``None`` when a statement reads the tail at
+    every position, or the positions are not fewer than half the sequence (little to save)."""
+    model = construction.model
+    sublayers, last = schedule(model, n_tokens)
+    if last < 0:
+        return None
+    tail = {label for label, _ in sublayers[last:]}
+    wanted = {model.readout.position % n_tokens}
+    statements = list(construction.invariants) + applicable_relations(construction, "torch") if check_invariants else []
+    for statement in statements:
+        label = statement.probe.site.label
+        if label in tail or (label == "final" and sublayers[-1][0] in tail):
+            if statement.probe.positions is None:
+                return None
+            wanted |= {p % n_tokens for p in statement.probe.positions}
+    return sorted(wanted) if 2 * len(wanted) <= n_tokens else None
+
+
+def _tail_agrees(construction: Construction, tokens: torch.Tensor, arith: TorchArithmetic, tail_rows: Any,
+                 full: Any) -> bool:
+    """Run the batch ``tokens`` again with the tail at ``tail_rows`` only; whether it gives ``full``'s bits."""
+    try:
+        tail = forward(construction.model, tokens, arith, queries=tail_rows, full_trace=True)  # type: ignore[arg-type]
+    except ExactformerError:
+        return False
+    return _same_bits(full, tail)
+
+
+def _same_bits(full: Any, tail: Any) -> bool:
+    """Whether every residual of the tail-only trace has the full trace's bits at the rows it holds."""
+    for label, x in zip(tail.labels, tail.residuals):
+        y = full[label]
+        held = tail.partial.get(label)
+        if held is not None:
+            y = y[:, list(held[1])]
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        as_int = {8: torch.int64, 4: torch.int32, 2: torch.int16}[x.element_size()]
+        if not torch.equal(x.contiguous().view(as_int), y.contiguous().view(as_int)):
+            return False
+    return True
+
+
 @retained_heap()  # each batch's trace reuses the last one's pages (no page faults): 15% of PARITY's time
 def check_size_on_tensors(lr: LengthReport, construction: Construction, ref: Any, ref_words: np.ndarray, *,
                           batch_size: int, dtype: torch.dtype, device: Any, tolerance: float | None,
@@ -210,6 +256,11 @@ def check_size_on_tensors(lr: LengthReport, construction: Construction, ref: Any
     itemsize = torch.finfo(dtype).bits // 8
     residual = n_tokens * construction.model.d_model * itemsize
     rows = max(1, min(batch_size, TRACE_BUDGET // (residual * sublayers), RESIDUAL_BUDGET // residual))
+    # With several batches, the tail (the last attention sublayer on) answers only the positions read from it, once
+    # the first batch has shown it gives the full pass's bits there (None: not yet tried; a product over fewer rows
+    # may round a last bit otherwise, and then every batch takes the full pass)
+    tail_rows = _tail_rows(construction, n_tokens, check_invariants) if len(ref_words) > min(rows, batch_size) else None
+    tail_on: bool | None = None if tail_rows is not None else False
     for start in range(0, len(ref_words), batch_size):
         for low in range(start, min(start + batch_size, len(ref_words)), rows):
             high = min(low + rows, start + batch_size, len(ref_words))
@@ -218,10 +269,16 @@ def check_size_on_tensors(lr: LengthReport, construction: Construction, ref: Any
             def python_words(low: int = low, high: int = high) -> list[Any]:
                 return render_words(ref_words[low:high], ref.alphabet)
 
+            tokens = encoder(words)
             try:
-                trace = forward(construction.model, encoder(words), arith)  # type: ignore[arg-type]
+                if tail_on:
+                    trace = forward(construction.model, tokens, arith, queries=tail_rows, full_trace=True)  # type: ignore[arg-type]
+                else:
+                    trace = forward(construction.model, tokens, arith)  # type: ignore[arg-type]
             except ExactformerError:
                 trace = None
+            if tail_on is None and trace is not None:
+                tail_on = _tail_agrees(construction, tokens, arith, tail_rows, trace)
             decided = None if trace is None else _decisions(construction, trace, arith)
             held: list[bool] | None = []
             if decided is not None and check_invariants:

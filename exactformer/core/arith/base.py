@@ -55,10 +55,31 @@ class Trace:
     labels: list[str] = field(default_factory=list)
     residuals: list[Any] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    #: the residuals recorded at some positions only (``forward(..., queries=..., full_trace=True)``): by label,
+    #: ``(sequence length, the positions held, in row order)``
+    partial: dict[str, tuple[int, tuple[int, ...]]] = field(default_factory=dict)
 
-    def record(self, label: str, x: Any) -> None:
+    def record(self, label: str, x: Any, partial: tuple[int, tuple[int, ...]] | None = None) -> None:
         self.labels.append(label)
         self.residuals.append(x)
+        if partial is not None:
+            self.partial[label] = partial
+
+    def rows(self, site: str | Site, positions: Sequence[int] | None) -> list[int] | None:
+        """The rows of the residual after ``site`` that hold ``positions`` (negatives from the end; ``None``: every
+        position, returned as ``None``). For a residual recorded at some positions only, a position it does not
+        hold raises ``KeyError``."""
+        label = site.label if isinstance(site, Site) else site
+        label = self.labels[-1] if label == "final" and self.labels else label
+        held = self.partial.get(label)
+        if held is None:
+            return None if positions is None else list(positions)
+        length, kept = held
+        wanted = range(length) if positions is None else [p % length for p in positions]
+        missing = [p for p in wanted if p not in kept]
+        if missing:
+            raise KeyError(f"the residual {label!r} holds positions {list(kept)} only, not {missing}")
+        return [kept.index(p) for p in wanted]
 
     def __getitem__(self, site: str | Site) -> Any:
         """The residual after ``site``: a :class:`~exactformer.core.sites.Site` or its trace label (``"final"`` is
