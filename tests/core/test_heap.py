@@ -17,9 +17,14 @@ glibc_only = pytest.mark.skipif(heap._glibc() is None, reason="mallopt is glibc'
 
 
 def _faults_of_a_second_block(megabytes: int = 16) -> int:
-    """Page faults taken by filling a block of the size just freed (0 when the heap kept the freed pages)."""
-    block = torch.ones(megabytes << 17, dtype=torch.float64)
-    del block
+    """Page faults taken by filling a block of the size just freed (0 when the heap kept the freed pages).
+
+    Two blocks are made and freed first: torch aligns its blocks (``posix_memalign``), and an aligned request asks
+    the heap for a little more than the block, which the one freed chunk may not hold until it has coalesced with
+    its neighbours (the second block then lands next to the first, and the two freed chunks merge)."""
+    for _ in range(2):
+        block = torch.ones(megabytes << 17, dtype=torch.float64)
+        del block
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     block = torch.ones(megabytes << 17, dtype=torch.float64)
     del block
