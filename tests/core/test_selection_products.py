@@ -163,3 +163,58 @@ def test_switched_off_check_gives_the_same_report_to_the_last_bit(name, monkeypa
     off = check(c, entry.reference(c), **options)
     assert on.as_dict() == off.as_dict()
     assert [r.min_margin for r in on.lengths] == [r.min_margin for r in off.lengths]
+
+
+def _attention(W_Q: torch.Tensor, W_K: torch.Tensor, b_Q: torch.Tensor | None = None):
+    """An attention block with these query and key maps (values and output identity-like; only scores are read)."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from exactformer.core.architecture import Attention
+
+    def exact(t: torch.Tensor) -> np.ndarray:
+        return np.vectorize(lambda v: Fraction(v), otypes=[object])(t.numpy())
+
+    h, d, e = W_Q.shape
+    return Attention(W_Q=exact(W_Q), W_K=exact(W_K), W_V=exact(torch.zeros(h, d, e)), W_O=exact(torch.zeros(h, e, d)),
+                     b_Q=None if b_Q is None else exact(b_Q))
+
+
+def test_single_term_scores_equal_the_einsum_and_two_shared_coordinates_are_refused():
+    generator = torch.Generator().manual_seed(5)
+    W_Q, W_K = torch.zeros(3, 6, 4), torch.zeros(3, 6, 4)
+    W_Q[0, 1, 2], W_K[0, 4, 2] = 0.75, -3.0  # head 0 shares coordinate 2
+    W_Q[0, 2, 0] = 1.0  # ... and its query also uses 0, which no key map reads
+    W_Q[1, 0, 1], W_K[1, 5, 3] = 1.0, 1.0  # head 1 shares none: every score +-0
+    W_Q[2, 3, 3], W_K[2, 3, 3], W_K[2, 0, 1] = 0.1, 7.0, 2.0  # head 2 shares coordinate 3
+    arith = TorchArithmetic()
+    att = _attention(W_Q, W_K)
+    assert arith._shared_coordinates(att) == (2, -1, 3)
+    x = torch.randn(4, 9, 6, dtype=torch.float64, generator=generator)
+    zero_bias = torch.zeros(3, 4, dtype=torch.float64)
+    q = arith._per_head(x, arith.weights(att.W_Q), zero_bias)
+    k = arith._per_head(x, arith.weights(att.W_K), zero_bias)
+    got = arith._single_term_scores(q, k, att)
+    assert got is not None and torch.equal(got, torch.einsum("bhqe,bhke->bhqk", q, k))
+
+    W_K[0, 2, 0] = 1.0  # head 0 now shares coordinates 0 and 2: a real sum, the einsum's order
+    assert arith._shared_coordinates(_attention(W_Q, W_K)) is None
+    b_Q = torch.zeros(3, 4)
+    b_Q[1, 3] = 1.0  # a query bias makes coordinate 3 of head 1 live, and its key map reads it
+    assert arith._shared_coordinates(_attention(W_Q.clone().index_put_((torch.tensor([0]), torch.tensor([2]),
+                                                                        torch.tensor([0])), torch.tensor([0.0])),
+                                                W_K, b_Q))[1] == 3
+
+
+@pytest.mark.parametrize("name", ["parity", "first", "first-scaled"])
+def test_switched_off_the_single_term_scores_change_no_residual(name, monkeypatch):
+    c = registry.build(name)
+    entry = registry.get(name)
+    words = _inputs(entry.reference(c), [9])
+    tokens = [c.encode(w) for w in words]
+    on = forward(c.model, tokens * 400, TorchArithmetic())  # enough scores to take the bounded path
+    monkeypatch.setattr(TorchArithmetic, "_shared_coordinates", lambda self, att: None)
+    off = forward(c.model, tokens * 400, TorchArithmetic())
+    for label, x, y in zip(on.labels, on.residuals, off.residuals, strict=True):
+        assert torch.equal(x, y), label
