@@ -7,7 +7,8 @@ Lemma (``core/selection_products.py``): for a finite ``x`` and a finite ``W`` wi
 product, the per-head projections and the heads' output map, column by column and through the gather. A matrix
 with two entries in a column, or a non-finite entry, has no selection form; a non-finite input takes the dense
 product (whose NaN the forward pass reports). Switched off, the registered constructions give the same reports,
-margins to the last bit.
+margins to the last bit. Likewise for scores with one shared query/key coordinate per head: ``q_e * k_e`` equals the
+einsum's sum, and switching it off changes no residual.
 """
 
 from __future__ import annotations
