@@ -120,3 +120,16 @@ def test_a_broken_tail_fails_alike_on_both_paths():
     tensor = check(broken, named.parity(), path="tensor", batch_size=8, **options)
     _same_reports(tensor, check(broken, named.parity(), path="general", **options))
     assert not tensor.passed
+
+
+def test_a_reference_over_fewer_symbols_is_remapped_batch_by_batch():
+    """The reference's symbol indices are mapped to the encoder's per batch (here '1' is the encoder's symbol 1 and
+    the reference's symbol 0): the report is the general path's."""
+    from exactformer.languages import DFA
+
+    ones = DFA(states={0, 1}, alphabet={"1"}, transitions={(0, "1"): 1, (1, "1"): 0}, start=0, accepting={1})
+    c = registry.build("parity")
+    options = dict(lengths=[1, 4, 7], exhaustive_up_to=8, seed=1)
+    tensor = check(c, ones, path="tensor", batch_size=1, **options)
+    _same_reports(tensor, check(c, ones, path="general", **options))
+    assert tensor.passed and tensor.tested == 3
