@@ -289,6 +289,8 @@ def forward(
         last sublayer's, at the queried rows (every entry with ``full_trace``).
     """
     n = batch_length(model, inputs)
+    if full_trace and (queries is None or cache is not None):
+        raise InputError("full_trace records a queried pass of a whole sequence: it needs queries and no cache")
     start = 0 if cache is None else cache.start
     length = start + n
     arith.check_weights(model)

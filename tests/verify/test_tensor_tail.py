@@ -63,6 +63,18 @@ def test_a_full_trace_with_queries_records_the_full_pass_before_the_tail_and_the
     assert torch.equal(early.read_batch(tail, index), early.read_batch(full, index))
 
 
+def test_a_full_trace_needs_queries_and_no_cache():
+    from exactformer.core.errors import InputError
+    from exactformer.core.forward import KVCache
+
+    c = registry.build("parity")
+    tokens = _tokens(c, WORDS)
+    with pytest.raises(InputError, match="needs queries"):
+        forward(c.model, tokens, TorchArithmetic(), full_trace=True)
+    with pytest.raises(InputError, match="no cache"):
+        forward(c.model, tokens, TorchArithmetic(), queries=[-1], cache=KVCache(), full_trace=True)
+
+
 def test_the_tail_holds_the_readout_and_the_positions_statements_read_there():
     parity = registry.build("parity")  # readout at the end; answer.sign reads the last MLP at -1 only
     assert _tail_rows(parity, 12, check_invariants=True) == [11]
