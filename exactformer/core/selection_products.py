@@ -9,9 +9,13 @@ Why the floats are the general product's. Entry ``j`` of ``x @ W`` is ``sum_i x[
 holds one nonzero entry ``w = W[k, j]``, and ``x`` and ``w`` are finite, every other term is ``x[i] * 0 = +-0``,
 so however the sum is ordered, blocked or fused (an FMA rounds ``x[k] * w + (+-0)`` once), the result is
 ``x[k] * w`` rounded once to the dtype: the product this module computes. A column without a nonzero entry gives
-``+-0``. The one thing that may differ is **the sign of a zero result** (``+0`` here where a BLAS sum of ``-0``
-terms may give ``-0``), which no later operation of the forward pass tells apart (sums with a nonzero term, scores,
-softmax, comparisons, ReLU, thresholds; a norm's variance is a sum of squares). In float16 and bfloat16 the product
+``+-0``. The one thing that may differ is **the sign of a zero result**. Each entry is computed as ``+0 + x[k] * w``
+(into a zero-filled output), so a zero result is ``+0``, as a BLAS sum gives it whenever one of its terms is ``+0``
+(a sum of ``-0`` terms alone gives ``-0``). Signs of zeros are read by the hard-attention gather, which declines
+a value column whose every sign bit is set (``torch_hard._plain_values``); a bare ``x[k] * w`` would make ``-0``
+from ``+0 * (-w)`` and send connectivity's heads to the general path (the same floats, 1.5x slower). No other later
+operation tells them apart (sums with a nonzero term, scores, softmax, comparisons, ReLU, thresholds; a norm's
+variance is a sum of squares). In float16 and bfloat16 the product
 of two values is exact in float32, so a kernel that multiplies in float32 and rounds once to the dtype gives the
 same value too.
 
@@ -98,13 +102,15 @@ class SelectionMatrix:
                 torch.tensor(self.columns, dtype=torch.long, device=device))
 
     def _write(self, coordinate: Callable[[int], torch.Tensor], out: torch.Tensor) -> torch.Tensor:
-        """Write the product into the zero-filled ``out`` (``[..., d_out]``) column by column, reading input
-        coordinate ``k`` as the view ``coordinate(k)``: a copy, then a scaling in place (``x[k] * w`` rounded
-        once; none for ``w = 1``)."""
+        """Add the product into the zero-filled ``out`` (``[..., d_out]``) column by column, reading input
+        coordinate ``k`` as the view ``coordinate(k)``: ``+0 + x[k] * w``, the product rounded once (an FMA rounds
+        ``x[k] * w + 0`` once too), a zero result +0 (see the module docstring)."""
         for i, (column, source) in enumerate(zip(self.columns, self.sources)):
-            target = out.select(-1, column).copy_(coordinate(source))
-            if not self.copies[i]:
-                target.mul_(self.scales[i])
+            target = out.select(-1, column)
+            if self.copies[i]:
+                target.add_(coordinate(source))
+            else:
+                target.addcmul_(coordinate(source), self.scales[i])
         return out
 
     def rmatmul(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,7 +121,7 @@ class SelectionMatrix:
             return self._write(lambda k: x.select(-1, k), out)
         sources, columns = self._indices
         picked = x.index_select(-1, sources)  # a gather over the last axis, then the scales in one product
-        return out.index_copy_(-1, columns, picked if all(self.copies) else picked.mul_(self.scales))
+        return out.index_add_(-1, columns, picked if all(self.copies) else picked.mul_(self.scales))
 
     def rmatmul_heads(self, z: torch.Tensor, d_head: int) -> torch.Tensor:
         """``sum_h z[:, h] @ W[h]`` for ``z`` ``[batch, head, query, d_head]`` and this matrix the ``[head * d_head,

@@ -186,13 +186,18 @@ def _spot_check(construction: Construction, encoder: BatchEncoder, words: torch.
                                    f"{xs[0]!r} or {xs[1]!r}")
 
 
-def _tail_rows(construction: Construction, n_tokens: int, check_invariants: bool) -> list[int] | None:
+def _tail_rows(construction: Construction, n_tokens: int, check_invariants: bool, batches: int = 2**30,
+               ) -> list[int] | None:
     """The positions the model's last attention sublayer and the sublayers after it must answer (the *tail*): the
     readout position and every position a statement reads there; ``None`` when a statement reads the tail at
-    every position, or the positions are not fewer than half the sequence (little to save)."""
+    every position, the positions are not fewer than half the sequence, or the tail is too small a share of the
+    sublayers to repay the first batch's second pass over ``batches`` batches (a share ``s`` of the work saved on
+    each later batch must exceed twice the ``1 - s`` the test costs: PARITY's tail is 2 of 4 sublayers, the
+    log-depth recognizers' 2 of dozens)."""
     model = construction.model
     sublayers, last = schedule(model, n_tokens)
-    if last < 0:
+    share = (len(sublayers) - last) / len(sublayers) if last >= 0 else 0.0
+    if last < 0 or share * (batches - 1) <= 2 * (1 - share):
         return None
     tail = {label for label, _ in sublayers[last:]}
     wanted = {model.readout.position % n_tokens}
@@ -264,7 +269,8 @@ def check_size_on_tensors(lr: LengthReport, construction: Construction, ref: Any
     # With several batches, the tail (the last attention sublayer on) answers only the positions read from it, once
     # the first batch has shown it gives the full pass's bits there (None: not yet tried; a product over fewer rows
     # may round a last bit otherwise, and then every batch takes the full pass)
-    tail_rows = _tail_rows(construction, n_tokens, check_invariants) if len(ref_words) > min(rows, batch_size) else None
+    batches = -(-len(ref_words) // min(rows, batch_size))
+    tail_rows = _tail_rows(construction, n_tokens, check_invariants, batches) if batches > 1 else None
     tail_on: bool | None = None if tail_rows is not None else False
     for start in range(0, len(ref_words), batch_size):
         for low in range(start, min(start + batch_size, len(ref_words)), rows):

@@ -21,6 +21,7 @@ import exactformer.core.arith.torch_hard as torch_hard
 from exactformer.core.architecture import Attention, Mask, RelativeBias
 from exactformer.core.arith import TorchArithmetic
 from exactformer.core.errors import AttentionTieError
+from exactformer.core.selection_products import SelectionMatrix
 
 
 class _General(TorchArithmetic):
@@ -274,10 +275,12 @@ def test_a_column_of_negative_values_without_a_zero_is_gathered():
     assert fast.answered == 1
 
 
-def test_a_column_of_negative_values_and_a_negative_zero_is_left_to_the_general_path():
+def test_a_column_of_negative_values_and_a_negative_zero_is_left_to_the_general_path(monkeypatch):
     """The values ``-x`` are -0, -1 and -2; the first query ties over every key (its scores are 0) and takes the
     leftmost, whose value is -0: the general path's sum is then a sum of -0s, whose sign depends on how BLAS
-    sums, so the gather path declines."""
+    sums, so the gather path declines. (The value map is the dense product here, whose one term ``0 * -1`` is
+    -0; the selection product would compute ``+0 + 0 * -1 = +0``, core/selection_products.py.)"""
+    monkeypatch.setattr(SelectionMatrix, "of", classmethod(lambda cls, W: None))
     att = Attention(W_Q=_fractions(np.ones((1, 1, 1))), W_K=_fractions(np.ones((1, 1, 1))),
                     W_V=_fractions(-np.ones((1, 1, 1))), W_O=_fractions(np.ones((1, 1, 1))), kind="hard",
                     mask=Mask("none"), tie_rule="leftmost")

@@ -105,11 +105,22 @@ def test_with_several_batches_the_tail_is_used_and_the_report_is_the_general_pat
     reference = entry.reference(c)
     options = dict(lengths=[6, 9], exhaustive_up_to=1 << 9, seed=2)
     calls = _count_tail_passes(monkeypatch)
-    tensor = check(c, reference, path="tensor", batch_size=16, **options)
+    tensor = check(c, reference, path="tensor", batch_size=2, **options)
     _same_reports(tensor, check(c, reference, path="general", **options))
     assert tensor.passed and tensor.tested == 2**6 + 2**9
     # per size: the first batch in full, its tail again (the test), then the other batches tail only
-    assert calls.count(False) == 2 and calls.count(True) == 2**6 // 16 + 2**9 // 16
+    assert calls.count(False) == 2 and calls.count(True) == 2**6 // 2 + 2**9 // 2
+
+
+def test_a_small_tail_over_few_batches_is_not_worth_the_test():
+    """The tail's share of the sublayers must repay the first batch's second pass: log-depth-parity's last attention
+    sublayer and MLP are 2 of 20 sublayers at n = 6, so 4 batches keep the full pass, 32 take the tail."""
+    c = registry.build("log-depth-parity")
+    assert _tail_rows(c, 8, check_invariants=True, batches=4) is None
+    assert _tail_rows(c, 8, check_invariants=True, batches=32) is not None
+    parity = registry.build("parity")  # 2 of 4 sublayers: worth it from 4 batches
+    assert _tail_rows(parity, 8, check_invariants=True, batches=3) is None
+    assert _tail_rows(parity, 8, check_invariants=True, batches=4) == [7]
 
 
 def test_when_the_first_batch_disagrees_every_batch_takes_the_full_pass(monkeypatch):
