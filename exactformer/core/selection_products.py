@@ -77,10 +77,8 @@ class SelectionMatrix:
             values = W.values()
             rows, columns = W.indices()
         elif W.layout == torch.strided:
-            rows, columns = W.nonzero(as_tuple=True)
+            rows, columns = W.nonzero(as_tuple=True)  # a NaN or an infinity is nonzero: tested with the values
             values = W[rows, columns]
-            if not bool(torch.isfinite(W).all()):
-                return None
         else:
             return None
         if not bool(torch.isfinite(values).all()):

@@ -42,7 +42,8 @@ class TokenTables:
             return super().embed(model, inputs, start)  # type: ignore[misc]
         index = inputs.to(device=self.device, dtype=torch.int64)
         vocabulary = W_E.shape[0]
-        if int(index.min()) < 0 or int(index.max()) >= vocabulary:  # the general gather says what is wrong
+        lowest, highest = (int(i) for i in torch.aminmax(index))
+        if lowest < 0 or highest >= vocabulary:  # the general gather says what is wrong
             return super().embed(model, inputs, start)  # type: ignore[misc]
         n = index.shape[1]
         table = self._token_table(model, W_E, start, start + n)

@@ -179,9 +179,7 @@ class UniformAttention:
         if any(att.bias_for(h) is not None for h in range(att.n_heads)):
             return None
         # the rows whose every entry (every sequence, head and coordinate) is +-0: sum |q| over the rest is 0 (NaN
-        # for a NaN entry and inf for an infinite one, neither 0; a sum of |x| > 0 is never 0). One pass without a
-        # temporary: 3x faster than |q|'s maximum over a transposed copy at 4096 words of 21 tokens, 12x at 200 of
-        # 4097 (the decision is the same)
+        # for a NaN entry and inf for an infinite one, neither 0; a sum of |x| > 0 is never 0), batch first
         per_query = _l1_per_query(q)
         uniform = per_query == 0
         if not bool(uniform.any()):
