@@ -100,7 +100,8 @@ class LanguageReference:
     def word_indices(self, size: int, *, count: int, exhaustive_limit: int,
                      rng: random.Random) -> tuple[np.ndarray, str]:
         """The words :func:`~exactformer.verify.check` tests at ``size``, as ``[batch, size]`` indices into
-        :attr:`alphabet`, and how they were chosen: every word (in :meth:`inputs`' order), or as many exactly
+        :attr:`alphabet` (of :func:`~exactformer.verify.tensor_inputs.word_dtype`: a byte a symbol up to 256
+        symbols), and how they were chosen: every word (in :meth:`inputs`' order), or as many exactly
         uniform accepted words as rejected ones drawn by :func:`~exactformer.verify.tensor_inputs.sample_words`
         (vectorised rejection; other words than :meth:`inputs`' symbol-by-symbol sampler draws from the same
         ``rng``, with the same distribution). Only for a DFA (:attr:`table` not ``None``)."""

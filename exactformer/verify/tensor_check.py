@@ -251,13 +251,14 @@ def check_size_on_tensors(lr: LengthReport, construction: Construction, ref: Any
     if len(ref_words) == 0:
         return ce_total, ce_count
     remap = torch.tensor([encoder.alphabet.index(a) for a in ref.alphabet], dtype=torch.int64, device=dev)
+    # the words stay in the reference's compact dtype (uint8 for up to 256 symbols: 21 MB for 2^20 x 20) and a batch
+    # at a time becomes int64 (statements compute with the indices; uint8 arithmetic would wrap), then the encoder's
+    # symbol indices: the same values when the two alphabets agree in order, else one gather
     ref_tensor = torch.from_numpy(np.ascontiguousarray(ref_words)).to(dev)
-    # the reference's symbol indices as the encoder's: the same tensor when the two alphabets agree in order, else
-    # one gather per batch (a gather of every word at once is a second [count, n] int64 array, 168 MB at 2^20 x 20)
     same_order = torch.equal(remap, torch.arange(len(remap), device=dev))
     expected_all = ref.table.accepts(ref_tensor)
     n_tokens = encoder.tokens_for(ref_words.shape[1])
-    first_last = ref_tensor[[0, -1]]
+    first_last = ref_tensor[[0, -1]].to(torch.int64)
     _spot_check(construction, encoder, first_last if same_order else remap[first_last], ref_words, ref.alphabet,
                 n_tokens)
     ok_table = _answer_table(construction, dev)
@@ -275,7 +276,7 @@ def check_size_on_tensors(lr: LengthReport, construction: Construction, ref: Any
     for start in range(0, len(ref_words), batch_size):
         for low in range(start, min(start + batch_size, len(ref_words)), rows):
             high = min(low + rows, start + batch_size, len(ref_words))
-            words, expected = ref_tensor[low:high], expected_all[low:high]
+            words, expected = ref_tensor[low:high].to(torch.int64), expected_all[low:high]
             words = words if same_order else remap[words]
 
             def python_words(low: int = low, high: int = high) -> list[Any]:

@@ -27,13 +27,22 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["TransitionTable", "exhaustive_words", "sample_words", "word_counts", "render_words", "RARE"]
+__all__ = ["TransitionTable", "exhaustive_words", "sample_words", "word_counts", "render_words", "word_dtype", "RARE"]
 
 #: Below this probability a kind of word is drawn by the exact path-count sampler instead of by rejection.
 RARE = 1.0 / 4096
 
 #: Largest block of random symbols one rejection round draws (bytes of the ``[rows, n]`` index array).
 _ROUND_BYTES = 1 << 26
+
+
+def word_dtype(symbols: int) -> np.dtype:
+    """The integer dtype that holds the words over ``symbols`` symbols: ``uint8`` for at most 256 (a byte a symbol:
+    all 2^20 binary words of length 20 are 21 MB instead of 168 MB as ``int64``), else ``int64``.
+
+    Arithmetic on ``uint8`` wraps, so a consumer that computes with the indices (rather than gathers by them)
+    converts a batch to ``int64`` first, as the tensor path does."""
+    return np.dtype(np.uint8) if symbols <= 256 else np.dtype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -69,17 +78,16 @@ class TransitionTable:
     def final_states(self, words: Any) -> Any:
         """The state each word of ``words`` (``[batch, n]`` symbol indices, a numpy array or a torch tensor on any
         device) ends in: ``n`` table gathers over the whole batch."""
-        table: Any
-        if isinstance(words, torch.Tensor):
+        if isinstance(words, torch.Tensor):  # a column at a time as int64 (torch reads a uint8 index as a mask)
             table = torch.from_numpy(self.table).to(words.device)
             q = torch.full((words.shape[0],), self.start, dtype=torch.int64, device=words.device)
-            cols = words.to(torch.int64)
-        else:
-            table, cols = self.table, words
-            q = np.full(words.shape[0], self.start, dtype=np.int64)  # type: ignore[assignment]
+            for j in range(words.shape[1]):
+                q = table[q, words[:, j].to(torch.int64)]
+            return q
+        state = np.full(words.shape[0], self.start, dtype=np.int64)
         for j in range(words.shape[1]):
-            q = table[q, cols[:, j]]
-        return q
+            state = self.table[state, words[:, j]]
+        return state
 
     def accepts(self, words: Any) -> Any:
         """Whether the DFA accepts each word (a bool array, or a bool tensor on the words' device)."""
@@ -90,14 +98,16 @@ class TransitionTable:
 
 
 def exhaustive_words(symbols: int, n: int) -> np.ndarray:
-    """Every word of ``n`` symbols over ``0 .. symbols - 1``, ``[symbols ** n, n]``, in lexicographic order (the
-    order of ``itertools.product(range(symbols), repeat=n)``)."""
+    """Every word of ``n`` symbols over ``0 .. symbols - 1``, ``[symbols ** n, n]`` of :func:`word_dtype`, in
+    lexicographic order (the order of ``itertools.product(range(symbols), repeat=n)``)."""
     count = symbols**n
-    out = np.empty((count, n), dtype=np.int64)
+    dtype = word_dtype(symbols)
+    out = np.empty((count, n), dtype=dtype)
     # column j runs through 0 .. symbols - 1, each symbol held for symbols ** (n - 1 - j) consecutive words
     for j in range(n if count else 0):
         run = symbols ** (n - 1 - j)
-        out.reshape(count // (symbols * run), symbols, run, n)[:, :, :, j] = np.arange(symbols)[None, :, None]
+        out.reshape(count // (symbols * run), symbols, run, n)[:, :, :, j] = np.arange(symbols, dtype=dtype)[
+            None, :, None]
     return out
 
 
@@ -119,16 +129,18 @@ def _draw(t: TransitionTable, n: int, need: dict[bool, int], gen: np.random.Gene
     accepted, rejected = word_counts(t, n)
     total = t.symbols**n
     probability = {True: accepted / total, False: rejected / total}
-    dtype = np.int8 if t.symbols <= 127 else np.int64
+    # the draw's dtype fixes the generator's stream (int8 and uint8 draw alike; a wider type draws otherwise)
+    draw = np.int8 if t.symbols <= 127 else np.int64
+    dtype = word_dtype(t.symbols)
     while any(have[k] < need[k] for k in need):
         short = [k for k in need if have[k] < need[k]]
         rows = max(math.ceil(1.25 * (need[k] - have[k]) / probability[k]) for k in short) + 16
-        rows = max(1, min(rows, _ROUND_BYTES // max(1, n * np.dtype(dtype).itemsize)))
-        words = gen.integers(0, t.symbols, size=(rows, n), dtype=dtype)
+        rows = max(1, min(rows, _ROUND_BYTES // max(1, n * np.dtype(draw).itemsize)))
+        words = gen.integers(0, t.symbols, size=(rows, n), dtype=draw).astype(dtype, copy=False)
         kinds = t.accepts(words)
         for k in short:
             picked = words[kinds == k][: need[k] - have[k]]
-            found[k].append(picked.astype(np.int64))
+            found[k].append(picked)
             have[k] += len(picked)
     return found
 
@@ -136,7 +148,8 @@ def _draw(t: TransitionTable, n: int, need: dict[bool, int], gen: np.random.Gene
 def sample_words(t: TransitionTable, dfa: Any, alphabet: Sequence[Hashable], n: int, count: int,
                  rng: random.Random) -> np.ndarray:
     """``count`` words of ``n`` symbols, half accepted and half rejected (fewer of a kind that has fewer words),
-    accepted first, each exactly uniform within its kind; ``[rows, n]`` indices into ``alphabet``.
+    accepted first, each exactly uniform within its kind; ``[rows, n]`` indices into ``alphabet``, of
+    :func:`word_dtype`.
 
     The split is the verifier's: ``min(accepted, count // 2)`` accepted words (all ``count`` when no word is
     rejected), then ``min(rejected, count - that)`` rejected ones. Each kind at least :data:`RARE` likely is drawn
@@ -159,7 +172,8 @@ def sample_words(t: TransitionTable, dfa: Any, alphabet: Sequence[Hashable], n: 
         elif m:
             words = [dfa.sample(n, accepted=kind, rng=rng) for _ in range(m)]
             parts.append(np.array([[column[a] for a in w] for w in words], dtype=np.int64).reshape(m, n))
-    return np.concatenate(parts) if parts else np.zeros((0, n), dtype=np.int64)
+    dtype = word_dtype(t.symbols)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, n), dtype=dtype)
 
 
 def render_words(words: np.ndarray, alphabet: Sequence[Hashable]) -> list[Any]:

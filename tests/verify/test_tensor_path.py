@@ -21,6 +21,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 
 import exactformer as ef
 from exactformer.constructions import registry
@@ -30,7 +31,14 @@ from exactformer.verify import check
 from exactformer.verify.mutants import apply_mutation, sample_mutations
 from exactformer.verify.reference import as_reference
 from exactformer.verify.tensor_check import tensor_path_unavailable
-from exactformer.verify.tensor_inputs import RARE, TransitionTable, exhaustive_words, render_words, sample_words
+from exactformer.verify.tensor_inputs import (
+    RARE,
+    TransitionTable,
+    exhaustive_words,
+    render_words,
+    sample_words,
+    word_dtype,
+)
 
 #: small sizes per construction: a few exhaustive ones and (exhaustive_up_to below) some sampled ones
 OPTIONS = dict(samples_per_length=12, exhaustive_up_to=16, seed=3)
@@ -131,7 +139,22 @@ def test_exhaustive_words_are_itertools_product_in_every_shape(symbols, n):
 
     want = np.array(list(itertools.product(range(symbols), repeat=n)), dtype=np.int64).reshape(symbols**n, n)
     got = exhaustive_words(symbols, n)
-    assert got.dtype == np.int64 and got.shape == want.shape and np.array_equal(got, want)
+    assert got.dtype == np.uint8 and got.shape == want.shape and np.array_equal(got, want)
+
+
+def test_words_take_a_byte_a_symbol_up_to_256_symbols_and_int64_past_that():
+    assert word_dtype(256) == np.uint8 and word_dtype(257) == np.int64
+    wide = exhaustive_words(300, 2)
+    assert wide.dtype == np.int64 and wide.shape == (90_000, 2) and (wide[-1] == [299, 299]).all()
+
+
+def test_a_byte_word_gathers_as_indices_not_as_a_mask():
+    # torch reads a uint8 index tensor as a boolean mask: the table gather must convert, numpy or torch alike
+    table = TransitionTable.from_dfa(named.parity(), ["0", "1"])
+    words = exhaustive_words(2, 6)
+    want = words.astype(np.int64).sum(axis=1) % 2 == 1
+    assert np.array_equal(table.accepts(words), want)
+    assert np.array_equal(table.accepts(torch.from_numpy(words)).numpy(), want)
 
 
 def test_a_dfa_table_gather_gives_the_dfas_own_answers():
