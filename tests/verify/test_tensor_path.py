@@ -27,7 +27,7 @@ import exactformer as ef
 from exactformer.constructions import registry
 from exactformer.core.errors import InputError
 from exactformer.languages import named
-from exactformer.verify import check
+from exactformer.verify import check, tensor_check
 from exactformer.verify.mutants import apply_mutation, sample_mutations
 from exactformer.verify.reference import as_reference
 from exactformer.verify.tensor_check import tensor_path_unavailable
@@ -239,3 +239,29 @@ def test_an_invariant_rebuilt_with_another_expected_loses_its_batched_form_and_b
     tensor = check(broken, named.first(), lengths=[2, 3], path="tensor", **OPTIONS)
     _same_reports(tensor, check(broken, named.first(), lengths=[2, 3], path="general", **OPTIONS))
     assert not tensor.passed and tensor.failures[0].kind == "invariant"
+
+
+
+@pytest.mark.parametrize(("n", "doubled"), [(6, False), (9, False), (10, True)])
+def test_a_size_of_many_blocks_runs_in_blocks_of_twice_the_budget_and_reports_alike(n, doubled, monkeypatch):
+    """Blocks hold ``RESIDUAL_BUDGET`` bytes of residual stream, twice that once the size's words fill
+    ``MANY_BLOCKS`` of the larger blocks (their first pass's page faults are then repaid). The report is the
+    general path's either way."""
+    c = registry.build("parity")
+    itemsize, budget = 8, 16 * 11 * c.model.d_model * 8  # 16 words of length 10 (11 tokens) a block
+    monkeypatch.setattr(tensor_check, "RESIDUAL_BUDGET", budget)
+    rows: list[int] = []
+    original = tensor_check.forward
+
+    def spy(model, inputs, arith, **options):
+        rows.append(int(inputs.shape[0]))
+        return original(model, inputs, arith, **options)
+
+    monkeypatch.setattr(tensor_check, "forward", spy)
+    options = dict(lengths=[n], exhaustive_up_to=1 << n, batch_size=1 << 12)
+    tensor = check(c, named.parity(), path="tensor", **options)
+    _same_reports(tensor, check(c, named.parity(), path="general", **options))
+    residual = len(c.encode("0" * n)) * c.model.d_model * itemsize
+    assert (2**n * residual >= tensor_check.MANY_BLOCKS * 2 * budget) == doubled  # the case is the one named
+    assert max(rows) == (2 if doubled else 1) * budget // residual
+    assert tensor.passed and tensor.tested == 2**n

@@ -51,7 +51,8 @@ MLP_BLOCK_ENTRIES = 2**20  # 8 MB in float64: 2**24 was 2.5x slower (page faults
 #: of 10 coordinates): 2^11 words (3.4 MB) ran at twice the words per second of 2^13 (14 MB) and at 4x that of
 #: 2^15; 2^10 to 2^12 words were within the noise of each other. Read by the tensor path of ``check`` and the
 #: MLRegTest sweep task. Re-measured with the readout-only tail (2 threads): 16 MB made PARITY's 2^20 words ~20%
-#: faster and log-depth-parity's n = 14 check ~60% slower, so it stays.
+#: faster and log-depth-parity's n = 14 check ~60% slower (its 3 blocks' first-touch page faults), so it stays, and
+#: the tensor path doubles it for a size of many blocks (:data:`~exactformer.verify.tensor_check.MANY_BLOCKS`).
 RESIDUAL_BUDGET = 1 << 22
 
 
